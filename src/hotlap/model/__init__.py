@@ -1,0 +1,1 @@
+"""RunState: a pure reducer over protocol events."""

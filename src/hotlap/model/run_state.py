@@ -1,0 +1,521 @@
+"""``RunState``: everything known about a run, built only from events.
+
+``RunState.apply(event)`` is a reducer: it reads nothing but the event (no clock, no I/O), so
+a recorded stream replays to the same state. Views (the headless reporter, the dashboard, the
+exports) read the state and pass ``now`` in when they need a clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+
+from hotlap.protocol.events import (
+    CollectError,
+    CollectionFinish,
+    Event,
+    FixtureSetup,
+    FixtureTeardown,
+    HangStack,
+    ResourceSample,
+    SessionFinish,
+    SessionStart,
+    TestReport,
+    TestStart,
+    WorkerCrash,
+    WorkerStart,
+)
+
+#: How many resource samples a lane keeps for its sparklines.
+LANE_HISTORY = 120
+
+#: Outcomes in the order a view lists and colours them.
+OUTCOMES = ("failed", "error", "passed", "skipped", "xfailed", "xpassed", "rerun")
+
+# Which phase-level category wins when a test has several (call failed + teardown error → failed).
+_PRECEDENCE = {
+    "failed": 0,
+    "error": 1,
+    "xpassed": 2,
+    "xfailed": 3,
+    "passed": 4,
+    "skipped": 5,
+    "rerun": 6,
+}
+
+
+class Change(enum.IntFlag):
+    """What an applied event changed, so a view can refresh only that."""
+
+    NONE = 0
+    SESSION = enum.auto()
+    TESTS = enum.auto()
+    WORKERS = enum.auto()
+    FIXTURES = enum.auto()
+    RESOURCES = enum.auto()
+    COUNTS = enum.auto()
+
+
+class RunPhase(str, enum.Enum):
+    """Where the run as a whole is."""
+
+    STARTING = "starting"
+    COLLECTING = "collecting"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class TestRecord:
+    """One test (one nodeid) and what happened to it."""
+
+    __test__ = False
+
+    nodeid: str
+    worker: str = ""
+    path: str = ""
+    line: int = 0
+    started: float | None = None
+    finished: float | None = None
+    phase: str = ""  # the phase running now: setup / call / teardown; "" when not running
+    setup: float = 0.0
+    call: float = 0.0
+    teardown: float = 0.0
+    cpu: float = 0.0
+    rss_before: int = 0
+    rss_after: int = 0
+    rss_peak: int = 0
+    outcome: str = ""  # "" while queued or running
+    categories: list[str] = field(default_factory=list)
+    longrepr: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    log: str = ""
+    crash_path: str = ""
+    crash_line: int = 0
+    wasxfail: str = ""
+    crashed: bool = False
+    hang_stack: str = ""
+    hang_elapsed: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        """Setup + call + teardown seconds (what pytest-split records)."""
+        return self.setup + self.call + self.teardown
+
+    @property
+    def done(self) -> bool:
+        return self.finished is not None
+
+    @property
+    def rss_delta(self) -> int:
+        return self.rss_after - self.rss_before if self.rss_before else 0
+
+
+@dataclass
+class WorkerLane:
+    """One process that runs tests: an xdist worker, or ``main``."""
+
+    id: str
+    pid: int = 0
+    started: float = 0.0
+    current: str = ""  # nodeid running now
+    phase: str = ""
+    since: float = 0.0  # when ``current`` started
+    tests_done: int = 0
+    cpu_percent: float = 0.0
+    rss: int = 0
+    cpu_history: deque[float] = field(default_factory=lambda: deque(maxlen=LANE_HISTORY))
+    rss_history: deque[int] = field(default_factory=lambda: deque(maxlen=LANE_HISTORY))
+    crashed: bool = False
+    crashed_in: str = ""
+    crash_reason: str = ""
+    finished: bool = False
+
+    @property
+    def state(self) -> str:
+        if self.crashed:
+            return "crashed"
+        if self.current:
+            return "running"
+        return "done" if self.finished else "idle"
+
+
+@dataclass
+class FixtureUse:
+    """One real setup of a fixture (and its teardown, once seen)."""
+
+    worker: str
+    nodeid: str
+    setup: float
+    teardown: float | None = None
+    teardown_nodeid: str = ""
+
+
+@dataclass
+class FixtureCost:
+    """All setups of one fixture definition (name, scope, where it is defined)."""
+
+    name: str
+    scope: str
+    location: str
+    uses: list[FixtureUse] = field(default_factory=list)
+    setup_total: float = 0.0
+    teardown_total: float = 0.0
+    failed: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.uses)
+
+    @property
+    def total(self) -> float:
+        return self.setup_total + self.teardown_total
+
+    @property
+    def per_use(self) -> float:
+        return self.total / self.count if self.uses else 0.0
+
+    @property
+    def modules(self) -> int:
+        """Distinct test modules that paid for a setup."""
+        return len({use.nodeid.split("::", 1)[0] for use in self.uses})
+
+    def wider_scope_saving(self) -> tuple[str, float] | None:
+        """(scope, seconds saved) if this function-scoped fixture were module-scoped.
+
+        Module scope sets it up once per module instead of once per test, so the saving is the
+        cost of all uses beyond the first in each module. Returns None for other scopes or when
+        nothing would be saved.
+        """
+        if self.scope != "function" or self.count < 2:
+            return None
+        saving = self.total - self.per_use * self.modules
+        return ("module", saving) if saving > 0 else None
+
+
+@dataclass
+class ResourcePoint:
+    """Totals of one resource sample, kept for the run's charts and the report."""
+
+    t: float
+    total_cpu: float
+    total_rss: int
+    mem_available: int
+
+
+@dataclass
+class SessionInfo:
+    """What the controller (or the single process) said about the session."""
+
+    wall: float = 0.0
+    start: float = 0.0
+    argv: list[str] = field(default_factory=list)
+    rootdir: str = ""
+    hotlap_version: str = ""
+    pytest_version: str = ""
+    xdist_version: str = ""
+    python_version: str = ""
+    numprocesses: int = 0
+    exitstatus: int | None = None
+    finished: float | None = None
+    pytest_stats: dict[str, int] = field(default_factory=dict)
+
+
+class RunState:
+    """The state of one run, built by :meth:`apply`."""
+
+    def __init__(self) -> None:
+        self.session = SessionInfo()
+        self.phase = RunPhase.STARTING
+        self.tests: dict[str, TestRecord] = {}
+        self.collected: list[str] = []
+        self.deselected = 0
+        self.collect_errors: dict[str, str] = {}
+        self.workers: dict[str, WorkerLane] = {}
+        self.fixtures: dict[tuple[str, str, str], FixtureCost] = {}
+        self.counts: dict[str, int] = {}
+        self.failures: list[str] = []  # nodeids in the order they failed
+        self.resources: list[ResourcePoint] = []
+        self.last_sample: ResourceSample | None = None
+        self.crashes: list[WorkerCrash] = []
+        self.first_t: float | None = None
+        self.last_t: float = 0.0
+        self.events = 0
+        # The open setup of each (worker, fixture) so its teardown finds it.
+        self._open_uses: dict[tuple[str, str, str, str], list[FixtureUse]] = {}
+
+    # -- derived values -------------------------------------------------------------------
+    @property
+    def total(self) -> int:
+        """Tests collected (pytest's "collected N items"), or tests seen if larger."""
+        return max(len(self.collected), len(self.tests))
+
+    @property
+    def done_count(self) -> int:
+        return sum(1 for t in self.tests.values() if t.finished is not None)
+
+    @property
+    def running(self) -> list[TestRecord]:
+        return [t for t in self.tests.values() if t.started is not None and t.finished is None]
+
+    def queued(self) -> list[str]:
+        """Collected tests that have not started yet."""
+        tests = self.tests
+        return [n for n in self.collected if n not in tests]
+
+    def elapsed(self, now: float) -> float:
+        start = self.session.start or self.first_t
+        if start is None:
+            return 0.0
+        end = self.session.finished if self.session.finished is not None else now
+        return max(0.0, end - start)
+
+    def summary_counts(self) -> dict[str, int]:
+        """Counts by category in pytest's order (failed, passed, …, error), zeroes dropped."""
+        order = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "error")
+        counts = dict(self.counts)
+        if self.deselected:
+            counts["deselected"] = self.deselected
+        out = {k: counts[k] for k in order if counts.get(k)}
+        out.update({k: v for k, v in counts.items() if v and k not in out})
+        return out
+
+    # -- the reducer ----------------------------------------------------------------------
+    def apply(self, event: Event) -> Change:
+        """Fold one event into the state; return what changed."""
+        self.events += 1
+        if not isinstance(event, ResourceSample):
+            if self.first_t is None:
+                self.first_t = event.t
+            self.last_t = max(self.last_t, event.t)
+        handler = _HANDLERS.get(type(event))
+        return handler(self, event) if handler else Change.NONE
+
+    def _session_start(self, e: SessionStart) -> Change:
+        s = self.session
+        s.wall, s.start, s.argv, s.rootdir = e.wall, e.t, list(e.argv), e.rootdir
+        s.hotlap_version, s.pytest_version = e.hotlap_version, e.pytest_version
+        s.xdist_version, s.python_version = e.xdist_version, e.python_version
+        s.numprocesses = e.numprocesses
+        if self.phase is RunPhase.STARTING:
+            self.phase = RunPhase.COLLECTING
+        return Change.SESSION
+
+    def _worker_start(self, e: WorkerStart) -> Change:
+        lane = self.workers.get(e.worker)
+        if lane is None:
+            lane = self.workers[e.worker] = WorkerLane(e.worker)
+        lane.pid, lane.started = e.pid, e.t
+        if self.phase is RunPhase.STARTING:
+            self.phase = RunPhase.COLLECTING
+        return Change.WORKERS | Change.SESSION
+
+    def _collection_finish(self, e: CollectionFinish) -> Change:
+        # Every xdist worker collects the same items; the first list is the run's.
+        if not self.collected and e.nodeids:
+            self.collected = list(e.nodeids)
+        if e.worker in ("main", "controller"):
+            self.deselected = e.deselected
+        if self.phase in (RunPhase.STARTING, RunPhase.COLLECTING):
+            self.phase = RunPhase.RUNNING
+        return Change.SESSION | Change.TESTS
+
+    def _collect_error(self, e: CollectError) -> Change:
+        # xdist workers each report the same collection error; count it once, as pytest does.
+        if e.nodeid in self.collect_errors:
+            return Change.NONE
+        self.collect_errors[e.nodeid] = e.longrepr
+        self.counts["error"] = self.counts.get("error", 0) + 1
+        return Change.COUNTS | Change.TESTS
+
+    def _test(self, nodeid: str) -> TestRecord:
+        rec = self.tests.get(nodeid)
+        if rec is None:
+            rec = self.tests[nodeid] = TestRecord(nodeid)
+        return rec
+
+    def _lane(self, worker: str) -> WorkerLane:
+        lane = self.workers.get(worker)
+        if lane is None:
+            lane = self.workers[worker] = WorkerLane(worker)
+        return lane
+
+    def _test_start(self, e: TestStart) -> Change:
+        rec = self._test(e.nodeid)
+        if rec.finished is not None:
+            # A rerun (pytest-rerunfailures, --count): start the record afresh, keep history.
+            rec.finished, rec.outcome = None, ""
+            rec.setup = rec.call = rec.teardown = rec.cpu = 0.0
+        rec.worker, rec.path, rec.line = e.worker, e.path, e.line
+        rec.started, rec.phase = e.t, "setup"
+        lane = self._lane(e.worker)
+        lane.pid = lane.pid or e.pid
+        lane.current, lane.phase, lane.since = e.nodeid, "setup", e.t
+        if self.phase in (RunPhase.STARTING, RunPhase.COLLECTING):
+            self.phase = RunPhase.RUNNING
+        return Change.TESTS | Change.WORKERS
+
+    def _test_report(self, e: TestReport) -> Change:
+        rec = self._test(e.nodeid)
+        rec.worker = rec.worker or e.worker
+        if rec.started is None:
+            rec.started = e.start
+        if e.when == "setup":
+            rec.setup += e.duration
+            rec.rss_before = rec.rss_before or max(0, e.rss)
+        elif e.when == "call":
+            rec.call += e.duration
+        else:
+            rec.teardown += e.duration
+        rec.cpu += e.cpu
+        rec.rss_after = e.rss
+        rec.rss_peak = max(rec.rss_peak, e.maxrss)
+        if e.longrepr:
+            rec.longrepr = f"{rec.longrepr}\n{e.longrepr}" if rec.longrepr else e.longrepr
+            if e.crash_path:
+                rec.crash_path, rec.crash_line = e.crash_path, e.crash_line
+        for name in ("stdout", "stderr", "log"):
+            text = getattr(e, name)
+            if text:
+                setattr(rec, name, getattr(rec, name) + text)
+        if e.wasxfail:
+            rec.wasxfail = e.wasxfail
+        change = Change.TESTS
+        if e.category:
+            if e.counts:
+                self.counts[e.category] = self.counts.get(e.category, 0) + 1
+                change |= Change.COUNTS
+            rec.categories.append(e.category)
+            if e.category in ("failed", "error") and e.nodeid not in self.failures:
+                self.failures.append(e.nodeid)
+        next_phase = {"setup": "call", "call": "teardown"}.get(e.when, "")
+        if e.when == "teardown" or e.when == "???" or (e.when == "setup" and e.outcome != "passed"):
+            # After a failed or skipped setup pytest goes straight to teardown.
+            next_phase = "teardown" if e.when == "setup" else ""
+        lane = self._lane(e.worker)
+        if e.when in ("teardown", "???"):
+            self._finish(rec, e.stop if e.stop else e.t)
+            if lane.current == e.nodeid:
+                lane.current, lane.phase = "", ""
+                lane.tests_done += 1
+            change |= Change.WORKERS
+        else:
+            rec.phase = next_phase
+            if lane.current == e.nodeid:
+                lane.phase = next_phase
+                change |= Change.WORKERS
+        return change
+
+    def _finish(self, rec: TestRecord, t: float) -> None:
+        rec.finished = t
+        rec.phase = ""
+        cats = [c for c in rec.categories if c in _PRECEDENCE]
+        if rec.crashed:
+            rec.outcome = "failed"
+        elif cats:
+            rec.outcome = min(cats, key=_PRECEDENCE.__getitem__)
+        else:
+            rec.outcome = rec.categories[-1] if rec.categories else "passed"
+
+    def _fixture_key(self, name: str, scope: str, location: str) -> FixtureCost:
+        key = (name, scope, location)
+        cost = self.fixtures.get(key)
+        if cost is None:
+            cost = self.fixtures[key] = FixtureCost(name, scope, location)
+        return cost
+
+    def _fixture_setup(self, e: FixtureSetup) -> Change:
+        cost = self._fixture_key(e.name, e.scope, e.location)
+        use = FixtureUse(e.worker, e.nodeid, e.own)
+        cost.uses.append(use)
+        cost.setup_total += e.own
+        cost.failed += e.failed
+        self._open_uses.setdefault((e.worker, e.name, e.scope, e.location), []).append(use)
+        return Change.FIXTURES
+
+    def _fixture_teardown(self, e: FixtureTeardown) -> Change:
+        cost = self._fixture_key(e.name, e.scope, e.location)
+        cost.teardown_total += e.duration
+        stack = self._open_uses.get((e.worker, e.name, e.scope, e.location))
+        if stack:
+            use = stack.pop()
+            use.teardown, use.teardown_nodeid = e.duration, e.nodeid
+        return Change.FIXTURES
+
+    def _worker_crash(self, e: WorkerCrash) -> Change:
+        self.crashes.append(e)
+        lane = self._lane(e.crashed_worker)
+        lane.crashed, lane.crash_reason = True, e.reason
+        lane.crashed_in = e.nodeid or lane.current
+        lane.current, lane.phase = "", ""
+        nodeid = e.nodeid or lane.crashed_in
+        change = Change.WORKERS
+        if nodeid:
+            rec = self._test(nodeid)
+            rec.crashed = True
+            rec.worker = rec.worker or e.crashed_worker
+            if not rec.longrepr:
+                rec.longrepr = e.reason
+            if rec.finished is None:
+                self._finish(rec, e.t)
+            else:
+                rec.outcome = "failed"
+            change |= Change.TESTS
+        return change
+
+    def _hang_stack(self, e: HangStack) -> Change:
+        rec = self._test(e.nodeid)
+        rec.hang_stack, rec.hang_elapsed = e.stack, e.elapsed
+        return Change.TESTS | Change.WORKERS
+
+    def _session_finish(self, e: SessionFinish) -> Change:
+        s = self.session
+        s.exitstatus, s.finished, s.pytest_stats = e.exitstatus, e.t, dict(e.stats)
+        for lane in self.workers.values():
+            lane.finished = True
+            lane.current, lane.phase = "", ""
+        if self.phase is not RunPhase.CANCELLED:
+            self.phase = RunPhase.DONE
+        return Change.SESSION | Change.WORKERS
+
+    def _resource_sample(self, e: ResourceSample) -> Change:
+        self.last_sample = e
+        self.resources.append(ResourcePoint(e.t, e.total_cpu, e.total_rss, e.mem_available))
+        by_worker: dict[str, tuple[float, int]] = {}
+        for row in e.processes:
+            if len(row) < 4 or not isinstance(row[1], str) or not row[1]:
+                continue
+            cpu, rss = by_worker.get(row[1], (0.0, 0))
+            by_worker[row[1]] = (cpu + float(row[2]), rss + int(row[3]))
+        for worker, (cpu, rss) in by_worker.items():
+            lane = self.workers.get(worker)
+            if lane is None:
+                continue
+            lane.cpu_percent, lane.rss = cpu, rss
+            lane.cpu_history.append(cpu)
+            lane.rss_history.append(rss)
+        return Change.RESOURCES | Change.WORKERS
+
+    # -- things the app (not the event stream) knows ---------------------------------------
+    def mark_cancelled(self) -> None:
+        """The app cancelled the run; it is not an event because no process sent it."""
+        self.phase = RunPhase.CANCELLED
+
+
+_HANDLERS = {
+    SessionStart: RunState._session_start,
+    WorkerStart: RunState._worker_start,
+    CollectionFinish: RunState._collection_finish,
+    CollectError: RunState._collect_error,
+    TestStart: RunState._test_start,
+    TestReport: RunState._test_report,
+    FixtureSetup: RunState._fixture_setup,
+    FixtureTeardown: RunState._fixture_teardown,
+    WorkerCrash: RunState._worker_crash,
+    HangStack: RunState._hang_stack,
+    SessionFinish: RunState._session_finish,
+    ResourceSample: RunState._resource_sample,
+}

@@ -1,0 +1,92 @@
+"""Hooks of the xdist controller: session start and end, and worker crashes.
+
+Tests and fixtures are reported by the workers themselves; the controller only says what a
+worker cannot: that the session began and ended, and that a worker died.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import pytest
+
+from hotlap.plugin.role import Role
+from hotlap.plugin.sink import Sink
+from hotlap.plugin.text import bounded, clean
+from hotlap.plugin.worker import pytest_stats, session_start
+from hotlap.protocol import SessionFinish, TestReport, WorkerCrash
+
+
+def _node_id(node: Any) -> str:
+    gateway = getattr(node, "gateway", None)
+    return str(getattr(gateway, "id", "")) or "gw?"
+
+
+class ControllerEmitter:
+    """Controller-side hooks (xdist only)."""
+
+    def __init__(self, config: pytest.Config, sink: Sink) -> None:
+        self.config = config
+        self.sink = sink
+        self.pid = os.getpid()
+        self._crashed_in: dict[str, str] = {}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.sink.send(session_start(self.config, "controller", Role.CONTROLLER))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # A report with when="???" is xdist's stand-in for the test a worker died in.
+        if report.when != "???":
+            return
+        worker = _node_id(getattr(report, "node", None))
+        self._crashed_in[worker] = report.nodeid
+        status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
+        self.sink.send(
+            TestReport(
+                worker,
+                self.pid,
+                time.monotonic(),
+                nodeid=clean(report.nodeid),
+                when="???",
+                outcome=report.outcome,
+                category=str(status[0]) if status else "failed",
+                counts=True,
+                duration=float(report.duration),
+                start=0.0,
+                stop=0.0,
+                cpu=0.0,
+                rss=0,
+                maxrss=0,
+                longrepr=bounded(str(report.longrepr or "")),
+            )
+        )
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        if not error:
+            return
+        worker = _node_id(node)
+        self.sink.send(
+            WorkerCrash(
+                "controller",
+                self.pid,
+                time.monotonic(),
+                crashed_worker=worker,
+                nodeid=clean(self._crashed_in.pop(worker, "")),
+                reason=clean(str(error)),
+            )
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.sink.send(
+            SessionFinish(
+                "controller",
+                self.pid,
+                time.monotonic(),
+                exitstatus=int(exitstatus),
+                stats=pytest_stats(self.config),
+            )
+        )

@@ -1,0 +1,73 @@
+"""The ``hotlap`` pytest plugin (entry point ``pytest11: hotlap``).
+
+Inert unless activated: it registers its hook objects only when the hotlap app drives the run
+(``HOTLAP_SOCKET``/``HOTLAP_TOKEN`` in the environment) or a ``--hotlap-*`` export is asked
+for. Otherwise installing hotlap changes nothing in a pytest run.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hotlap.plugin.controller import ControllerEmitter
+from hotlap.plugin.role import Role, role_of, worker_id
+from hotlap.plugin.sink import Sink, sink_from_env
+from hotlap.plugin.worker import TestEmitter
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hotlap", "hotlap exports (no app needed)")
+    group.addoption(
+        "--hotlap-json",
+        metavar="PATH",
+        default=None,
+        help="write hotlap's versioned JSON report of the run to PATH",
+    )
+    group.addoption(
+        "--hotlap-durations",
+        metavar="PATH",
+        default=None,
+        help="write test durations in pytest-split's .test_durations format to PATH",
+    )
+    group.addoption(
+        "--hotlap-record",
+        metavar="PATH",
+        default=None,
+        help="write hotlap's raw event stream to PATH as JSON lines",
+    )
+
+
+def _exports_requested(config: pytest.Config) -> bool:
+    return any(
+        config.getoption(name, None)
+        for name in ("hotlap_json", "hotlap_durations", "hotlap_record")
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    role = role_of(config)
+    if role is Role.WORKER:
+        sink: Sink | None = sink_from_env(worker_id(config))
+        if sink is not None:
+            _register(config, sink, role)
+        return
+    sink = sink_from_env("controller" if role is Role.CONTROLLER else "main")
+    if sink is None and _exports_requested(config):
+        from hotlap.plugin.local import LocalExports
+
+        local = LocalExports(config, role)
+        config.pluginmanager.register(local, "hotlap-local-exports")
+        sink = local.sink
+    if sink is not None:
+        _register(config, sink, role)
+
+
+def _register(config: pytest.Config, sink: Sink, role: Role) -> None:
+    if role is Role.CONTROLLER:
+        config.pluginmanager.register(ControllerEmitter(config, sink), "hotlap-controller")
+    else:
+        config.pluginmanager.register(
+            TestEmitter(config, sink, worker_id(config), role), "hotlap-emitter"
+        )
+    config.add_cleanup(sink.close)

@@ -1,0 +1,33 @@
+"""Which part of a run this pytest process is: an xdist controller, a worker, or alone."""
+
+from __future__ import annotations
+
+import enum
+
+import pytest
+
+
+class Role(str, enum.Enum):
+    CONTROLLER = "controller"
+    WORKER = "worker"
+    SINGLE = "single"
+
+
+def role_of(config: pytest.Config) -> Role:
+    """The role of this process, decided from xdist's own markers on ``config``."""
+    if hasattr(config, "workerinput"):
+        return Role.WORKER
+    numprocesses = getattr(config.option, "numprocesses", None)
+    dist = getattr(config.option, "dist", "no")
+    tx = getattr(config.option, "tx", None)
+    if config.pluginmanager.hasplugin("xdist") and (numprocesses or tx) and dist != "no":
+        return Role.CONTROLLER
+    return Role.SINGLE
+
+
+def worker_id(config: pytest.Config) -> str:
+    """``gw0``… on an xdist worker, ``main`` otherwise."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return str(workerinput.get("workerid", "gw?"))
+    return "main"

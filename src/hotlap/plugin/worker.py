@@ -1,0 +1,309 @@
+"""Hooks of a process that runs tests (an xdist worker, or a run without xdist).
+
+They turn pytest's hooks into protocol events and hand them to a :class:`Sink`. Everything
+here is on the test's hot path, so each hook does a few attribute reads and one send.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+from collections.abc import Generator
+from functools import partial
+from typing import Any
+
+import pytest
+
+from hotlap import __version__
+from hotlap.plugin.role import Role
+from hotlap.plugin.sink import Sink
+from hotlap.plugin.text import bounded, clean, clean_tree
+from hotlap.protocol import (
+    CollectError,
+    CollectionFinish,
+    FixtureSetup,
+    FixtureTeardown,
+    SessionFinish,
+    SessionStart,
+    TestReport,
+    TestStart,
+    WorkerStart,
+)
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+# ru_maxrss is in KiB on Linux, bytes on macOS.
+_MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
+
+
+def _rss() -> int:
+    """This process's resident set size in bytes (cheap: one small /proc read)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _versions() -> tuple[str, str]:
+    try:
+        import xdist
+
+        xdist_version = str(getattr(xdist, "__version__", ""))
+    except ImportError:
+        xdist_version = ""
+    return pytest.__version__, xdist_version
+
+
+def pytest_stats(config: pytest.Config) -> dict[str, int]:
+    """pytest's own summary counts, read from its terminal reporter."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    stats: dict[str, list[Any]] = getattr(reporter, "stats", {}) or {}
+    out: dict[str, int] = {}
+    for key, reports in stats.items():
+        if not key:
+            continue
+        n = sum(1 for r in reports if getattr(r, "count_towards_summary", True))
+        if n:
+            out[key] = n
+    return out
+
+
+def session_start(config: pytest.Config, worker: str, role: Role) -> SessionStart:
+    """The event that opens a session, for a controller or a single process."""
+    pytest_version, xdist_version = _versions()
+    numprocesses = getattr(config.option, "numprocesses", 0)
+    return SessionStart(
+        worker,
+        os.getpid(),
+        time.monotonic(),
+        wall=time.time(),
+        role=role.value,
+        argv=[clean(a) for a in config.invocation_params.args],
+        rootdir=str(config.rootpath),
+        hotlap_version=__version__,
+        pytest_version=pytest_version,
+        xdist_version=xdist_version,
+        python_version=".".join(map(str, sys.version_info[:3])),
+        numprocesses=numprocesses if isinstance(numprocesses, int) else 0,
+    )
+
+
+class TestEmitter:
+    """Worker-side hooks: tests, phases and fixtures as they happen."""
+
+    __test__ = False
+
+    def __init__(self, config: pytest.Config, sink: Sink, worker: str, role: Role) -> None:
+        self.config = config
+        self.sink = sink
+        self.worker = worker
+        self.role = role
+        self.pid = os.getpid()
+        self.rootpath = config.rootpath
+        self.current = ""  # nodeid of the test running now
+        self._cpu_mark = 0.0
+        self._deselected = 0
+        self._fixture_stack: list[float] = []
+        self._teardown_started: dict[int, float] = {}
+        self._locations: dict[int, str] = {}
+        self._teststatus = config.hook.pytest_report_teststatus
+
+    # -- session ---------------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.role is Role.SINGLE:
+            self.sink.send(session_start(self.config, self.worker, self.role))
+        self.sink.send(WorkerStart(self.worker, self.pid, time.monotonic(), wall=time.time()))
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self._deselected += len(items)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.sink.send(
+                CollectError(
+                    self.worker,
+                    self.pid,
+                    time.monotonic(),
+                    nodeid=clean(report.nodeid),
+                    longrepr=bounded(str(report.longrepr)),
+                )
+            )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        nodeids = [clean(item.nodeid) for item in session.items]
+        self.sink.send(
+            CollectionFinish(
+                self.worker,
+                self.pid,
+                time.monotonic(),
+                count=len(nodeids),
+                nodeids=nodeids,
+                deselected=self._deselected,
+            )
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.role is Role.SINGLE:
+            self.sink.send(
+                SessionFinish(
+                    self.worker,
+                    self.pid,
+                    time.monotonic(),
+                    exitstatus=int(exitstatus),
+                    stats=pytest_stats(self.config),
+                )
+            )
+
+    # -- tests -----------------------------------------------------------------------------
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.current = nodeid
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self._cpu_mark = usage.ru_utime + usage.ru_stime
+        path, line, domain = location
+        self.sink.send(
+            TestStart(
+                self.worker,
+                self.pid,
+                time.monotonic(),
+                nodeid=clean(nodeid),
+                path=clean(str(path)),
+                line=(line + 1) if line is not None else 0,
+                domain=clean(domain),
+            )
+        )
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = usage.ru_utime + usage.ru_stime
+        phase_cpu, self._cpu_mark = max(0.0, cpu - self._cpu_mark), cpu
+        status = self._teststatus(report=report, config=self.config)
+        category = str(status[0]) if status else ""
+        longrepr = crash_path = ""
+        crash_line = 0
+        if report.longrepr is not None and not report.passed:
+            if report.skipped and isinstance(report.longrepr, tuple):
+                longrepr = str(report.longrepr[2])
+            else:
+                longrepr = str(report.longrepr)
+            crash = getattr(report.longrepr, "reprcrash", None)
+            if crash is not None:
+                crash_path, crash_line = str(crash.path), int(crash.lineno or 0)
+        self.sink.send(
+            TestReport(
+                self.worker,
+                self.pid,
+                time.monotonic(),
+                nodeid=clean(report.nodeid),
+                when=report.when or "",
+                outcome=report.outcome,
+                category=clean(category),
+                counts=bool(getattr(report, "count_towards_summary", True)),
+                duration=float(report.duration),
+                start=float(getattr(report, "start", 0.0)),
+                stop=float(getattr(report, "stop", 0.0)),
+                cpu=phase_cpu,
+                rss=_rss(),
+                maxrss=usage.ru_maxrss * _MAXRSS_UNIT,
+                longrepr=bounded(longrepr) if longrepr else "",
+                stdout=bounded(report.capstdout) if report.capstdout else "",
+                stderr=bounded(report.capstderr) if report.capstderr else "",
+                log=bounded(report.caplog) if report.caplog else "",
+                crash_path=clean(crash_path),
+                crash_line=crash_line,
+                wasxfail=clean(str(getattr(report, "wasxfail", ""))),
+            )
+        )
+
+    # -- fixtures --------------------------------------------------------------------------
+    def _location(self, fixturedef: Any) -> str:
+        key = id(fixturedef.func)
+        loc = self._locations.get(key)
+        if loc is None:
+            code = getattr(fixturedef.func, "__code__", None)
+            if code is None:
+                loc = str(getattr(fixturedef, "baseid", ""))
+            else:
+                path = code.co_filename
+                try:
+                    path = os.path.relpath(path, self.rootpath)
+                    if path.startswith(".."):
+                        path = code.co_filename
+                except ValueError:
+                    pass
+                loc = f"{path}:{code.co_firstlineno}"
+            loc = self._locations[key] = clean(loc)
+        return loc
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Generator[None, Any, Any]:
+        if getattr(fixturedef.func, "__name__", "") == "get_direct_param_fixture_func":
+            return (yield)  # a parametrize argument, not a fixture anyone wrote
+        start = time.perf_counter()
+        self._fixture_stack.append(0.0)
+        failed = True
+        try:
+            result = yield
+            failed = False
+            return result
+        finally:
+            duration = time.perf_counter() - start
+            nested = self._fixture_stack.pop()
+            if self._fixture_stack:
+                self._fixture_stack[-1] += duration
+            self.sink.send(
+                FixtureSetup(
+                    self.worker,
+                    self.pid,
+                    time.monotonic(),
+                    name=fixturedef.argname,
+                    scope=str(fixturedef.scope),
+                    location=self._location(fixturedef),
+                    nodeid=clean(self.current),
+                    duration=duration,
+                    own=max(0.0, duration - nested),
+                    failed=failed,
+                )
+            )
+            if not failed:
+                # Finalizers run last-in first-out, so this one runs before the fixture's own
+                # teardown code: it marks when the teardown starts.
+                fixturedef.addfinalizer(partial(self._teardown_starts, fixturedef))
+
+    def _teardown_starts(self, fixturedef: Any) -> None:
+        self._teardown_started[id(fixturedef)] = time.perf_counter()
+
+    def pytest_fixture_post_finalizer(self, fixturedef: Any, request: Any) -> None:
+        # Before pytest 9.1 this hook can fire more than once per teardown: only the first
+        # after our start mark counts.
+        start = self._teardown_started.pop(id(fixturedef), None)
+        if start is None:
+            return
+        self.sink.send(
+            FixtureTeardown(
+                self.worker,
+                self.pid,
+                time.monotonic(),
+                name=fixturedef.argname,
+                scope=str(fixturedef.scope),
+                location=self._location(fixturedef),
+                nodeid=clean(self.current),
+                duration=time.perf_counter() - start,
+            )
+        )
+
+    # -- serialization (xdist workers only) ------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_to_serializable(self, report: Any) -> Generator[None, Any, Any]:
+        # execnet cannot send a string with a lone surrogate: xdist would drop the report
+        # with an INTERNALERROR. Escape such strings so the failure reaches the controller.
+        data = yield
+        if data is not None and getattr(report, "outcome", "passed") != "passed" or (
+            data is not None and getattr(report, "sections", None)
+        ):
+            return clean_tree(data)
+        return data

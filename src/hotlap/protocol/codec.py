@@ -1,0 +1,136 @@
+"""JSON-lines codec for events.
+
+One event is one line: a JSON object with ``kind``, ``v`` (the protocol version) and the
+event's fields. :func:`decode` checks the version, the kind and every field's type, and raises
+:class:`ProtocolError` for anything else, so a reader can count and drop a bad line.
+
+A connection starts with a *hello* line carrying the run's token; see :func:`encode_hello`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from hotlap.protocol.events import EVENT_TYPES, PROTOCOL_VERSION, Event
+
+
+class ProtocolError(ValueError):
+    """A line that is not a valid event of this protocol version."""
+
+
+def _checker(annotation: Any) -> Callable[[Any], bool]:
+    origin = typing.get_origin(annotation) or annotation
+    if origin is bool:
+        return lambda v: isinstance(v, bool)
+    if origin is int:
+        return lambda v: isinstance(v, int) and not isinstance(v, bool)
+    if origin is float:
+        return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if origin is str:
+        return lambda v: isinstance(v, str)
+    if origin is list:
+        return lambda v: isinstance(v, list)
+    if origin is dict:
+        return lambda v: isinstance(v, dict)
+    raise TypeError(f"unsupported event field type {annotation!r}")  # pragma: no cover
+
+
+class _Spec(typing.NamedTuple):
+    cls: type[Event]
+    names: tuple[str, ...]
+    required: frozenset[str]
+    checks: dict[str, Callable[[Any], bool]]
+
+
+def _spec(cls: type[Event]) -> _Spec:
+    hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)
+    required = frozenset(
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    checks = {f.name: _checker(hints[f.name]) for f in fields}
+    return _Spec(cls, tuple(f.name for f in fields), required, checks)
+
+
+_SPECS: dict[str, _Spec] = {kind: _spec(cls) for kind, cls in EVENT_TYPES.items()}
+_NAMES: dict[type[Event], tuple[str, ...]] = {s.cls: s.names for s in _SPECS.values()}
+
+
+def to_dict(event: Event) -> dict[str, Any]:
+    """The event as a JSON-ready dict, with ``kind`` and ``v``."""
+    data: dict[str, Any] = {"kind": event.kind, "v": PROTOCOL_VERSION}
+    for name in _NAMES[type(event)]:
+        data[name] = getattr(event, name)
+    return data
+
+
+def encode(event: Event) -> bytes:
+    """One JSON line (with the trailing newline) for ``event``.
+
+    Strings that cannot be encoded as UTF-8 (lone surrogates) are escaped by ``json`` as
+    ``\\udXXX`` sequences, so encoding never fails on hostile test output.
+    """
+    return json.dumps(to_dict(event), separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def from_dict(data: Any) -> Event:
+    """Build an event from a decoded JSON object, checking version, kind and field types."""
+    if not isinstance(data, dict):
+        raise ProtocolError("an event must be a JSON object")
+    version = data.get("v")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {version!r}, expected {PROTOCOL_VERSION}")
+    kind = data.get("kind")
+    spec = _SPECS.get(kind) if isinstance(kind, str) else None
+    if spec is None:
+        raise ProtocolError(f"unknown event kind {kind!r}")
+    kwargs = {k: v for k, v in data.items() if k not in ("kind", "v")}
+    missing = spec.required - kwargs.keys()
+    if missing:
+        raise ProtocolError(f"{kind}: missing fields {sorted(missing)}")
+    for name, value in kwargs.items():
+        check = spec.checks.get(name)
+        if check is None:
+            raise ProtocolError(f"{kind}: unknown field {name!r}")
+        if not check(value):
+            raise ProtocolError(f"{kind}: field {name!r} has the wrong type")
+    return spec.cls(**kwargs)
+
+
+def decode(line: bytes | str) -> Event:
+    """Decode one JSON line into an event, or raise :class:`ProtocolError`."""
+    try:
+        data = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+    return from_dict(data)
+
+
+def encode_hello(token: str, worker: str, pid: int) -> bytes:
+    """The first line a sender writes on a new connection."""
+    hello = {"kind": "hello", "v": PROTOCOL_VERSION, "token": token, "worker": worker, "pid": pid}
+    return json.dumps(hello, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def decode_hello(line: bytes, token: str) -> tuple[str, int]:
+    """Check a hello line against the run's token; return the sender's (worker, pid)."""
+    try:
+        data = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"hello is not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("kind") != "hello":
+        raise ProtocolError("the first line of a connection must be a hello")
+    if data.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {data.get('v')!r}, expected {PROTOCOL_VERSION}")
+    if data.get("token") != token:
+        raise ProtocolError("wrong token")
+    worker, pid = data.get("worker"), data.get("pid")
+    if not isinstance(worker, str) or not isinstance(pid, int):
+        raise ProtocolError("hello needs a worker name and a pid")
+    return worker, pid

@@ -1,0 +1,212 @@
+"""Events: frozen dataclasses of builtin types, one per thing that happens in a run.
+
+Every event carries where it comes from (``worker``: ``gw0``…, ``main`` for a run without
+xdist, ``controller`` for the xdist controller, ``app`` for the app's own sampler), the
+sending ``pid`` and ``t``, a ``time.monotonic()`` timestamp. On Linux and macOS the
+monotonic clock is system-wide, so timestamps from different processes compare.
+
+Nothing here may import pytest or Textual: both ends of the socket share this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+#: Bumped on any incompatible change of an event's fields or meaning.
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Fields every event has."""
+
+    kind: ClassVar[str] = "event"
+    worker: str
+    pid: int
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStart(Event):
+    """The pytest session began (sent by the xdist controller or the single process)."""
+
+    kind: ClassVar[str] = "session_start"
+    wall: float
+    role: str
+    argv: list[str]
+    rootdir: str
+    hotlap_version: str
+    pytest_version: str
+    xdist_version: str
+    python_version: str
+    numprocesses: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStart(Event):
+    """A process that runs tests is up (an xdist worker, or ``main`` without xdist)."""
+
+    kind: ClassVar[str] = "worker_start"
+    wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionFinish(Event):
+    """A collecting process finished collection; every xdist worker sends one."""
+
+    kind: ClassVar[str] = "collection_finish"
+    count: int
+    nodeids: list[str]
+    deselected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CollectError(Event):
+    """A collector (module, class, …) failed to collect."""
+
+    kind: ClassVar[str] = "collect_error"
+    nodeid: str
+    longrepr: str
+
+
+@dataclass(frozen=True, slots=True)
+class TestStart(Event):
+    """A test's run protocol began (``pytest_runtest_logstart``)."""
+
+    __test__: ClassVar[bool] = False
+    kind: ClassVar[str] = "test_start"
+    nodeid: str
+    path: str
+    line: int
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class TestReport(Event):
+    """One phase of a test finished (``pytest_runtest_logreport``).
+
+    ``category`` is what ``pytest_report_teststatus`` said (``passed``, ``failed``, ``error``,
+    ``skipped``, ``xfailed``, ``xpassed``, ``rerun``, … or ``""`` for a phase pytest does not
+    count), so hotlap's counts are pytest's own even with plugins that add categories.
+    ``cpu`` is the worker's CPU seconds spent in the phase; ``rss`` its RSS after the phase and
+    ``maxrss`` its peak RSS so far, in bytes.
+    """
+
+    __test__: ClassVar[bool] = False
+    kind: ClassVar[str] = "test_report"
+    nodeid: str
+    when: str
+    outcome: str
+    category: str
+    counts: bool
+    duration: float
+    start: float
+    stop: float
+    cpu: float
+    rss: int
+    maxrss: int
+    longrepr: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    log: str = ""
+    crash_path: str = ""
+    crash_line: int = 0
+    wasxfail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FixtureSetup(Event):
+    """A fixture was really set up (cached values are not reported).
+
+    ``duration`` is inclusive; ``own`` excludes fixtures set up from inside it (e.g. by
+    ``request.getfixturevalue``). ``nodeid`` is the test that paid for the setup.
+    """
+
+    kind: ClassVar[str] = "fixture_setup"
+    name: str
+    scope: str
+    location: str
+    nodeid: str
+    duration: float
+    own: float
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FixtureTeardown(Event):
+    """A fixture's finalizers ran; ``nodeid`` is the test whose teardown paid for it."""
+
+    kind: ClassVar[str] = "fixture_teardown"
+    name: str
+    scope: str
+    location: str
+    nodeid: str
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerCrash(Event):
+    """A worker died; ``nodeid`` is the test it was running ("" if none is known)."""
+
+    kind: ClassVar[str] = "worker_crash"
+    crashed_worker: str
+    nodeid: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangStack(Event):
+    """The current Python stack of a worker whose test has run longer than the hang limit."""
+
+    kind: ClassVar[str] = "hang_stack"
+    nodeid: str
+    elapsed: float
+    stack: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFinish(Event):
+    """The session ended; ``stats`` are pytest's own summary counts by category."""
+
+    kind: ClassVar[str] = "session_finish"
+    exitstatus: int
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSample(Event):
+    """One sample of the test processes, taken by the app (``worker == "app"``).
+
+    ``processes`` holds ``[pid, worker, cpu_percent, rss_bytes]`` rows, where ``worker`` is the
+    lane the pid belongs to ("" for a process not known to be a worker). ``per_core`` is the
+    machine's load per logical CPU in percent.
+    """
+
+    kind: ClassVar[str] = "resource_sample"
+    processes: list[list[Any]]
+    total_cpu: float
+    total_rss: int
+    per_core: list[float]
+    mem_total: int
+    mem_available: int
+    effective_cores: float
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        SessionStart,
+        WorkerStart,
+        CollectionFinish,
+        CollectError,
+        TestStart,
+        TestReport,
+        FixtureSetup,
+        FixtureTeardown,
+        WorkerCrash,
+        HangStack,
+        SessionFinish,
+        ResourceSample,
+    )
+}

@@ -1,0 +1,1 @@
+"""Measuring the machine and the test processes (psutil). Textual-free."""
