@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from hotlap.plugin import extensions
 from hotlap.plugin.controller import ControllerEmitter
 from hotlap.plugin.role import Role, role_of, worker_id
 from hotlap.plugin.sink import Sink, sink_from_env
@@ -35,6 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="write hotlap's raw event stream to PATH as JSON lines",
     )
+    extensions.addoption(parser)
 
 
 def _exports_requested(config: pytest.Config) -> bool:
@@ -47,6 +49,7 @@ def _exports_requested(config: pytest.Config) -> bool:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     role = role_of(config)
+    extensions.configure(config, role)
     if role is Role.WORKER:
         sink: Sink | None = sink_from_env(worker_id(config))
         if sink is not None:

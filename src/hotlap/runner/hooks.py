@@ -1,0 +1,43 @@
+"""Extension points of a run, so history and impact selection plug in without the CLI
+knowing their internals.
+
+The CLI builds a :class:`RunContext`, lets every :class:`RunHooks` ``prepare`` it (add
+environment variables for the plugin, change the pytest arguments, supply expected
+durations), runs pytest, then calls ``finish`` with the final state.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from hotlap.export.report import RunMeta
+from hotlap.model.run_state import RunState
+
+
+@dataclass
+class RunContext:
+    """One run being prepared: where, with which arguments, and what is known beforehand."""
+
+    project: Path
+    pytest_args: list[str]
+    options: argparse.Namespace
+    env: dict[str, str] = field(default_factory=dict)
+    #: Expected seconds per nodeid (from history), for the ETA and scheduling.
+    expected: dict[str, float] = field(default_factory=dict)
+    #: Human-readable notes to print before the run ("history: 3 runs", …).
+    notes: list[str] = field(default_factory=list)
+    #: Set by a hook to skip running pytest (e.g. ``--affected`` found nothing to run).
+    skip_reason: str = ""
+
+
+class RunHooks(Protocol):
+    """What a subsystem does around a run. Both methods must never raise."""
+
+    def prepare(self, ctx: RunContext) -> None: ...
+
+    def finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
+        """Called after the run; returns messages for the user (warnings, findings)."""
+        ...
