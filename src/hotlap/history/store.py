@@ -1,0 +1,412 @@
+"""The history store: ``.hotlap/history.sqlite3``, one row per run, test and fixture.
+
+SQLite in WAL mode so readers never block the one writer; every write is one
+``BEGIN IMMEDIATE`` transaction, retried while another hotlap process holds the lock. The
+schema is versioned with ``PRAGMA user_version``. A file SQLite cannot read (truncated,
+garbage) is moved aside with a warning and a fresh store is started: history is a cache of
+what runs taught us, never a reason to fail a run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hotlap.export.report import RunMeta, build_report
+from hotlap.model.run_state import RunState
+
+DB_NAME = "history.sqlite3"
+SCHEMA_VERSION = 1
+#: Runs kept by default (``--history-keep``).
+DEFAULT_KEEP = 50
+#: How long a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT = 10.0
+
+_SCHEMA_V1 = """
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started REAL NOT NULL,
+    wall_time REAL NOT NULL,
+    exit_code INTEGER,
+    workers INTEGER NOT NULL,
+    cancelled INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    run_json TEXT NOT NULL
+);
+CREATE TABLE tests (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    nodeid TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    setup REAL NOT NULL,
+    call REAL NOT NULL,
+    teardown REAL NOT NULL,
+    cpu REAL NOT NULL,
+    rss_peak INTEGER NOT NULL,
+    rss_delta INTEGER NOT NULL,
+    worker TEXT NOT NULL,
+    reruns INTEGER NOT NULL,
+    deps TEXT NOT NULL,
+    PRIMARY KEY (run_id, nodeid)
+) WITHOUT ROWID;
+CREATE INDEX tests_by_nodeid ON tests (nodeid, run_id);
+CREATE TABLE fixtures (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    location TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    setup REAL NOT NULL,
+    teardown REAL NOT NULL,
+    modules TEXT NOT NULL,
+    PRIMARY KEY (run_id, name, scope, location)
+) WITHOUT ROWID;
+"""
+
+#: Migrations: ``_MIGRATIONS[n]`` takes a store from ``user_version`` n to n + 1.
+_MIGRATIONS = {0: _SCHEMA_V1}
+
+T = TypeVar("T")
+
+
+class HistoryError(Exception):
+    """The store cannot be used (e.g. it was written by a newer hotlap)."""
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One recorded run."""
+
+    id: int
+    started: float
+    wall_time: float
+    exit_code: int | None
+    workers: int
+    cancelled: bool
+    fingerprint: str
+    run: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TestRow:
+    """One test in one recorded run."""
+
+    __test__ = False
+
+    run_id: int
+    nodeid: str
+    outcome: str
+    setup: float
+    call: float
+    teardown: float
+    cpu: float
+    rss_peak: int
+    rss_delta: int
+    worker: str
+    reruns: int
+    deps: str
+
+    @property
+    def duration(self) -> float:
+        return self.setup + self.call + self.teardown
+
+
+@dataclass(frozen=True)
+class FixtureRow:
+    """One fixture definition's cost in one recorded run."""
+
+    run_id: int
+    name: str
+    scope: str
+    location: str
+    count: int
+    setup: float
+    teardown: float
+    modules: list[str]
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class HistoryStore:
+    """An open history database. Use :meth:`open`; close it (or use ``with``) when done."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, warnings: list[str]) -> None:
+        self.path = path
+        self.conn = conn
+        #: Things the user should hear about (a corrupt file moved aside, …).
+        self.warnings = warnings
+
+    # -- opening ----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, directory: str | Path) -> HistoryStore:
+        """Open (creating if needed) the store in ``directory``.
+
+        Raises ``OSError`` when the directory cannot be created and :class:`HistoryError` when
+        the file is from a newer hotlap; a corrupt file is moved aside instead.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / DB_NAME
+        warnings: list[str] = []
+        try:
+            conn = cls._connect(path)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                raise
+            aside = cls._move_aside(path)
+            warnings.append(f"history: {path} was unreadable ({exc}); moved to {aside.name}")
+            conn = cls._connect(path)
+        return cls(path, conn, warnings)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise HistoryError(
+                    f"{path} has schema {version}, newer than this hotlap's {SCHEMA_VERSION}"
+                )
+            if version < SCHEMA_VERSION:
+                _retry(lambda: _migrate(conn))
+            # Reading every table once finds most corruption now rather than mid-run.
+            conn.execute("SELECT count(*) FROM runs").fetchone()
+            conn.execute("SELECT nodeid FROM tests ORDER BY nodeid LIMIT 1").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _move_aside(path: Path) -> Path:
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        n = 0
+        while aside.exists():
+            n += 1
+            aside = aside.with_name(f"{aside.name.split('~')[0]}~{n}")
+        path.replace(aside)
+        for suffix in ("-wal", "-shm"):
+            extra = path.with_name(path.name + suffix)
+            try:
+                extra.unlink()
+            except OSError:
+                pass
+        return aside
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- writing ----------------------------------------------------------------------------
+    def record_run(
+        self,
+        state: RunState,
+        meta: RunMeta,
+        *,
+        fingerprint: str = "",
+        deps: dict[str, str] | None = None,
+        keep: int = DEFAULT_KEEP,
+    ) -> int:
+        """Store one finished run and prune to the newest ``keep`` runs; return its id.
+
+        ``deps`` maps a nodeid to a fingerprint of what it depends on (impact data); tests not
+        in it get the run's ``fingerprint``.
+        """
+        run = build_report(state, meta)["run"]
+        test_rows = []
+        for rec in state.tests.values():
+            if rec.finished is None:
+                continue
+            reruns = rec.categories.count("rerun")
+            dep = (deps or {}).get(rec.nodeid, fingerprint)
+            test_rows.append(
+                (
+                    rec.nodeid,
+                    rec.outcome or "passed",
+                    rec.setup,
+                    rec.call,
+                    rec.teardown,
+                    rec.cpu,
+                    rec.rss_peak,
+                    rec.rss_delta,
+                    rec.worker,
+                    reruns,
+                    dep,
+                )
+            )
+        fixture_rows = [
+            (
+                cost.name,
+                cost.scope,
+                cost.location,
+                cost.count,
+                cost.setup_total,
+                cost.teardown_total,
+                json.dumps(sorted({u.nodeid.split("::", 1)[0] for u in cost.uses})),
+            )
+            for cost in state.fixtures.values()
+        ]
+
+        def write() -> int:
+            with self._write() as conn:
+                cur = conn.execute(
+                    "INSERT INTO runs (started, wall_time, exit_code, workers, cancelled,"
+                    " fingerprint, run_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        float(run["start"] or time.time()),
+                        float(meta.wall_time),
+                        meta.exit_code,
+                        int(run["workers"]),
+                        int(meta.cancelled),
+                        fingerprint,
+                        json.dumps(run),
+                    ),
+                )
+                run_id = int(cur.lastrowid or 0)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO tests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(run_id, *row) for row in test_rows],
+                )
+                conn.executemany(
+                    "INSERT OR REPLACE INTO fixtures VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(run_id, *row) for row in fixture_rows],
+                )
+                self._prune(conn, keep)
+                return run_id
+
+        return _retry(write)
+
+    @staticmethod
+    def _prune(conn: sqlite3.Connection, keep: int) -> None:
+        keep = max(1, keep)
+        old = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM runs ORDER BY id DESC LIMIT -1 OFFSET ?", (keep,)
+            ).fetchall()
+        ]
+        if old:
+            marks = ",".join("?" * len(old))
+            conn.execute(f"DELETE FROM tests WHERE run_id IN ({marks})", old)
+            conn.execute(f"DELETE FROM fixtures WHERE run_id IN ({marks})", old)
+            conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", old)
+
+    # -- reading ----------------------------------------------------------------------------
+    def run_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def runs(self, last: int = DEFAULT_KEEP) -> list[RunRow]:
+        """The newest ``last`` runs, oldest first."""
+        rows = self.conn.execute(
+            "SELECT id, started, wall_time, exit_code, workers, cancelled, fingerprint, run_json"
+            " FROM runs ORDER BY id DESC LIMIT ?",
+            (max(0, last),),
+        ).fetchall()
+        out = []
+        for r in reversed(rows):
+            try:
+                run = json.loads(r[7])
+            except ValueError:
+                run = {}
+            out.append(RunRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], run))
+        return out
+
+    def _run_ids(self, last: int) -> list[int]:
+        return [r.id for r in self.runs(last)]
+
+    def tests(self, last: int = DEFAULT_KEEP) -> dict[str, list[TestRow]]:
+        """Per nodeid, its rows in the newest ``last`` runs, oldest first."""
+        ids = self._run_ids(last)
+        if not ids:
+            return {}
+        out: dict[str, list[TestRow]] = {}
+        for row in self.conn.execute(
+            "SELECT * FROM tests WHERE run_id >= ? ORDER BY run_id", (ids[0],)
+        ):
+            out.setdefault(row[1], []).append(TestRow(*row))
+        return out
+
+    def fixtures(self, last: int = DEFAULT_KEEP) -> list[FixtureRow]:
+        """Fixture rows of the newest ``last`` runs, oldest run first."""
+        ids = self._run_ids(last)
+        if not ids:
+            return []
+        return [
+            FixtureRow(*row[:7], json.loads(row[7]))
+            for row in self.conn.execute(
+                "SELECT * FROM fixtures WHERE run_id >= ? ORDER BY run_id", (ids[0],)
+            )
+        ]
+
+    def duration_samples(self, last: int = 10) -> dict[str, list[float]]:
+        """Per nodeid, its durations in the newest ``last`` runs where it ran (not skipped)."""
+        return {
+            nodeid: [r.duration for r in rows if r.outcome not in ("skipped", "deselected")]
+            for nodeid, rows in self.tests(last).items()
+        }
+
+    def expected(self, last: int = 5) -> dict[str, float]:
+        """Expected seconds per nodeid: the median of its recent durations."""
+        from hotlap.history.analysis import median
+
+        out = {}
+        for nodeid, rows in self.tests(last).items():
+            samples = [r.duration for r in rows if r.outcome != "skipped"] or [
+                r.duration for r in rows
+            ]
+            out[nodeid] = median(samples)
+        return out
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        while version < SCHEMA_VERSION:
+            for statement in _MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            version += 1
+            conn.execute(f"PRAGMA user_version = {version}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _retry(action: Callable[[], T], attempts: int = 5) -> T:
+    """Run ``action``, retrying while another process holds the write lock."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,152 @@
+"""Building the pytest command line: pass the user's arguments through, pick ``-n``."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hotlap.resources.cores import effective_cores, worker_count
+
+#: At most this many tests run in one process: xdist start-up (0.3–0.7 s) would cost more.
+SMALL_RUN = 8
+
+_NUMPROC_FLAGS = ("-n", "--numprocesses", "--tx")
+_NO_XDIST = ("--pdb", "--trace", "--looponfail", "-f")
+_TEST_DEF = re.compile(rb"^\s*(?:async\s+)?def\s+test", re.MULTILINE)
+
+
+@dataclass
+class WorkerChoice:
+    """The ``-n`` hotlap chose (or left to the user) and why."""
+
+    args: list[str]  # what to add to pytest's arguments
+    workers: int  # 0 = no xdist
+    reason: str
+
+
+def _flag_given(args: list[str], flags: tuple[str, ...]) -> bool:
+    for arg in args:
+        if arg == "--":
+            break
+        for flag in flags:
+            if arg == flag or arg.startswith(flag + "=") or (
+                len(flag) == 2 and arg.startswith(flag) and not arg.startswith("--")
+            ):
+                return True
+    return False
+
+
+def _ini_addopts(cwd: Path) -> list[str]:
+    """``addopts`` from the nearest pytest config file, if any (best effort)."""
+    for directory in (cwd, *cwd.parents):
+        for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
+            path = directory / name
+            if not path.is_file():
+                continue
+            try:
+                if name == "pyproject.toml":
+                    if sys.version_info >= (3, 11):
+                        import tomllib
+                    else:  # pragma: no cover - 3.10
+                        import tomli as tomllib
+                    data = tomllib.loads(path.read_text(encoding="utf-8"))
+                    ini = data.get("tool", {}).get("pytest", {})
+                    opts = ini.get("ini_options", ini)
+                    if not opts:
+                        continue
+                    addopts = opts.get("addopts", "")
+                    return shlex.split(addopts) if isinstance(addopts, str) else list(addopts)
+                parser = configparser.ConfigParser(interpolation=None)
+                parser.read(path, encoding="utf-8")
+                section = "tool:pytest" if name == "setup.cfg" else "pytest"
+                if not parser.has_section(section):
+                    continue
+                return shlex.split(parser.get(section, "addopts", fallback=""))
+            except (OSError, ValueError, configparser.Error, ImportError):
+                return []
+    return []
+
+
+def _test_paths(args: list[str], cwd: Path) -> list[Path] | None:
+    """Paths named on the command line, or None when there are none."""
+    paths = []
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        candidate = cwd / arg.split("::", 1)[0]
+        if candidate.exists():
+            paths.append(candidate)
+    return paths or None
+
+
+def estimate_tests(args: list[str], cwd: Path, limit: int = SMALL_RUN + 1) -> int:
+    """A cheap lower bound on how many tests would run: test ids named, or ``def test``
+    lines in test files, counted up to ``limit`` (parametrization only adds)."""
+    if any(a.startswith("-k") or a.startswith("-m") for a in args):
+        return limit  # a filter may select anything: assume a real run
+    named = [a for a in args if "::" in a and not a.startswith("-")]
+    if named:
+        return len(named)
+    roots = _test_paths(args, cwd) or [cwd]
+    count = 0
+    for root in roots:
+        files = [root] if root.is_file() else _walk_test_files(root)
+        for path in files:
+            try:
+                count += len(_TEST_DEF.findall(path.read_bytes()))
+            except OSError:
+                continue
+            if count >= limit:
+                return count
+    return count
+
+
+_SKIP_DIRS = {".git", ".hg", ".tox", ".nox", ".venv", "venv", "env", "node_modules", "build",
+              "dist", "__pycache__", ".hotlap", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+
+
+def _walk_test_files(root: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info")]
+        for name in filenames:
+            if name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
+                found.append(Path(dirpath, name))
+    return found
+
+
+def choose_workers(args: list[str], cwd: Path, known_tests: int | None = None) -> WorkerChoice:
+    """hotlap's ``-n``: the user's own if given anywhere, -n 0 for a small run, else the
+    effective core count."""
+    env_addopts = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    cores = effective_cores()
+    for source, opts in (("command line", args), ("PYTEST_ADDOPTS", env_addopts),
+                         ("pytest config addopts", _ini_addopts(cwd))):
+        if _flag_given(opts, _NUMPROC_FLAGS):
+            return WorkerChoice([], -1, f"-n from the {source}")
+    no_xdist = any(a in _NO_XDIST for a in args) or any(
+        a == "no:xdist" and i and args[i - 1] == "-p" for i, a in enumerate(args)
+    ) or "-pno:xdist" in args
+    if no_xdist:
+        return WorkerChoice([], 0, "no xdist: an option that needs one process was given")
+    try:
+        import xdist  # noqa: F401
+    except ImportError:  # pragma: no cover - xdist is a dependency
+        return WorkerChoice([], 0, "pytest-xdist is not installed")
+    n_tests = known_tests if known_tests is not None else estimate_tests(args, cwd)
+    if n_tests <= SMALL_RUN:
+        return WorkerChoice(["-n", "0"], 0, f"-n 0: a small run (~{n_tests} tests)")
+    workers = worker_count(cores)
+    if workers <= 1:
+        return WorkerChoice(["-n", "0"], 0, f"-n 0: {cores:g} effective core")
+    return WorkerChoice(["-n", str(workers)], workers, f"-n {workers}: {cores:g} effective cores")
+
+
+def pytest_command(args: list[str], choice: WorkerChoice) -> list[str]:
+    """The full command: this Python, ``-m pytest``, the plugin, hotlap's -n, the user's args."""
+    return [sys.executable, "-m", "pytest", "-p", "hotlap", *choice.args, *args]

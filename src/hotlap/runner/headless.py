@@ -1,0 +1,175 @@
+"""The headless reporter: a compact live log for CI and plain terminals.
+
+One line per failure as it happens, a progress line every few seconds (counts, what each
+worker runs and for how long, the ETA when history knows it), and pytest's own summary line
+at the end. It renders :class:`RunState`; it never computes outcomes itself.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from hotlap.model.run_state import RunState
+from hotlap.protocol import CollectError, Event, HangStack, TestReport, WorkerCrash
+from hotlap.runner.source import EventSource
+
+EtaFn = Callable[[RunState, dict[str, float], float], "float | None"]
+
+
+def _fmt_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def crash_message(longrepr: str) -> str:
+    """The line pytest's short summary would show: the last ``E   `` line, else the last line."""
+    lines = [line for line in longrepr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("E   "):
+            return line[4:].strip()
+    return lines[-1].strip() if lines else ""
+
+
+def progress_line(
+    state: RunState, now: float, eta: float | None = None, width: int = 200
+) -> str:
+    """``[12.3s] 150/2000 | 140 passed, 2 failed | gw0 t.py::slow 3.2s | ETA 5s``."""
+    counts = ", ".join(f"{n} {k}" for k, n in state.summary_counts().items()) or "no results yet"
+    parts = [f"[{_fmt_seconds(state.elapsed(now))}] {state.done_count}/{state.total}", counts]
+    for lane in sorted(state.workers.values(), key=lambda w: w.id):
+        if lane.current:
+            parts.append(f"{lane.id} {lane.current} {_fmt_seconds(max(0.0, now - lane.since))}")
+    if eta is not None:
+        parts.append(f"ETA {_fmt_seconds(eta)}")
+    line = " | ".join(parts)
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+class HeadlessReporter:
+    """Prints what a run does while it runs."""
+
+    def __init__(
+        self,
+        state: RunState,
+        out: TextIO,
+        *,
+        expected: dict[str, float] | None = None,
+        eta: EtaFn | None = None,
+        interval: float = 2.0,
+        verbose_failures: bool = True,
+    ) -> None:
+        self.state = state
+        self.out = out
+        self.expected = expected or {}
+        self.eta = eta
+        self.interval = interval
+        self.verbose_failures = verbose_failures
+        self._last_progress = time.monotonic()
+        self._hang_reported: dict[str, float] = {}
+
+    def write(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def feed(self, events: list[Event]) -> None:
+        """Apply events to the state and print the ones worth a line."""
+        state = self.state
+        for event in events:
+            state.apply(event)
+            if isinstance(event, TestReport) and event.category in ("failed", "error"):
+                word = "FAILED" if event.category == "failed" else "ERROR"
+                where = f" ({event.when})" if event.when not in ("call", "???") else ""
+                msg = crash_message(event.longrepr)
+                self.write(
+                    f"{word} {event.nodeid}{where} [{event.worker}, {event.duration:.2f}s]"
+                    + (f" - {msg}" if msg else "")
+                )
+            elif isinstance(event, CollectError):
+                self.write(f"ERROR collecting {event.nodeid} - {crash_message(event.longrepr)}")
+            elif isinstance(event, WorkerCrash):
+                where = f" while running {event.nodeid}" if event.nodeid else ""
+                self.write(f"CRASHED worker {event.crashed_worker}{where}: {event.reason}")
+            elif isinstance(event, HangStack):
+                last = self._hang_reported.get(event.nodeid)
+                if last is None or event.elapsed - last >= 30:
+                    self._hang_reported[event.nodeid] = event.elapsed
+                    self.write(
+                        f"HANGING {event.nodeid} [{event.worker}] for {event.elapsed:.0f}s, "
+                        f"stack:\n{event.stack.rstrip()}"
+                    )
+
+    def tick(self, now: float, force: bool = False) -> None:
+        """Print the progress line if it is due."""
+        if not force and now - self._last_progress < self.interval:
+            return
+        self._last_progress = now
+        if not self.state.tests and not self.state.collected:
+            return
+        eta = self.eta(self.state, self.expected, now) if self.eta and self.expected else None
+        self.write(progress_line(self.state, now, eta))
+
+
+def run_headless(
+    source: EventSource,
+    state: RunState,
+    *,
+    out: TextIO | None = None,
+    expected: dict[str, float] | None = None,
+    eta: EtaFn | None = None,
+    interval: float = 2.0,
+    on_events: Callable[[list[Event]], None] | None = None,
+) -> int:
+    """Run ``source`` to the end, printing as it goes; return pytest's exit code.
+
+    Ctrl-C cancels the run (INT, TERM, KILL to pytest's group) and still waits for its end,
+    so nothing is left running and the exit code is pytest's (2 when interrupted).
+    """
+    out = out or sys.stdout
+    reporter = HeadlessReporter(state, out, expected=expected, eta=eta, interval=interval)
+    source.start()
+    code: int | None = None
+    while code is None:
+        try:
+            events = source.drain()
+            if events:
+                if on_events is not None:
+                    on_events(events)
+                reporter.feed(events)
+            reporter.tick(time.monotonic())
+            code = source.poll()
+            if code is None and not events:
+                time.sleep(0.05)
+        except KeyboardInterrupt:
+            reporter.write("hotlap: interrupted, stopping pytest…")
+            state.mark_cancelled()
+            source.cancel()
+    events = source.drain()
+    if on_events is not None and events:
+        on_events(events)
+    reporter.feed(events)
+    finish_report(state, source, code, reporter.write)
+    return code
+
+
+def finish_report(
+    state: RunState, source: EventSource, code: int, write: Callable[[str], None]
+) -> None:
+    """The end of a run: pytest's own words when it failed to start, then its summary line."""
+    if code in (3, 4) or (code == 2 and not state.tests and not state.collect_errors):
+        # A usage or internal error: only pytest's output explains it.
+        lines = [line for line in source.output.splitlines() if line.strip()]
+        errors = [ln for ln in lines if ln.startswith(("ERROR", "INTERNALERROR")) or "error:" in ln]
+        for line in errors[-15:] or lines[-15:]:
+            write(line)
+        return
+    summary = source.summary_line
+    if summary:
+        write(f" {summary} ".center(80, "="))
+    else:
+        counts = ", ".join(f"{n} {k}" for k, n in state.summary_counts().items())
+        write(f"= {counts or 'no tests ran'} (exit code {code}) =")

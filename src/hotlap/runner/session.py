@@ -1,0 +1,259 @@
+"""``RunSession``: one live pytest run, as an :class:`~hotlap.runner.source.EventSource`.
+
+pytest runs as ``python -m pytest -p hotlap …`` in a new session (its own process group), with
+the event socket's address and token in its environment. Its output is read on a thread and
+kept (the tail), so the summary line and any usage error can be shown afterwards. Events
+arrive on the socket thread; resource samples on the sampler thread; all wait in queues
+until a view drains them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+
+from hotlap.protocol import Event, SessionFinish, WorkerCrash, WorkerStart
+from hotlap.runner.process import kill_tree, stop_group
+from hotlap.runner.server import EventServer
+
+#: Lines of pytest's output kept for the end of the run.
+OUTPUT_TAIL = 5000
+
+_SUMMARY = re.compile(
+    r"^=*\s*((?:no tests ran|\d+ \w+).*? in [\d.]+s(?: \([\d:]+\))?)\s*=*\s*$"
+)
+
+
+def parse_summary_line(line: str) -> str | None:
+    """pytest's final summary ("1 failed, 2 passed in 0.12s") from one output line."""
+    match = _SUMMARY.match(line.strip())
+    return match.group(1) if match else None
+
+
+class RunSession:
+    """Starts pytest, streams its events, cancels it cleanly."""
+
+    def __init__(
+        self,
+        pytest_args: list[str],
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        command: list[str] | None = None,
+        sample: bool = True,
+        sample_interval: float = 0.5,
+    ) -> None:
+        from hotlap.runner.command import WorkerChoice, pytest_command
+
+        self.pytest_args = list(pytest_args)
+        self.cwd = Path(cwd)
+        self.extra_env = dict(env or {})
+        self.command = command or pytest_command(self.pytest_args, WorkerChoice([], -1, ""))
+        self.sample = sample
+        self.sample_interval = sample_interval
+        self.cancelled = False
+        self.server: EventServer | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None
+        self._output: deque[str] = deque(maxlen=OUTPUT_TAIL)
+        self._summary = ""
+        self._reader: threading.Thread | None = None
+        self._sampler: object | None = None
+        self._extra: deque[Event] = deque()
+        self._worker_pids: dict[int, str] = {}
+        self._saw_finish = False
+        self._current: dict[str, str] = {}  # worker -> nodeid running now
+        self._ended_at: float | None = None
+        self._done = False
+
+    # -- EventSource ----------------------------------------------------------------------
+    def start(self) -> None:
+        self.server = EventServer().start()
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env.update(self.server.env())
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self.proc = subprocess.Popen(
+            self.command,
+            cwd=self.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read_output, name="hotlap-output", daemon=True)
+        self._reader.start()
+        if self.sample:
+            self._start_sampler()
+
+    def drain(self) -> list[Event]:
+        events = self.server.drain() if self.server is not None else []
+        while self._extra:
+            events.append(self._extra.popleft())
+        for event in events:
+            self._track(event)
+        return events
+
+    def poll(self) -> int | None:
+        if self._done:
+            return self.returncode
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        now = time.monotonic()
+        if self._ended_at is None:
+            self._ended_at = now
+        server = self.server
+        # Workers may still be flushing their last events: wait for their connections to
+        # close, but not forever (a grandchild may hold a socket open).
+        if server is not None and server.open_connections and now - self._ended_at < 2.0:
+            return None
+        if self._reader is not None:
+            self._reader.join(timeout=max(0.0, 2.0 - (now - self._ended_at)))
+        self._finish()
+        return None  # the synthesized events still need draining
+
+    def cancel(self) -> None:
+        """SIGINT to pytest's process group, then TERM, then KILL: all within ~1 s."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        self.cancelled = True
+        stop_group(proc)
+
+    @property
+    def summary_line(self) -> str:
+        return self._summary
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self._output)
+
+    # -- extras ---------------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def worker_pids(self) -> dict[int, str]:
+        """pid -> lane id of the processes known to run tests."""
+        return dict(self._worker_pids)
+
+    def kill_worker(self, worker: str) -> bool:
+        """Kill one worker's process tree (a hung test); xdist replaces the worker."""
+        for pid, lane in self.worker_pids().items():
+            if lane == worker:
+                kill_tree(pid)
+                return True
+        return False
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the run is over (for callers with no view); drained events are kept."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        kept: list[Event] = []
+        while True:
+            kept.extend(self.drain())
+            code = self.poll()
+            if self._done:
+                kept.extend(self.drain())
+                self._extra.extend(kept)
+                return code
+            if deadline is not None and time.monotonic() > deadline:
+                self._extra.extend(kept)
+                return None
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        """Cancel if still running and release the socket and threads."""
+        self.cancel()
+        self._stop_sampler()
+        if self.server is not None:
+            self.server.close()
+
+    # -- internals ------------------------------------------------------------------------
+    def _track(self, event: Event) -> None:
+        if isinstance(event, WorkerStart):
+            self._worker_pids[event.pid] = event.worker
+        elif isinstance(event, SessionFinish):
+            self._saw_finish = True
+        kind = event.kind
+        if kind == "test_start":
+            self._current[event.worker] = getattr(event, "nodeid", "")
+        elif kind == "test_report" and getattr(event, "when", "") == "teardown":
+            self._current.pop(event.worker, None)
+
+    def _read_output(self) -> None:
+        proc = self.proc
+        assert proc is not None and proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self._output.append(line)
+            summary = parse_summary_line(line)
+            if summary:
+                self._summary = summary
+
+    def _finish(self) -> None:
+        proc = self.proc
+        assert proc is not None
+        code = proc.returncode
+        self._stop_sampler()
+        for event in self.server.drain() if self.server is not None else []:
+            self._extra.append(event)
+            self._track(event)
+        if code is not None and code < 0:
+            sig = -code
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"signal {sig}"
+            if not self.cancelled:
+                # pytest itself died (a crash in a run without xdist): name the test it was in.
+                for worker, nodeid in self._current.items():
+                    self._extra.append(
+                        WorkerCrash(
+                            "app",
+                            os.getpid(),
+                            time.monotonic(),
+                            crashed_worker=worker,
+                            nodeid=nodeid,
+                            reason=f"pytest was killed by {name}",
+                        )
+                    )
+            code = 2 if self.cancelled else 128 + sig
+        if not self._saw_finish:
+            self._extra.append(
+                SessionFinish("app", os.getpid(), time.monotonic(), exitstatus=int(code or 0))
+            )
+        self.returncode = int(code or 0)
+        if self.server is not None:
+            self.server.close()
+        self._done = True
+
+    def _start_sampler(self) -> None:
+        try:
+            from hotlap.resources.sampler import ResourceSampler, SamplerThread
+        except ImportError:
+            return
+        proc = self.proc
+        assert proc is not None
+        thread = SamplerThread(
+            ResourceSampler(proc.pid, interval=self.sample_interval),
+            self.worker_pids,
+            self._extra.append,
+            interval=self.sample_interval,
+        )
+        thread.start()
+        self._sampler = thread
+
+    def _stop_sampler(self) -> None:
+        sampler, self._sampler = self._sampler, None
+        if sampler is not None:
+            with contextlib.suppress(Exception):
+                sampler.stop()  # type: ignore[attr-defined]
