@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hotlap.protocol.events import (
     CollectError,
@@ -505,7 +507,7 @@ class RunState:
         self.phase = RunPhase.CANCELLED
 
 
-_HANDLERS = {
+_HANDLERS: dict[type[Event], Callable[[RunState, Any], Change]] = {
     SessionStart: RunState._session_start,
     WorkerStart: RunState._worker_start,
     CollectionFinish: RunState._collection_finish,

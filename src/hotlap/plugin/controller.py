@@ -39,7 +39,7 @@ class ControllerEmitter:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # A report with when="???" is xdist's stand-in for the test a worker died in.
-        if report.when != "???":
+        if str(report.when) != "???":
             return
         worker = _node_id(getattr(report, "node", None))
         self._crashed_in[worker] = report.nodeid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -66,10 +67,8 @@ class SocketSink(Sink):
 
     def _close_socket(self) -> None:
         if self._sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._sock.close()
-            except OSError:  # pragma: no cover - close of a broken socket
-                pass
             self._sock = None
 
     def close(self) -> None:

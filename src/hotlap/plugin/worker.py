@@ -302,8 +302,8 @@ class TestEmitter:
         # execnet cannot send a string with a lone surrogate: xdist would drop the report
         # with an INTERNALERROR. Escape such strings so the failure reaches the controller.
         data = yield
-        if data is not None and getattr(report, "outcome", "passed") != "passed" or (
-            data is not None and getattr(report, "sections", None)
+        if data is not None and (
+            getattr(report, "outcome", "passed") != "passed" or getattr(report, "sections", None)
         ):
             return clean_tree(data)
         return data

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hotlap.resources.cores import effective_cores, worker_count
 
-#: At most this many tests run in one process: xdist start-up (0.3–0.7 s) would cost more.
+#: At most this many tests run in one process: xdist start-up (0.3-0.7 s) would cost more.
 SMALL_RUN = 8
 
 _NUMPROC_FLAGS = ("-n", "--numprocesses", "--tx")
@@ -34,8 +34,10 @@ def _flag_given(args: list[str], flags: tuple[str, ...]) -> bool:
         if arg == "--":
             break
         for flag in flags:
-            if arg == flag or arg.startswith(flag + "=") or (
-                len(flag) == 2 and arg.startswith(flag) and not arg.startswith("--")
+            if (
+                arg == flag
+                or arg.startswith(flag + "=")
+                or (len(flag) == 2 and arg.startswith(flag) and not arg.startswith("--"))
             ):
                 return True
     return False
@@ -53,7 +55,7 @@ def _ini_addopts(cwd: Path) -> list[str]:
                     if sys.version_info >= (3, 11):
                         import tomllib
                     else:  # pragma: no cover - 3.10
-                        import tomli as tomllib
+                        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
                     data = tomllib.loads(path.read_text(encoding="utf-8"))
                     ini = data.get("tool", {}).get("pytest", {})
                     opts = ini.get("ini_options", ini)
@@ -106,8 +108,23 @@ def estimate_tests(args: list[str], cwd: Path, limit: int = SMALL_RUN + 1) -> in
     return count
 
 
-_SKIP_DIRS = {".git", ".hg", ".tox", ".nox", ".venv", "venv", "env", "node_modules", "build",
-              "dist", "__pycache__", ".hotlap", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+_SKIP_DIRS = {
+    ".git",
+    ".hg",
+    ".tox",
+    ".nox",
+    ".venv",
+    "venv",
+    "env",
+    "node_modules",
+    "build",
+    "dist",
+    "__pycache__",
+    ".hotlap",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+}
 
 
 def _walk_test_files(root: Path) -> list[Path]:
@@ -125,13 +142,18 @@ def choose_workers(args: list[str], cwd: Path, known_tests: int | None = None) -
     effective core count."""
     env_addopts = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
     cores = effective_cores()
-    for source, opts in (("command line", args), ("PYTEST_ADDOPTS", env_addopts),
-                         ("pytest config addopts", _ini_addopts(cwd))):
+    for source, opts in (
+        ("command line", args),
+        ("PYTEST_ADDOPTS", env_addopts),
+        ("pytest config addopts", _ini_addopts(cwd)),
+    ):
         if _flag_given(opts, _NUMPROC_FLAGS):
             return WorkerChoice([], -1, f"-n from the {source}")
-    no_xdist = any(a in _NO_XDIST for a in args) or any(
-        a == "no:xdist" and i and args[i - 1] == "-p" for i, a in enumerate(args)
-    ) or "-pno:xdist" in args
+    no_xdist = (
+        any(a in _NO_XDIST for a in args)
+        or any(a == "no:xdist" and i and args[i - 1] == "-p" for i, a in enumerate(args))
+        or "-pno:xdist" in args
+    )
     if no_xdist:
         return WorkerChoice([], 0, "no xdist: an option that needs one process was given")
     try:

@@ -35,9 +35,7 @@ def crash_message(longrepr: str) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def progress_line(
-    state: RunState, now: float, eta: float | None = None, width: int = 200
-) -> str:
+def progress_line(state: RunState, now: float, eta: float | None = None, width: int = 200) -> str:
     """``[12.3s] 150/2000 | 140 passed, 2 failed | gw0 t.py::slow 3.2s | ETA 5s``."""
     counts = ", ".join(f"{n} {k}" for k, n in state.summary_counts().items()) or "no results yet"
     parts = [f"[{_fmt_seconds(state.elapsed(now))}] {state.done_count}/{state.total}", counts]

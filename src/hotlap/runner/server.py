@@ -194,7 +194,7 @@ class EventServer:
         conn.buf = bytearray(rest)
         got = False
         for line in lines:
-            if line and self._line(conn, line):
+            if line and self._line(conn, bytes(line)):
                 got = True
             if conn.sock.fileno() < 0:
                 return

@@ -27,9 +27,7 @@ from hotlap.runner.server import EventServer
 #: Lines of pytest's output kept for the end of the run.
 OUTPUT_TAIL = 5000
 
-_SUMMARY = re.compile(
-    r"^=*\s*((?:no tests ran|\d+ \w+).*? in [\d.]+s(?: \([\d:]+\))?)\s*=*\s*$"
-)
+_SUMMARY = re.compile(r"^=*\s*((?:no tests ran|\d+ \w+).*? in [\d.]+s(?: \([\d:]+\))?)\s*=*\s*$")
 
 
 def parse_summary_line(line: str) -> str | None:
