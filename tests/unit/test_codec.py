@@ -1,0 +1,112 @@
+"""The JSON-lines codec: round trips, and every kind of bad line is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from hotlap.protocol import (
+    EVENT_TYPES,
+    PROTOCOL_VERSION,
+    CollectionFinish,
+    ProtocolError,
+    TestReport,
+    decode,
+    decode_hello,
+    encode,
+    encode_hello,
+)
+from hotlap.protocol.codec import to_dict
+
+
+def _report(**changes: object) -> TestReport:
+    base = TestReport(
+        "gw0", 42, 1.5, "t.py::test_a", "call", "failed", "failed", True,
+        0.25, 1.0, 1.25, 0.2, 1000, 2000, longrepr="E   assert 1 == 2",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_round_trip_every_field() -> None:
+    """An event decodes to an equal event, with kind and version on the line."""
+    event = _report(stdout="out\n", crash_path="t.py", crash_line=3)
+    line = encode(event)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    data = json.loads(line)
+    assert data["kind"] == "test_report" and data["v"] == PROTOCOL_VERSION
+    assert decode(line) == event
+
+
+def test_lone_surrogate_encodes_as_valid_json() -> None:
+    """Hostile text (a lone surrogate) never makes encoding fail."""
+    event = _report(longrepr="bad \udc80 byte")
+    line = encode(event)
+    line.decode("utf-8")  # valid UTF-8 on the wire
+    assert decode(line).longrepr == "bad \udc80 byte"
+
+
+def test_defaults_may_be_omitted() -> None:
+    """Optional fields take their defaults when a sender leaves them out."""
+    data = to_dict(CollectionFinish("main", 1, 0.0, count=1, nodeids=["a"]))
+    del data["deselected"]
+    assert decode(json.dumps(data)).deselected == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"kind": "test_start", "v": 999}', "protocol version"),
+        (b'{"kind": "nope", "v": %d}' % PROTOCOL_VERSION, "unknown event kind"),
+        (b'{"kind": "worker_start", "v": %d, "worker": "gw0"}' % PROTOCOL_VERSION, "missing"),
+        (
+            b'{"kind": "worker_start", "v": %d, "worker": "gw0", "pid": "1", "t": 0, "wall": 0}'
+            % PROTOCOL_VERSION,
+            "wrong type",
+        ),
+        (
+            b'{"kind": "worker_start", "v": %d, "worker": "gw0", "pid": 1, "t": 0, "wall": 0,'
+            b' "extra": 1}' % PROTOCOL_VERSION,
+            "unknown field",
+        ),
+        (b"\xff\xfe", "not JSON"),
+    ],
+)
+def test_bad_lines_raise_protocol_error(line: bytes, message: str) -> None:
+    """Each malformed line raises ProtocolError saying what is wrong (never another error)."""
+    with pytest.raises(ProtocolError, match=message):
+        decode(line)
+
+
+def test_bool_is_not_an_int() -> None:
+    """``True`` is refused where an int is expected (JSON booleans are not pids)."""
+    data = to_dict(_report())
+    data["pid"] = True
+    with pytest.raises(ProtocolError, match="wrong type"):
+        decode(json.dumps(data))
+
+
+def test_every_event_type_round_trips() -> None:
+    """Every registered event class encodes and decodes with made-up values of its types."""
+    samples = {str: "x", int: 1, float: 1.5, bool: True, list: [], dict: {}}
+    for kind, cls in EVENT_TYPES.items():
+        kwargs = {}
+        hints = __import__("typing").get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            origin = __import__("typing").get_origin(hints[f.name]) or hints[f.name]
+            kwargs[f.name] = samples[origin]
+        event = cls(**kwargs)
+        assert decode(encode(event)) == event, kind
+
+
+def test_hello_checks_the_token() -> None:
+    """A hello with the right token names its sender; a wrong token is refused."""
+    line = encode_hello("secret", "gw1", 77)
+    assert decode_hello(line, "secret") == ("gw1", 77)
+    with pytest.raises(ProtocolError, match="token"):
+        decode_hello(line, "other")
+    with pytest.raises(ProtocolError):
+        decode_hello(encode(_report()), "secret")
