@@ -196,3 +196,21 @@ def test_recorded_runs_reproduce_pytest_counts(name: str) -> None:
     assert state.summary_counts() == state.session.pytest_stats
     assert state.summary_counts()["error"] == 2  # setup error + teardown error
     assert all(rec.done for rec in state.tests.values())
+
+
+def test_rerun_reopens_the_test_and_counts_each_report() -> None:
+    """pytest-rerunfailures: a "rerun" report, then a passing attempt, in one logstart."""
+    state = RunState()
+    state.apply(start("t.py::flaky"))
+    state.apply(report("t.py::flaky", "setup", ""))
+    state.apply(report("t.py::flaky", "call", "rerun", outcome="rerun"))
+    state.apply(report("t.py::flaky", "teardown", ""))
+    assert state.done_count == 1
+    state.apply(report("t.py::flaky", "setup", ""))
+    assert state.done_count == 0 and not state.tests["t.py::flaky"].done
+    state.apply(report("t.py::flaky", "call", "passed"))
+    state.apply(report("t.py::flaky", "teardown", ""))
+    assert state.done_count == 1
+    assert state.summary_counts() == {"passed": 1, "rerun": 1}
+    assert state.tests["t.py::flaky"].outcome == "passed"
+    assert state.tests["t.py::flaky"].duration == pytest.approx(0.6)

@@ -246,6 +246,7 @@ class RunState:
         self.first_t: float | None = None
         self.last_t: float = 0.0
         self.events = 0
+        self._done = 0
         # The open setup of each (worker, fixture) so its teardown finds it.
         self._open_uses: dict[tuple[str, str, str, str], list[FixtureUse]] = {}
 
@@ -257,7 +258,8 @@ class RunState:
 
     @property
     def done_count(self) -> int:
-        return sum(1 for t in self.tests.values() if t.finished is not None)
+        """Tests finished so far (kept as a counter: views read it many times a second)."""
+        return self._done
 
     @property
     def running(self) -> list[TestRecord]:
@@ -348,8 +350,8 @@ class RunState:
     def _test_start(self, e: TestStart) -> Change:
         rec = self._test(e.nodeid)
         if rec.finished is not None:
-            # A rerun (pytest-rerunfailures, --count): start the record afresh, keep history.
-            rec.finished, rec.outcome = None, ""
+            # The same nodeid again (--count, a second session): time this run afresh.
+            self._reopen(rec)
             rec.setup = rec.call = rec.teardown = rec.cpu = 0.0
         rec.worker, rec.path, rec.line = e.worker, e.path, e.line
         rec.started, rec.phase = e.t, "setup"
@@ -363,6 +365,10 @@ class RunState:
     def _test_report(self, e: TestReport) -> Change:
         rec = self._test(e.nodeid)
         rec.worker = rec.worker or e.worker
+        if e.when == "setup" and rec.finished is not None:
+            # pytest-rerunfailures reruns inside one logstart: the attempts' times add up.
+            self._reopen(rec)
+            rec.phase = "setup"
         if rec.started is None:
             rec.started = e.start
         if e.when == "setup":
@@ -411,7 +417,14 @@ class RunState:
                 change |= Change.WORKERS
         return change
 
+    def _reopen(self, rec: TestRecord) -> None:
+        """A finished test runs again (pytest-rerunfailures, ``--count``): it is running."""
+        rec.finished, rec.outcome = None, ""
+        self._done -= 1
+
     def _finish(self, rec: TestRecord, t: float) -> None:
+        if rec.finished is None:
+            self._done += 1
         rec.finished = t
         rec.phase = ""
         cats = [c for c in rec.categories if c in _PRECEDENCE]
