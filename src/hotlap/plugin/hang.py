@@ -1,0 +1,300 @@
+"""Hang stacks and hang kills, in the process that runs the tests.
+
+Activated by ``--hotlap-hang-after SECONDS`` / ``HOTLAP_HANG_AFTER`` (stacks) and
+``--hotlap-kill-after SECONDS`` / ``HOTLAP_KILL_AFTER`` (kills). A daemon thread watches the
+test that runs now; once it has run longer than the hang limit, the thread formats the main
+thread's Python stack (``sys._current_frames``) and sends it as a :class:`HangStack` event,
+again every :data:`REFRESH` seconds while the test still runs.
+
+At the kill limit the thread sends a last stack headed ``hung: killed after Ns``, leaves the
+same text in the fault directory for the controller (:mod:`hotlap.plugin.crash`), kills every
+process the test started (the tree below this one, and anything carrying this worker's
+:data:`ENV_OWNER` marker that escaped the tree), then ``os._exit`` s: xdist reports the test
+as crashed, replaces the worker and the run goes on. Without xdist there is no one to replace
+this process, so the thread kills the children and raises ``Failed`` in the main thread
+instead.
+
+On the controller, :func:`configure` installs :class:`~hotlap.plugin.crash.CrashForensics`,
+which names the signal or exit code of a dead worker and the tail of its captured output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+import pytest
+
+from hotlap.plugin.role import Role, worker_id
+from hotlap.plugin.sink import Sink, sink_from_env
+from hotlap.plugin.text import bounded, clean
+from hotlap.protocol import HangStack
+
+ENV_HANG_AFTER = "HOTLAP_HANG_AFTER"
+ENV_KILL_AFTER = "HOTLAP_KILL_AFTER"
+#: Set in every test process to its own pid; children inherit it, so a process a test
+#: started is found and killed even after it left the process tree.
+ENV_OWNER = "HOTLAP_TEST_OWNER"
+#: Directory (made by the controller) where a worker leaves its last words before a kill.
+ENV_FAULT_DIR = "HOTLAP_FAULT_DIR"
+#: Seconds between two stacks of the same hanging test.
+REFRESH = 2.0
+#: Exit code of a worker that killed itself because its test hung (as ``timeout(1)``).
+HANG_EXIT = 124
+#: Signal that makes the main thread of a single process fail its hung test.
+_FAIL_SIGNAL = signal.SIGUSR2
+
+
+def addoption(parser: pytest.Parser) -> None:
+    """``--hotlap-hang-after`` and ``--hotlap-kill-after``."""
+    group = parser.getgroup("hotlap")
+    group.addoption(
+        "--hotlap-hang-after",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help=f"send the Python stack of a test running longer than SECONDS (env {ENV_HANG_AFTER})",
+    )
+    group.addoption(
+        "--hotlap-kill-after",
+        type=float,
+        metavar="SECONDS",
+        default=None,
+        help=f"kill a test (and its processes) running longer than SECONDS (env {ENV_KILL_AFTER})",
+    )
+
+
+def setting(config: pytest.Config, option: str, env: str) -> float | None:
+    """A positive number of seconds from the option, else the environment, else None."""
+    value: Any = config.getoption(option, None)
+    if value is None:
+        value = os.environ.get(env) or None
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and seconds > 0 else None
+
+
+def configure(config: pytest.Config, role: Role) -> None:
+    """Start the watchdog on a test process, the crash forensics on a controller."""
+    if role is Role.CONTROLLER:
+        from hotlap.plugin.crash import CrashForensics, hotlap_active
+
+        if hotlap_active(config):
+            config.pluginmanager.register(CrashForensics(config), "hotlap-crash-forensics")
+        return
+    if role is Role.WORKER and os.environ.get(ENV_FAULT_DIR):
+        from hotlap.plugin.crash import publish_capture_fds
+
+        publish_capture_fds(config)
+    hang_after = setting(config, "hotlap_hang_after", ENV_HANG_AFTER)
+    kill_after = setting(config, "hotlap_kill_after", ENV_KILL_AFTER)
+    if hang_after is None and kill_after is None:
+        return
+    watch = HangWatch(config, role, hang_after, kill_after)
+    config.pluginmanager.register(watch, "hotlap-hang-watch")
+    config.add_cleanup(watch.stop)
+    watch.start()
+
+
+#: Frames of pytest's own machinery, left out at the top of a stack.
+_MACHINERY = ("/_pytest/", "/pluggy/", "/execnet/", "/xdist/", "<string>", "/hotlap/plugin/")
+
+
+def format_stack(thread_id: int) -> str:
+    """The Python stack of thread ``thread_id``, innermost call last ("" if it is gone).
+
+    The outer frames of pytest, pluggy, xdist and execnet are dropped: they are the same in
+    every stack and would push the test's own frames out of view.
+    """
+    frame = sys._current_frames().get(thread_id)
+    if frame is None:
+        return ""
+    frames = traceback.extract_stack(frame)
+    first = 0
+    while first < len(frames) and any(part in frames[first].filename for part in _MACHINERY):
+        first += 1
+    if first == len(frames):
+        first = 0
+    return "".join(traceback.format_list(frames[first:]))
+
+
+def _owned(pid: int) -> list[Any]:
+    """Processes below ``pid``, plus those marked as started by a test in ``pid``."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil is a dependency
+        return []
+    found: dict[int, Any] = {}
+    try:
+        for child in psutil.Process(pid).children(recursive=True):
+            found[child.pid] = child
+    except psutil.Error:
+        pass
+    marker = str(pid)
+    for proc in psutil.process_iter():
+        if proc.pid in found or proc.pid == pid:
+            continue
+        try:
+            if proc.environ().get(ENV_OWNER) == marker:
+                found[proc.pid] = proc
+        except psutil.Error:
+            continue
+    return list(found.values())
+
+
+def describe_children(pid: int) -> str:
+    """One line per process the test started (pid and command line), or ""."""
+    lines = []
+    for proc in _owned(pid):
+        try:
+            cmd = " ".join(proc.cmdline()) or proc.name()
+        except Exception:
+            cmd = "?"
+        lines.append(f"  child pid {proc.pid}: {cmd[:200]}")
+    return "processes started by the test:\n" + "\n".join(lines) + "\n" if lines else ""
+
+
+def kill_owned(pid: int) -> int:
+    """SIGKILL every process ``pid``'s tests started (tree and marked); how many were hit."""
+    procs = _owned(pid)
+    for proc in procs:
+        with contextlib.suppress(Exception):
+            proc.kill()
+    try:
+        import psutil
+
+        psutil.wait_procs(procs, timeout=2.0)
+    except Exception:
+        pass
+    return len(procs)
+
+
+def note_path(directory: str, pid: int) -> str:
+    """Where worker ``pid`` leaves its last words for the controller."""
+    return os.path.join(directory, f"{pid}.txt")
+
+
+class HangWatch:
+    """Tracks the running test; its thread sends stacks and does the kill."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        role: Role,
+        hang_after: float | None,
+        kill_after: float | None,
+    ) -> None:
+        self.config = config
+        self.role = role
+        self.worker = worker_id(config)
+        self.pid = os.getpid()
+        self.hang_after = hang_after if hang_after is not None else kill_after
+        self.kill_after = kill_after
+        self._current: tuple[str, float] | None = None
+        self._main = threading.main_thread().ident or threading.get_ident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hotlap-hang-watch", daemon=True)
+        self._sink: Sink | None = None
+        self._failing = ""
+        os.environ[ENV_OWNER] = str(self.pid)
+        if role is Role.SINGLE and kill_after is not None:
+            # Only the main thread may install a handler; configure runs there.
+            signal.signal(_FAIL_SIGNAL, self._fail_in_main)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- hooks (main thread) ---------------------------------------------------------------
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self._current = (nodeid, time.monotonic())
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        self._current = None
+
+    def _fail_in_main(self, signum: int, frame: Any) -> None:
+        __tracebackhide__ = True
+        if self._failing:
+            reason, self._failing = self._failing, ""
+            pytest.fail(reason, pytrace=True)
+
+    # -- the watchdog thread ---------------------------------------------------------------
+    def _sink_now(self) -> Sink | None:
+        if self._sink is None:
+            sink = sink_from_env(self.worker)
+            if sink is None:
+                # A plain ``pytest --hotlap-json`` run without xdist: its in-process sink.
+                local = self.config.pluginmanager.get_plugin("hotlap-local-exports")
+                sink = getattr(local, "sink", None)
+            self._sink = sink
+        return self._sink
+
+    def _send(self, nodeid: str, elapsed: float, stack: str) -> None:
+        sink = self._sink_now()
+        if sink is not None:
+            event = HangStack(
+                self.worker, self.pid, time.monotonic(), clean(nodeid), elapsed, stack
+            )
+            sink.send(event)
+
+    def _run(self) -> None:
+        assert self.hang_after is not None
+        tick = min(0.2, self.hang_after / 4)
+        sent_for: tuple[str, float] | None = None
+        next_send = 0.0
+        while not self._stop.wait(tick):
+            current = self._current
+            if current is None:
+                continue
+            nodeid, started = current
+            now = time.monotonic()
+            elapsed = now - started
+            if self.kill_after is not None and elapsed >= self.kill_after:
+                self._kill(nodeid, elapsed)
+                sent_for, next_send = current, now + REFRESH
+                continue
+            if elapsed < self.hang_after:
+                continue
+            if sent_for != current or now >= next_send:
+                stack = format_stack(self._main) + describe_children(self.pid)
+                self._send(nodeid, elapsed, bounded(stack))
+                sent_for, next_send = current, now + REFRESH
+
+    def _kill(self, nodeid: str, elapsed: float) -> None:
+        assert self.kill_after is not None
+        head = f"hung: killed after {self.kill_after:g}s"
+        stack = bounded(f"{head}\n{format_stack(self._main)}{describe_children(self.pid)}")
+        if self.role is not Role.WORKER:
+            # Without xdist no one would replace this process: fail the test in the main
+            # thread instead (the signal interrupts sleeps and waits), then end its children.
+            if self._current is not None and self._current[0] == nodeid:
+                self._current = (nodeid, float("inf"))  # once per test
+                self._failing = head
+                signal.pthread_kill(self._main, _FAIL_SIGNAL)
+                self._send(nodeid, elapsed, stack)
+                kill_owned(self.pid)
+            return
+        directory = os.environ.get(ENV_FAULT_DIR)
+        if directory:
+            path = note_path(directory, self.pid)
+            with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as f:
+                f.write(stack)
+        self._send(nodeid, elapsed, stack)
+        if self._sink is not None:
+            self._sink.close()
+        pids = [proc.pid for proc in _owned(self.pid)]
+        # Kill and exit back to back: once a child is gone the test could go on and pass.
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        os._exit(HANG_EXIT)
