@@ -75,7 +75,8 @@ class ControllerEmitter:
                 time.monotonic(),
                 crashed_worker=worker,
                 nodeid=clean(self._crashed_in.pop(worker, "")),
-                reason=clean(str(error)),
+                # Set by hotlap.plugin.crash (signal or exit code, output tail, hang kill).
+                reason=clean(getattr(node, "hotlap_crash_reason", "") or str(error)),
             )
         )
 
