@@ -113,7 +113,7 @@ class TestRecord:
 
     @property
     def rss_delta(self) -> int:
-        return self.rss_after - self.rss_before if self.rss_before else 0
+        return self.rss_after - self.rss_before if self.rss_before and self.rss_after else 0
 
 
 @dataclass
@@ -355,6 +355,7 @@ class RunState:
             rec.setup = rec.call = rec.teardown = rec.cpu = 0.0
         rec.worker, rec.path, rec.line = e.worker, e.path, e.line
         rec.started, rec.phase = e.t, "setup"
+        rec.rss_before = e.rss
         lane = self._lane(e.worker)
         lane.pid = lane.pid or e.pid
         lane.current, lane.phase, lane.since = e.nodeid, "setup", e.t
@@ -373,13 +374,13 @@ class RunState:
             rec.started = e.start
         if e.when == "setup":
             rec.setup += e.duration
-            rec.rss_before = rec.rss_before or max(0, e.rss)
         elif e.when == "call":
             rec.call += e.duration
         else:
             rec.teardown += e.duration
         rec.cpu += e.cpu
-        rec.rss_after = e.rss
+        if e.rss:
+            rec.rss_after = e.rss
         rec.rss_peak = max(rec.rss_peak, e.maxrss)
         if e.longrepr:
             rec.longrepr = f"{rec.longrepr}\n{e.longrepr}" if rec.longrepr else e.longrepr

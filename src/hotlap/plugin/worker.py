@@ -6,6 +6,7 @@ here is on the test's hot path, so each hook does a few attribute reads and one 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import sys
@@ -37,13 +38,29 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
 
 
-def _rss() -> int:
-    """This process's resident set size in bytes (cheap: one small /proc read)."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return 0
+class _RssReader:
+    """This process's resident set size in bytes: one ``pread`` of /proc/self/statm on an fd
+    kept open (a few microseconds), or 0 where there is no procfs."""
+
+    def __init__(self) -> None:
+        try:
+            self._fd: int | None = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+        except (OSError, AttributeError):
+            self._fd = None
+
+    def __call__(self) -> int:
+        if self._fd is None:
+            return 0
+        try:
+            return int(os.pread(self._fd, 128, 0).split()[1]) * _PAGE
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
 
 def _versions() -> tuple[str, str]:
@@ -109,6 +126,8 @@ class TestEmitter:
         self._teardown_started: dict[int, float] = {}
         self._locations: dict[int, str] = {}
         self._teststatus = config.hook.pytest_report_teststatus
+        self._rss = _RssReader()
+        config.add_cleanup(self._rss.close)
 
     # -- session ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -174,6 +193,7 @@ class TestEmitter:
                 path=clean(str(path)),
                 line=(line + 1) if line is not None else 0,
                 domain=clean(domain),
+                rss=self._rss(),
             )
         )
 
@@ -207,7 +227,7 @@ class TestEmitter:
                 start=float(getattr(report, "start", 0.0)),
                 stop=float(getattr(report, "stop", 0.0)),
                 cpu=phase_cpu,
-                rss=_rss(),
+                rss=self._rss() if report.when == "teardown" else 0,
                 maxrss=usage.ru_maxrss * _MAXRSS_UNIT,
                 longrepr=bounded(longrepr) if longrepr else "",
                 stdout=bounded(report.capstdout) if report.capstdout else "",

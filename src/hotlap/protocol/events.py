@@ -72,7 +72,8 @@ class CollectError(Event):
 
 @dataclass(frozen=True, slots=True)
 class TestStart(Event):
-    """A test's run protocol began (``pytest_runtest_logstart``)."""
+    """A test's run protocol began (``pytest_runtest_logstart``); ``rss``: the worker's RSS
+    in bytes before the test."""
 
     __test__: ClassVar[bool] = False
     kind: ClassVar[str] = "test_start"
@@ -80,6 +81,7 @@ class TestStart(Event):
     path: str
     line: int
     domain: str
+    rss: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +91,9 @@ class TestReport(Event):
     ``category`` is what ``pytest_report_teststatus`` said (``passed``, ``failed``, ``error``,
     ``skipped``, ``xfailed``, ``xpassed``, ``rerun``, … or ``""`` for a phase pytest does not
     count), so hotlap's counts are pytest's own even with plugins that add categories.
-    ``cpu`` is the worker's CPU seconds spent in the phase; ``rss`` its RSS after the phase and
-    ``maxrss`` its peak RSS so far, in bytes.
+    ``cpu`` is the worker's CPU seconds spent in the phase; ``rss`` its RSS after the teardown
+    (0 for the other phases: reading it costs time on every test) and ``maxrss`` its peak RSS
+    so far, in bytes.
     """
 
     __test__: ClassVar[bool] = False
