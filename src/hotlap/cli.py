@@ -8,14 +8,20 @@ export, merge, replay.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hotlap import __version__
+
+if TYPE_CHECKING:
+    from hotlap.runner.headless import EtaFn
 
 SUBCOMMANDS = ("run", "demo", "watch", "affected", "report", "export", "merge", "replay")
 
@@ -213,9 +219,14 @@ def run_main(
     started_wall, started = time.time(), time.monotonic()
     eta = _eta_function()
     if _is_headless(ns) or not _ui_available():
+        from hotlap.runner.headless import run_headless
+
+        _interrupt_on_termination()
         interval = ns.progress_interval or (10.0 if os.environ.get("CI") else 2.0)
         try:
-            code = _headless(source, state, ctx.expected, eta, interval, record)
+            code = run_headless(
+                source, state, expected=ctx.expected, eta=eta, interval=interval, on_events=record
+            )
         finally:
             source.close()
     else:
@@ -225,17 +236,19 @@ def run_main(
             args = ctx.pytest_args if kind == "all" else _with_nodeids(ctx.pytest_args, nodeids)
             return new_session(args)
 
-        code = run_dashboard(
-            source,
-            state,
-            title=title or f"hotlap · {cwd.name}",
-            pytest_args=ctx.pytest_args,
-            effective_cores=cores,
-            expected=ctx.expected,
-            slow_threshold=ns.slow_threshold or 1.0,
-            start_run=start_run,
-        )
-        source.close()
+        try:
+            code = run_dashboard(
+                source,
+                state,
+                title=title or f"hotlap · {cwd.name}",
+                pytest_args=ctx.pytest_args,
+                effective_cores=cores,
+                expected=ctx.expected,
+                slow_threshold=ns.slow_threshold or 1.0,
+                start_run=start_run,
+            )
+        finally:
+            source.close()
     meta = RunMeta(
         argv=[*source.command[3:]],
         exit_code=code,
@@ -266,24 +279,18 @@ def run_main(
     return code
 
 
-def _headless(
-    source: object,
-    state: object,
-    expected: dict[str, float],
-    eta: object,
-    interval: float,
-    record: Callable[..., None] | None,
-) -> int:
-    from hotlap.runner.headless import run_headless
+def _interrupt_on_termination() -> None:
+    """SIGTERM and SIGHUP (a CI timeout, a closed terminal) stop the run like Ctrl-C does, so
+    pytest, which runs in its own process group, is never left behind."""
 
-    return run_headless(
-        source,
-        state,
-        expected=expected,
-        eta=eta,  # type: ignore[arg-type]
-        interval=interval,
-        on_events=record,
-    )
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            with contextlib.suppress(ValueError, OSError):  # not the main thread
+                signal.signal(sig, handler)
 
 
 def _with_nodeids(args: list[str], nodeids: list[str]) -> list[str]:
@@ -293,7 +300,7 @@ def _with_nodeids(args: list[str], nodeids: list[str]) -> list[str]:
     return [*kept, *nodeids]
 
 
-def _eta_function() -> object:
+def _eta_function() -> EtaFn | None:
     try:
         from hotlap.history.eta import eta_seconds
     except ImportError:
@@ -366,6 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         func: Callable[[list[str]], int] = getattr(module, func_name)
         return func(argv)
     except UsageError as exc:
+        print(f"hotlap: error: {exc}", file=sys.stderr)
+        return 4
+    except OSError as exc:
+        # The event socket, a fork, a pipe: the machine refused; say what, not a traceback.
         print(f"hotlap: error: {exc}", file=sys.stderr)
         return 4
     except KeyboardInterrupt:

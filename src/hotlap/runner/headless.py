@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from hotlap.model.run_state import RunState
+from hotlap.model.run_state import RunPhase, RunState
 from hotlap.protocol import CollectError, Event, HangStack, TestReport, WorkerCrash
 from hotlap.runner.source import EventSource
 
@@ -158,6 +158,13 @@ def finish_report(
     state: RunState, source: EventSource, code: int, write: Callable[[str], None]
 ) -> None:
     """The end of a run: pytest's own words when it failed to start, then its summary line."""
+    if state.phase is RunPhase.CANCELLED:
+        done = ", ".join(f"{n} {k}" for k, n in state.summary_counts().items())
+        write(f"hotlap: run cancelled after {state.done_count}/{state.total} tests"
+              + (f" ({done})" if done else ""))
+        if source.summary_line:
+            write(f" {source.summary_line} ".center(80, "="))
+        return
     if code in (3, 4) or (code == 2 and not state.tests and not state.collect_errors):
         # A usage or internal error: only pytest's output explains it.
         lines = [line for line in source.output.splitlines() if line.strip()]

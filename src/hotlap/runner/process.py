@@ -11,7 +11,7 @@ import time
 import psutil
 
 #: Seconds to wait after SIGINT, then after SIGTERM, before SIGKILL.
-INT_GRACE = 0.5
+INT_GRACE = 0.6
 TERM_GRACE = 0.3
 
 

@@ -29,12 +29,25 @@ from hotlap.protocol import Event, ProtocolError, decode, decode_hello
 MAX_LINE = 64 * 1024 * 1024
 
 
+class SocketDirError(OSError):
+    """No directory could hold the event socket."""
+
+
 def _socket_dir() -> str:
-    # AF_UNIX paths are limited to ~107 bytes: fall back to /tmp when TMPDIR is deep.
-    base = tempfile.gettempdir()
-    if len(base) > 60 and os.path.isdir("/tmp"):
-        base = "/tmp"
-    return tempfile.mkdtemp(prefix="hotlap-", dir=base)  # mkdtemp makes it 0700
+    """A fresh 0700 directory for the socket: in TMPDIR, else /tmp, else /dev/shm.
+
+    AF_UNIX paths are limited to ~107 bytes, so a deep TMPDIR is skipped too.
+    """
+    tried = []
+    for base in (tempfile.gettempdir(), "/tmp", "/dev/shm"):
+        if len(base) > 60 or base in tried:
+            continue
+        tried.append(base)
+        try:
+            return tempfile.mkdtemp(prefix="hotlap-", dir=base)  # mkdtemp makes it 0700
+        except OSError:
+            continue
+    raise SocketDirError(f"cannot create a private socket directory in {', '.join(tried)}")
 
 
 class _Conn:
