@@ -97,6 +97,7 @@ class TestRecord:
     log: str = ""
     crash_path: str = ""
     crash_line: int = 0
+    message: str = ""
     wasxfail: str = ""
     crashed: bool = False
     hang_stack: str = ""
@@ -386,6 +387,8 @@ class RunState:
             rec.longrepr = f"{rec.longrepr}\n{e.longrepr}" if rec.longrepr else e.longrepr
             if e.crash_path:
                 rec.crash_path, rec.crash_line = e.crash_path, e.crash_line
+            if e.message and not rec.message:
+                rec.message = e.message
         for name in ("stdout", "stderr", "log"):
             text = getattr(e, name)
             if text:

@@ -203,7 +203,7 @@ class TestEmitter:
         phase_cpu, self._cpu_mark = max(0.0, cpu - self._cpu_mark), cpu
         status = self._teststatus(report=report, config=self.config)
         category = str(status[0]) if status else ""
-        longrepr = crash_path = ""
+        longrepr = crash_path = message = ""
         crash_line = 0
         if report.longrepr is not None and not report.passed:
             if report.skipped and isinstance(report.longrepr, tuple):
@@ -213,6 +213,7 @@ class TestEmitter:
             crash = getattr(report.longrepr, "reprcrash", None)
             if crash is not None:
                 crash_path, crash_line = str(crash.path), int(crash.lineno or 0)
+                message = str(getattr(crash, "message", "") or "").strip().split("\n", 1)[0]
         self.sink.send(
             TestReport(
                 self.worker,
@@ -236,6 +237,7 @@ class TestEmitter:
                 crash_path=clean(crash_path),
                 crash_line=crash_line,
                 wasxfail=clean(str(getattr(report, "wasxfail", ""))),
+                message=bounded(message, 500) if message else "",
             )
         )
 

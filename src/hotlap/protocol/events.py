@@ -116,6 +116,7 @@ class TestReport(Event):
     crash_path: str = ""
     crash_line: int = 0
     wasxfail: str = ""
+    message: str = ""  # the failure's one-line message (what pytest's short summary shows)
 
 
 @dataclass(frozen=True, slots=True)

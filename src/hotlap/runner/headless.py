@@ -82,9 +82,11 @@ class HeadlessReporter:
             if isinstance(event, TestReport) and event.category in ("failed", "error"):
                 word = "FAILED" if event.category == "failed" else "ERROR"
                 where = f" ({event.when})" if event.when not in ("call", "???") else ""
-                msg = crash_message(event.longrepr)
+                msg = event.message or crash_message(event.longrepr)
+                rec = state.tests.get(event.nodeid)
+                took = rec.duration if rec is not None else event.duration
                 self.write(
-                    f"{word} {event.nodeid}{where} [{event.worker}, {event.duration:.2f}s]"
+                    f"{word} {event.nodeid}{where} [{event.worker}, {took:.2f}s]"
                     + (f" - {msg}" if msg else "")
                 )
             elif isinstance(event, CollectError):
