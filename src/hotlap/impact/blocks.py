@@ -1,0 +1,180 @@
+"""What a Python source file is made of, for impact selection: its code blocks (functions and
+methods) with AST checksums, a checksum of its module-level code, and the modules it imports.
+
+Checksums come from ``ast.dump`` without positions, so comment and formatting changes leave
+them unchanged. The module-level checksum covers everything that runs at import: statements,
+class bodies, decorators, signatures and default values (function bodies excluded), plus, in a
+``conftest.py``, the bodies of ``pytest_*`` hooks (they run at collection, not in a test).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass, field
+
+#: Block names with a special meaning (never a Python qualified name).
+MODULE = "<module>"  # module-level code
+WHOLE = "<ast>"  # the whole file's AST (subprocess closures)
+DATA = "<data>"  # a data file's bytes
+DIRTY = "<dirty>"  # changed while the run was going on: always selects
+SYNTAX_ERROR = "<syntax-error>"
+MISSING = "<missing>"
+
+_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+@dataclass
+class Block:
+    """One function or method: where it is now and its checksum."""
+
+    name: str  # qualified name, "Class.method"; a redefinition gets "#2", "#3"…
+    start: int  # first line, decorators included (what ``co_firstlineno`` says)
+    end: int
+    checksum: str
+
+
+@dataclass
+class FileInfo:
+    """A parsed source file (or a data file: only ``sha`` is set)."""
+
+    sha: str
+    module: str = ""
+    whole: str = ""
+    blocks: dict[str, Block] = field(default_factory=dict)
+    imports: list[tuple[str, int]] = field(default_factory=list)  # (module, level)
+    hooks: bool = False  # a conftest with pytest_* hooks
+    error: bool = False
+
+    def checksum(self, name: str) -> str:
+        """The current checksum of block ``name`` (MISSING when it is gone)."""
+        if self.error:
+            return SYNTAX_ERROR
+        if name == MODULE:
+            return self.module
+        if name == WHOLE:
+            return self.whole
+        if name == DATA:
+            return self.sha
+        block = self.blocks.get(name)
+        return block.checksum if block is not None else MISSING
+
+    def block_at(self, line: int) -> str:
+        """Name of the block a code object starting at ``line`` belongs to (innermost)."""
+        best: Block | None = None
+        for block in self.blocks.values():
+            if block.start == line:
+                return block.name
+            if block.start <= line <= block.end and (best is None or block.start >= best.start):
+                best = block
+        return best.name if best is not None else MODULE
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+
+
+def data_digest(content: bytes) -> str:
+    """Checksum of a data file's bytes."""
+    return hashlib.blake2b(content, digest_size=10).hexdigest()
+
+
+class _StripBodies(ast.NodeTransformer):
+    """Module-level view: function bodies replaced by ``...`` (hooks in a conftest kept)."""
+
+    def __init__(self, keep_hooks: bool) -> None:
+        self.keep_hooks = keep_hooks
+        self.found_hooks = False
+
+    def _strip(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+        if self.keep_hooks and node.name.startswith("pytest_"):
+            self.found_hooks = True
+            return node
+        node.body = [ast.Expr(ast.Constant(...))]
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return self._strip(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        return self._strip(node)
+
+
+def _collect_blocks(tree: ast.Module) -> dict[str, Block]:
+    blocks: dict[str, Block] = {}
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, (*_FUNCS, ast.ClassDef)):
+                qual = f"{prefix}{node.name}"
+                if isinstance(node, _FUNCS):
+                    name, n = qual, 1
+                    while name in blocks:
+                        n += 1
+                        name = f"{qual}#{n}"
+                    start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                    dump = ast.dump(node, annotate_fields=False, include_attributes=False)
+                    end = node.end_lineno or node.lineno
+                    blocks[name] = Block(name, start, end, _digest(dump))
+                visit(node.body, qual + ".")
+            elif hasattr(node, "body") and isinstance(node.body, list):
+                # Functions defined under if/try/with at any level still count.
+                for attr in ("body", "orelse", "finalbody", "handlers"):
+                    visit(getattr(node, attr, []) or [], prefix)
+
+    visit(tree.body, "")
+    return blocks
+
+
+def _imports(tree: ast.Module) -> list[tuple[str, int]]:
+    """Every import anywhere in the file (inside functions too: when in doubt, select)."""
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, 0) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            found.append((base, node.level))
+            found.extend(
+                (f"{base}.{alias.name}" if base else alias.name, node.level)
+                for alias in node.names
+                if alias.name != "*"
+            )
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and (
+                (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+                or (
+                    isinstance(node.func, ast.Name)
+                    and node.func.id in ("import_module", "__import__")
+                )
+            )
+        ):
+            found.append((node.args[0].value, 0))
+    return found
+
+
+def analyse_source(content: bytes, is_conftest: bool = False) -> FileInfo:
+    """Blocks, checksums and imports of one Python file's bytes (never raises)."""
+    sha = data_digest(content)
+    try:
+        tree = ast.parse(content)
+    except (SyntaxError, ValueError):
+        return FileInfo(sha=sha, module=SYNTAX_ERROR, whole=SYNTAX_ERROR, error=True)
+    whole = _digest(ast.dump(tree, annotate_fields=False, include_attributes=False))
+    blocks = _collect_blocks(tree)
+    imports = _imports(tree)
+    stripper = _StripBodies(keep_hooks=is_conftest)
+    stripped = stripper.visit(tree)
+    module = _digest(ast.dump(stripped, annotate_fields=False, include_attributes=False))
+    return FileInfo(
+        sha=sha,
+        module=module,
+        whole=whole,
+        blocks=blocks,
+        imports=imports,
+        hooks=stripper.found_hooks,
+    )

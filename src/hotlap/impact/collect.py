@@ -1,0 +1,228 @@
+"""Which code each test (and each fixture) ran, inside the pytest process.
+
+Two collectors of "functions entered", both attributing what they see to the *current
+context* (a test, or a fixture's setup/teardown):
+
+* Python 3.12+: ``sys.monitoring`` ``PY_START`` events, each code object disabled after its
+  first report and re-armed (``restart_events``) when the context changes, so a hot loop
+  costs nothing after its first iteration.
+* Python 3.10/3.11: ``cProfile`` (C, no Python callback per call) enabled for the main thread;
+  its stats are read and cleared at each context change.
+
+An audit hook records data files opened and subprocesses started in the current context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import os
+import sys
+from collections.abc import Callable
+from types import CodeType
+from typing import Any
+
+#: Code location: (absolute filename, first line, is module-level code).
+CodeKey = tuple[str, int, bool]
+
+
+class Context:
+    """What ran while one context was current."""
+
+    __slots__ = ("codes", "opened", "spawned")
+
+    def __init__(self) -> None:
+        self.codes: set[CodeType] = set()
+        self.opened: set[str] = set()
+        self.spawned: list[list[str]] = []
+
+
+class _Tracer:
+    """Base: attributes entered code objects to ``self.current``."""
+
+    def __init__(self) -> None:
+        self.current: Context | None = None
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def switch(self, context: Context | None) -> None:
+        self.current = context
+
+
+class MonitoringTracer(_Tracer):
+    """``sys.monitoring`` PY_START, disabled per code after the first hit (3.12+)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tool: int | None = None
+
+    def start(self) -> None:
+        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        for tool in (4, 3, 2, 1):
+            try:
+                mon.use_tool_id(tool, "hotlap-impact")
+            except ValueError:
+                continue
+            self.tool = tool
+            break
+        if self.tool is None:
+            raise RuntimeError("no free sys.monitoring tool id")
+        disable = mon.DISABLE
+
+        def on_start(code: CodeType, offset: int) -> Any:
+            ctx = self.current
+            if ctx is not None:
+                ctx.codes.add(code)
+            return disable
+
+        mon.register_callback(self.tool, mon.events.PY_START, on_start)
+        mon.set_events(self.tool, mon.events.PY_START)
+
+    def switch(self, context: Context | None) -> None:
+        self.current = context
+        # Re-arm every disabled code so the new context sees what it runs.
+        sys.monitoring.restart_events()  # type: ignore[attr-defined,unused-ignore]
+
+    def stop(self) -> None:
+        if self.tool is None:
+            return
+        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        mon.set_events(self.tool, 0)
+        mon.register_callback(self.tool, mon.events.PY_START, None)
+        mon.free_tool_id(self.tool)
+        self.tool = None
+
+
+class ProfileTracer(_Tracer):
+    """cProfile on the main thread, flushed into the context at each switch (3.10/3.11)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.profile = cProfile.Profile()
+        self.running = False
+
+    def _flush(self) -> None:
+        if not self.running:
+            return
+        self.profile.disable()
+        ctx = self.current
+        if ctx is not None:
+            for entry in self.profile.getstats():
+                code = entry.code
+                if isinstance(code, CodeType):
+                    ctx.codes.add(code)
+        self.profile.clear()
+
+    def start(self) -> None:
+        self.profile.enable(subcalls=False, builtins=False)
+        self.running = True
+
+    def switch(self, context: Context | None) -> None:
+        self._flush()
+        self.current = context
+        if self.running:
+            self.profile.enable(subcalls=False, builtins=False)
+
+    def stop(self) -> None:
+        self._flush()
+        self.running = False
+
+
+def make_tracer() -> _Tracer:
+    """The cheapest collector this Python has."""
+    if sys.version_info >= (3, 12):
+        return MonitoringTracer()
+    return ProfileTracer()
+
+
+class Collector:
+    """Contexts, the tracer and the audit hook of one pytest process."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip(os.sep) + os.sep
+        self.tracer = make_tracer()
+        self.contexts: dict[str, Context] = {}
+        self.stack: list[str] = []
+        self.active = False
+        self._audit_installed = False
+
+    def start(self) -> None:
+        """Start collecting (the audit hook cannot be removed: it goes quiet instead)."""
+        self.tracer.start()
+        self.active = True
+        if not self._audit_installed:
+            sys.addaudithook(self._make_audit_hook())
+            self._audit_installed = True
+
+    def stop(self) -> None:
+        self.active = False
+        self.tracer.stop()
+
+    def context(self, key: str) -> Context:
+        ctx = self.contexts.get(key)
+        if ctx is None:
+            ctx = self.contexts[key] = Context()
+        return ctx
+
+    def push(self, key: str) -> None:
+        """Make ``key`` the current context."""
+        self.stack.append(key)
+        self.tracer.switch(self.context(key))
+
+    def pop(self, key: str) -> None:
+        """Leave ``key`` (tolerates a pop without its push: finalizers can run twice)."""
+        if key not in self.stack:
+            return
+        while self.stack:
+            if self.stack.pop() == key:
+                break
+        top = self.context(self.stack[-1]) if self.stack else None
+        self.tracer.switch(top)
+
+    def _current(self) -> Context | None:
+        return self.contexts.get(self.stack[-1]) if self.stack and self.active else None
+
+    def _make_audit_hook(self) -> Callable[[str, tuple[Any, ...]], None]:
+        def hook(event: str, args: tuple[Any, ...]) -> None:
+            if event == "open":
+                ctx = self._current()
+                if ctx is None:
+                    return
+                path = args[0]
+                if isinstance(path, bytes):
+                    path = os.fsdecode(path)
+                if isinstance(path, str) and not path.endswith((".py", ".pyc")):
+                    ctx.opened.add(path if os.path.isabs(path) else os.path.abspath(path))
+            elif event in ("subprocess.Popen", "os.posix_spawn", "os.exec"):
+                ctx = self._current()
+                if ctx is None:
+                    return
+                argv = args[1]
+                if isinstance(argv, (str, bytes)):
+                    argv = [argv]
+                with contextlib.suppress(TypeError):
+                    ctx.spawned.append([os.fsdecode(a) for a in argv])
+            elif event == "os.system":
+                ctx = self._current()
+                if ctx is not None:
+                    ctx.spawned.append(["sh", "-c", os.fsdecode(args[0])])
+
+        return hook
+
+    def code_keys(self, ctx: Context) -> list[CodeKey]:
+        """The project's code locations a context ran (installed packages are left out:
+        their versions are a full-run invalidator)."""
+        root = self.root
+        keys: set[CodeKey] = set()
+        for code in ctx.codes:
+            name = code.co_filename
+            if name.startswith("<"):
+                continue
+            if not os.path.isabs(name):
+                name = os.path.abspath(name)
+            if not name.startswith(root) or os.sep + "site-packages" + os.sep in name:
+                continue
+            keys.add((name, code.co_firstlineno, code.co_name == "<module>"))
+        return sorted(keys)

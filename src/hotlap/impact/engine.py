@@ -1,0 +1,84 @@
+"""Impact selection as the run hooks, ``hotlap affected`` and ``hotlap watch`` use it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hotlap.impact.fingerprint import fingerprint, split_args
+from hotlap.impact.select import select_tests
+from hotlap.impact.store import ImpactStore, open_store
+from hotlap.watch.feed import Selection
+
+
+def _root(store: ImpactStore, project: Path) -> Path:
+    return Path(store.get_meta("rootdir", str(project)))
+
+
+def compute_selection(
+    project: Path, pytest_args: list[str], fresh: list[str] | None = None
+) -> tuple[Selection, list[str]]:
+    """(selection, warnings) for ``project`` now; a full run when anything is unreadable."""
+    try:
+        store = open_store(project)
+    except OSError as exc:
+        return Selection(True, f"no impact data ({exc.strerror or exc})"), []
+    try:
+        root = _root(store, project)
+        known = store.get_meta("test_files", [])
+        testpaths = sorted({f.split("/", 1)[0] for f in known if "/" in f})
+        if any("/" not in f for f in known):
+            testpaths = []
+        selection = select_tests(
+            store, project, fingerprint(root, pytest_args, project), fresh, testpaths
+        )
+        return selection, store.warnings
+    finally:
+        store.close()
+
+
+def root_of(project: Path) -> Path:
+    """pytest's rootdir as last recorded (the project when nothing was recorded)."""
+    try:
+        store = open_store(project)
+    except OSError:
+        return project
+    try:
+        return _root(store, project)
+    finally:
+        store.close()
+
+
+def _under(entry: str, user: str) -> str | None:
+    """The narrower of a selected ``entry`` and a user's test path, if they overlap."""
+
+    def norm(s: str) -> str:
+        path, sep, rest = s.partition("::")
+        return os.path.abspath(path) + sep + rest
+
+    e, u = norm(entry), norm(user)
+    if e == u or e.startswith(u + "/") or e.startswith(u + "::"):
+        return entry
+    if u.startswith(e + "/") or u.startswith(e + "::"):
+        return user
+    return None
+
+
+def apply_selection(
+    args: list[str], selection: Selection, root: Path, cwd: Path
+) -> tuple[list[str], int]:
+    """(``args`` with their test paths replaced by the selected ones (options kept); the
+    selection is narrowed to the paths the user named, if any; how many were kept)."""
+    options, user_paths = split_args(args, cwd)
+    chosen: list[str] = []
+    for entry in selection.tests:
+        file, sep, rest = entry.partition("::")
+        local = os.path.relpath(root / file, cwd) + sep + rest
+        if not user_paths:
+            chosen.append(local)
+            continue
+        for user in user_paths:
+            narrowed = _under(local, user)
+            if narrowed is not None and narrowed not in chosen:
+                chosen.append(narrowed)
+    return [*options, *chosen], len(chosen)

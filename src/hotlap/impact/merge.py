@@ -1,0 +1,184 @@
+"""Merging the per-process files the plugin wrote into the impact database."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from hotlap.impact.blocks import DATA, DIRTY, MISSING, MODULE, WHOLE, analyse_source
+from hotlap.impact.project import Project
+from hotlap.impact.store import ImpactStore, TestRow
+
+_BAD = frozenset({"failed", "error", "crashed"})
+
+
+def read_process_files(directory: Path) -> list[dict[str, Any]]:
+    """Every complete per-process file in ``directory`` (a partial one is skipped)."""
+    found = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("version") == 1:
+            found.append(data)
+    return found
+
+
+class _ItemMaker:
+    """Turns what a context ran into item ids of the store."""
+
+    def __init__(self, project: Project, store: ImpactStore, started_ns: int) -> None:
+        self.project = project
+        self.store = store
+        self.started_ns = started_ns
+
+    def _changed_during_run(self, rel: str) -> bool:
+        mtime = self.project.mtime_ns(rel)
+        return mtime is not None and mtime > self.started_ns
+
+    def code(self, filename: str, line: int, is_module: bool, out: set[int]) -> None:
+        rel = self.project.rel(filename)
+        if rel is None:
+            return
+        info = self.project.info(rel)
+        if info is None or self._changed_during_run(rel):
+            # What ran is not what is on disk now: select the test next time, whatever.
+            out.add(self.store.item_id(rel, DIRTY, ""))
+            return
+        name = MODULE if is_module else info.block_at(line)
+        out.add(self.store.item_id(rel, name, info.checksum(name)))
+        out.add(self.store.item_id(rel, MODULE, info.module))
+
+    def data(self, filename: str, out: set[int]) -> None:
+        rel = self.project.rel(filename)
+        if rel is None or os.path.isdir(filename):
+            return
+        if self._changed_during_run(rel):
+            out.add(self.store.item_id(rel, DIRTY, ""))
+            return
+        info = self.project.info(rel)
+        out.add(self.store.item_id(rel, DATA, info.sha if info is not None else MISSING))
+
+    def closure_items(self, files: frozenset[str] | set[str], name: str, out: set[int]) -> None:
+        for rel in files:
+            info = self.project.info(rel)
+            if info is not None:
+                out.add(self.store.item_id(rel, name, info.checksum(name)))
+
+    def spawned(self, argv: list[str], cwd_rel_base: Path, out: set[int]) -> None:
+        """A child process: when it runs Python, its code's static closure is a dependency."""
+        if argv and argv[0] in ("sh", "/bin/sh") and len(argv) == 3:
+            try:
+                argv = shlex.split(argv[2])
+            except ValueError:
+                return
+        if not argv:
+            return
+        exe = os.path.basename(argv[0])
+        files: set[str] = set()
+        if exe.startswith("python") or argv[0] == sys.executable:
+            args = argv[1:]
+            while args and args[0].startswith("-") and args[0] not in ("-m", "-c"):
+                args = args[1:]
+            if len(args) >= 2 and args[0] == "-m":
+                files |= self.project.module_closure(args[1])
+            elif len(args) >= 2 and args[0] == "-c":
+                info = analyse_source(args[1].encode())
+                for module, _level in info.imports:
+                    files |= self.project.module_closure(module)
+            elif args:
+                rel = self.project.rel(cwd_rel_base / args[0])
+                if rel:
+                    files |= self.project.closure(rel)
+        else:
+            rel = self.project.rel(cwd_rel_base / argv[0])
+            if rel and rel.endswith(".py"):
+                files |= self.project.closure(rel)
+        self.closure_items(files, WHOLE, out)
+
+
+def merge_run(
+    store: ImpactStore,
+    directory: Path,
+    outcomes: dict[str, str],
+    fingerprint: dict[str, str],
+    collect_errors: list[str],
+) -> list[str]:
+    """Fold one run's per-process files into the store; returns messages for the user."""
+    processes = read_process_files(directory)
+    if not processes:
+        return []
+    root = Path(processes[0]["root"])
+    search_roots = sorted({p for proc in processes for p in proc.get("sys_path", [])})
+    project = Project(root, store, search_roots)
+    started = min(int(p.get("started_ns", 0)) for p in processes)
+    maker = _ItemMaker(project, store, started)
+    store.begin()
+    try:
+        static_groups: dict[str, int] = {}
+        for proc in processes:
+            context_groups: dict[str, int] = {}
+            for key, ctx in proc["contexts"].items():
+                items: set[int] = set()
+                for filename, line, is_module in ctx["codes"]:
+                    maker.code(filename, line, is_module, items)
+                for filename in ctx["opened"]:
+                    maker.data(filename, items)
+                for argv in ctx["spawned"]:
+                    maker.spawned(argv, root, items)
+                context_groups[key] = store.group_id(items)
+            for nodeid, test in proc["tests"].items():
+                file = nodeid.split("::", 1)[0]
+                if file not in static_groups:
+                    files: set[str] = set(project.closure(file))
+                    for conftest in project.conftests(file):
+                        files |= project.closure(conftest)
+                    items = set()
+                    maker.closure_items(files, MODULE, items)
+                    if file.endswith(".py") and maker._changed_during_run(file):
+                        items.add(store.item_id(file, DIRTY, ""))
+                    static_groups[file] = store.group_id(items)
+                groups = [context_groups[c] for c in test["contexts"] if c in context_groups]
+                groups.append(static_groups[file])
+                outcome = outcomes.get(nodeid) or test.get("outcome") or ""
+                store.put_test(TestRow(nodeid, file, outcome, not outcome, sorted(set(groups))))
+        # Collected but never run (-x, a crash, an interrupt): select them next time.
+        recorded = {n for p in processes for n in p["tests"]}
+        for proc in processes:
+            for nodeid in proc.get("collected", []):
+                if nodeid in recorded:
+                    continue
+                old = store.test(nodeid)
+                file = nodeid.split("::", 1)[0]
+                store.put_test(
+                    TestRow(nodeid, file, outcomes.get(nodeid, ""), True, old.groups if old else [])
+                )
+        for nodeid, outcome in outcomes.items():
+            if outcome in _BAD and nodeid not in recorded:
+                old = store.test(nodeid)
+                if old is not None:
+                    old.outcome = outcome
+                    store.put_test(old)
+        known = set(store.get_meta("test_files", []))
+        known |= {n.split("::", 1)[0] for p in processes for n in p.get("collected", [])}
+        known |= {n.split("::", 1)[0] for p in processes for n in p["tests"]}
+        store.set_meta("test_files", sorted(known))
+        store.set_meta("rootdir", str(root))
+        store.set_meta("search_roots", search_roots)
+        store.set_meta("fingerprint", fingerprint)
+        # An old collection error stands until its file collects again.
+        collected_files = {n.split("::", 1)[0] for p in processes for n in p.get("collected", [])}
+        errors = {e for e in store.get_meta("collect_errors", []) if e not in collected_files}
+        store.set_meta("collect_errors", sorted(errors | set(collect_errors)))
+        store.prune()
+        store.commit()
+    except BaseException:
+        store.conn.execute("ROLLBACK")
+        raise
+    n = sum(len(p["tests"]) for p in processes)
+    return [f"impact: recorded dependencies of {n} tests"]

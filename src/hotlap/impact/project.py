@@ -1,0 +1,200 @@
+"""A project's files as impact selection sees them: analysed (cached by mtime and size),
+their static import closures, and the conftest chain of a test file. Paths are relative to
+pytest's rootdir, with ``/`` separators."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hotlap.impact.blocks import Block, FileInfo, analyse_source, data_digest
+from hotlap.impact.store import ImpactStore
+
+#: Directories never part of the project's own code or data.
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".tox",
+        ".nox",
+        ".venv",
+        "venv",
+        "env",
+        "node_modules",
+        "build",
+        "dist",
+        "__pycache__",
+        ".hotlap",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        "site-packages",
+    }
+)
+
+
+def _to_json(info: FileInfo) -> dict[str, Any]:
+    return {
+        "sha": info.sha,
+        "module": info.module,
+        "whole": info.whole,
+        "blocks": {n: [b.start, b.end, b.checksum] for n, b in info.blocks.items()},
+        "imports": info.imports,
+        "hooks": info.hooks,
+        "error": info.error,
+    }
+
+
+def _from_json(data: dict[str, Any]) -> FileInfo:
+    return FileInfo(
+        sha=data["sha"],
+        module=data["module"],
+        whole=data["whole"],
+        blocks={n: Block(n, b[0], b[1], b[2]) for n, b in data["blocks"].items()},
+        imports=[(m, int(lv)) for m, lv in data["imports"]],
+        hooks=bool(data["hooks"]),
+        error=bool(data["error"]),
+    )
+
+
+class Project:
+    """Files under ``root``, analysed lazily."""
+
+    def __init__(self, root: Path, store: ImpactStore, search_roots: list[str] | None = None):
+        self.root = root
+        self.store = store
+        roots = [root / "src", root, *(Path(p) for p in (search_roots or []))]
+        self.search_roots = list(dict.fromkeys(r for r in roots if r.is_dir()))
+        self._infos: dict[str, FileInfo | None] = {}
+        self._closures: dict[str, frozenset[str]] = {}
+
+    # -- paths ------------------------------------------------------------------------------
+    def rel(self, path: str | Path) -> str | None:
+        """``path`` relative to the root, or None when outside it or in a skipped dir."""
+        try:
+            rel = Path(os.path.abspath(path)).relative_to(self.root)
+        except ValueError:
+            return None
+        parts = rel.parts
+        if not parts or any(p in SKIP_DIRS or p.endswith(".egg-info") for p in parts[:-1]):
+            return None
+        return rel.as_posix()
+
+    def mtime_ns(self, rel: str) -> int | None:
+        try:
+            return (self.root / rel).stat().st_mtime_ns
+        except OSError:
+            return None
+
+    # -- analysis ---------------------------------------------------------------------------
+    def info(self, rel: str, fresh: bool = False) -> FileInfo | None:
+        """The analysis of ``rel`` as it is on disk now (None when missing)."""
+        if rel in self._infos and not fresh:
+            return self._infos[rel]
+        path = self.root / rel
+        try:
+            st = path.stat()
+            if not path.is_file():
+                raise FileNotFoundError(rel)
+        except OSError:
+            self._infos[rel] = None
+            return None
+        cached = None if fresh else self.store.cached_file(rel, st.st_mtime_ns, st.st_size)
+        if cached is not None:
+            info = _from_json(cached)
+        else:
+            try:
+                content = path.read_bytes()
+            except OSError:
+                self._infos[rel] = None
+                return None
+            if rel.endswith(".py"):
+                info = analyse_source(content, is_conftest=rel.rsplit("/", 1)[-1] == "conftest.py")
+            else:
+                info = FileInfo(sha=data_digest(content))
+            self.store.cache_file(rel, st.st_mtime_ns, st.st_size, _to_json(info))
+        self._infos[rel] = info
+        return info
+
+    # -- imports ----------------------------------------------------------------------------
+    def _module_files(self, dotted: str) -> list[str]:
+        """Files run by importing ``dotted`` (its packages' ``__init__`` too)."""
+        parts = [p for p in dotted.split(".") if p]
+        for base in self.search_roots:
+            found: list[str] = []
+            here = base
+            for i, part in enumerate(parts):
+                here = here / part
+                last = i == len(parts) - 1
+                if (here / "__init__.py").is_file():
+                    found.append(str(here / "__init__.py"))
+                elif last and here.with_suffix(".py").is_file():
+                    found.append(str(here.with_suffix(".py")))
+                elif not here.is_dir():
+                    break
+            if found:
+                return [r for r in (self.rel(f) for f in found) if r]
+        return []
+
+    def _resolve(self, rel: str, module: str, level: int) -> list[str]:
+        if level:
+            base = Path(rel).parent
+            for _ in range(level - 1):
+                base = base.parent
+            target = self.root / base
+            for part in [p for p in module.split(".") if p]:
+                target = target / part
+            found = []
+            for cand in (target / "__init__.py", target.with_suffix(".py")):
+                r = self.rel(cand) if cand.is_file() else None
+                if r:
+                    found.append(r)
+            return found
+        return self._module_files(module)
+
+    def closure(self, rel: str) -> frozenset[str]:
+        """``rel`` and every project file it imports, transitively (static, conservative)."""
+        done = self._closures.get(rel)
+        if done is not None:
+            return done
+        seen: set[str] = set()
+        todo = [rel]
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            info = self.info(current) if current.endswith(".py") else None
+            if info is None:
+                continue
+            for module, level in info.imports:
+                todo.extend(f for f in self._resolve(current, module, level) if f not in seen)
+        result = frozenset(seen)
+        self._closures[rel] = result
+        return result
+
+    def module_closure(self, dotted: str) -> frozenset[str]:
+        """The closure of a module given by name (``python -m pkg.cli``)."""
+        out: set[str] = set()
+        for f in self._module_files(dotted):
+            out |= self.closure(f)
+        main = self._module_files(dotted + ".__main__")
+        for f in main:
+            out |= self.closure(f)
+        return frozenset(out)
+
+    def conftests(self, rel: str) -> list[str]:
+        """conftest.py files pytest loads for test file ``rel`` (its dir up to the root)."""
+        found = []
+        directory = Path(rel).parent
+        while True:
+            cand = (directory / "conftest.py").as_posix()
+            if (self.root / cand).is_file():
+                found.append(cand)
+            if directory == Path("."):
+                break
+            directory = directory.parent
+        return found

@@ -1,0 +1,213 @@
+"""``.hotlap/impact.sqlite3``: what each test depended on when it last ran.
+
+One writer (the hotlap app, after a run); WAL mode; ``PRAGMA user_version`` is the schema
+version. A corrupt file, or one of another schema version, is moved aside with a warning and
+rebuilt: impact data is a cache, losing it only means the next run is a full one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+DB_NAME = "impact.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY, file TEXT NOT NULL, name TEXT NOT NULL, checksum TEXT NOT NULL,
+    UNIQUE (file, name, checksum));
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, items TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tests (
+    nodeid TEXT PRIMARY KEY, file TEXT NOT NULL, outcome TEXT NOT NULL,
+    stale INTEGER NOT NULL, groups TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, info TEXT NOT NULL);
+"""
+
+
+@dataclass
+class TestRow:
+    """One test's record."""
+
+    __test__ = False
+
+    nodeid: str
+    file: str
+    outcome: str
+    stale: bool
+    groups: list[int]
+
+
+class ImpactStore:
+    """The impact database of one project (``<project>/.hotlap/impact.sqlite3``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.warnings: list[str] = []
+        self.conn = self._open()
+        self._item_ids: dict[tuple[str, str, str], int] = {}
+
+    # -- opening ----------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = self._connect()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables and version != SCHEMA_VERSION:
+                conn.close()
+                self._move_aside(f"schema version {version}, expected {SCHEMA_VERSION}")
+                conn = self._connect()
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("SELECT count(*) FROM tests").fetchone()
+            return conn
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(Exception):
+                conn.close()
+            self._move_aside(f"unreadable ({exc})")
+            conn = self._connect()
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            return conn
+
+    def _move_aside(self, why: str) -> None:
+        aside = self.path.with_name(f"{self.path.name}.bad-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            if src.exists():
+                with contextlib.suppress(OSError):
+                    src.replace(Path(f"{aside}{suffix}"))
+        self.warnings.append(
+            f"impact data {self.path} was {why}; moved it to {aside.name} and started afresh "
+            "(the next run is a full one)"
+        )
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
+        )
+
+    # -- writing ----------------------------------------------------------------------------
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def item_id(self, file: str, name: str, checksum: str) -> int:
+        key = (file, name, checksum)
+        found = self._item_ids.get(key)
+        if found is not None:
+            return found
+        row = self.conn.execute(
+            "SELECT id FROM items WHERE file=? AND name=? AND checksum=?", key
+        ).fetchone()
+        if row is None:
+            cur = self.conn.execute("INSERT INTO items (file, name, checksum) VALUES (?,?,?)", key)
+            found = int(cur.lastrowid or 0)
+        else:
+            found = int(row[0])
+        self._item_ids[key] = found
+        return found
+
+    def group_id(self, items: set[int]) -> int:
+        text = json.dumps(sorted(items))
+        digest = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+        row = self.conn.execute("SELECT id FROM groups WHERE digest=?", (digest,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        cur = self.conn.execute("INSERT INTO groups (digest, items) VALUES (?, ?)", (digest, text))
+        return int(cur.lastrowid or 0)
+
+    def put_test(self, row: TestRow) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO tests (nodeid, file, outcome, stale, groups) "
+            "VALUES (?,?,?,?,?)",
+            (row.nodeid, row.file, row.outcome, int(row.stale), json.dumps(row.groups)),
+        )
+
+    def prune(self) -> None:
+        """Drop groups and items no test refers to any more."""
+        used: set[int] = set()
+        for (groups,) in self.conn.execute("SELECT groups FROM tests"):
+            used.update(json.loads(groups))
+        all_groups = {int(r[0]) for r in self.conn.execute("SELECT id FROM groups")}
+        dead = all_groups - used
+        if dead:
+            self.conn.executemany("DELETE FROM groups WHERE id=?", [(g,) for g in dead])
+        if len(dead) * 4 < len(all_groups) and dead:
+            return
+        live: set[int] = set()
+        for (items,) in self.conn.execute("SELECT items FROM groups"):
+            live.update(json.loads(items))
+        dead_items = {int(r[0]) for r in self.conn.execute("SELECT id FROM items")} - live
+        self.conn.executemany("DELETE FROM items WHERE id=?", [(i,) for i in dead_items])
+        self._item_ids.clear()
+
+    # -- reading ----------------------------------------------------------------------------
+    def tests(self) -> dict[str, TestRow]:
+        return {
+            r[0]: TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4]))
+            for r in self.conn.execute("SELECT nodeid, file, outcome, stale, groups FROM tests")
+        }
+
+    def test(self, nodeid: str) -> TestRow | None:
+        r = self.conn.execute(
+            "SELECT nodeid, file, outcome, stale, groups FROM tests WHERE nodeid=?", (nodeid,)
+        ).fetchone()
+        return TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4])) if r else None
+
+    def items(self) -> dict[int, tuple[str, str, str]]:
+        return {
+            int(r[0]): (r[1], r[2], r[3])
+            for r in self.conn.execute("SELECT id, file, name, checksum FROM items")
+        }
+
+    def groups(self) -> dict[int, list[int]]:
+        return {
+            int(r[0]): json.loads(r[1]) for r in self.conn.execute("SELECT id, items FROM groups")
+        }
+
+    # -- file analysis cache --------------------------------------------------------------
+    def cached_file(self, path: str, mtime_ns: int, size: int) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT info FROM files WHERE path=? AND mtime_ns=? AND size=?", (path, mtime_ns, size)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def cache_file(self, path: str, mtime_ns: int, size: int, info: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO files (path, mtime_ns, size, info) VALUES (?,?,?,?)",
+            (path, mtime_ns, size, json.dumps(info)),
+        )
+
+
+def open_store(project: Path) -> ImpactStore:
+    """The store under ``project/.hotlap`` (created); raises OSError when it cannot be."""
+    directory = project / ".hotlap"
+    directory.mkdir(parents=True, exist_ok=True)
+    return ImpactStore(directory / DB_NAME)

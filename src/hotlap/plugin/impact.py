@@ -1,0 +1,150 @@
+"""Per-test dependency recording (impacted-test selection), a plugin extension.
+
+Inert unless ``HOTLAP_IMPACT_DIR`` (set by ``hotlap run``/``watch``) or
+``--hotlap-impact-dir`` names a directory. Each process that runs tests (a worker, or pytest
+alone) writes its own JSON file there at the end; the hotlap app merges them into
+``.hotlap/impact.sqlite3``, so workers never share a database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotlap.impact.collect import Collector
+from hotlap.plugin.role import Role, worker_id
+
+ENV_DIR = "HOTLAP_IMPACT_DIR"
+FILE_VERSION = 1
+
+
+def addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hotlap")
+    group.addoption(
+        "--hotlap-impact-dir",
+        metavar="DIR",
+        default=None,
+        help="record what each test depends on into DIR (one file per process)",
+    )
+
+
+def configure(config: pytest.Config, role: Role) -> None:
+    out = config.getoption("hotlap_impact_dir", None) or os.environ.get(ENV_DIR)
+    if not out or role is Role.CONTROLLER:
+        return
+    config.pluginmanager.register(ImpactRecorder(config, Path(out)), "hotlap-impact")
+
+
+def _fixture_key(fixturedef: Any) -> str:
+    return f"f:{getattr(fixturedef, 'baseid', '')}::{getattr(fixturedef, 'argname', '?')}"
+
+
+class ImpactRecorder:
+    """Attributes what runs to the test or fixture running it, and writes it out."""
+
+    def __init__(self, config: pytest.Config, out_dir: Path) -> None:
+        self.config = config
+        self.out_dir = out_dir
+        self.root = str(config.rootpath)
+        self.collector = Collector(self.root)
+        self.started_ns = time.time_ns()
+        self.tests: dict[str, dict[str, Any]] = {}
+        self.collected: list[str] = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected = [item.nodeid for item in session.items]
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        self.collector.start()
+        try:
+            return (yield)
+        finally:
+            self.collector.stop()
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        key = "t:" + item.nodeid
+        contexts = [key]
+        info = getattr(item, "_fixtureinfo", None)
+        for defs in getattr(info, "name2fixturedefs", {}).values():
+            contexts.extend(_fixture_key(d) for d in defs)
+        self.tests[item.nodeid] = {"contexts": contexts, "outcome": "", "path": str(item.path)}
+        self.collector.push(key)
+        try:
+            return (yield)
+        finally:
+            self.collector.pop(key)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_fixture_setup(
+        self, fixturedef: Any, request: pytest.FixtureRequest
+    ) -> Generator[None, object, object]:
+        key = _fixture_key(fixturedef)
+        self.collector.push(key)
+        try:
+            return (yield)
+        finally:
+            self.collector.pop(key)
+            # Finalizers run last-in first-out: this one runs before the fixture's own
+            # teardown, and pytest_fixture_post_finalizer ends the context after it.
+            fixturedef.addfinalizer(lambda: self.collector.push(key))
+
+    def pytest_fixture_post_finalizer(self, fixturedef: Any) -> None:
+        self.collector.pop(_fixture_key(fixturedef))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        test = self.tests.get(report.nodeid)
+        if test is None:
+            return
+        if report.failed:
+            test["outcome"] = "failed"
+        elif report.skipped and test["outcome"] == "":
+            test["outcome"] = "skipped"
+        elif report.when == "call" and test["outcome"] == "":
+            test["outcome"] = "passed"
+        if report.when == "teardown" and test["outcome"] == "":
+            test["outcome"] = "passed"
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.collector.stop()
+        try:
+            self._write()
+        except OSError as exc:  # never break the run for impact data
+            sys.stderr.write(f"hotlap: could not write impact data: {exc}\n")
+
+    def _write(self) -> None:
+        contexts = {}
+        for key, ctx in self.collector.contexts.items():
+            contexts[key] = {
+                "codes": self.collector.code_keys(ctx),
+                "opened": sorted(ctx.opened),
+                "spawned": ctx.spawned,
+            }
+        root = self.root.rstrip(os.sep) + os.sep
+        data = {
+            "version": FILE_VERSION,
+            "root": self.root,
+            "started_ns": self.started_ns,
+            "python": sys.version,
+            "sys_path": [p for p in sys.path if p and os.path.abspath(p).startswith(root)],
+            "collected": self.collected,
+            "tests": self.tests,
+            "contexts": contexts,
+        }
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{worker_id(self.config)}-{os.getpid()}"
+        tmp = self.out_dir / f".{name}.tmp"
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, self.out_dir / f"{name}.json")

@@ -1,0 +1,79 @@
+"""Function-level selection, formatting-only edits, module-level code, failed tests."""
+
+from __future__ import annotations
+
+import pytest
+from impact_helpers import Project
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_function_change_selects_only_its_tests(project: Project, workers: str) -> None:
+    """Changing ``mul``'s body selects the test calling it and no other; the mutated
+    test really fails when the selection is run."""
+    first = project.run("-n", workers)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "database is locked" not in first.stderr
+    assert project.affected()["tests"] == []
+    project.edit("src/pkg/mathx.py", "return a * b", "return a * b + 1")
+    assert project.selected() == {"tests/test_mul.py::test_mul"}
+    rerun = project.run("--affected")
+    assert rerun.returncode == 1
+    assert "1 failed" in rerun.stdout
+
+
+def test_comment_and_formatting_select_nothing(project: Project) -> None:
+    """Comments, blank lines and spacing do not change the AST checksums."""
+    assert project.run().returncode == 0
+    project.edit("src/pkg/mathx.py", "return a + b", "return (a  +  b)  # sum\n\n")
+    project.edit("src/pkg/shapes.py", "@dataclass", "# a comment\n@dataclass")
+    assert project.selected() == set()
+
+
+def test_module_level_change_selects_importers(project: Project) -> None:
+    """A dataclass default (class body, run at import) re-exported by ``__init__``
+    selects the tests that import the package, not the unrelated one."""
+    assert project.run().returncode == 0
+    project.edit("src/pkg/shapes.py", "size: int = 3", "size: int = 4")
+    selected = project.selected()
+    assert "tests/test_box.py::test_box_default" in selected
+    assert "tests/test_other.py::test_alone" not in selected
+
+
+def test_constant_change_selects_tests_using_the_module(project: Project) -> None:
+    """A module constant is import-time code: every importer of the module is selected."""
+    assert project.run().returncode == 0
+    project.edit("src/pkg/mathx.py", "FACTOR = 2", "FACTOR = 3")
+    selected = project.selected()
+    assert {"tests/test_add.py::test_add", "tests/test_mul.py::test_mul"} <= selected
+    assert "tests/test_other.py::test_alone" not in selected
+
+
+def test_failed_tests_are_always_reselected(project: Project) -> None:
+    """A test that failed stays selected until it passes, with nothing changed."""
+    project.edit("tests/test_other.py", "1 + 1 == 2", "1 + 1 == 3")
+    assert project.run().returncode == 1
+    data = project.affected("--why")
+    assert [t["nodeid"] for t in data["tests"]] == ["tests/test_other.py::test_alone"]
+    assert "failed last run" in data["tests"][0]["reasons"]
+    project.edit("tests/test_other.py", "1 + 1 == 3", "1 + 1 == 2")
+    assert project.run("--affected").returncode == 0
+    assert project.selected() == set()
+
+
+def test_test_function_edit_selects_that_test(project: Project) -> None:
+    """Editing one test's body selects that test only (not its file's neighbours)."""
+    project.write(
+        "tests/test_two.py",
+        """
+        def test_one():
+            assert True
+
+        def test_two():
+            assert True
+        """,
+    )
+    assert project.run().returncode == 0
+    project.edit(
+        "tests/test_two.py", "def test_two():\n    assert True", "def test_two():\n    assert 1"
+    )
+    assert project.selected() == {"tests/test_two.py::test_two"}
