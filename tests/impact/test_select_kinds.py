@@ -1,0 +1,215 @@
+"""Each dependency kind testmon misses: fixtures, data files, resources, subprocesses,
+conftest hooks, new and deleted code, and the full-run invalidators."""
+
+from __future__ import annotations
+
+import pytest
+from impact_helpers import Project
+
+
+def test_session_fixture_code_counts_for_every_user(project: Project) -> None:
+    """A session fixture set up once (per worker) for two tests: a change in the code its
+    setup ran selects both, with -n 2 (each worker's setup is recorded)."""
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+        from pkg.mathx import scaled
+
+        @pytest.fixture(scope="session")
+        def big():
+            yield scaled(5)
+        """,
+    )
+    project.write(
+        "tests/test_fx.py",
+        """
+        def test_fx_one(big):
+            assert big == 10
+
+        def test_fx_two(big):
+            assert big > 0
+
+        def test_fx_none():
+            assert True
+        """,
+    )
+    assert project.run("-n", "2").returncode == 0
+    project.edit("src/pkg/mathx.py", "return x * FACTOR", "return x * FACTOR + 1")
+    selected = project.selected()
+    assert {"tests/test_fx.py::test_fx_one", "tests/test_fx.py::test_fx_two"} <= selected
+    assert "tests/test_fx.py::test_fx_none" not in selected
+    assert "tests/test_add.py::test_add" not in selected
+
+
+def test_fixture_teardown_code_counts(project: Project) -> None:
+    """Code a fixture runs at teardown (after ``yield``) is a dependency of its users."""
+    project.write(
+        "tests/test_td.py",
+        """
+        import pytest
+        from pkg.mathx import mul
+
+        @pytest.fixture
+        def res():
+            yield 1
+            assert mul(2, 2) == 4
+
+        def test_td(res):
+            assert res == 1
+
+        def test_plain():
+            assert True
+        """,
+    )
+    assert project.run().returncode == 0
+    project.edit("src/pkg/mathx.py", "return a * b", "return a * b * 2")
+    assert project.selected() == {"tests/test_td.py::test_td", "tests/test_mul.py::test_mul"}
+
+
+def test_data_file_and_package_resource(project: Project) -> None:
+    """A data file opened by a test and a package resource read through
+    importlib.resources select exactly their readers, by content."""
+    project.write("tests/data/expected.txt", "42\n")
+    project.write("src/pkg/table.csv", "a,b\n")
+    project.write(
+        "tests/test_files.py",
+        """
+        import importlib.resources
+        from pathlib import Path
+
+        def test_reads_data():
+            assert (Path(__file__).parent / "data" / "expected.txt").read_text() == "42\\n"
+
+        def test_reads_resource():
+            assert importlib.resources.files("pkg").joinpath("table.csv").read_text()
+
+        def test_reads_nothing():
+            assert True
+        """,
+    )
+    assert project.run().returncode == 0
+    project.write("tests/data/expected.txt", "43\n")
+    assert project.selected() == {"tests/test_files.py::test_reads_data"}
+    project.write("tests/data/expected.txt", "42\n")  # back to the recorded content
+    project.write("src/pkg/table.csv", "a,b,c\n")
+    assert project.selected() == {"tests/test_files.py::test_reads_resource"}
+
+
+def test_code_run_in_a_subprocess(project: Project) -> None:
+    """``python -m pkg.cli`` started by a test: a change in a module the CLI imports
+    selects that test."""
+    project.write(
+        "src/pkg/cli.py",
+        """
+        from pkg.helper import greet
+
+        if __name__ == "__main__":
+            print(greet())
+        """,
+    )
+    project.write("src/pkg/helper.py", "def greet():\n    return 'hi'\n")
+    project.write(
+        "tests/test_cli.py",
+        """
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        def test_cli():
+            env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
+            out = subprocess.run([sys.executable, "-m", "pkg.cli"], capture_output=True,
+                                 text=True, env=env, check=True).stdout
+            assert out.strip() == "hi"
+        """,
+    )
+    assert project.run().returncode == 0
+    project.edit("src/pkg/helper.py", "return 'hi'", "return 'hello'")
+    assert project.selected() == {"tests/test_cli.py::test_cli"}
+
+
+def test_conftest_hook_change_selects_its_directory(project: Project) -> None:
+    """A changed ``pytest_generate_tests`` can create new test ids: its directory is
+    selected as a whole (new parametrizations included)."""
+    project.write(
+        "tests/gen/conftest.py",
+        """
+        def pytest_generate_tests(metafunc):
+            if "n" in metafunc.fixturenames:
+                metafunc.parametrize("n", [1, 2])
+        """,
+    )
+    project.write("tests/gen/test_gen.py", "def test_n(n):\n    assert n < 3\n")
+    assert project.run().returncode == 0
+    project.edit("tests/gen/conftest.py", "[1, 2]", "[1, 2, 3]")
+    data = project.affected()
+    assert [t["nodeid"] for t in data["tests"]] == ["tests/gen"]
+    rerun = project.run("--affected")
+    assert rerun.returncode == 1 and "1 failed, 2 passed" in rerun.stdout
+
+
+def test_new_test_file_and_removed_function(project: Project) -> None:
+    """A new test file is selected; removing a function that a test imports selects the
+    importer (which now fails to collect)."""
+    assert project.run().returncode == 0
+    project.write("tests/test_new.py", "def test_new():\n    assert True\n")
+    project.edit("src/pkg/mathx.py", "def add(a, b):\n    return a + b\n", "")
+    selected = project.selected()
+    assert "tests/test_new.py" in selected
+    assert "tests/test_add.py::test_add" in selected
+    assert "tests/test_other.py::test_alone" not in selected
+    rerun = project.run("--affected")
+    assert rerun.returncode != 0
+    # The collection error keeps the file selected until it collects again.
+    assert "tests/test_add.py" in project.selected()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("config", "pytest configuration changed (pyproject.toml)"),
+        ("options", "pytest options that change collection changed"),
+    ],
+)
+def test_full_run_invalidators(project: Project, change: str, reason: str) -> None:
+    """pytest config and collection options force a full run and say which fired."""
+    assert project.run().returncode == 0
+    args: list[str] = []
+    if change == "config":
+        project.edit(
+            "pyproject.toml", 'testpaths = ["tests"]', 'testpaths = ["tests"]\nxfail_strict = true'
+        )
+    else:
+        args = ["-k", "add"]
+    data = project.affected(*args)
+    assert data["full_run"] is True
+    assert data["reason"].startswith(reason)
+
+
+def test_runtime_options_do_not_invalidate(project: Project) -> None:
+    """-x, -q and -n do not change what is collected: no full run."""
+    assert project.run("-x", "-n", "0").returncode == 0
+    assert project.affected("-q")["full_run"] is False
+
+
+def test_corrupt_database_is_rebuilt(project: Project) -> None:
+    """A corrupt impact database is moved aside with a warning; the run still passes
+    and the next selection works again."""
+    assert project.run().returncode == 0
+    db = project.root / ".hotlap" / "impact.sqlite3"
+    for suffix in ("-wal", "-shm"):
+        (project.root / ".hotlap" / f"impact.sqlite3{suffix}").unlink(missing_ok=True)
+    db.write_bytes(b"this is not a database" * 100)
+    data = project.affected()
+    assert data["full_run"] is True
+    assert "moved it to" in data["stderr"]
+    assert list((project.root / ".hotlap").glob("impact.sqlite3.bad-*"))
+    assert project.run().returncode == 0
+    assert project.selected() == set()
+
+
+def test_no_impact_records_nothing(project: Project) -> None:
+    """--no-impact: no database is written."""
+    assert project.run("--no-impact").returncode == 0
+    assert not (project.root / ".hotlap" / "impact.sqlite3").exists()
