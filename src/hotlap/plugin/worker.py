@@ -107,6 +107,17 @@ def session_start(config: pytest.Config, worker: str, role: Role) -> SessionStar
     )
 
 
+def _phase_section(report: pytest.TestReport, stream: str) -> str:
+    """What ``stream`` (stdout, stderr, log) captured in this phase only, bounded.
+
+    ``report.capstdout`` and friends hold every phase so far (teardown's repeats setup's and
+    call's), so each phase ships just its own ``Captured <stream> <when>`` section.
+    """
+    title = f"Captured {stream} {report.when}"
+    text = "".join(content for prefix, content in report.sections if prefix == title)
+    return bounded(text) if text else ""
+
+
 class TestEmitter:
     """Worker-side hooks: tests, phases and fixtures as they happen."""
 
@@ -231,9 +242,9 @@ class TestEmitter:
                 rss=self._rss() if report.when == "teardown" else 0,
                 maxrss=usage.ru_maxrss * _MAXRSS_UNIT,
                 longrepr=bounded(longrepr) if longrepr else "",
-                stdout=bounded(report.capstdout) if report.capstdout else "",
-                stderr=bounded(report.capstderr) if report.capstderr else "",
-                log=bounded(report.caplog) if report.caplog else "",
+                stdout=_phase_section(report, "stdout"),
+                stderr=_phase_section(report, "stderr"),
+                log=_phase_section(report, "log"),
                 crash_path=clean(crash_path),
                 crash_line=crash_line,
                 wasxfail=clean(str(getattr(report, "wasxfail", ""))),
