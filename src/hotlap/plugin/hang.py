@@ -93,6 +93,8 @@ def configure(config: pytest.Config, role: Role) -> None:
     if role is Role.WORKER and os.environ.get(ENV_FAULT_DIR):
         from hotlap.plugin.crash import publish_capture_fds
 
+        # The controller finds what this worker's tests started by this marker after a crash.
+        os.environ[ENV_OWNER] = str(os.getpid())
         publish_capture_fds(config)
     hang_after = setting(config, "hotlap_hang_after", ENV_HANG_AFTER)
     kill_after = setting(config, "hotlap_kill_after", ENV_KILL_AFTER)
