@@ -82,3 +82,15 @@ def apply_selection(
             if narrowed is not None and narrowed not in chosen:
                 chosen.append(narrowed)
     return [*options, *chosen], len(chosen)
+
+
+def tracked_files(project: Path) -> set[str]:
+    """Root-relative paths any recorded test depends on (for the watcher's filter)."""
+    try:
+        store = open_store(project)
+    except OSError:
+        return set()
+    try:
+        return {file for file, _name, _sum in store.items().values()}
+    finally:
+        store.close()

@@ -1,0 +1,212 @@
+"""``hotlap watch [HOTLAP OPTIONS] [PYTEST ARGS...]``: rerun what each save can affect."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from hotlap.export.report import RunMeta
+from hotlap.model.run_state import RunState
+from hotlap.protocol import Event
+from hotlap.runner.hooks import RunContext, RunHooks
+from hotlap.watch.loop import headless_watch, make_run_hooks, plan_cycle
+from hotlap.watch.watcher import ProjectWatchFeed
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(message)
+
+
+def parse_watch_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """hotlap's run options plus the watch ones; the rest goes to pytest."""
+    from hotlap.cli import add_run_options
+
+    parser = _Parser(prog="hotlap watch", allow_abbrev=False)
+    add_run_options(parser)
+    group = parser.add_argument_group("watch")
+    group.add_argument(
+        "--debounce",
+        type=int,
+        default=300,
+        metavar="MS",
+        help="group changes arriving within MS milliseconds (default 300)",
+    )
+    group.add_argument(
+        "--interrupt",
+        action="store_true",
+        help="a change during a run cancels it and restarts with all changes "
+        "(default: the run finishes and the change is queued)",
+    )
+    group.add_argument(
+        "--poll", action="store_true", help="poll for changes instead of OS notifications"
+    )
+    own, tail = (
+        (argv[: argv.index("--")], argv[argv.index("--") + 1 :])
+        if "--" in argv
+        else (
+            argv,
+            [],
+        )
+    )
+    ns, unknown = parser.parse_known_args(own)
+    return ns, [*unknown, *tail]
+
+
+def watch_main(argv: list[str]) -> int:
+    """Entry point of ``hotlap watch``."""
+    try:
+        ns, pytest_args = parse_watch_args(argv)
+    except _UsageError as exc:
+        print(f"hotlap: error: {exc}", file=sys.stderr)
+        return 4
+    cwd = Path.cwd()
+    project = cwd
+
+    def notice(message: str) -> None:
+        print(f"hotlap watch: {message}", file=sys.stderr, flush=True)
+
+    feed = ProjectWatchFeed(
+        project, pytest_args, debounce_ms=ns.debounce, notice=notice, force_polling=ns.poll
+    )
+    stop = threading.Event()
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        headless = bool(ns.headless or os.environ.get("CI") or not sys.stdout.isatty())
+        if not headless:
+            try:
+                return _dashboard(feed, ns, project, cwd, pytest_args)
+            except ImportError:
+                notice("the dashboard is not available; watching headless")
+        return headless_watch(
+            feed,
+            ns,
+            project,
+            cwd,
+            pytest_args,
+            sys.stdout,
+            stop=stop,
+            interrupt=ns.interrupt,
+        )
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        feed.close()
+
+
+class RecordingSource:
+    """A run for the dashboard that records impact data when it ends (an EventSource)."""
+
+    def __init__(self, args: list[str], ns: argparse.Namespace, project: Path, cwd: Path) -> None:
+        from hotlap.runner.command import choose_workers, pytest_command
+        from hotlap.runner.session import RunSession
+
+        self.ctx = RunContext(project, list(args), ns)
+        self.hooks: list[RunHooks] = make_run_hooks(self.ctx)
+        for hook in self.hooks:
+            hook.prepare(self.ctx)
+        choice = choose_workers(self.ctx.pytest_args, cwd)
+        self.session = RunSession(
+            self.ctx.pytest_args,
+            cwd,
+            self.ctx.env,
+            command=pytest_command(self.ctx.pytest_args, choice),
+        )
+        self.state = RunState()
+        self.started = time.monotonic()
+        self.recorded = False
+
+    def start(self) -> None:
+        self.session.start()
+
+    def drain(self) -> list[Event]:
+        events = self.session.drain()
+        for event in events:
+            self.state.apply(event)
+        return events
+
+    def cancel(self) -> None:
+        self.session.cancel()
+
+    def poll(self) -> int | None:
+        code = self.session.poll()
+        if code is not None and not self.recorded:
+            self.recorded = True
+            meta = RunMeta(
+                argv=list(self.ctx.pytest_args),
+                exit_code=code,
+                wall_time=time.monotonic() - self.started,
+                cancelled=self.session.cancelled,
+            )
+            for hook in self.hooks:
+                hook.finish(self.ctx, self.state, meta)
+        return code
+
+    def close(self) -> None:
+        self.session.close()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.session.cancelled
+
+    @property
+    def summary_line(self) -> str:
+        return self.session.summary_line
+
+    @property
+    def output(self) -> str:
+        return self.session.output
+
+
+def _dashboard(
+    feed: ProjectWatchFeed,
+    ns: argparse.Namespace,
+    project: Path,
+    cwd: Path,
+    pytest_args: list[str],
+) -> int:
+    from hotlap.impact.engine import compute_selection
+    from hotlap.resources.cores import effective_cores
+    from hotlap.ui.app import run_dashboard
+
+    selection, _warnings = compute_selection(project, pytest_args)
+    plan = plan_cycle(selection, pytest_args, feed.root, cwd)
+    first_args = plan.args if plan.kind != "none" else list(pytest_args)
+
+    def start_run(kind: str, nodeids: list[str]) -> RecordingSource:
+        if kind == "all" or not nodeids:
+            args = list(pytest_args)
+        else:
+            from hotlap.watch.feed import Selection
+
+            sel = Selection(False, kind, {n: [] for n in nodeids})
+            args = plan_cycle(sel, pytest_args, feed.root, cwd).args
+        return RecordingSource(args, ns, project, cwd)
+
+    state = RunState()
+    return run_dashboard(
+        RecordingSource(first_args, ns, project, cwd),
+        state,
+        title=f"hotlap watch · {cwd.name}",
+        pytest_args=pytest_args,
+        effective_cores=effective_cores(),
+        expected={},
+        slow_threshold=ns.slow_threshold or 1.0,
+        start_run=start_run,
+        watch=feed,
+    )

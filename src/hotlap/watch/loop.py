@@ -1,0 +1,194 @@
+"""One watch cycle (select → run → record) and the headless watch loop."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from hotlap.export.report import RunMeta
+from hotlap.impact.engine import apply_selection
+from hotlap.model.run_state import RunState
+from hotlap.runner.hooks import RunContext, RunHooks
+from hotlap.watch.feed import Selection
+from hotlap.watch.watcher import ProjectWatchFeed
+
+
+def make_run_hooks(ctx: RunContext) -> list[RunHooks]:
+    """History (unless --no-history) and impact hooks for one cycle's run."""
+    found: list[RunHooks] = []
+    if not getattr(ctx.options, "no_history", True):
+        try:
+            from hotlap.history.hooks import make_hooks as history_hooks
+        except ImportError:
+            pass
+        else:
+            found.append(history_hooks(ctx))
+    from hotlap.impact.hooks import make_hooks
+
+    found.append(make_hooks(ctx))
+    return found
+
+
+@dataclass
+class CyclePlan:
+    """What one cycle runs."""
+
+    args: list[str]
+    count: int  # tests/paths selected, -1 for all
+    reason: str
+    kind: str = "selection"  # or "all", "none"
+
+
+def plan_cycle(selection: Selection, pytest_args: list[str], root: Path, cwd: Path) -> CyclePlan:
+    """The pytest arguments for ``selection``."""
+    if selection.full_run:
+        return CyclePlan(list(pytest_args), -1, selection.reason, "all")
+    if not selection.tests:
+        return CyclePlan([], 0, selection.reason, "none")
+    args, count = apply_selection(pytest_args, selection, root, cwd)
+    if not count:
+        return CyclePlan([], 0, "nothing selected under the given paths", "none")
+    return CyclePlan(args, count, selection.reason)
+
+
+@dataclass
+class CycleResult:
+    """How a cycle's run ended."""
+
+    exit_code: int
+    summary: str
+    failed: list[str] = field(default_factory=list)
+    cancelled: bool = False
+
+
+def run_cycle(
+    args: list[str],
+    ns: argparse.Namespace,
+    project: Path,
+    cwd: Path,
+    *,
+    should_cancel: Callable[[], bool] = lambda: False,
+    on_state: Callable[[RunState], None] | None = None,
+) -> tuple[CycleResult, list[str]]:
+    """Run pytest once through the run engine, recording impact; (result, messages)."""
+    from hotlap.runner.command import choose_workers, pytest_command
+    from hotlap.runner.session import RunSession
+
+    ctx = RunContext(project, list(args), ns)
+    hooks = make_run_hooks(ctx)
+    for hook in hooks:
+        hook.prepare(ctx)
+    choice = choose_workers(ctx.pytest_args, cwd)
+    source = RunSession(
+        ctx.pytest_args, cwd, ctx.env, command=pytest_command(ctx.pytest_args, choice)
+    )
+    state = RunState()
+    started_wall, started = time.time(), time.monotonic()
+    cancelled = False
+    source.start()
+    try:
+        while True:
+            for event in source.drain():
+                state.apply(event)
+            code = source.poll()
+            if code is not None:
+                for event in source.drain():
+                    state.apply(event)
+                break
+            if not cancelled and should_cancel():
+                cancelled = True
+                source.cancel()
+            time.sleep(0.02)
+    finally:
+        source.close()
+    if on_state is not None:
+        on_state(state)
+    meta = RunMeta(
+        argv=list(ctx.pytest_args),
+        exit_code=code,
+        workers=len(state.workers),
+        start=started_wall,
+        wall_time=time.monotonic() - started,
+        cancelled=cancelled,
+    )
+    messages = [*ctx.notes]
+    for hook in hooks:
+        messages.extend(hook.finish(ctx, state, meta))
+    failed = [n for n, t in state.tests.items() if t.outcome in ("failed", "error") or t.crashed]
+    summary = source.summary_line or f"no summary line (pytest exit code {code})"
+    return CycleResult(code, summary, failed, cancelled), messages
+
+
+def headless_watch(
+    feed: ProjectWatchFeed,
+    ns: argparse.Namespace,
+    project: Path,
+    cwd: Path,
+    pytest_args: list[str],
+    out: TextIO,
+    *,
+    stop: threading.Event | None = None,
+    interrupt: bool = False,
+) -> int:
+    """Watch until ``stop`` is set (or Ctrl-C): per cycle, print the changed files, how many
+    tests were selected and why, and pytest's summary line."""
+    from hotlap.impact.engine import compute_selection
+
+    stop = stop or threading.Event()
+
+    def say(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    failed: list[str] = []
+    root = feed.root
+    selection, warnings = compute_selection(project, pytest_args)
+    for warning in warnings:
+        say(f"hotlap watch: {warning}")
+    say("hotlap watch: initial run")
+    batch_paths: list[str] = []
+    while not stop.is_set():
+        plan = plan_cycle(selection, pytest_args, root, cwd)
+        if plan.kind == "none":
+            say(f"hotlap watch: 0 selected ({plan.reason})")
+        else:
+            label = "all tests" if plan.kind == "all" else str(plan.count)
+            say(f"hotlap watch: {label} selected ({plan.reason})")
+            result, messages = run_cycle(
+                plan.args,
+                ns,
+                project,
+                cwd,
+                should_cancel=lambda: stop.is_set() or (interrupt and feed.has_pending()),
+            )
+            for message in messages:
+                if message.startswith("impact: recorded"):
+                    continue
+                say(f"hotlap watch: {message}")
+            if result.cancelled and not stop.is_set():
+                say("hotlap watch: run cancelled by a new change; restarting with all changes")
+                feed.requeue(batch_paths)
+            else:
+                for nodeid in result.failed:
+                    say(f"FAILED {nodeid}")
+                say(result.summary)
+                failed = result.failed
+        feed.wait_ready()
+        say("hotlap watch: waiting for changes")
+        batch = None
+        while batch is None and not stop.is_set():
+            feed.changed.wait(0.05)
+            batch = feed.take()
+            if batch is None:
+                time.sleep(0.02)
+        if batch is None:
+            break
+        batch_paths = batch.paths
+        say(f"hotlap watch: changed: {', '.join(batch.paths)}")
+        selection = feed.select(batch, failed)
+    return 0
