@@ -43,7 +43,7 @@ ENV_KILL_AFTER = "HOTLAP_KILL_AFTER"
 ENV_OWNER = "HOTLAP_TEST_OWNER"
 #: Directory (made by the controller) where a worker leaves its last words before a kill.
 ENV_FAULT_DIR = "HOTLAP_FAULT_DIR"
-#: Seconds between two stacks of the same hanging test.
+#: Seconds between two stacks of the same hanging test (less when the hang limit is shorter).
 REFRESH = 2.0
 #: Exit code of a worker that killed itself because its test hung (as ``timeout(1)``).
 HANG_EXIT = 124
@@ -107,7 +107,19 @@ def configure(config: pytest.Config, role: Role) -> None:
 
 
 #: Frames of pytest's own machinery, left out at the top of a stack.
-_MACHINERY = ("/_pytest/", "/pluggy/", "/execnet/", "/xdist/", "<string>", "/hotlap/plugin/")
+_MACHINERY = (
+    "/_pytest/",
+    "/pluggy/",
+    "/execnet/",
+    "/xdist/",
+    "/hotlap/plugin/",
+    "/pytest/__main__.py",
+    "/bin/pytest",
+    "/bin/py.test",
+    "runpy.py",
+    "<frozen ",
+    "<string>",
+)
 
 
 def format_stack(thread_id: int) -> str:
@@ -200,6 +212,7 @@ class HangWatch:
         self.pid = os.getpid()
         self.hang_after = hang_after if hang_after is not None else kill_after
         self.kill_after = kill_after
+        self.refresh = min(REFRESH, max(0.5, self.hang_after or REFRESH))
         self._current: tuple[str, float] | None = None
         self._main = threading.main_thread().ident or threading.get_ident()
         self._stop = threading.Event()
@@ -263,14 +276,14 @@ class HangWatch:
             elapsed = now - started
             if self.kill_after is not None and elapsed >= self.kill_after:
                 self._kill(nodeid, elapsed)
-                sent_for, next_send = current, now + REFRESH
+                sent_for, next_send = current, now + self.refresh
                 continue
             if elapsed < self.hang_after:
                 continue
             if sent_for != current or now >= next_send:
                 stack = format_stack(self._main) + describe_children(self.pid)
                 self._send(nodeid, elapsed, bounded(stack))
-                sent_for, next_send = current, now + REFRESH
+                sent_for, next_send = current, now + self.refresh
 
     def _kill(self, nodeid: str, elapsed: float) -> None:
         assert self.kill_after is not None
