@@ -20,7 +20,10 @@ def role_of(config: pytest.Config) -> Role:
     numprocesses = getattr(config.option, "numprocesses", None)
     dist = getattr(config.option, "dist", "no")
     tx = getattr(config.option, "tx", None)
-    if config.pluginmanager.hasplugin("xdist") and (numprocesses or tx) and dist != "no":
+    # xdist's options exist only when its plugin is loaded, under whatever name ("xdist" via
+    # the entry point, "xdist.plugin" with ``-p xdist.plugin`` and autoload disabled), so the
+    # options alone say whether this process is a controller.
+    if (numprocesses or tx) and dist != "no":
         return Role.CONTROLLER
     return Role.SINGLE
 
