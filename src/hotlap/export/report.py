@@ -69,8 +69,14 @@ def _versions(state: RunState) -> dict[str, str]:
     }
 
 
-def build_report(state: RunState, meta: RunMeta) -> dict[str, Any]:
-    """The report as a JSON-ready dict."""
+def build_report(
+    state: RunState, meta: RunMeta, *, history: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict.
+
+    ``history`` (``{"regressions": [...], "flaky": [...]}``, from
+    :mod:`hotlap.history`) is added when the run was compared with earlier ones.
+    """
     start_t = state.session.start or (state.first_t or 0.0)
     tests = []
     for rec in state.tests.values():
@@ -97,8 +103,11 @@ def build_report(state: RunState, meta: RunMeta) -> dict[str, Any]:
                 "longrepr": rec.longrepr,
                 "crash_path": rec.crash_path,
                 "crash_line": rec.crash_line,
+                "message": rec.message,
                 "crashed": rec.crashed,
                 "wasxfail": rec.wasxfail,
+                "reruns": rec.categories.count("rerun"),
+                "hang_stack": rec.hang_stack,
             }
         )
     fixtures = []
@@ -127,7 +136,7 @@ def build_report(state: RunState, meta: RunMeta) -> dict[str, Any]:
                 ],
             }
         )
-    return {
+    report: dict[str, Any] = {
         "report_version": REPORT_VERSION,
         "run": {
             "versions": _versions(state),
@@ -164,6 +173,9 @@ def build_report(state: RunState, meta: RunMeta) -> dict[str, Any]:
             for p in state.resources
         ],
     }
+    if history is not None:
+        report["history"] = history
+    return report
 
 
 def dumps_report(report: dict[str, Any]) -> str:

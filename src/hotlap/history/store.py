@@ -13,7 +13,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -198,10 +198,8 @@ class HistoryStore:
         path.replace(aside)
         for suffix in ("-wal", "-shm"):
             extra = path.with_name(path.name + suffix)
-            try:
+            with suppress(OSError):
                 extra.unlink()
-            except OSError:
-                pass
         return aside
 
     def close(self) -> None:
@@ -358,7 +356,7 @@ class HistoryStore:
         if not ids:
             return []
         return [
-            FixtureRow(*row[:7], json.loads(row[7]))
+            FixtureRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]))
             for row in self.conn.execute(
                 "SELECT * FROM fixtures WHERE run_id >= ? ORDER BY run_id", (ids[0],)
             )

@@ -1,0 +1,179 @@
+"""What history says about tests: slow regressions and flaky tests. Pure functions.
+
+A *slow regression* is a duration beyond a test's own noise: its median over the recent runs
+plus the largest of four robust spreads (MAD scaled to a standard deviation), half the median,
+and 50 ms. Timing noise on a loaded CI machine easily reaches ±30 %, so anything tighter than
+1.5x flags noise; the absolute floor keeps millisecond tests from flagging at all.
+
+A *flaky* test changed outcome between two runs whose dependencies were the same (its impact
+fingerprint, else the project's source fingerprint), or passed only on a rerun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hotlap.history.store import HistoryStore, TestRow
+    from hotlap.model.run_state import RunState
+
+#: Fewest earlier runs a test needs before it can be called slower.
+MIN_RUNS = 3
+#: Spreads (MAD-based standard deviations) a duration must exceed the median by.
+SIGMAS = 4.0
+#: … and at least this fraction of the median …
+RELATIVE = 0.5
+#: … and at least this many seconds.
+ABSOLUTE = 0.05
+
+#: Outcomes that say whether a test works (skips and xfails say nothing about flakiness).
+_VERDICTS = {"passed": True, "failed": False, "error": False}
+
+
+def median(values: Sequence[float]) -> float:
+    """The median (0.0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def spread(values: Sequence[float]) -> float:
+    """Median absolute deviation scaled to a normal standard deviation (robust to outliers)."""
+    if len(values) < 2:
+        return 0.0
+    mid = median(values)
+    return 1.4826 * median([abs(v - mid) for v in values])
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A test that got slower than its history allows."""
+
+    nodeid: str
+    old: float  # median of the earlier runs
+    new: float
+    spread: float
+    runs: int  # earlier runs compared with
+
+    @property
+    def message(self) -> str:
+        return f"slower: {self.nodeid} {self.old:.2f}s -> {self.new:.2f}s"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "old": self.old,
+            "new": self.new,
+            "spread": self.spread,
+            "runs": self.runs,
+        }
+
+
+def threshold(samples: Sequence[float]) -> float | None:
+    """Duration above which a new run of a test with these earlier durations is a regression."""
+    if len(samples) < MIN_RUNS:
+        return None
+    mid = median(samples)
+    return mid + max(SIGMAS * spread(samples), RELATIVE * mid, ABSOLUTE)
+
+
+def check(nodeid: str, new: float, samples: Sequence[float]) -> Regression | None:
+    """A :class:`Regression` if ``new`` is beyond the noise of ``samples``."""
+    limit = threshold(samples)
+    if limit is None or new <= limit:
+        return None
+    return Regression(nodeid, median(samples), new, spread(samples), len(samples))
+
+
+def find_regressions(
+    current: Mapping[str, float], baseline: Mapping[str, Sequence[float]]
+) -> list[Regression]:
+    """Regressions among ``current`` durations against earlier samples, worst first."""
+    found = [
+        r
+        for nodeid, new in current.items()
+        if (r := check(nodeid, new, baseline.get(nodeid, ()))) is not None
+    ]
+    return sorted(found, key=lambda r: r.new - r.old, reverse=True)
+
+
+def regressions(
+    state: RunState, store: HistoryStore | Mapping[str, Sequence[float]], *, now: float = 0.0
+) -> list[Regression]:
+    """Live slow regressions of a run: finished tests, and running ones already past the limit.
+
+    ``store`` is an open :class:`HistoryStore` or the baseline it gives
+    (``store.duration_samples()``); load the baseline once before the run and pass it on
+    every refresh. ``now`` (``time.monotonic()``) lets a still-running test be flagged as soon
+    as it has overrun; 0 checks finished tests only.
+    """
+    if isinstance(store, Mapping):
+        baseline: Mapping[str, Sequence[float]] = store
+    else:
+        baseline = store.duration_samples()
+    current = {}
+    for rec in state.tests.values():
+        if rec.outcome == "skipped":
+            continue
+        if rec.finished is not None:
+            current[rec.nodeid] = rec.duration
+        elif now and rec.started is not None:
+            current[rec.nodeid] = max(0.0, now - rec.started)
+    return find_regressions(current, baseline)
+
+
+@dataclass(frozen=True)
+class Flaky:
+    """A test whose outcome is not a function of its code."""
+
+    nodeid: str
+    runs: int  # runs with a pass/fail verdict
+    passes: int
+    reason: str
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passes / self.runs if self.runs else 0.0
+
+    @property
+    def message(self) -> str:
+        return (
+            f"flaky: {self.nodeid} (passed {self.passes}/{self.runs} runs,"
+            f" {self.pass_rate:.0%}; {self.reason})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "runs": self.runs,
+            "passes": self.passes,
+            "pass_rate": self.pass_rate,
+            "reason": self.reason,
+        }
+
+
+def flaky_test(nodeid: str, rows: Sequence[TestRow]) -> Flaky | None:
+    """Whether the test with these rows (oldest first) is flaky."""
+    judged = [r for r in rows if r.outcome in _VERDICTS]
+    passes = sum(1 for r in judged if _VERDICTS[r.outcome])
+    if any(r.reruns and r.outcome == "passed" for r in judged):
+        return Flaky(nodeid, len(judged), passes, "passed on rerun")
+    for before, after in pairwise(judged):
+        if (
+            _VERDICTS[before.outcome] != _VERDICTS[after.outcome]
+            and before.deps
+            and before.deps == after.deps
+        ):
+            return Flaky(nodeid, len(judged), passes, "outcome changed with no code change")
+    return None
+
+
+def find_flaky(history: Mapping[str, Sequence[TestRow]]) -> list[Flaky]:
+    """Flaky tests in ``history`` (``store.tests()``), lowest pass rate first."""
+    found = [f for nodeid, rows in history.items() if (f := flaky_test(nodeid, rows))]
+    return sorted(found, key=lambda f: (f.pass_rate, f.nodeid))

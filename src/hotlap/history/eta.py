@@ -1,0 +1,44 @@
+"""Estimated seconds left in a run, from recorded durations. Pure: the clock is passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hotlap.history.analysis import median
+from hotlap.model.run_state import RunPhase, RunState
+
+#: Below this share of queued tests with a known duration the estimate is a guess: say nothing.
+MIN_KNOWN = 0.8
+
+
+def eta_seconds(state: RunState, expected: Mapping[str, float], now: float) -> float | None:
+    """Seconds until the run ends, or None when history cannot tell.
+
+    The remaining work is the expected time of every queued test plus what is left of each
+    running one (at least nothing, however much it overran). Spread over the workers that
+    are up, the run cannot end before ``work / workers`` nor before its longest remaining
+    test, whichever is later. Unknown tests count at the median known duration, as long as
+    they are few (:data:`MIN_KNOWN`).
+    """
+    if state.phase is RunPhase.DONE or state.phase is RunPhase.CANCELLED:
+        return 0.0
+    if not expected or not state.collected:
+        return None
+    queued = state.queued()
+    running = state.running
+    known = [expected[n] for n in queued if n in expected]
+    if queued and len(known) < MIN_KNOWN * len(queued):
+        return None
+    fill = median(known) if known else median(list(expected.values()))
+    queued_times = [expected.get(n, fill) for n in queued]
+    left = []
+    for rec in running:
+        if rec.started is None:
+            continue
+        guess = expected.get(rec.nodeid, fill)
+        left.append(max(0.0, guess - (now - rec.started)))
+    lanes = [w for w in state.workers.values() if not w.crashed and not w.finished]
+    workers = max(1, len(lanes) or state.session.numprocesses or 1)
+    work = sum(queued_times) + sum(left)
+    longest = max([*queued_times, *left], default=0.0)
+    return max(work / workers, longest)

@@ -1,0 +1,85 @@
+"""A cheap fingerprint of a project's sources, so "no code changed" can be told apart.
+
+It hashes each source file's path, size and modification time (not its content: stat is
+fast on big trees). A re-save without edits changes it, which only makes flaky detection
+more cautious, never wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+#: Files whose change can change a test's outcome.
+SUFFIXES = (".py", ".pyi", ".pyx", ".toml", ".cfg", ".ini", ".json", ".yaml", ".yml", ".txt")
+SKIP_DIRS = {"__pycache__", "node_modules", "venv", "env", "build", "dist", "site-packages"}
+#: A tree this large is not fingerprinted (too slow to walk before every run).
+MAX_FILES = 20000
+
+
+def source_fingerprint(project: Path) -> str:
+    """A hex digest of the project's source files, or "" if the tree is too large to walk."""
+    digest = hashlib.blake2b(digest_size=16)
+    seen = 0
+    for root, dirs, files in os.walk(project):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
+        for name in sorted(files):
+            if not name.endswith(SUFFIXES):
+                continue
+            path = os.path.join(root, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            seen += 1
+            if seen > MAX_FILES:
+                return ""
+            rel = os.path.relpath(path, project)
+            digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def impact_token(project: Path) -> tuple[int, ...]:
+    """A token that changes whenever the impact store is written (its files' mtimes, sizes)."""
+    out: list[int] = []
+    for name in ("impact.sqlite3", "impact.sqlite3-wal"):
+        try:
+            st = os.stat(project / ".hotlap" / name)
+        except OSError:
+            out += [0, 0]
+            continue
+        out += [st.st_mtime_ns, st.st_size]
+    return tuple(out)
+
+
+def impact_deps(project: Path, nodeids: set[str]) -> dict[str, str]:
+    """Per nodeid, a digest of the code it depends on, from the impact store; {} if none.
+
+    Impact items carry a checksum of their code, so equal digests mean the test ran the same
+    code. Any problem reading the store means no impact data, never an error.
+    """
+    try:
+        from hotlap.impact.store import open_store
+
+        store = open_store(project)
+    except Exception:
+        return {}
+    try:
+        items = store.items()
+        groups = store.groups()
+        out = {}
+        for nodeid, row in store.tests().items():
+            if nodeid not in nodeids or row.stale:
+                continue
+            deps = sorted(
+                "\0".join(items[i]) for g in row.groups for i in groups.get(g, ()) if i in items
+            )
+            if deps:
+                digest = hashlib.blake2b("\n".join(deps).encode(), digest_size=16)
+                out[nodeid] = "impact:" + digest.hexdigest()
+        return out
+    except Exception:
+        return {}
+    finally:
+        store.close()

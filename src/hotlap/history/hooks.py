@@ -1,0 +1,197 @@
+"""History around a ``hotlap run``: expected durations and scheduling before, recording after.
+
+Neither method raises: history makes runs faster and reports richer, but a broken or
+read-only ``.hotlap`` directory only turns it off with a note.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+
+from hotlap.export.report import RunMeta
+from hotlap.history.analysis import Regression, find_flaky, find_regressions
+from hotlap.history.fingerprint import impact_deps, impact_token, source_fingerprint
+from hotlap.history.plan import fixture_groups, schedule_payload, write_schedule
+from hotlap.history.store import DEFAULT_KEEP, HistoryError, HistoryStore
+from hotlap.model.run_state import RunState
+from hotlap.runner.hooks import RunContext
+
+#: Environment variables the plugin modules read on the controller and the workers.
+ENV_SCHEDULE = "HOTLAP_SCHEDULE"
+ENV_SLOW_THRESHOLD = "HOTLAP_SLOW_THRESHOLD"
+ENV_FAIL_UNMARKED_SLOW = "HOTLAP_FAIL_UNMARKED_SLOW"
+ENV_RERUNS = "HOTLAP_RERUNS"
+
+#: Runs whose durations a regression is judged against.
+BASELINE_RUNS = 10
+
+
+def history_dir(project: Path) -> Path:
+    return project / ".hotlap"
+
+
+class HistoryHooks:
+    """The :class:`~hotlap.runner.hooks.RunHooks` of the history subsystem."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.fingerprint = ""
+        #: Earlier durations per nodeid, loaded before the run (for live regressions too).
+        self.baseline: dict[str, list[float]] = {}
+        self.schedule_path: Path | None = None
+        self._impact_token: tuple[int, ...] = ()
+
+    # -- before the run ---------------------------------------------------------------------
+    def prepare(self, ctx: RunContext) -> None:
+        try:
+            self._plugin_env(ctx)
+            if getattr(ctx.options, "no_history", False):
+                return
+            self._prepare(ctx)
+        except Exception as exc:  # history must never stop a run
+            self.enabled = False
+            ctx.notes.append(f"history off: {type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _plugin_env(ctx: RunContext) -> None:
+        opts = ctx.options
+        threshold = getattr(opts, "slow_threshold", None)
+        if threshold is not None:
+            ctx.env[ENV_SLOW_THRESHOLD] = repr(float(threshold))
+        if getattr(opts, "fail_unmarked_slow", False):
+            ctx.env[ENV_FAIL_UNMARKED_SLOW] = "1"
+        reruns = int(getattr(opts, "reruns", 0) or 0)
+        if reruns > 0:
+            ctx.env[ENV_RERUNS] = str(reruns)
+
+    def _prepare(self, ctx: RunContext) -> None:
+        directory = history_dir(ctx.project)
+        try:
+            store = HistoryStore.open(directory)
+        except (OSError, HistoryError, sqlite3.Error) as exc:
+            ctx.notes.append(f"history off: {exc}")
+            return
+        self.enabled = True
+        try:
+            ctx.notes.extend(store.warnings)
+            runs = store.run_count()
+            if runs:
+                ctx.expected.update(store.expected())
+                self.baseline = store.duration_samples(BASELINE_RUNS)
+                ctx.notes.append(f"history: {runs} run{'s' * (runs != 1)}")
+            fixtures = store.fixtures(5) if runs else []
+        finally:
+            store.close()
+        self.fingerprint = source_fingerprint(ctx.project)
+        self._impact_token = impact_token(ctx.project)
+        if getattr(ctx.options, "schedule", True) and ctx.expected:
+            groups = fixture_groups(fixtures, ctx.expected, workers=os.cpu_count() or 2)
+            path = directory / f"schedule-{os.getpid()}.json"
+            write_schedule(path, schedule_payload(ctx.expected, groups))
+            self.schedule_path = path
+            ctx.env[ENV_SCHEDULE] = str(path)
+
+    # -- after the run ----------------------------------------------------------------------
+    def finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
+        try:
+            return self._finish(ctx, state, meta)
+        except Exception as exc:
+            return [f"history: not recorded ({type(exc).__name__}: {exc})"]
+        finally:
+            if self.schedule_path is not None:
+                with contextlib.suppress(OSError):
+                    self.schedule_path.unlink()
+
+    def _finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
+        if not self.enabled or getattr(ctx.options, "no_history", False):
+            return []
+        if not any(rec.finished is not None for rec in state.tests.values()):
+            return []
+        messages = [r.message for r in self.regressions(state)]
+        messages.extend(save_last_report(history_dir(ctx.project), state, meta))
+        keep = int(getattr(ctx.options, "history_keep", DEFAULT_KEEP) or DEFAULT_KEEP)
+        ran = {rec.nodeid for rec in state.tests.values() if rec.finished is not None}
+        # Impact data describes this run only if the impact hooks recorded it already (they
+        # may finish before or after these); otherwise the project fingerprint decides.
+        deps = (
+            impact_deps(ctx.project, ran) if impact_token(ctx.project) != self._impact_token else {}
+        )
+        store, warnings = record(
+            history_dir(ctx.project),
+            state,
+            meta,
+            fingerprint=self.fingerprint,
+            deps=deps,
+            keep=keep,
+        )
+        messages[:0] = warnings
+        if store is None:
+            return messages
+        try:
+            history = {n: rows for n, rows in store.tests().items() if n in ran}
+            messages.extend(f.message for f in find_flaky(history))
+        finally:
+            store.close()
+        return messages
+
+    def regressions(self, state: RunState) -> list[Regression]:
+        """Finished tests of ``state`` slower than their history (for live views too)."""
+        current = {
+            rec.nodeid: rec.duration
+            for rec in state.tests.values()
+            if rec.finished is not None and rec.outcome != "skipped"
+        }
+        return find_regressions(current, self.baseline)
+
+
+def record(
+    directory: Path,
+    state: RunState,
+    meta: RunMeta,
+    *,
+    fingerprint: str = "",
+    deps: dict[str, str] | None = None,
+    keep: int = DEFAULT_KEEP,
+) -> tuple[HistoryStore | None, list[str]]:
+    """Record a run; a store found corrupt now is moved aside and the run goes to a fresh one.
+
+    Returns the open store (the caller closes it), or None, and warnings for the user.
+    """
+    warnings: list[str] = []
+    for attempt in range(2):
+        try:
+            store = HistoryStore.open(directory)
+        except (OSError, HistoryError, sqlite3.Error) as exc:
+            return None, [*warnings, f"history: not recorded ({exc})"]
+        warnings.extend(store.warnings)
+        try:
+            store.record_run(state, meta, fingerprint=fingerprint, deps=deps, keep=keep)
+            return store, warnings
+        except sqlite3.DatabaseError as exc:
+            store.close()
+            busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+            if busy or attempt:
+                return None, [*warnings, f"history: not recorded ({exc})"]
+            aside = HistoryStore._move_aside(store.path)
+            warnings.append(f"history: {store.path} was corrupt ({exc}); moved to {aside.name}")
+    return None, warnings  # pragma: no cover
+
+
+def save_last_report(directory: Path, state: RunState, meta: RunMeta) -> list[str]:
+    """Keep the run's full JSON report for ``hotlap export --json``; warnings if it fails."""
+    from hotlap.export.report import build_report, write_report
+    from hotlap.history.commands import LAST_REPORT
+
+    try:
+        write_report(directory / LAST_REPORT, build_report(state, meta))
+    except OSError as exc:
+        return [f"history: last report not saved ({exc})"]
+    return []
+
+
+def make_hooks(ctx: RunContext) -> HistoryHooks:
+    """The history hooks for one ``hotlap run`` (see :mod:`hotlap.runner.hooks`)."""
+    return HistoryHooks()

@@ -1,0 +1,140 @@
+"""The xdist scheduler behind :mod:`hotlap.plugin.schedule` (imported only when it is used).
+
+It keeps xdist's ``LoadScheduling`` bookkeeping (``pending`` holds indices into the
+collection, ``node2pending`` what each worker was sent, the first of which it runs now) and
+changes only the order of ``pending`` and how much a worker is sent at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from xdist.scheduler import LoadScheduling
+
+from hotlap.history.analysis import median
+from hotlap.plugin.schedule import LOOKAHEAD
+
+
+class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
+    """LPT over units (single tests, or tests grouped around a shared expensive fixture)."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        log: Any,
+        durations: dict[str, float],
+        groups: dict[str, str],
+    ) -> None:
+        super().__init__(config, log)
+        self.durations = durations
+        self.groups = groups
+        self.weight: list[float] = []
+        self.collection: list[str] | None = None
+        #: Size of the unit that starts at a pending index (absent: a single test).
+        self.unit_size: dict[int, int] = {}
+
+    # -- order --------------------------------------------------------------------------------
+    def _plan(self, collection: list[str]) -> list[int]:
+        known = [self.durations[n] for n in collection if n in self.durations]
+        fill = median(known) if known else 0.0
+        self.weight = [self.durations.get(n, fill) for n in collection]
+        units: dict[str, list[int]] = {}
+        for i, nodeid in enumerate(collection):
+            key = self.groups.get(nodeid)
+            units.setdefault(f"group:{key}" if key else f"test:{i}", []).append(i)
+        ordered = sorted(units.values(), key=lambda u: (-sum(self.weight[i] for i in u), u[0]))
+        pending: list[int] = []
+        for unit in ordered:
+            if len(unit) > 1:
+                self.unit_size[unit[0]] = len(unit)
+            pending.extend(unit)
+        return pending
+
+    # -- distribution ---------------------------------------------------------------------
+    def _ahead(self, node: Any) -> float:
+        """Expected seconds queued on ``node`` beyond the test it runs now."""
+        queued: list[int] = self.node2pending[node][1:]
+        return sum(self.weight[i] for i in queued)
+
+    def _take_unit(self) -> list[int]:
+        size = self.unit_size.pop(self.pending[0], 1)
+        unit: list[int] = self.pending[:size]
+        del self.pending[:size]
+        return unit
+
+    def _send(self, node: Any, indices: list[int]) -> None:
+        if indices:
+            self.node2pending[node].extend(indices)
+            node.send_runtest_some(indices)
+
+    def _fill(self, node: Any) -> None:
+        batch: list[int] = []
+        while self.pending and self._needs_with(node, batch):
+            batch.extend(self._take_unit())
+        self._send(node, batch)
+
+    def _needs_with(self, node: Any, batch: list[int]) -> bool:
+        pending = self.node2pending[node]
+        ahead = self._ahead(node) + sum(self.weight[i] for i in batch)
+        if len(pending) + len(batch) < 2:
+            return True
+        if not pending and len(batch) >= 1:
+            ahead -= self.weight[batch[0]]
+        return ahead < LOOKAHEAD
+
+    def _shutdown_if_done(self) -> None:
+        if not self.pending:
+            for node in self.nodes:
+                if not node.shutting_down:
+                    node.shutdown()
+
+    def schedule(self) -> None:
+        """First distribution: each unit, longest first, to the node with least expected work."""
+        assert self.collection_is_completed
+        if self.collection is not None:
+            for node in self.nodes:
+                self.check_schedule(node)
+            return
+        if not self._check_nodes_have_same_collection():
+            self.log("**Different tests collected, aborting run**")
+            return
+        self.collection = list(next(iter(self.node2collection.values())))
+        if not self.collection:
+            return
+        self.pending[:] = self._plan(self.collection)
+        assigned = {node: [] for node in self.nodes}  # type: dict[Any, list[int]]
+        load = dict.fromkeys(self.nodes, 0.0)
+        while self.pending:
+            hungry = [
+                n for n in self.nodes if self._needs_with(n, assigned[n]) and not n.shutting_down
+            ]
+            if not hungry:
+                break
+            node = min(hungry, key=lambda n: load[n])
+            unit = self._take_unit()
+            assigned[node].extend(unit)
+            load[node] += sum(self.weight[i] for i in unit)
+        for node, indices in assigned.items():
+            self._send(node, indices)
+        self._shutdown_if_done()
+
+    def check_schedule(self, node: Any, duration: float = 0) -> None:
+        """A node finished a test: top it up from the head of the queue (the longest left)."""
+        if node.shutting_down:
+            return
+        if self.pending:
+            self._fill(node)
+        self._shutdown_if_done()
+
+    def mark_test_pending(self, item: str) -> None:
+        assert self.collection is not None
+        self.pending.insert(0, self.collection.index(item))
+        for node in self.nodes:
+            self.check_schedule(node)
+
+
+def make_scheduler(
+    config: pytest.Config, log: Any, durations: dict[str, float], groups: dict[str, str]
+) -> LongestFirstScheduling:
+    return LongestFirstScheduling(config, log, durations, groups)

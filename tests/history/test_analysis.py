@@ -1,0 +1,116 @@
+"""Slow-regression and flaky-test logic on recorded histories (no pytest runs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hotlap.history.analysis import (
+    check,
+    find_flaky,
+    find_regressions,
+    flaky_test,
+    median,
+    regressions,
+    spread,
+    threshold,
+)
+from hotlap.history.store import TestRow
+
+
+def row(run: int, outcome: str, seconds: float = 0.1, deps: str = "fp", reruns: int = 0) -> TestRow:
+    return TestRow(run, "t.py::x", outcome, 0.0, seconds, 0.0, 0.0, 0, 0, "gw0", reruns, deps)
+
+
+def test_median_and_spread() -> None:
+    """Median and MAD-based spread ignore one wild outlier."""
+    assert median([1.0, 3.0, 2.0]) == 2.0
+    assert median([1.0, 2.0, 3.0, 4.0]) == 2.5
+    assert median([]) == 0.0
+    assert spread([1.0, 1.0, 1.0, 100.0]) == 0.0
+    assert spread([1.0, 2.0, 3.0]) == pytest.approx(1.4826)
+
+
+def test_needs_enough_earlier_runs() -> None:
+    """With fewer than three earlier runs nothing is called a regression."""
+    assert threshold([0.1, 0.1]) is None
+    assert check("t", 10.0, [0.1, 0.1]) is None
+    assert check("t", 10.0, [0.1, 0.1, 0.1]) is not None
+
+
+def test_regression_beyond_noise_is_flagged_with_old_and_new() -> None:
+    """A test 5x slower than its steady history is flagged, with median old and new seconds."""
+    found = check("t.py::x", 0.52, [0.10, 0.11, 0.09, 0.10])
+    assert found is not None
+    assert found.old == pytest.approx(0.10) and found.new == 0.52
+    assert found.message == "slower: t.py::x 0.10s -> 0.52s"
+
+
+def test_noise_is_not_a_regression() -> None:
+    """Within the test's own spread, within 1.5x, or under 50 ms more, nothing is flagged."""
+    noisy = [1.0, 1.6, 0.7, 1.3, 0.9]
+    assert check("t", 1.9, noisy) is None  # inside 4 spreads of a noisy test
+    assert check("t", 1.4, [1.0, 1.0, 1.0]) is None  # 1.4x of a steady test
+    assert check("t", 0.045, [0.001, 0.001, 0.001]) is None  # 45x, but only 44 ms
+    assert check("t", 2.0, [1.0, 1.0, 1.0]) is not None
+
+
+def test_find_regressions_orders_worst_first() -> None:
+    """Regressions are listed by seconds lost, worst first; unknown tests are skipped."""
+    base = {"a": [0.1, 0.1, 0.1], "b": [1.0, 1.0, 1.0]}
+    found = find_regressions({"a": 0.5, "b": 3.0, "new": 9.0}, base)
+    assert [r.nodeid for r in found] == ["b", "a"]
+
+
+def test_live_regressions_flag_an_overrunning_test(hh) -> None:
+    """A still-running test already past its limit is flagged when ``now`` is given."""
+    from hotlap.protocol import TestStart
+
+    state = hh.make_state({"t.py::a": ("passed", 0.1)})
+    state.apply(TestStart("gw0", 2, 200.0, nodeid="t.py::slow", path="", line=1, domain=""))
+    base = {"t.py::a": [0.1, 0.1, 0.1], "t.py::slow": [0.2, 0.2, 0.2]}
+    assert regressions(state, base) == []
+    live = regressions(state, base, now=201.0)
+    assert [r.nodeid for r in live] == ["t.py::slow"]
+
+
+def test_flaky_when_outcome_changes_without_code_change() -> None:
+    """pass/fail/pass on the same dependencies is flaky with its pass rate."""
+    found = flaky_test("t.py::x", [row(1, "passed"), row(2, "failed"), row(3, "passed")])
+    assert found is not None
+    assert (found.runs, found.passes) == (3, 2)
+    assert found.pass_rate == pytest.approx(2 / 3)
+    assert "no code change" in found.reason
+
+
+def test_not_flaky_when_code_changed() -> None:
+    """A failure that came with a dependency change, and its fix, are not flakiness."""
+    rows = [row(1, "passed", deps="a"), row(2, "failed", deps="b"), row(3, "passed", deps="c")]
+    assert flaky_test("t.py::x", rows) is None
+
+
+def test_unknown_dependencies_never_make_flaky() -> None:
+    """Without any fingerprint ("") a change of outcome is not blamed on flakiness."""
+    rows = [row(1, "passed", deps=""), row(2, "failed", deps="")]
+    assert flaky_test("t.py::x", rows) is None
+
+
+def test_skips_are_not_verdicts() -> None:
+    """Skipped runs in between do not count as outcome changes or runs."""
+    rows = [row(1, "passed"), row(2, "skipped"), row(3, "passed")]
+    assert flaky_test("t.py::x", rows) is None
+
+
+def test_flaky_when_passed_on_rerun() -> None:
+    """A pass that needed a rerun is flaky even in a single run."""
+    found = flaky_test("t.py::x", [row(1, "passed", reruns=1)])
+    assert found is not None and found.reason == "passed on rerun"
+
+
+def test_find_flaky_orders_by_pass_rate() -> None:
+    """The least reliable tests come first."""
+    history = {
+        "a": [row(1, "passed"), row(2, "failed"), row(3, "passed"), row(4, "passed")],
+        "b": [row(1, "failed"), row(2, "passed"), row(3, "failed")],
+        "c": [row(1, "passed"), row(2, "passed")],
+    }
+    assert [f.nodeid for f in find_flaky(history)] == ["b", "a"]

@@ -1,0 +1,126 @@
+"""The SQLite history store: recording, pruning, migrations, corruption and concurrency."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hotlap.export.report import RunMeta
+from hotlap.history.hooks import record
+from hotlap.history.store import DB_NAME, SCHEMA_VERSION, HistoryError, HistoryStore
+
+
+def _meta(exit_code: int = 0) -> RunMeta:
+    return RunMeta(argv=["-n", "2"], exit_code=exit_code, workers=1, wall_time=1.0, start=1.7e9)
+
+
+def test_record_and_read_back(tmp_path: Path, hh) -> None:
+    """A recorded run comes back with its metadata, per-test phases/CPU/RSS and fixtures."""
+    state = hh.make_state(
+        {"t.py::a": ("passed", 0.5), "t.py::b": ("failed", 0.1)},
+        fixtures={"db": ("module", 0.2)},
+    )
+    with HistoryStore.open(tmp_path) as store:
+        run_id = store.record_run(state, _meta(1), fingerprint="fp")
+        runs = store.runs()
+        tests = store.tests()
+        fixtures = store.fixtures()
+    assert [r.id for r in runs] == [run_id]
+    assert runs[0].exit_code == 1 and runs[0].fingerprint == "fp"
+    assert runs[0].run["counts"] == {"failed": 1, "passed": 1}
+    a = tests["t.py::a"][0]
+    assert (a.outcome, a.call, a.cpu, a.rss_peak, a.deps) == ("passed", 0.5, 0.25, 2000, "fp")
+    assert tests["t.py::b"][0].outcome == "failed"
+    assert {(f.name, f.scope, f.count) for f in fixtures} == {("db", "module", 2)}
+    assert fixtures[0].modules == ["t.py"]
+
+
+def test_prune_keeps_newest_runs(tmp_path: Path, hh) -> None:
+    """Only the newest ``keep`` runs survive, with their test rows; older rows are deleted."""
+    with HistoryStore.open(tmp_path) as store:
+        for i in range(5):
+            store.record_run(hh.make_state({"t.py::a": ("passed", 0.1 * (i + 1))}), _meta(),
+                             keep=3)  # fmt: skip
+        assert store.run_count() == 3
+        samples = store.duration_samples()["t.py::a"]
+        assert samples == pytest.approx([0.3, 0.4, 0.5])
+        left = store.conn.execute("SELECT count(*) FROM tests").fetchone()[0]
+    assert left == 3
+
+
+def test_expected_is_median_of_recent_runs(tmp_path: Path, hh) -> None:
+    """Expected duration is the median of recent runs, so one outlier does not move it."""
+    with HistoryStore.open(tmp_path) as store:
+        for seconds in (0.2, 0.2, 5.0):
+            store.record_run(hh.make_state({"t.py::a": ("passed", seconds)}), _meta())
+        assert store.expected() == {"t.py::a": pytest.approx(0.2)}
+
+
+def test_schema_version_and_wal(tmp_path: Path) -> None:
+    """A new store is at the current ``user_version`` and in WAL mode."""
+    HistoryStore.open(tmp_path).close()
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_newer_schema_is_refused_not_destroyed(tmp_path: Path) -> None:
+    """A store from a newer hotlap raises HistoryError and is left untouched."""
+    conn = sqlite3.connect(tmp_path / DB_NAME)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(HistoryError):
+        HistoryStore.open(tmp_path)
+    assert (tmp_path / DB_NAME).exists()
+    assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_corrupt_file_is_moved_aside(tmp_path: Path, hh, damage: str) -> None:
+    """A garbage or truncated store is moved aside with a warning and the run still recorded."""
+    with HistoryStore.open(tmp_path) as store:
+        for _ in range(30):
+            store.record_run(hh.make_state({f"t.py::t{j}": ("passed", 0.1) for j in range(50)}),
+                             _meta())  # fmt: skip
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = tmp_path / DB_NAME
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"this is not a database" * 100)
+    else:
+        path.write_bytes(data[: len(data) // 3])
+    store, warnings = record(tmp_path, hh.make_state({"t.py::new": ("passed", 0.1)}), _meta())
+    assert store is not None, warnings
+    with store:
+        assert store.run_count() == 1
+        assert list(store.tests()) == ["t.py::new"]
+    assert any("moved to" in w for w in warnings), warnings
+    assert len(list(tmp_path.glob(f"{DB_NAME}.corrupt-*"))) == 1
+
+
+def _writer(directory: str, n: int) -> None:
+    from hotlap.export.report import RunMeta
+    from hotlap.history.store import HistoryStore
+    from hotlap.model.run_state import RunState
+
+    for _ in range(n):
+        with HistoryStore.open(directory) as store:
+            store.record_run(RunState(), RunMeta())
+
+
+def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
+    """Four processes recording at once lose no run and leave a store that checks out."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), 10)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    with HistoryStore.open(tmp_path) as store:
+        assert store.run_count() == 40
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
