@@ -1,0 +1,123 @@
+"""The same faults through the app: ``hotlap run --headless -- -n 2 …`` as a subprocess.
+
+hotlap's exit code must be pytest's, the counts in its ``--json`` report pytest's, each crash
+and hang named, Ctrl-C during a hang must stop the run fast, and no process may be left.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+
+CRASH_AND_HANG = {
+    "test_mix.py": """
+        import os
+        import time
+
+        def test_ok():
+            pass
+
+        def test_exits():
+            print("bye", flush=True)
+            os._exit(9)
+
+        def test_hangs():
+            time.sleep(600)
+
+        def test_fails():
+            assert 0
+    """,
+}
+
+
+@pytest.mark.slow
+def test_headless_crash_and_hang_kill(hx: Any) -> None:
+    """``hotlap run --kill-after`` on a suite with a crash and a hang: exit code 1, counts
+    equal pytest's own summary, the crash names its exit code, the hang its kill, no leftovers.
+    """
+    project = hx.project(CRASH_AND_HANG)
+    hot = hx.hotlap(
+        project, "-n", "2", options=("--no-history", "--hang-after=0.5", "--kill-after=1.5")
+    )
+    assert hot.code == 1, hot.describe()
+    assert hot.report["run"]["counts"] == hot.counts == {"failed": 3, "passed": 1}, hot.describe()
+    assert "exit code 9" in hot.test("test_mix.py::test_exits")["longrepr"]
+    assert "bye" in hot.test("test_mix.py::test_exits")["longrepr"]
+    hung = hot.test("test_mix.py::test_hangs")["longrepr"]
+    assert "hung: killed after 1.5s" in hung and "time.sleep(600)" in hung, hung
+    assert "hung: killed after 1.5s" in hot.stdout, "the headless log should name the kill"
+    assert hx.leftovers() == []
+
+
+def test_headless_surrogate_failure_is_not_lost(hx: Any) -> None:
+    """Plain ``pytest -n 2`` drops a failure whose message holds a lone surrogate; ``hotlap
+    run`` reports it: one failed test, exit code 1, the run finished."""
+    project = hx.project(
+        {
+            "test_s.py": """
+                def test_ok():
+                    pass
+
+                def test_surrogate():
+                    assert 0, "lone \\udcff"
+            """
+        }
+    )
+    hot = hx.hotlap(project, "-n", "2", options=("--no-history",))
+    assert hot.code == 1, hot.describe()
+    assert hot.report["run"]["counts"] == {"failed": 1, "passed": 1}, hot.describe()
+    assert "INTERNALERROR" not in hot.output
+
+
+def test_ctrl_c_during_a_hang_stops_quickly(hx: Any) -> None:
+    """SIGINT to ``hotlap run`` while a test hangs (in the test and in a child it started):
+    hotlap exits within a few seconds (the issue asks for 1 s; measured and asserted with
+    slack for a loaded machine) and leaves no process behind."""
+    flag = hx.tmp_path / "hanging"
+    project = hx.project(
+        {
+            "test_h.py": f"""
+                import pathlib
+                import subprocess
+                import sys
+                import time
+
+                def test_hangs():
+                    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+                    pathlib.Path({str(flag)!r}).write_text(str(child.pid))
+                    time.sleep(600)
+            """
+        }
+    )
+    harness = sys.modules["hotlap_faults_harness"]
+    args = [sys.executable, "-m", "hotlap", "run", "--headless", "--no-history", "--"]
+    proc = subprocess.Popen(
+        [*args, "-n", "2"],
+        cwd=project,
+        env=harness.clean_env(hx.mark),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not flag.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert flag.exists(), proc.communicate(timeout=10)[0].decode(errors="replace")
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert took < 5.0, f"cancel took {took:.1f}s\n{out.decode(errors='replace')}"
+    assert proc.returncode != 0
+    assert "Traceback" not in out.decode(errors="replace")
+    assert hx.leftovers() == []
