@@ -1,0 +1,466 @@
+"""The hotlap dashboard: a Textual app that shows a run live.
+
+Events are never handled one message at a time: a 15 Hz timer drains the
+:class:`~hotlap.runner.source.EventSource`, folds everything into the :class:`RunState` and
+refreshes only the panels whose part of the state changed, inside one ``batch_update``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Input, TabbedContent, TabPane
+
+from hotlap.model.run_state import Change, RunPhase, RunState
+from hotlap.runner.replay import INTERRUPTED
+from hotlap.runner.source import EventSource
+from hotlap.ui.format import editor_command
+from hotlap.ui.screens.help import HelpScreen
+from hotlap.ui.watching import WatchControl
+from hotlap.ui.widgets.detail import TestDetail
+from hotlap.ui.widgets.line_table import LineTable
+from hotlap.ui.widgets.panels import ResourcesPanel, RunHeader, RunView, WorkerLanes
+from hotlap.ui.widgets.tables import FixturesTable, TestsTable
+from hotlap.watch.feed import WatchFeed
+
+StartRun = Callable[[str, list[str]], EventSource]
+
+#: Refreshes per second of the panels (events are applied at the same rate).
+REFRESH_HZ = 15
+#: Below this width the detail pane goes under the tests table.
+NARROW = 110
+PANES = ("tests-pane", "fixtures-pane", "resources-pane")
+
+
+class HotlapApp(App[int]):
+    """The dashboard for one source of runs (the first run, then reruns and watch runs)."""
+
+    CSS_PATH = "hotlap.tcss"
+    TITLE = "hotlap"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "rerun_all", "Rerun"),
+        Binding("f", "rerun_failed", "Failed"),
+        Binding("x", "cancel_run", "Cancel"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "sort_reverse", "Reverse sort", show=False),
+        Binding("exclamation_mark", "failures_first", "Failures first", show=False),
+        Binding("o", "open_editor", "Edit"),
+        Binding("tab", "next_pane", "Pane", priority=True),
+        Binding("shift+tab", "next_pane(-1)", "Previous pane", show=False, priority=True),
+        Binding("J", "scroll_detail(1)", "Detail down", show=False),
+        Binding("K", "scroll_detail(-1)", "Detail up", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        # Watch mode's keys come after q so that q stays in view on an 80-column footer.
+        Binding("w", "watch_pause", "Pause"),
+        Binding("a", "rerun_all", "All", show=False),
+        Binding("c", "clear", "Clear"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+    _WATCH_ONLY = frozenset(("watch_pause", "clear"))
+
+    def __init__(
+        self,
+        source: EventSource,
+        state: RunState,
+        *,
+        title: str,
+        pytest_args: list[str],
+        effective_cores: float,
+        expected: dict[str, float],
+        slow_threshold: float,
+        start_run: StartRun | None,
+        watch: WatchFeed | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        autostart: bool = True,
+        refresh_hz: float = REFRESH_HZ,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.state = state
+        self.start_run = start_run
+        self.view = RunView(
+            state, title, list(pytest_args), effective_cores, dict(expected), slow_threshold, clock
+        )
+        self.watching = WatchControl(watch) if watch is not None else None
+        self.autostart = autostart
+        self.refresh_hz = refresh_hz
+        #: pytest's exit code of the run shown, once known.
+        self.exit_status: int | None = None
+        self.active = False
+        self.ticks = 0
+        self._refreshes = 0
+
+    # -- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield RunHeader(self.view, id="header")
+        yield WorkerLanes(self.view, id="lanes")
+        with TabbedContent(id="panes"):
+            with TabPane("Tests", id="tests-pane"), Horizontal(id="tests-split"):
+                yield TestsTable(self.state, id="tests")
+                yield TestDetail(id="detail")
+            with TabPane("Fixtures", id="fixtures-pane"):
+                yield FixturesTable(self.state, id="fixtures")
+            with TabPane("Resources", id="resources-pane"):
+                yield ResourcesPanel(self.view, id="resources")
+        yield Input(
+            placeholder="filter: words in the test id, :failed :error :skipped :running :queued"
+            "  (enter keeps, escape clears)",
+            id="filter",
+        )
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        # Kept as attributes: the timer may fire once more while the screen is torn down.
+        self.header = self.query_one(RunHeader)
+        self.lanes = self.query_one(WorkerLanes)
+        self.tests = self.query_one(TestsTable)
+        self.fixtures = self.query_one(FixturesTable)
+        self.resources = self.query_one(ResourcesPanel)
+        self.detail = self.query_one(TestDetail)
+        self.panes = self.query_one("#panes", TabbedContent)
+        self.filter_box = self.query_one("#filter", Input)
+        self.filter_box.display = False
+        self.tests.focus()
+        self.set_class(self.size.width < NARROW, "-narrow")
+        if self.autostart:
+            self._start_source()
+        self.set_interval(1 / self.refresh_hz, self.tick)
+        self.tick()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW, "-narrow")
+
+    # -- the refresh loop ------------------------------------------------------------------------
+    def _start_source(self) -> None:
+        self.source.start()
+        self.active = True
+        self.exit_status = None
+
+    def tick(self) -> int:
+        """Drain the source, apply its events, refresh what changed. Returns events applied."""
+        self.ticks += 1
+        events = self.source.drain()
+        changes = Change.NONE
+        apply = self.state.apply
+        for event in events:
+            changes |= apply(event)
+        if self.active:
+            code = self.source.poll()
+            if code is not None:
+                self.active = False
+                self.exit_status = code
+                changes |= Change.SESSION
+                if self.state.phase in (RunPhase.STARTING, RunPhase.COLLECTING, RunPhase.RUNNING):
+                    self.state.phase = RunPhase.DONE
+                self.refresh_bindings()
+        if self.watching is not None:
+            self._watch_tick()
+        self.refresh_panels(changes)
+        return len(events)
+
+    def refresh_panels(self, changes: Change) -> None:
+        """Refresh the panels that show what ``changes`` says changed."""
+        running = self.active
+        pane = self.panes.active
+        with self.batch_update():
+            if running or changes:
+                self.header.refresh()
+            if running or changes & Change.WORKERS:
+                self.lanes.refresh(layout=bool(changes & Change.WORKERS))
+            tests = self.tests
+            if changes & (Change.TESTS | Change.COUNTS):
+                tests.mark_dirty()
+                tests.update_rows()
+                self._show_detail()
+            elif running:
+                self._show_detail()
+            if changes & Change.FIXTURES and pane == "fixtures-pane":
+                self.fixtures.update_rows()
+            if changes & Change.RESOURCES and pane == "resources-pane":
+                self.resources.refresh()
+        self._refreshes += 1
+
+    def _show_detail(self) -> None:
+        tests = self.tests
+        self.detail.show(self.state, tests.cursor_key, self.view.now())
+
+    def on_line_table_highlighted(self, message: LineTable.Highlighted) -> None:
+        if isinstance(message.table, TestsTable):
+            self._show_detail()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = event.pane.id
+        if pane == "fixtures-pane":
+            self.fixtures.update_rows()
+            self.fixtures.focus()
+        elif pane == "resources-pane":
+            self.resources.refresh()
+            self.resources.focus()
+        else:
+            self.tests.focus()
+
+    # -- runs -------------------------------------------------------------------------------------
+    def install(self, source: EventSource, state: RunState | None = None) -> None:
+        """Show a new run from ``source`` (started here) on a fresh state."""
+        self.source = source
+        self.state = state if state is not None else RunState()
+        self.view.state = self.state
+        self.tests.reset(self.state)
+        self.fixtures.reset(self.state)
+        self._start_source()
+        self.refresh_panels(Change.SESSION | Change.WORKERS | Change.TESTS)
+
+    async def cancel_active(self, timeout: float = 10.0) -> None:
+        """Cancel the running run (off the event loop) and wait for pytest's exit code."""
+        if not self.active:
+            return
+        self.state.mark_cancelled()
+        source = self.source
+        await asyncio.to_thread(source.cancel)
+        deadline = time.monotonic() + timeout
+        code = source.poll()
+        while code is None and time.monotonic() < deadline:
+            for event in source.drain():
+                self.state.apply(event)
+            await asyncio.sleep(0.05)
+            code = source.poll()
+        self.active = False
+        self.exit_status = code if code is not None else INTERRUPTED
+        self.refresh_panels(Change.SESSION | Change.WORKERS)
+        self.refresh_bindings()
+
+    def failed_nodeids(self) -> list[str]:
+        """Tests to rerun with ``f``: failures, errors and tests a crash took down."""
+        failed = list(self.state.failures)
+        failed += [n for n, r in self.state.tests.items() if r.crashed and n not in failed]
+        return failed
+
+    def start_new(self, kind: str, nodeids: list[str]) -> bool:
+        """Start a run now (no run may be active); False if this app cannot start runs."""
+        if self.start_run is None:
+            self.notify("this run cannot be restarted from here", severity="warning")
+            return False
+        try:
+            source = self.start_run(kind, nodeids)
+        except Exception as exc:  # a failure to start must not take the dashboard down
+            self.notify(f"could not start the run: {exc}", severity="error")
+            return False
+        self.install(source)
+        return True
+
+    async def restart(self, kind: str, nodeids: list[str]) -> None:
+        await self.cancel_active()
+        self.start_new(kind, nodeids)
+
+    async def action_rerun_all(self) -> None:
+        await self.restart("all", [])
+
+    async def action_rerun_failed(self) -> None:
+        failed = self.failed_nodeids()
+        if not failed:
+            self.notify("no failed tests to rerun")
+            return
+        await self.restart("failed", failed)
+
+    async def action_cancel_run(self) -> None:
+        if not self.active:
+            self.notify("no run is running")
+            return
+        await self.cancel_active()
+
+    async def action_quit(self) -> None:
+        await self.cancel_active()
+        self.exit(self.exit_status if self.exit_status is not None else INTERRUPTED)
+
+    # -- watch mode -------------------------------------------------------------------------------
+    def _watch_tick(self) -> None:
+        assert self.watching is not None
+        request = self.watching.poll(active=self.active, failed=self.failed_nodeids())
+        self.view.watch_status = self.watching.status
+        if request is not None:
+            self.start_new(*request)
+
+    def action_watch_pause(self) -> None:
+        if self.watching is not None:
+            self.watching.toggle_pause()
+            self.view.watch_status = self.watching.status
+            self.header.refresh()
+
+    async def action_clear(self) -> None:
+        if self.watching is None:
+            return
+        if self.active:
+            self.notify("cancel the run (x) before clearing")
+            return
+        self.watching.clear()
+        self.view.watch_status = self.watching.status
+        self.state = RunState()
+        self.view.state = self.state
+        self.tests.reset(self.state)
+        self.fixtures.reset(self.state)
+        self.refresh_panels(Change.SESSION | Change.WORKERS | Change.TESTS)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self._WATCH_ONLY:
+            return self.watching is not None
+        if action == "cancel_run":
+            return True if self.active else None
+        return True
+
+    # -- table actions ----------------------------------------------------------------------------
+    def _pane(self) -> str:
+        return self.panes.active
+
+    def action_next_pane(self, step: int = 1) -> None:
+        panes = self.panes
+        i = PANES.index(panes.active) if panes.active in PANES else 0
+        panes.active = PANES[(i + step) % len(PANES)]
+
+    def action_filter(self) -> None:
+        self.panes.active = "tests-pane"
+        box = self.filter_box
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.tests.set_view(text=event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.display = False
+            self.tests.focus()
+
+    def on_key(self, event: object) -> None:
+        key = getattr(event, "key", "")
+        box = self.filter_box
+        if key == "escape" and box.has_focus:
+            box.value = ""
+            box.display = False
+            self.tests.focus()
+
+    def action_sort(self) -> None:
+        if self._pane() == "fixtures-pane":
+            sort = self.fixtures.cycle_sort()
+        else:
+            sort = self.tests.cycle_sort()
+        self.notify(f"sorted by {sort}", timeout=1.5)
+
+    def action_sort_reverse(self) -> None:
+        if self._pane() == "fixtures-pane":
+            table = self.fixtures
+            table.sort_reverse = not table.sort_reverse
+            table.update_rows()
+        else:
+            tests = self.tests
+            tests.set_view(reverse=not tests.view.reverse)
+
+    def action_failures_first(self) -> None:
+        tests = self.tests
+        tests.set_view(failures_first=not tests.view.failures_first)
+        self.notify("failures first" if tests.view.failures_first else "run order", timeout=1.5)
+
+    def action_scroll_detail(self, direction: int) -> None:
+        detail = self.detail
+        detail.scroll_relative(y=direction * max(1, detail.size.height - 2), animate=False)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(watch_mode=self.watching is not None))
+
+    def action_open_editor(self) -> None:
+        nodeid = self.tests.cursor_key
+        rec = self.state.tests.get(nodeid) if nodeid else None
+        if rec is None or not (rec.crash_path or rec.path):
+            self.notify("select a test first")
+            return
+        path, line = (rec.crash_path, rec.crash_line) if rec.crash_path else (rec.path, rec.line)
+        if not Path(path).is_absolute() and self.state.session.rootdir:
+            path = str(Path(self.state.session.rootdir) / path)
+        argv = editor_command(os.environ, path, line)
+        if argv is None:
+            self.notify("set $EDITOR or $VISUAL to open files", severity="warning")
+            return
+        try:
+            with self.suspend():
+                subprocess.run(argv, check=False)
+        except Exception as exc:  # headless, no terminal, or the editor is missing
+            self.notify(f"could not open the editor: {exc}", severity="error")
+
+    # -- command palette --------------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Rerun all tests", "Cancel if running, then run everything (r)", self.action_rerun_all
+        )
+        yield SystemCommand(
+            "Rerun failed tests", "Run only the failed tests (f)", self.action_rerun_failed
+        )
+        yield SystemCommand(
+            "Cancel the run", "Stop pytest and its workers (x)", self.action_cancel_run
+        )
+        yield SystemCommand("Filter tests", "Filter by text or :outcome (/)", self.action_filter)
+        yield SystemCommand("Sort", "Sort by the next column (s)", self.action_sort)
+        yield SystemCommand(
+            "Failures first", "Toggle failures at the top (!)", self.action_failures_first
+        )
+        yield SystemCommand(
+            "Open in editor", "Open the selected test in $EDITOR (o)", self.action_open_editor
+        )
+        yield SystemCommand("Next pane", "Tests, fixtures, resources (tab)", self.action_next_pane)
+        if self.watching is not None:
+            yield SystemCommand(
+                "Pause / resume watching", "Watch mode (w)", self.action_watch_pause
+            )
+            yield SystemCommand("Clear results", "Forget the shown results (c)", self.action_clear)
+
+
+def run_dashboard(
+    source: EventSource,
+    state: RunState,
+    *,
+    title: str,
+    pytest_args: list[str],
+    effective_cores: float,
+    expected: dict[str, float],
+    slow_threshold: float,
+    start_run: StartRun | None,
+    watch: WatchFeed | None = None,
+) -> int:
+    """Run the dashboard until the user quits; print pytest's summary; return its exit code."""
+    app = HotlapApp(
+        source,
+        state,
+        title=title,
+        pytest_args=pytest_args,
+        effective_cores=effective_cores,
+        expected=expected,
+        slow_threshold=slow_threshold,
+        start_run=start_run,
+        watch=watch,
+    )
+    app.run()
+    last = app.source
+    code = app.exit_status
+    if app.active or code is None:
+        # The app ended without the quit action (an exception, a signal): no orphans.
+        last.cancel()
+        deadline = time.monotonic() + 10
+        while (code := last.poll()) is None and time.monotonic() < deadline:
+            last.drain()
+            time.sleep(0.05)
+    line = last.summary_line
+    if line:
+        print(line)
+    return code if code is not None else INTERRUPTED

@@ -1,0 +1,1 @@
+"""The dashboard's widgets; each reads the run's state and renders it, nothing more."""

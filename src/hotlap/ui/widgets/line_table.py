@@ -1,0 +1,231 @@
+"""A table that renders only its visible rows (Textual's Line API over a ``ScrollView``).
+
+A ``DataTable`` row per test takes seconds to build at 50,000 tests; here a row costs
+nothing until it scrolls into view, and a refresh re-renders one screenful. Subclasses say
+what the cells of a row are; the table keeps a cursor on a row *key*, so it stays on the
+same test when the order changes under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from hotlap.ui.format import ellipsize_left
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: ``width`` 0 takes the space left; ``drop`` columns go first when narrow."""
+
+    key: str
+    label: str
+    width: int = 0
+    align: str = "left"
+    drop: int = 0  # 0: never dropped; higher numbers are dropped first
+
+
+class LineTable(ScrollView, can_focus=True):
+    """Rows of cells, a fixed header line, a cursor; renders visible lines only."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "line-table--header",
+        "line-table--cursor",
+        "line-table--dim",
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge(0)", "First", show=False),
+        Binding("end", "edge(1)", "Last", show=False),
+    ]
+    COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    EMPTY = "nothing to show"
+
+    class Highlighted(Message):
+        """The cursor moved to another row (``key`` None when the table is empty)."""
+
+        def __init__(self, table: LineTable, key: Hashable | None) -> None:
+            super().__init__()
+            self.table = table
+            self.key = key
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.keys: list[Any] = []
+        self.cursor = 0
+        self.sort_column = ""
+        self.sort_reverse = False
+        self._cursor_key: Any = None
+        self._layout_width = -1
+        self._columns: list[tuple[Column, int]] = []
+
+    # -- what subclasses provide --------------------------------------------------------------
+    def cells(self, key: Any) -> list[Text]:
+        """The cells of row ``key``, one per column in :attr:`COLUMNS`."""
+        raise NotImplementedError
+
+    def empty_message(self) -> str:
+        return self.EMPTY
+
+    def fg(self, name: str) -> Style:
+        """A component style without its background, so the cursor row's background shows."""
+        style = self.get_component_rich_style(name)
+        return Style(
+            color=style.color, bold=style.bold, italic=style.italic, underline=style.underline
+        )
+
+    # -- rows -----------------------------------------------------------------------------------
+    @property
+    def cursor_key(self) -> Any:
+        return self._cursor_key
+
+    def set_rows(self, keys: list[Any]) -> None:
+        """Show ``keys`` in this order, keeping the cursor on the same key if it is still there."""
+        old = self._cursor_key
+        self.keys = keys
+        if old is not None and (self.cursor >= len(keys) or keys[self.cursor] != old):
+            try:
+                self.cursor = keys.index(old)
+            except ValueError:
+                self.cursor = min(self.cursor, max(0, len(keys) - 1))
+        self.cursor = min(self.cursor, max(0, len(keys) - 1))
+        self.virtual_size = Size(self.scrollable_content_region.width, len(keys) + 1)
+        self._sync_cursor(scroll=False)
+        self.refresh()
+
+    def _sync_cursor(self, scroll: bool = True) -> None:
+        key = self.keys[self.cursor] if self.keys else None
+        if key != self._cursor_key:
+            self._cursor_key = key
+            self.post_message(self.Highlighted(self, key))
+        if scroll:
+            self._scroll_to_cursor()
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(1, self.scrollable_content_region.height - 1)
+        top = int(self.scroll_offset.y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
+
+    def move_cursor(self, row: int) -> None:
+        """Put the cursor on ``row`` (clamped) and scroll it into view."""
+        if not self.keys:
+            return
+        self.cursor = max(0, min(len(self.keys) - 1, row))
+        self._sync_cursor()
+        self.refresh()
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(
+            self.cursor + direction * max(1, self.scrollable_content_region.height - 2)
+        )
+
+    def action_edge(self, end: int) -> None:
+        self.move_cursor(len(self.keys) - 1 if end else 0)
+
+    def on_click(self, event: events.Click) -> None:
+        row = int(self.scroll_offset.y) + event.y - 1
+        if event.y >= 1 and 0 <= row < len(self.keys):
+            self.move_cursor(row)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.keys) + 1)
+
+    # -- rendering ------------------------------------------------------------------------------
+    def _layout(self, width: int) -> list[tuple[Column, int]]:
+        if width == self._layout_width and self._columns:
+            return self._columns
+        cols = list(self.COLUMNS)
+        # Drop optional columns until the flexible one keeps a useful width.
+        while True:
+            fixed = sum(c.width + 1 for c in cols if c.width)
+            if width - fixed >= 28 or not any(c.drop for c in cols):
+                break
+            worst = max(c.drop for c in cols)
+            cols = [c for c in cols if c.drop != worst]
+        flex = max(4, width - sum(c.width + 1 for c in cols if c.width) - 1)
+        self._columns = [(c, c.width or flex) for c in cols]
+        self._layout_width = width
+        return self._columns
+
+    def _line(self, cells: list[Text], base: Style, width: int) -> Strip:
+        segments: list[Segment] = []
+        used = 0
+        for (col, w), cell in zip(self._layout(width), cells, strict=False):
+            text = cell.plain
+            if len(text) > w:
+                if col.key == "name":
+                    cell = Text(ellipsize_left(text, w), style=cell.style)
+                else:
+                    cell = cell[: w - 1] + Text("…")
+            pad = w - cell.cell_len
+            if col.align == "right":
+                segments.append(Segment(" " * pad, base))
+            # Text.render leaves out the Text's own style: add it under the spans' styles.
+            cell_base = base + cell.style if isinstance(cell.style, Style) and cell.style else base
+            for seg in cell.render(self.app.console):
+                style = cell_base + seg.style if seg.style else cell_base
+                segments.append(Segment(seg.text, style))
+            if col.align != "right":
+                segments.append(Segment(" " * pad, base))
+            segments.append(Segment(" ", base))
+            used += w + 1
+        if used < width:
+            segments.append(Segment(" " * (width - used), base))
+        return Strip(segments).crop(0, width)
+
+    def _visible_cells(self, key: Any) -> list[Text]:
+        cells = self.cells(key)
+        return [cells[i] for i, col in enumerate(self.COLUMNS) if col in self._visible_cols()]
+
+    def _visible_cols(self) -> set[Column]:
+        return {c for c, _ in self._columns}
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        self._layout(width)
+        base = self.rich_style
+        if y == 0:
+            header = self.get_component_rich_style("line-table--header")
+            labels = []
+            for col, _ in self._columns:
+                label = col.label
+                if col.key == self.sort_column:
+                    label += " ▲" if self.sort_reverse else " ▼"
+                labels.append(Text(label))
+            return self._line(labels, base + header, width)
+        if not self.keys:
+            if y == 2:
+                dim = self.get_component_rich_style("line-table--dim")
+                return Strip([Segment(f"  {self.empty_message()}".ljust(width), base + dim)])
+            return Strip.blank(width, base)
+        row = int(self.scroll_offset.y) + y - 1
+        if row >= len(self.keys):
+            return Strip.blank(width, base)
+        key = self.keys[row]
+        style = base
+        if row == self.cursor:
+            cursor = self.get_component_rich_style("line-table--cursor")
+            if not self.has_focus:
+                cursor = Style(bgcolor=cursor.bgcolor)
+            style = base + cursor
+        return self._line(self._visible_cells(key), style, width)

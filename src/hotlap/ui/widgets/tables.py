@@ -1,0 +1,189 @@
+"""The tests table and the fixtures table, both :class:`LineTable` views of the run state."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from rich.style import Style
+from rich.text import Text
+
+from hotlap.model.run_state import RunState
+from hotlap.ui.format import fmt_delta_bytes, fmt_seconds
+from hotlap.ui.index import (
+    FIXTURE_SORTS,
+    TEST_SORTS,
+    TestView,
+    fixture_rows,
+    order_tests,
+    outcome_of,
+)
+from hotlap.ui.widgets.line_table import Column, LineTable
+
+#: Glyph shown for each outcome; the colour comes from the ``.tcss`` component classes.
+GLYPHS = {
+    "passed": "✓",
+    "failed": "✗",
+    "error": "E",
+    "skipped": "s",
+    "xfailed": "x",
+    "xpassed": "X",
+    "rerun": "R",
+    "running": "▸",
+    "queued": "·",
+}
+
+#: Above this many rows an index rebuild (sort + filter) runs at most this often.
+BIG_TABLE = 5_000
+BIG_REBUILD_EVERY = 0.5
+
+
+def _secs(value: float, dim: Style) -> Text:
+    """Seconds; tiny values are dimmed so the eye goes to the costly ones."""
+    if not value:
+        return Text("")
+    return Text(fmt_seconds(value), style=dim if value < 0.01 else "")
+
+
+class TestsTable(LineTable):
+    """Every test: outcome, worker, phase seconds, CPU seconds, RSS change."""
+
+    __test__ = False
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *LineTable.COMPONENT_CLASSES,
+        *(f"outcome--{name}" for name in GLYPHS),
+    }
+    COLUMNS = (
+        Column("outcome", "", 1),
+        Column("name", "test"),
+        Column("worker", "worker", 6, drop=1),
+        Column("setup", "setup", 5, "right", drop=3),
+        Column("call", "call", 6, "right"),
+        Column("teardown", "tdown", 5, "right", drop=4),
+        Column("cpu", "cpu s", 5, "right", drop=2),
+        Column("rss", "rss Δ", 7, "right", drop=5),
+    )
+
+    def __init__(self, state: RunState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self.view = TestView()
+        self.sort_column = ""
+        self._dirty = True
+        self._last_build = 0.0
+
+    def empty_message(self) -> str:
+        if self.view.text:
+            return f"no test matches “{self.view.text}”"
+        return "collecting…" if not self.state.collected else "no tests"
+
+    def reset(self, state: RunState) -> None:
+        """Show a new run."""
+        self.state = state
+        self.cursor = 0
+        self.update_rows(force=True)
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    def update_rows(self, force: bool = False) -> None:
+        """Rebuild the row order if tests changed; big tables rebuild at most twice a second."""
+        now = time.monotonic()
+        big = len(self.keys) > BIG_TABLE
+        if force or (self._dirty and (not big or now - self._last_build >= BIG_REBUILD_EVERY)):
+            self._dirty = False
+            self._last_build = now
+            self.set_rows(order_tests(self.state, self.view))
+        else:
+            self.refresh()
+
+    def set_view(self, **changes: Any) -> None:
+        for name, value in changes.items():
+            setattr(self.view, name, value)
+        self.sort_column = "" if self.view.sort == "order" else self.view.sort
+        self.sort_reverse = self.view.reverse
+        self.update_rows(force=True)
+
+    def cycle_sort(self) -> str:
+        i = TEST_SORTS.index(self.view.sort)
+        self.set_view(sort=TEST_SORTS[(i + 1) % len(TEST_SORTS)], reverse=False)
+        return self.view.sort
+
+    def cells(self, key: Any) -> list[Text]:
+        state = self.state
+        outcome = outcome_of(state, key)
+        glyph = Text(GLYPHS.get(outcome, "?"), style=self.fg(f"outcome--{outcome}"))
+        rec = state.tests.get(key)
+        if rec is None:
+            return [glyph, Text(key), *(Text() for _ in range(6))]
+        dim = self.fg("line-table--dim")
+        return [
+            glyph,
+            Text(key),
+            Text(rec.worker),
+            _secs(rec.setup, dim),
+            _secs(rec.call, dim),
+            _secs(rec.teardown, dim),
+            _secs(rec.cpu, dim),
+            Text(fmt_delta_bytes(rec.rss_delta)),
+        ]
+
+
+class FixturesTable(LineTable):
+    """Every fixture definition: scope, setup/teardown cost, uses, and a scope hint."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {*LineTable.COMPONENT_CLASSES, "fixtures--hint"}
+    COLUMNS = (
+        Column("name", "fixture", 22),
+        Column("scope", "scope", 8),
+        Column("count", "setups", 6, "right"),
+        Column("setup", "setup", 7, "right", drop=2),
+        Column("teardown", "teardown", 8, "right", drop=3),
+        Column("total", "total", 7, "right"),
+        Column("per use", "per use", 7, "right", drop=1),
+        Column("hint", "hint"),
+    )
+    EMPTY = "no fixtures recorded"
+
+    def __init__(self, state: RunState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self.sort = "total"
+        self.sort_column = "total"
+
+    def reset(self, state: RunState) -> None:
+        self.state = state
+        self.cursor = 0
+        self.update_rows()
+
+    def update_rows(self) -> None:
+        self.set_rows(fixture_rows(self.state, self.sort, self.sort_reverse))
+
+    def cycle_sort(self) -> str:
+        i = FIXTURE_SORTS.index(self.sort)
+        self.sort = FIXTURE_SORTS[(i + 1) % len(FIXTURE_SORTS)]
+        self.sort_column = "hint" if self.sort == "saving" else self.sort
+        self.update_rows()
+        return self.sort
+
+    def cells(self, key: Any) -> list[Text]:
+        cost = self.state.fixtures[key]
+        hint = Text()
+        saving = cost.wider_scope_saving()
+        if saving is not None and saving[1] >= 0.05:
+            hint = Text(
+                f"scope={saving[0]} would save ~{fmt_seconds(saving[1])}",
+                style=self.fg("fixtures--hint"),
+            )
+        elif cost.failed:
+            hint = Text(f"setup failed {cost.failed} times")
+        return [
+            Text(cost.name),
+            Text(cost.scope),
+            Text(str(cost.count)),
+            Text(fmt_seconds(cost.setup_total)),
+            Text(fmt_seconds(cost.teardown_total)),
+            Text(fmt_seconds(cost.total)),
+            Text(fmt_seconds(cost.per_use)),
+            hint,
+        ]

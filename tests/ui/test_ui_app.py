@@ -1,0 +1,277 @@
+"""The dashboard driven by Pilot over recorded runs: lanes, keys, filter, sort, quit."""
+
+from __future__ import annotations
+
+import itertools
+
+from conftest import events_of, replay_app, state_of
+from test_ui_watching import FakeFeed
+
+from hotlap.model.run_state import RunPhase
+from hotlap.runner.replay import ReplaySource
+from hotlap.ui.app import HotlapApp
+from hotlap.ui.screens.help import HelpScreen
+from hotlap.ui.screenshots import LiveReplay, screen_text
+from hotlap.ui.widgets.detail import TestDetail
+from hotlap.ui.widgets.tables import TestsTable
+from hotlap.watch.feed import ChangeBatch
+
+
+async def test_lanes_show_what_each_worker_runs_now() -> None:
+    """Mid-run, each lane row names its worker, phase and the test it is running."""
+    app = replay_app(mid_run=True)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert app.active and app.state.phase is RunPhase.RUNNING
+        for lane in app.state.workers.values():
+            assert lane.current
+            line = next(row for row in text.splitlines() if row.startswith(f" {lane.id} "))
+            assert lane.current in line and lane.phase in line
+        assert "running" in text.splitlines()[0]
+
+
+async def test_finished_run_counts_match_pytest() -> None:
+    """After the replay the header shows pytest's own counts and the state "done"."""
+    app = replay_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        header = "\n".join(screen_text(app).splitlines()[:3])
+        counts = app.state.summary_counts()
+        assert "done" in header
+        for key, label in (("passed", "passed"), ("failed", "failed"), ("xfailed", "xfail")):
+            assert f"{counts[key]} {label}" in header
+        assert app.exit_status == 1
+
+
+async def test_failure_detail_shows_traceback_and_output() -> None:
+    """Selecting a failed test shows its traceback and captured output beside the table."""
+    app = replay_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        failed = app.state.failures[0]
+        tests = app.query_one(TestsTable)
+        tests.move_cursor(tests.keys.index(failed))
+        await pilot.pause()
+        detail = app.query_one(TestDetail)
+        assert detail.nodeid == failed
+        text = screen_text(app)
+        assert "── traceback" in text and "AssertionError" in text
+        assert app.state.tests[failed].stdout
+        for _ in range(6):  # J scrolls the detail down to the captured output
+            await pilot.press("J")
+        await pilot.pause()
+        assert "── captured stdout" in screen_text(app)
+
+
+async def test_slash_filters_and_escape_clears() -> None:
+    """`/` opens the filter, typing narrows the rows live, escape clears it."""
+    app = replay_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        tests = app.query_one(TestsTable)
+        everything = len(tests.keys)
+        await pilot.press("slash")
+        await pilot.press(*"inventory")
+        await pilot.pause()
+        assert 0 < len(tests.keys) < everything
+        assert all("inventory" in key for key in tests.keys)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(tests.keys) == everything and not app.filter_box.display
+
+
+async def test_outcome_filter_and_enter_keeps_it() -> None:
+    """`:failed` in the filter keeps only failed tests; enter closes the box, keeps the rows."""
+    app = replay_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("slash", *":failed", "enter")
+        await pilot.pause()
+        tests = app.query_one(TestsTable)
+        assert sorted(tests.keys) == sorted(
+            n for n, r in app.state.tests.items() if r.outcome == "failed"
+        )
+        assert not app.filter_box.display and tests.has_focus
+
+
+async def test_s_cycles_sort_and_bang_toggles_failures_first() -> None:
+    """`s` moves to the next sort column (header marked); `!` puts failures first or not."""
+    app = replay_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        tests = app.query_one(TestsTable)
+        assert tests.view.failures_first
+        assert app.state.tests[tests.keys[0]].outcome in ("failed", "error")
+        await pilot.press("exclamation_mark")
+        await pilot.press("s")  # order -> name
+        await pilot.pause()
+        assert tests.view.sort == "name" and tests.keys == sorted(tests.keys)
+        assert "test ▼" in screen_text(app)
+        await pilot.press("S")
+        await pilot.pause()
+        assert tests.keys == sorted(tests.keys, reverse=True)
+
+
+async def test_tab_switches_panes_and_fixtures_show_a_hint() -> None:
+    """`tab` goes tests → fixtures → resources → tests; fixtures list the scope hint."""
+    app = replay_app("ui_run_n2.jsonl")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.panes.active == "fixtures-pane"
+        text = screen_text(app)
+        assert "database" in text and "scope=module would save" in text
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.panes.active == "resources-pane"
+        assert "cores" in screen_text(app) and "cpu0" in screen_text(app)
+        await pilot.press("tab")
+        assert app.panes.active == "tests-pane"
+
+
+async def test_q_on_a_finished_run_returns_pytest_exit_code() -> None:
+    """Quitting after the run returns pytest's exit code (1: there were failures)."""
+    app = replay_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+    assert app.return_value == 1
+
+
+async def test_q_while_running_cancels_first() -> None:
+    """Quitting a running suite cancels it (no orphans) and returns "interrupted" (2)."""
+    app = replay_app(mid_run=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.active
+        await pilot.press("q")
+    assert isinstance(app.source, LiveReplay) and app.source.cancelled
+    assert app.return_value == 2 and app.state.phase is RunPhase.CANCELLED
+
+
+async def test_x_cancels_and_the_app_stays_open() -> None:
+    """`x` stops the run; the dashboard keeps showing its results, marked cancelled."""
+    app = replay_app(mid_run=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("x")
+        await pilot.pause()
+        assert not app.active and app.exit_status == 2
+        assert "cancelled" in screen_text(app).splitlines()[0]
+        assert app.is_running
+
+
+async def test_r_and_f_start_new_runs_on_a_fresh_state() -> None:
+    """`r` reruns all, `f` reruns the failed tests; each shows a new run from zero."""
+    calls: list[tuple[str, list[str]]] = []
+    rerun = events_of("ui_run_n0.jsonl")
+
+    def start_run(kind: str, nodeids: list[str]) -> ReplaySource:
+        calls.append((kind, nodeids))
+        return ReplaySource(rerun, speed=None)
+
+    app = replay_app(mid_run=True, start_run=start_run)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        first_source, failed = app.source, app.failed_nodeids()
+        assert failed
+        await pilot.press("f")
+        await pilot.pause()
+        assert calls == [("failed", failed)]
+        assert isinstance(first_source, LiveReplay) and first_source.cancelled
+        await pilot.pause(0.2)
+        assert app.state.summary_counts() == state_of(rerun).summary_counts()
+        await pilot.press("r")
+        await pilot.pause()
+        assert calls[-1] == ("all", [])
+        assert app.source is not first_source and app.source.poll() is not None
+
+
+async def test_rerun_without_start_run_says_so() -> None:
+    """A replay cannot be rerun: the key explains instead of failing."""
+    app = replay_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        source = app.source
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.source is source
+
+
+async def test_help_lists_the_keys() -> None:
+    """`?` opens the key list; escape closes it."""
+    app = replay_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert "rerun the failed tests" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_open_editor_without_a_terminal_explains() -> None:
+    """`o` on a headless app (no terminal to hand over) notifies instead of crashing."""
+    app = replay_app()
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await pilot.pause()
+        await pilot.press("o")
+        await pilot.pause()
+        assert app.is_running
+
+
+async def test_80x24_renders_without_overlap() -> None:
+    """At 80 x 24 the header, lanes, panes and footer stack without overlapping."""
+    app = replay_app(mid_run=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        regions = [
+            app.header.region,
+            app.lanes.region,
+            app.panes.region,
+            app.screen.query_one("Footer").region,
+        ]
+        for region in regions:
+            assert region.height > 0 and region.right <= 80 and region.bottom <= 24
+        for a, b in itertools.pairwise(regions):
+            assert a.bottom <= b.y
+        assert app.tests.region.height >= 4 and app.detail.region.height >= 3
+        text = screen_text(app)
+        assert all(len(line) <= 80 for line in text.splitlines())
+        footer = [line for line in text.splitlines() if line.strip()][-1]
+        assert "q Quit" in footer and "? Help" in footer
+
+
+async def test_watch_batch_waits_for_the_run_then_starts() -> None:
+    """A change during a run is queued; when the run ends the selection runs."""
+    feed = FakeFeed()
+    calls: list[tuple[str, list[str]]] = []
+    rerun = events_of("ui_run_n0.jsonl")
+
+    def start_run(kind: str, nodeids: list[str]) -> ReplaySource:
+        calls.append((kind, nodeids))
+        return ReplaySource(rerun, speed=None)
+
+    app = replay_app(mid_run=True, start_run=start_run, watch=feed)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        feed.batches.append(ChangeBatch(["src/shop/cart.py"]))
+        await pilot.pause(0.2)
+        assert calls == [] and "queued: cart.py" in app.view.watch_status
+        await pilot.press("x")  # the run ends
+        await pilot.pause(0.3)
+        assert calls == [("selection", ["tests/test_cart.py::t"])]
+        assert "changed: cart.py" in screen_text(app)
+        await pilot.press("w")
+        assert feed.paused and "paused" in app.view.watch_status
+
+
+def test_app_is_a_textual_app_with_keys_in_the_footer() -> None:
+    """Every key the issue lists is bound, shown in the footer or the help."""
+    keys = {b.key for b in HotlapApp.BINDINGS if hasattr(b, "key")}
+    for key in ("r", "f", "x", "slash", "s", "o", "tab", "question_mark", "q", "w", "a", "c"):
+        assert key in keys
