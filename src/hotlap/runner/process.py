@@ -23,13 +23,23 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 
 def _group_alive(pgid: int) -> bool:
+    """True while a process of the group still runs.
+
+    ``killpg(pgid, 0)`` also finds zombies: workers orphaned by pytest's exit wait for init
+    to reap them (seconds on some machines, forever in a container whose PID 1 never reaps),
+    and a zombie runs nothing. So a "yes" from killpg is checked process by process.
+    """
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # pragma: no cover - someone else's process reused the id
         return False
-    return True
+    for member in psutil.process_iter(["status"]):
+        with contextlib.suppress(OSError, psutil.Error):
+            if member.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(member.pid) == pgid:
+                return True
+    return False
 
 
 def _signal_group(pgid: int, sig: int) -> None:
