@@ -158,11 +158,13 @@ class RunSession:
         kept: list[Event] = []
         while True:
             kept.extend(self.drain())
-            code = self.poll()
+            self.poll()
             if self._done:
+                # poll() returns None on the call that finishes the run (its synthesized
+                # events still need draining), so the code is read off the session.
                 kept.extend(self.drain())
                 self._extra.extend(kept)
-                return code
+                return self.returncode
             if deadline is not None and time.monotonic() > deadline:
                 self._extra.extend(kept)
                 return None
