@@ -151,6 +151,13 @@ def merge_reports(
             counts[key] = counts.get(key, 0) + int(n)
         for key, n in run["pytest_stats"].items():
             stats[key] = stats.get(key, 0) + int(n)
+    # Each shard deselects the tests the other shards run (pytest-split): those are not
+    # deselected from the merged run. k shards of a suite of N deselect (k - 1) * N in all.
+    for totals in (counts, stats):
+        if "deselected" in totals:
+            left = totals.pop("deselected") - (len(inputs) - 1) * len(tests)
+            if left > 0:
+                totals["deselected"] = left
     dupes = len([1 for _, r in inputs for _ in r["tests"]]) - len(tests)
     if dupes:
         warnings.append(f"{dupes} tests were in more than one report; the later kept")

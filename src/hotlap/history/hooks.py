@@ -10,9 +10,10 @@ import contextlib
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from hotlap.export.report import RunMeta
-from hotlap.history.analysis import Regression, find_flaky, find_regressions
+from hotlap.history.analysis import Flaky, Regression, find_flaky, find_regressions
 from hotlap.history.fingerprint import impact_deps, impact_token, source_fingerprint
 from hotlap.history.plan import fixture_groups, schedule_payload, write_schedule
 from hotlap.history.store import DEFAULT_KEEP, HistoryError, HistoryStore
@@ -110,8 +111,8 @@ class HistoryHooks:
             return []
         if not any(rec.finished is not None for rec in state.tests.values()):
             return []
-        messages = [r.message for r in self.regressions(state)]
-        messages.extend(save_last_report(history_dir(ctx.project), state, meta))
+        directory = history_dir(ctx.project)
+        slower = self.regressions(state)
         keep = int(getattr(ctx.options, "history_keep", DEFAULT_KEEP) or DEFAULT_KEEP)
         ran = {rec.nodeid for rec in state.tests.values() if rec.finished is not None}
         # Impact data describes this run only if the impact hooks recorded it already (they
@@ -119,22 +120,23 @@ class HistoryHooks:
         deps = (
             impact_deps(ctx.project, ran) if impact_token(ctx.project) != self._impact_token else {}
         )
-        store, warnings = record(
-            history_dir(ctx.project),
-            state,
-            meta,
-            fingerprint=self.fingerprint,
-            deps=deps,
-            keep=keep,
+        store, messages = record(
+            directory, state, meta, fingerprint=self.fingerprint, deps=deps, keep=keep
         )
-        messages[:0] = warnings
-        if store is None:
-            return messages
-        try:
-            history = {n: rows for n, rows in store.tests().items() if n in ran}
-            messages.extend(f.message for f in find_flaky(history))
-        finally:
-            store.close()
+        flaky: list[Flaky] = []
+        if store is not None:
+            try:
+                history = {n: rows for n, rows in store.tests().items() if n in ran}
+                flaky = find_flaky(history)
+            finally:
+                store.close()
+        messages += [r.message for r in slower] + [f.message for f in flaky]
+        summary = {
+            "regressions": [r.as_dict() for r in slower],
+            "flaky": [f.as_dict() for f in flaky],
+        }
+        # Written even when recording failed: the run's report is never lost.
+        messages += save_last_report(directory, state, meta, summary)
         return messages
 
     def regressions(self, state: RunState) -> list[Regression]:
@@ -180,13 +182,15 @@ def record(
     return None, warnings  # pragma: no cover
 
 
-def save_last_report(directory: Path, state: RunState, meta: RunMeta) -> list[str]:
+def save_last_report(
+    directory: Path, state: RunState, meta: RunMeta, history: dict[str, Any] | None = None
+) -> list[str]:
     """Keep the run's full JSON report for ``hotlap export --json``; warnings if it fails."""
     from hotlap.export.report import build_report, write_report
     from hotlap.history.commands import LAST_REPORT
 
     try:
-        write_report(directory / LAST_REPORT, build_report(state, meta))
+        write_report(directory / LAST_REPORT, build_report(state, meta, history=history))
     except OSError as exc:
         return [f"history: last report not saved ({exc})"]
     return []
