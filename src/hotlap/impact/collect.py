@@ -15,7 +15,6 @@ An audit hook records data files opened and subprocesses started in the current 
 from __future__ import annotations
 
 import contextlib
-import cProfile
 import os
 import sys
 from collections.abc import Callable
@@ -100,6 +99,8 @@ class ProfileTracer(_Tracer):
 
     def __init__(self) -> None:
         super().__init__()
+        import cProfile
+
         self.profile = cProfile.Profile()
         self.running = False
 

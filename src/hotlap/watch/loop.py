@@ -73,9 +73,12 @@ def run_cycle(
     cwd: Path,
     *,
     should_cancel: Callable[[], bool] = lambda: False,
-    on_state: Callable[[RunState], None] | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> tuple[CycleResult, list[str]]:
-    """Run pytest once through the run engine, recording impact; (result, messages)."""
+    """Run pytest once through the run engine, recording impact; (result, messages).
+
+    ``on_line`` gets each failure ("FAILED nodeid") as it happens and pytest's summary line
+    as soon as pytest prints it, before the run is wrapped up and recorded."""
     from hotlap.runner.command import choose_workers, pytest_command
     from hotlap.runner.session import RunSession
 
@@ -84,21 +87,42 @@ def run_cycle(
     for hook in hooks:
         hook.prepare(ctx)
     choice = choose_workers(ctx.pytest_args, cwd)
+    # No resource sampling: nobody shows it headless, and it would cost CPU on every save.
     source = RunSession(
-        ctx.pytest_args, cwd, ctx.env, command=pytest_command(ctx.pytest_args, choice)
+        ctx.pytest_args,
+        cwd,
+        ctx.env,
+        command=pytest_command(ctx.pytest_args, choice),
+        sample=False,
     )
     state = RunState()
     started_wall, started = time.time(), time.monotonic()
     cancelled = False
+    reported = 0
+    summary_said = False
+
+    def report() -> None:
+        nonlocal reported, summary_said
+        if on_line is None or cancelled:
+            return
+        while reported < len(state.failures):
+            on_line(f"FAILED {state.failures[reported]}")
+            reported += 1
+        if source.summary_line and not summary_said:
+            summary_said = True
+            on_line(source.summary_line)
+
     source.start()
     try:
         while True:
             for event in source.drain():
                 state.apply(event)
+            report()
             code = source.poll()
             if code is not None:
                 for event in source.drain():
                     state.apply(event)
+                report()
                 break
             if not cancelled and should_cancel():
                 cancelled = True
@@ -106,8 +130,6 @@ def run_cycle(
             time.sleep(0.02)
     finally:
         source.close()
-    if on_state is not None:
-        on_state(state)
     meta = RunMeta(
         argv=list(ctx.pytest_args),
         exit_code=code,
@@ -121,6 +143,8 @@ def run_cycle(
         messages.extend(hook.finish(ctx, state, meta))
     failed = [n for n, t in state.tests.items() if t.outcome in ("failed", "error") or t.crashed]
     summary = source.summary_line or f"no summary line (pytest exit code {code})"
+    if on_line is not None and not cancelled and not summary_said:
+        on_line(summary)
     return CycleResult(code, summary, failed, cancelled), messages
 
 
@@ -165,6 +189,7 @@ def headless_watch(
                 project,
                 cwd,
                 should_cancel=lambda: stop.is_set() or (interrupt and feed.has_pending()),
+                on_line=say,
             )
             for message in messages:
                 if message.startswith("impact: recorded"):
@@ -174,9 +199,6 @@ def headless_watch(
                 say("hotlap watch: run cancelled by a new change; restarting with all changes")
                 feed.requeue(batch_paths)
             else:
-                for nodeid in result.failed:
-                    say(f"FAILED {nodeid}")
-                say(result.summary)
                 failed = result.failed
         feed.wait_ready()
         say("hotlap watch: waiting for changes")
