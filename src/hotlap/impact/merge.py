@@ -146,7 +146,8 @@ def merge_run(
                 groups = [context_groups[c] for c in test["contexts"] if c in context_groups]
                 groups.append(static_groups[file])
                 outcome = outcomes.get(nodeid) or test.get("outcome") or ""
-                store.put_test(TestRow(nodeid, file, outcome, not outcome, sorted(set(groups))))
+                stale = not outcome or not proc.get("complete", True)
+                store.put_test(TestRow(nodeid, file, outcome, stale, sorted(set(groups))))
         # Collected but never run (-x, a crash, an interrupt): select them next time.
         recorded = {n for p in processes for n in p["tests"]}
         for proc in processes:

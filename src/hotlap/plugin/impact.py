@@ -57,6 +57,7 @@ class ImpactRecorder:
         self.started_ns = time.time_ns()
         self.tests: dict[str, dict[str, Any]] = {}
         self.collected: list[str] = []
+        self.complete = True  # False: what ran is unknown, select every test next time
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -64,7 +65,11 @@ class ImpactRecorder:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
-        self.collector.start()
+        try:
+            self.collector.start()
+        except Exception as exc:  # never break the run for impact data
+            self.complete = False
+            sys.stderr.write(f"hotlap: impact recording unavailable ({exc})\n")
         try:
             return (yield)
         finally:
@@ -140,6 +145,7 @@ class ImpactRecorder:
             "python": sys.version,
             "sys_path": [p for p in sys.path if p and os.path.abspath(p).startswith(root)],
             "collected": self.collected,
+            "complete": self.complete,
             "tests": self.tests,
             "contexts": contexts,
         }

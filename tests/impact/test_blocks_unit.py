@@ -1,0 +1,142 @@
+"""AST blocks and checksums, invalidators and argument splitting, in-process."""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+from pathlib import Path
+
+from hotlap.impact.blocks import MODULE, SYNTAX_ERROR, analyse_source
+from hotlap.impact.fingerprint import changed, collection_options, split_args
+from hotlap.impact.store import open_store
+
+SOURCE = textwrap.dedent(
+    """
+    import functools
+
+    LIMIT = 3
+
+    @functools.lru_cache
+    def cached(x, y=2):
+        return x * y
+
+    class Box:
+        size: int = 3
+
+        def area(self):
+            return self.size ** 2
+
+        def scale(self, k):
+            f = lambda v: v * k
+            return f(self.size)
+    """
+).encode()
+
+
+def _info(text: bytes, conftest: bool = False):  # type: ignore[no-untyped-def]
+    return analyse_source(text, is_conftest=conftest)
+
+
+def test_formatting_and_comments_do_not_change_checksums() -> None:
+    """Comments, blank lines and spacing leave every checksum as it was."""
+    before = _info(SOURCE)
+    noisy = SOURCE.replace(b"return x * y", b"return   x*y   # product\n\n")
+    after = _info(noisy.replace(b"class Box:", b"# a class\nclass Box:"))
+    assert {n: b.checksum for n, b in before.blocks.items()} == {
+        n: b.checksum for n, b in after.blocks.items()
+    }
+    assert before.module == after.module
+
+
+def test_body_change_changes_only_that_block() -> None:
+    """A method body edit changes that method's checksum and not the module-level one."""
+    before = _info(SOURCE)
+    after = _info(SOURCE.replace(b"self.size ** 2", b"self.size ** 3"))
+    diff = {n for n in before.blocks if before.checksum(n) != after.checksum(n)}
+    assert diff == {"Box.area"}
+    assert before.module == after.module
+
+
+def test_import_time_code_changes_module_checksum() -> None:
+    """Defaults, class attributes and constants are module-level code."""
+    base = _info(SOURCE)
+    for old, new in (
+        (b"y=2", b"y=3"),
+        (b"size: int = 3", b"size: int = 4"),
+        (b"LIMIT = 3", b"LIMIT = 4"),
+    ):
+        assert _info(SOURCE.replace(old, new)).module != base.module, old
+
+
+def test_block_lookup_by_code_first_line() -> None:
+    """``co_firstlineno`` of a decorated function is its decorator line; a lambda belongs
+    to the method that contains it."""
+    info = _info(SOURCE)
+    decorator_line = SOURCE.decode().splitlines().index("@functools.lru_cache") + 1
+    assert info.block_at(decorator_line) == "cached"
+    lambda_line = next(
+        i + 1 for i, line in enumerate(SOURCE.decode().splitlines()) if "lambda" in line
+    )
+    assert info.block_at(lambda_line) == "Box.scale"
+    assert info.block_at(2) == MODULE
+
+
+def test_conftest_hooks_are_module_level_only_in_conftest() -> None:
+    """A ``pytest_*`` hook body counts as module-level code in a conftest (collection)."""
+    src = b"def pytest_generate_tests(metafunc):\n    pass\n"
+    edited = src.replace(b"pass", b"return None")
+    assert _info(src, conftest=True).module != _info(edited, conftest=True).module
+    assert _info(src).module == _info(edited).module
+
+
+def test_syntax_error_changes_everything() -> None:
+    """A file that does not parse reports every block as changed."""
+    info = _info(b"def broken(:\n")
+    assert info.error and info.checksum("anything") == SYNTAX_ERROR
+
+
+def test_split_args_and_collection_options(tmp_path: Path) -> None:
+    """Test paths are told from option values; runtime options do not count."""
+    (tmp_path / "tests").mkdir()
+    args = ["-x", "-k", "tests", "tests", "-n", "2", "-m", "slow", "-q", "tests::t"]
+    _options, paths = split_args(args, tmp_path)
+    assert paths == ["tests", "tests::t"]
+    assert collection_options(args, tmp_path) == ["-k", "tests", "-m", "slow"]
+
+
+def test_changed_names_the_invalidator() -> None:
+    """The first differing fingerprint entry is reported in words."""
+    old = {"python": "3.11", "config:pyproject.toml": "a", "options": "[]"}
+    assert changed(old, dict(old)) is None
+    assert changed(None, old) == "no impact data recorded yet"
+    assert changed(old, {**old, "python": "3.12"}) == "the Python version changed"
+    new = {**old, "config:pyproject.toml": "b"}
+    assert changed(old, new) == "pytest configuration changed (pyproject.toml)"
+
+
+def test_store_moves_a_corrupt_file_aside(tmp_path: Path) -> None:
+    """A file that is not SQLite is moved aside with a warning and a fresh store works."""
+    (tmp_path / ".hotlap").mkdir()
+    (tmp_path / ".hotlap" / "impact.sqlite3").write_bytes(b"garbage" * 1000)
+    store = open_store(tmp_path)
+    try:
+        assert store.warnings and "moved it to" in store.warnings[0]
+        assert store.tests() == {}
+    finally:
+        store.close()
+    assert list((tmp_path / ".hotlap").glob("impact.sqlite3.bad-*"))
+
+
+def test_store_schema_version_mismatch_rebuilds(tmp_path: Path) -> None:
+    """A database of another schema version is set aside, not misread."""
+    (tmp_path / ".hotlap").mkdir()
+    conn = sqlite3.connect(tmp_path / ".hotlap" / "impact.sqlite3")
+    conn.execute("CREATE TABLE tests (x)")
+    conn.execute("PRAGMA user_version=99")
+    conn.commit()
+    conn.close()
+    store = open_store(tmp_path)
+    try:
+        assert "schema version 99" in store.warnings[0]
+    finally:
+        store.close()
