@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from hotlap.protocol import ResourceSample, decode, encode
-from hotlap.resources.sampler import ResourceSampler, SamplerThread
+from hotlap.resources.sampler import ResourceSampler, SamplerThread, _procfs_children_supported
 
 TREE_SCRIPT = r"""
 import subprocess, sys, time
@@ -84,9 +84,15 @@ def lanes(tree: Tree) -> dict[int, str]:
     return {tree.worker_a: "gw0", tree.worker_b: "gw1"}
 
 
-def test_every_process_is_attributed_to_its_nearest_worker(tree: Tree) -> None:
-    """Workers get their lane, the burner grandchild its worker's lane, the root none."""
-    sample = ResourceSampler(tree.root).sample(lanes(tree))
+@pytest.mark.parametrize("procfs", [True, False], ids=["procfs-tree", "psutil-tree"])
+def test_every_process_is_attributed_to_its_nearest_worker(tree: Tree, procfs: bool) -> None:
+    """Workers get their lane, the burner grandchild its worker's lane, the root none —
+    whether the tree is read from procfs children lists or from psutil's children()."""
+    if procfs and not _procfs_children_supported():
+        pytest.skip("no /proc/<pid>/task/<tid>/children here")
+    sampler = ResourceSampler(tree.root)
+    sampler._procfs = procfs
+    sample = sampler.sample(lanes(tree))
     rows = rows_by_pid(sample)
     assert set(rows) == {tree.root, tree.worker_a, tree.worker_b, tree.burner}
     assert rows[tree.root][1] == ""
@@ -120,9 +126,11 @@ def test_first_reading_is_zero_and_the_second_shows_the_burner(tree: Tree) -> No
     assert float(second[tree.burner][2]) > float(second[tree.worker_b][2])
 
 
-def test_a_process_that_exits_between_samples_is_dropped(tree: Tree) -> None:
+@pytest.mark.parametrize("procfs", [True, False], ids=["procfs-tree", "psutil-tree"])
+def test_a_process_that_exits_between_samples_is_dropped(tree: Tree, procfs: bool) -> None:
     """Killing a worker (and its child) between samples removes them without an exception."""
     sampler = ResourceSampler(tree.root)
+    sampler._procfs = procfs and sampler._procfs
     sampler.sample(lanes(tree))
     os.kill(tree.burner, signal.SIGKILL)
     os.kill(tree.worker_a, signal.SIGKILL)
@@ -145,8 +153,8 @@ def test_a_process_that_vanishes_mid_sample_does_not_raise(tree: Tree) -> None:
     doomed.wait()
 
     class RacingSampler(ResourceSampler):
-        def _tree(self) -> list[psutil.Process]:
-            return [*super()._tree(), doomed_proc]
+        def _tree(self) -> list[tuple[int, float, psutil.Process | None]]:
+            return [*super()._tree(), (doomed.pid, 1.0, doomed_proc)]
 
     sample = RacingSampler(tree.root).sample(lanes(tree))
     rows = rows_by_pid(sample)

@@ -52,6 +52,7 @@ class ResourceSampler:
         self._root: psutil.Process | None = None
         with contextlib.suppress(*_GONE):
             self._root = psutil.Process(root_pid)
+        self._procfs = _procfs_children_supported()
         self._cores = effective_cores()
         # Prime the machine-wide counters: their first reading covers no interval.
         with contextlib.suppress(Exception):
@@ -61,36 +62,53 @@ class ResourceSampler:
     def effective_cores(self) -> float:
         return self._cores
 
-    def _tree(self) -> list[psutil.Process]:
-        """The root and all its descendants, as fresh psutil objects (may be empty)."""
+    def _tree(self) -> list[tuple[int, float, psutil.Process | None]]:
+        """(pid, identity, psutil object if one was made) of the root and its descendants.
+
+        ``identity`` is the process's start time, so a pid reused by a new process is told
+        apart from the cached one. On Linux the tree is read from the kernel's per-thread
+        ``children`` lists (a few small reads per process); psutil's ``children()`` instead
+        reads ``/proc/*/stat`` of every process on the machine, the sampler's main cost on a
+        busy box.
+        """
+        if self._procfs:
+            return [(pid, start, None) for pid, start in _procfs_tree(self.root_pid)]
         root = self._root
         if root is None:
             return []
         try:
-            children = root.children(recursive=True)
+            procs = [root, *root.children(recursive=True)]
         except _GONE:
             return []
-        return [root, *children]
+        out: list[tuple[int, float, psutil.Process | None]] = []
+        for proc in procs:
+            created = _created(proc)
+            if created is not None:
+                out.append((proc.pid, created, proc))
+        return out
 
-    def _track(self, fresh: psutil.Process) -> _Tracked | None:
-        """The cached entry for ``fresh``'s pid, replaced if the pid was reused."""
-        created = _created(fresh)
-        if created is None:
-            return None
-        tracked = self._tracked.get(fresh.pid)
-        if tracked is None or tracked.created != created:
-            tracked = self._tracked[fresh.pid] = _Tracked(fresh, created)
+    def _track(self, pid: int, identity: float, fresh: psutil.Process | None) -> _Tracked | None:
+        """The cached entry for ``pid``, (re)made if it is new or the pid was reused."""
+        tracked = self._tracked.get(pid)
+        if tracked is not None and tracked.created == identity:
+            return tracked
+        if fresh is None:
+            try:
+                fresh = psutil.Process(pid)
+            except _GONE:
+                return None
+        tracked = self._tracked[pid] = _Tracked(fresh, identity)
         return tracked
 
     def sample(self, workers: Mapping[int, str]) -> ResourceSample:
         """One sample; ``workers`` maps a worker's pid to its lane ("gw0", "main")."""
         readings: dict[int, tuple[int, float, int]] = {}  # pid -> (ppid, cpu %, rss)
         seen: set[int] = set()
-        for fresh in self._tree():
-            tracked = self._track(fresh)
+        for pid, identity, fresh in self._tree():
+            tracked = self._track(pid, identity, fresh)
             if tracked is None:
                 continue
-            seen.add(fresh.pid)
+            seen.add(pid)
             proc = tracked.proc
             try:
                 # oneshot: ppid, CPU times and memory come from one read of /proc/<pid>/stat(m).
@@ -104,7 +122,7 @@ class ResourceSampler:
                 continue
             if not tracked.primed:
                 tracked.primed, cpu = True, 0.0  # the first reading covers no interval
-            readings[fresh.pid] = (ppid, cpu, rss)
+            readings[pid] = (ppid, cpu, rss)
         for pid in list(self._tracked):
             if pid not in seen:
                 del self._tracked[pid]
@@ -128,6 +146,52 @@ class ResourceSampler:
             mem_available=mem_available,
             effective_cores=self._cores,
         )
+
+
+def _procfs_children_supported() -> bool:
+    """Whether the kernel lists each thread's children (Linux with CONFIG_PROC_CHILDREN)."""
+    return os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
+def _start_time(pid: int) -> float | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: split after its last ")".
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return float(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _procfs_tree(root: int) -> list[tuple[int, float]]:
+    """(pid, start time) of ``root`` and its live descendants, read from procfs."""
+    out: list[tuple[int, float]] = []
+    stack, seen = [root], set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        start = _start_time(pid)
+        if start is None:
+            continue  # gone; like psutil, its orphans are no longer reachable from the root
+        out.append((pid, start))
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                    stack.extend(int(child) for child in f.read().split())
+            except (OSError, ValueError):
+                continue
+    return out
 
 
 def _lane_of(
