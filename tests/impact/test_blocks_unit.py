@@ -81,12 +81,15 @@ def test_block_lookup_by_code_first_line() -> None:
     assert info.block_at(2) == MODULE
 
 
-def test_conftest_hooks_are_module_level_only_in_conftest() -> None:
-    """A ``pytest_*`` hook body counts as module-level code in a conftest (collection)."""
-    src = b"def pytest_generate_tests(metafunc):\n    pass\n"
-    edited = src.replace(b"pass", b"return None")
-    assert _info(src, conftest=True).module != _info(edited, conftest=True).module
-    assert _info(src).module == _info(edited).module
+def test_hook_bodies_are_module_level() -> None:
+    """A ``pytest_*`` hook body (run at collection) counts as module-level code, in a
+    conftest and in a test module alike; an ordinary function body does not."""
+    src = b"def pytest_generate_tests(metafunc):\n    pass\n\ndef helper():\n    pass\n"
+    hook_edit = src.replace(b"pass", b"return None", 1)
+    helper_edit = src.replace(b"    pass\n", b"    return 1\n").replace(b"return 1", b"pass", 1)
+    assert _info(src, conftest=True).module != _info(hook_edit, conftest=True).module
+    assert _info(src).module != _info(hook_edit).module
+    assert _info(src).module == _info(helper_edit).module
 
 
 def test_syntax_error_changes_everything() -> None:

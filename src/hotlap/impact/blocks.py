@@ -167,7 +167,9 @@ def analyse_source(content: bytes, is_conftest: bool = False) -> FileInfo:
     whole = _digest(ast.dump(tree, annotate_fields=False, include_attributes=False))
     blocks = _collect_blocks(tree)
     imports = _imports(tree)
-    stripper = _StripBodies(keep_hooks=is_conftest)
+    # pytest_* hooks run at collection in any file pytest loads (conftests, test modules,
+    # plugins), never inside a test: their bodies count as module-level code everywhere.
+    stripper = _StripBodies(keep_hooks=True)
     stripped = stripper.visit(tree)
     module = _digest(ast.dump(stripped, annotate_fields=False, include_attributes=False))
     return FileInfo(
