@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hotlap.protocol.events import (
@@ -465,8 +465,12 @@ class RunState:
         return Change.FIXTURES
 
     def _worker_crash(self, e: WorkerCrash) -> Change:
-        self.crashes.append(e)
         lane = self._lane(e.crashed_worker)
+        # xdist tells the controller that a worker is down before it names the test the worker
+        # died in, so the event often has no nodeid: the lane knows which test was running.
+        if not e.nodeid and lane.current:
+            e = replace(e, nodeid=lane.current)
+        self.crashes.append(e)
         lane.crashed, lane.crash_reason = True, e.reason
         lane.crashed_in = e.nodeid or lane.current
         lane.current, lane.phase = "", ""
