@@ -137,6 +137,22 @@ def _walk_test_files(root: Path) -> list[Path]:
     return found
 
 
+def _xdist_named(opts: list[str]) -> bool:
+    """Whether ``opts`` or ``PYTEST_PLUGINS`` load xdist by name (``-p xdist[.plugin]``)."""
+    if "xdist" in os.environ.get("PYTEST_PLUGINS", ""):
+        return True
+    for i, arg in enumerate(opts):
+        if arg == "-p" and i + 1 < len(opts):
+            name = opts[i + 1]
+        elif arg.startswith("-p") and len(arg) > 2:
+            name = arg[2:]
+        else:
+            continue
+        if name in ("xdist", "xdist.plugin"):
+            return True
+    return False
+
+
 def choose_workers(args: list[str], cwd: Path, known_tests: int | None = None) -> WorkerChoice:
     """hotlap's ``-n``: the user's own if given anywhere, -n 0 for a small run, else the
     effective core count."""
@@ -160,6 +176,11 @@ def choose_workers(args: list[str], cwd: Path, known_tests: int | None = None) -
         import xdist  # noqa: F401
     except ImportError:  # pragma: no cover - xdist is a dependency
         return WorkerChoice([], 0, "pytest-xdist is not installed")
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") and not _xdist_named(
+        [*args, *env_addopts, *_ini_addopts(cwd)]
+    ):
+        # pytest would not know -n: "unrecognized arguments" for a run that works without us.
+        return WorkerChoice([], 0, "no xdist: plugin autoload is disabled and no -p loads it")
     n_tests = known_tests if known_tests is not None else estimate_tests(args, cwd)
     if n_tests <= SMALL_RUN:
         return WorkerChoice(["-n", "0"], 0, f"-n 0: a small run (~{n_tests} tests)")
