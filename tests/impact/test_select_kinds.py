@@ -213,3 +213,55 @@ def test_no_impact_records_nothing(project: Project) -> None:
     """--no-impact: no database is written."""
     assert project.run("--no-impact").returncode == 0
     assert not (project.root / ".hotlap" / "impact.sqlite3").exists()
+
+
+def test_decorator_body_run_at_import(project: Project) -> None:
+    """A decorator's body runs at import (collection), in no test: changing it selects every
+    test that imports its module, in each test file, and fails the right one."""
+    project.write(
+        "src/pkg/registry.py",
+        """
+        REGISTRY = []
+
+        def register(f):
+            REGISTRY.append(f.__name__)
+            return f
+        """,
+    )
+    project.write(
+        "src/pkg/plugins.py",
+        """
+        from pkg.registry import register
+
+        @register
+        def alpha():
+            return 1
+        """,
+    )
+    project.write(
+        "tests/test_reg.py",
+        """
+        import pkg.plugins
+        from pkg.registry import REGISTRY
+
+        def test_registered():
+            assert REGISTRY == ["alpha"]
+        """,
+    )
+    project.write(
+        "tests/test_reg2.py",
+        """
+        import pkg.plugins
+
+        def test_alpha():
+            assert pkg.plugins.alpha() == 1
+        """,
+    )
+    assert project.run("-n", "2").returncode == 0
+    project.edit("src/pkg/registry.py", "f.__name__)", "f.__name__.upper())")
+    selected = project.selected()
+    assert {"tests/test_reg.py::test_registered", "tests/test_reg2.py::test_alpha"} <= selected
+    assert "tests/test_other.py::test_alone" not in selected
+    assert "tests/test_mul.py::test_mul" not in selected
+    rerun = project.run("--affected")
+    assert "1 failed" in rerun.stdout

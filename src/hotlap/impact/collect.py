@@ -151,6 +151,8 @@ class Collector:
 
     def start(self) -> None:
         """Start collecting (the audit hook cannot be removed: it goes quiet instead)."""
+        if self.active:
+            return
         self.tracer.start()
         self.active = True
         if not self._audit_installed:
@@ -158,6 +160,8 @@ class Collector:
             self._audit_installed = True
 
     def stop(self) -> None:
+        if not self.active:
+            return
         self.active = False
         self.tracer.stop()
 

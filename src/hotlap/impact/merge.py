@@ -13,6 +13,9 @@ from hotlap.impact.blocks import DATA, DIRTY, MISSING, MODULE, WHOLE, analyse_so
 from hotlap.impact.project import Project
 from hotlap.impact.store import ImpactStore, TestRow
 
+#: The plugin's context for what runs before the first test (see hotlap.plugin.impact).
+COLLECT = "c:collect"
+
 _BAD = frozenset({"failed", "error", "crashed"})
 
 
@@ -120,10 +123,25 @@ def merge_run(
     maker = _ItemMaker(project, store, started)
     store.begin()
     try:
+        # Functions run at import/collection time (decorators, parametrize helpers) count
+        # for every test whose static import closure holds their file.
+        import_time: dict[str, set[int]] = {}
+        for proc in processes:
+            collect = proc["contexts"].get(COLLECT)
+            if collect is None:
+                continue
+            for filename, line, is_module in collect["codes"]:
+                found: set[int] = set()
+                maker.code(filename, line, is_module, found)
+                rel = project.rel(filename)
+                if rel is not None:
+                    import_time.setdefault(rel, set()).update(found)
         static_groups: dict[str, int] = {}
         for proc in processes:
             context_groups: dict[str, int] = {}
             for key, ctx in proc["contexts"].items():
+                if key == COLLECT:
+                    continue
                 items: set[int] = set()
                 for filename, line, is_module in ctx["codes"]:
                     maker.code(filename, line, is_module, items)
@@ -140,6 +158,8 @@ def merge_run(
                         files |= project.closure(conftest)
                     items = set()
                     maker.closure_items(files, MODULE, items)
+                    for f in files:
+                        items |= import_time.get(f, set())
                     if file.endswith(".py") and maker._changed_during_run(file):
                         items.add(store.item_id(file, DIRTY, ""))
                     static_groups[file] = store.group_id(items)

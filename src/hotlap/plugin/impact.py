@@ -25,7 +25,27 @@ ENV_DIR = "HOTLAP_IMPACT_DIR"
 FILE_VERSION = 1
 
 
+#: Started at plugin load when the app asked for recording, so code that runs at import and
+#: collection time (decorators, parametrize helpers, conftests) is seen as well.
+_early: tuple[Collector, int] | None = None
+COLLECT = "c:collect"
+
+
+def _start_early() -> None:
+    global _early
+    if _early is not None or not os.environ.get(ENV_DIR):
+        return
+    collector = Collector(os.getcwd())
+    try:
+        collector.start()
+    except Exception:  # the recorder reports it when the run starts
+        return
+    collector.push(COLLECT)
+    _early = (collector, time.time_ns())
+
+
 def addoption(parser: pytest.Parser) -> None:
+    _start_early()
     group = parser.getgroup("hotlap")
     group.addoption(
         "--hotlap-impact-dir",
@@ -36,10 +56,14 @@ def addoption(parser: pytest.Parser) -> None:
 
 
 def configure(config: pytest.Config, role: Role) -> None:
+    global _early
+    early, _early = _early, None
     out = config.getoption("hotlap_impact_dir", None) or os.environ.get(ENV_DIR)
     if not out or role is Role.CONTROLLER:
+        if early is not None:
+            early[0].stop()
         return
-    config.pluginmanager.register(ImpactRecorder(config, Path(out)), "hotlap-impact")
+    config.pluginmanager.register(ImpactRecorder(config, Path(out), early), "hotlap-impact")
 
 
 def _fixture_key(fixturedef: Any) -> str:
@@ -49,12 +73,23 @@ def _fixture_key(fixturedef: Any) -> str:
 class ImpactRecorder:
     """Attributes what runs to the test or fixture running it, and writes it out."""
 
-    def __init__(self, config: pytest.Config, out_dir: Path) -> None:
+    def __init__(
+        self, config: pytest.Config, out_dir: Path, early: tuple[Collector, int] | None = None
+    ) -> None:
         self.config = config
         self.out_dir = out_dir
         self.root = str(config.rootpath)
-        self.collector = Collector(self.root)
-        self.started_ns = time.time_ns()
+        if early is not None:
+            self.collector, self.started_ns = early
+            self.collector.root = self.root.rstrip(os.sep) + os.sep
+        else:
+            self.collector = Collector(self.root)
+            self.started_ns = time.time_ns()
+            try:
+                self.collector.start()
+                self.collector.push(COLLECT)
+            except Exception:
+                pass  # pytest_runtestloop reports it
         self.tests: dict[str, dict[str, Any]] = {}
         self.collected: list[str] = []
         self.complete = True  # False: what ran is unknown, select every test next time
@@ -65,11 +100,14 @@ class ImpactRecorder:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
-        try:
-            self.collector.start()
-        except Exception as exc:  # never break the run for impact data
-            self.complete = False
-            sys.stderr.write(f"hotlap: impact recording unavailable ({exc})\n")
+        # Collection is over: what runs from now on belongs to a test or a fixture.
+        self.collector.pop(COLLECT)
+        if not self.collector.active:
+            try:
+                self.collector.start()
+            except Exception as exc:  # never break the run for impact data
+                self.complete = False
+                sys.stderr.write(f"hotlap: impact recording unavailable ({exc})\n")
         try:
             return (yield)
         finally:
