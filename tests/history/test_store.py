@@ -124,3 +124,20 @@ def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
     with HistoryStore.open(tmp_path) as store:
         assert store.run_count() == 40
         assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_baseline_and_worker_suggestion(tmp_path: Path, hh) -> None:
+    """Without history: empty baseline, no suggestion, nothing created; with it: both known."""
+    from hotlap.history.hooks import load_baseline, suggest_workers
+
+    assert load_baseline(tmp_path) == {}
+    assert suggest_workers(tmp_path, 4.0, 1 << 30) is None
+    assert not (tmp_path / ".hotlap").exists()
+    with HistoryStore.open(tmp_path / ".hotlap") as store:
+        state = hh.make_state({f"t.py::{i}": ("passed", 0.1) for i in range(8)})
+        store.record_run(state, _meta())
+        assert store.peak_rss() == 2000
+    assert load_baseline(tmp_path)["t.py::0"] == pytest.approx([0.1])
+    assert suggest_workers(tmp_path, 4.0, 1 << 30) == 4
+    assert suggest_workers(tmp_path, 4.0, 5000) == 2  # 80 % of 5000 B fits two 2000 B workers
+    assert suggest_workers(tmp_path, 16.0, 1 << 30) == 8  # never more workers than tests

@@ -149,6 +149,47 @@ class HistoryHooks:
         return find_regressions(current, self.baseline)
 
 
+def load_baseline(project: Path, last: int = BASELINE_RUNS) -> dict[str, list[float]]:
+    """Earlier durations per nodeid for live slow-regression checks ({} without history).
+
+    Load once before a run, then call
+    ``hotlap.history.analysis.regressions(state, baseline, now=now)`` on each refresh.
+    Never creates the store and never raises.
+    """
+    from hotlap.history.store import DB_NAME
+
+    directory = history_dir(project)
+    if not (directory / DB_NAME).exists():
+        return {}
+    try:
+        with HistoryStore.open(directory) as store:
+            return store.duration_samples(last)
+    except Exception:
+        return {}
+
+
+def suggest_workers(project: Path, effective_cores: float, mem_available: int) -> int | None:
+    """``-n`` from effective cores and the per-worker peak RSS history recorded; None if unknown.
+
+    None when there is no history (the caller keeps its own choice).
+    """
+    from hotlap.history.plan import auto_workers
+    from hotlap.history.store import DB_NAME
+
+    directory = history_dir(project)
+    if not (directory / DB_NAME).exists():
+        return None
+    try:
+        with HistoryStore.open(directory) as store:
+            if not store.run_count():
+                return None
+            peak = store.peak_rss()
+            tests = len(store.expected())
+    except Exception:
+        return None
+    return auto_workers(effective_cores, peak, mem_available, tests)
+
+
 def record(
     directory: Path,
     state: RunState,

@@ -369,6 +369,16 @@ class HistoryStore:
             for nodeid, rows in self.tests(last).items()
         }
 
+    def peak_rss(self, last: int = 5) -> int:
+        """The largest peak RSS (bytes) any test process reached in the newest ``last`` runs."""
+        ids = self._run_ids(last)
+        if not ids:
+            return 0
+        row = self.conn.execute(
+            "SELECT max(rss_peak) FROM tests WHERE run_id >= ?", (ids[0],)
+        ).fetchone()
+        return int(row[0] or 0)
+
     def expected(self, last: int = 5) -> dict[str, float]:
         """Expected seconds per nodeid: the median of its recent durations."""
         from hotlap.history.analysis import median
