@@ -139,11 +139,19 @@ def run(
     )
 
 
+def _order(args: tuple[str, ...]) -> tuple[str, ...]:
+    """``args`` with pytest-randomly off unless the test asks for it: a shuffled order would
+    make ``-x`` and ``--maxfail`` stop at different tests in the two runs compared."""
+    if any("randomly" in arg for arg in args):
+        return args
+    return ("-p", "no:randomly", *args)
+
+
 def run_pytest(
     project: Path, mark: str, *args: str, env: Mapping[str, str] | None = None
 ) -> Result:
     """Plain ``python -m pytest -q ARGS``."""
-    return run([sys.executable, "-m", "pytest", "-q", *args], project, mark, env)
+    return run([sys.executable, "-m", "pytest", "-q", *_order(args)], project, mark, env)
 
 
 def run_plugin(
@@ -169,7 +177,7 @@ def run_hotlap(
     path = project / "hotlap-run.json"
     path.unlink(missing_ok=True)
     args = [sys.executable, "-m", "hotlap", "run", "--headless", "--json", str(path)]
-    result = run([*args, *options, "--", *pytest_args], project, mark, env)
+    result = run([*args, *options, "--", *_order(pytest_args)], project, mark, env)
     if path.exists():
         result.report = load_report(path)
     return result
