@@ -51,6 +51,7 @@ async def test_failure_detail_shows_traceback_and_output() -> None:
         await pilot.pause()
         failed = app.state.failures[0]
         tests = app.query_one(TestsTable)
+        tests.user_moved = True
         tests.move_cursor(tests.keys.index(failed))
         await pilot.pause()
         detail = app.query_one(TestDetail)

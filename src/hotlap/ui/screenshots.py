@@ -12,10 +12,12 @@ import io
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from textual.pilot import Pilot
 
 from hotlap.export.record import read_record
 from hotlap.model.run_state import RunState
@@ -93,7 +95,7 @@ def scene_app(scene: Scene, record: Path = RECORD) -> HotlapApp:
     def source_clock() -> float:  # the replay starts at the record's own first moment
         return first
 
-    return HotlapApp(
+    app = HotlapApp(
         (LiveReplay if scene.mid_run else ReplaySource)(events, speed=None, clock=source_clock),
         RunState(),
         title="hotlap · demo",
@@ -104,6 +106,9 @@ def scene_app(scene: Scene, record: Path = RECORD) -> HotlapApp:
         start_run=None,
         clock=clock,
     )
+    # The tab underline slides: without animations every picture is the same.
+    app.animation_level = "none"
+    return app
 
 
 async def prepare(app: HotlapApp, scene: Scene) -> None:
@@ -113,6 +118,7 @@ async def prepare(app: HotlapApp, scene: Scene) -> None:
     app.tick()
     if scene.select_failure and app.state.failures:
         tests = app.query_one(TestsTable)
+        tests.user_moved = True
         tests.move_cursor(tests.keys.index(app.state.failures[0]))
     panes = app.query_one("#panes", TabbedContent)
     # Right after mount the tabs may still apply their initial activation: retry once.
@@ -135,13 +141,30 @@ def screen_text(app: HotlapApp) -> str:
     return console.export_text()
 
 
+async def settle(app: HotlapApp, pilot: Pilot[int], timeout: float = 5.0) -> str:
+    """The screen's text once it stops changing and the footer is drawn.
+
+    Under load the footer (recomposed when the focused widget's keys change) can lag a
+    frame or two behind; a picture or a snapshot must not catch it half-done.
+    """
+    deadline = time.monotonic() + timeout
+    text = screen_text(app)
+    while time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        again = screen_text(app)
+        if again == text and "Quit" in again.rstrip().rsplit("\n", 1)[-1]:
+            break
+        text = again
+    return text
+
+
 async def shoot(scene: Scene, out: Path) -> Path:
     """Render one scene to ``out/<name>.svg`` (and .png when rsvg-convert is there)."""
     app = scene_app(scene)
     async with app.run_test(size=scene.size) as pilot:
         await pilot.pause()
         await prepare(app, scene)
-        await pilot.pause(0.2)
+        await settle(app, pilot)
         svg = Path(app.save_screenshot(f"{scene.name}.svg", path=str(out)))
     converter = shutil.which("rsvg-convert")
     if converter:

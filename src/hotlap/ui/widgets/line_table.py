@@ -70,6 +70,8 @@ class LineTable(ScrollView, can_focus=True):
         self.sort_column = ""
         self.sort_reverse = False
         self._cursor_key: Any = None
+        # Until the user moves the cursor it stays on the first row (e.g. the first failure).
+        self.user_moved = False
         self._layout_width = -1
         self._columns: list[tuple[Column, int]] = []
 
@@ -97,13 +99,17 @@ class LineTable(ScrollView, can_focus=True):
         """Show ``keys`` in this order, keeping the cursor on the same key if it is still there."""
         old = self._cursor_key
         self.keys = keys
-        if old is not None and (self.cursor >= len(keys) or keys[self.cursor] != old):
+        if not self.user_moved:
+            self.cursor = 0
+        elif old is not None and (self.cursor >= len(keys) or keys[self.cursor] != old):
             try:
                 self.cursor = keys.index(old)
             except ValueError:
                 self.cursor = min(self.cursor, max(0, len(keys) - 1))
         self.cursor = min(self.cursor, max(0, len(keys) - 1))
-        self.virtual_size = Size(self.scrollable_content_region.width, len(keys) + 1)
+        size = Size(self.scrollable_content_region.width, len(keys) + 1)
+        if size != self.virtual_size:
+            self.virtual_size = size
         self._sync_cursor(scroll=False)
         self.refresh()
 
@@ -182,9 +188,12 @@ class LineTable(ScrollView, can_focus=True):
                 segments.append(Segment(" " * pad, base))
             # Text.render leaves out the Text's own style: add it under the spans' styles.
             cell_base = base + cell.style if isinstance(cell.style, Style) and cell.style else base
-            for seg in cell.render(self.app.console):
-                style = cell_base + seg.style if seg.style else cell_base
-                segments.append(Segment(seg.text, style))
+            if not cell.spans:  # the common case, without rich's rendering machinery
+                segments.append(Segment(cell.plain, cell_base))
+            else:
+                for seg in cell.render(self.app.console):
+                    style = cell_base + seg.style if seg.style else cell_base
+                    segments.append(Segment(seg.text, style))
             if col.align != "right":
                 segments.append(Segment(" " * pad, base))
             segments.append(Segment(" ", base))

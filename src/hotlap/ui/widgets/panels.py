@@ -96,7 +96,9 @@ class RunHeader(_TextPanel):
         now = v.now()
         dim = self.style_of("header--dim")
         args = " ".join(v.pytest_args) or "(no args)"
-        left = Text.assemble((" hotlap ", self.style_of("header--title")), " ", v.title, "  ")
+        # The badge already says hotlap: "hotlap · project" titles show only the project.
+        title = v.title.removeprefix("hotlap · ").removeprefix("hotlap - ")
+        left = Text.assemble((" hotlap ", self.style_of("header--title")), " ", title, "  ")
         left.append(f"pytest {args}", style=dim)
         workers = v.workers()
         lanes = "process" if "main" in s.workers else ("worker" if workers == 1 else "workers")

@@ -81,6 +81,7 @@ class TestsTable(LineTable):
         """Show a new run."""
         self.state = state
         self.cursor = 0
+        self.user_moved = False
         self.update_rows(force=True)
 
     def mark_dirty(self) -> None:
@@ -154,6 +155,7 @@ class FixturesTable(LineTable):
     def reset(self, state: RunState) -> None:
         self.state = state
         self.cursor = 0
+        self.user_moved = False
         self.update_rows()
 
     def update_rows(self) -> None:

@@ -1,0 +1,262 @@
+"""How many events per second the dashboard absorbs, and how late they reach the screen.
+
+    .venv/bin/python bench/ui_events.py [--tests 50000] [--workers 8] [--rate 20000]
+
+A producer thread invents a run (every test: start, setup, call, teardown; fixtures; 1% of
+tests fail with a traceback; a resource sample every 0.5 s) and pushes its events at
+``--rate`` into a queue, as the event server's socket thread would. The app runs headless
+at 160x48 and drains the queue on its 15 Hz timer. Lag is measured per refresh: from the
+push of the oldest event in a drained batch to the moment the screen has been repainted
+with it (``call_after_refresh``). The app's RSS is read at the end, with every test in the
+state and the tests table holding all rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+
+import psutil
+
+from hotlap.model.run_state import RunState
+from hotlap.protocol import (
+    CollectionFinish,
+    Event,
+    FixtureSetup,
+    FixtureTeardown,
+    ResourceSample,
+    SessionFinish,
+    SessionStart,
+    TestReport,
+    TestStart,
+    WorkerStart,
+)
+from hotlap.ui.app import HotlapApp
+
+TRACEBACK = "\n".join(
+    ["    def test_x():", ">       assert compute() == 42", "E       assert 41 == 42"] * 5
+)
+
+
+def synthetic_run(tests: int, workers: int) -> Iterator[Event]:
+    """Events of an invented run; ``t`` is filled in by the producer at push time."""
+    pid = os.getpid()
+    names = [f"tests/test_mod{i // 100:03d}.py::test_case_{i}" for i in range(tests)]
+    lanes = [f"gw{i}" for i in range(workers)]
+    yield SessionStart(
+        "controller",
+        pid,
+        0.0,
+        0.0,
+        "controller",
+        ["-n", str(workers)],
+        "/p",
+        "",
+        "",
+        "",
+        "",
+        workers,
+    )
+    for lane in lanes:
+        yield WorkerStart(lane, pid, 0.0, 0.0)
+    yield CollectionFinish(lanes[0], pid, 0.0, tests, names)
+    for i, nodeid in enumerate(names):
+        lane = lanes[i % workers]
+        failed = i % 100 == 37
+        yield TestStart(lane, pid, 0.0, nodeid, nodeid.split("::")[0], 10, nodeid)
+        if i % 10 == 0:
+            yield FixtureSetup(
+                lane, pid, 0.0, "db", "function", "conftest.py:3", nodeid, 0.01, 0.01
+            )
+        for when in ("setup", "call", "teardown"):
+            bad = failed and when == "call"
+            yield TestReport(
+                lane,
+                pid,
+                0.0,
+                nodeid,
+                when,
+                "failed" if bad else "passed",
+                ("failed" if bad else "passed") if when == "call" else "",
+                when == "call",
+                0.001,
+                0.0,
+                0.0,
+                0.001,
+                50_000_000,
+                60_000_000,
+                longrepr=TRACEBACK if bad else "",
+            )
+        if i % 10 == 0:
+            yield FixtureTeardown(lane, pid, 0.0, "db", "function", "conftest.py:3", nodeid, 0.002)
+    yield SessionFinish("controller", pid, 0.0, 1, {"passed": tests - tests // 100})
+
+
+class PushSource:
+    """An EventSource fed by a producer thread at a fixed rate (like the socket thread)."""
+
+    def __init__(self, events: Iterator[Event], rate: float, workers: int) -> None:
+        self.events = events
+        self.rate = rate
+        self.workers = workers
+        self.queue: deque[tuple[float, Event]] = deque()
+        self.pushed = 0
+        self.done = False
+        self.code: int | None = None
+        self.batch_push_times: list[float] = []
+        self.go = threading.Event()
+        self._thread = threading.Thread(target=self._produce, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _produce(self) -> None:
+        import dataclasses
+
+        # Start streaming once the app is up, so start-up is not measured as lag.
+        self.go.wait()
+        self.started = time.monotonic()
+        step = 0.002
+        next_sample = 0.0
+        pid = os.getpid()
+        for event in self.events:
+            now = time.monotonic()
+            due = (now - self.started) * self.rate
+            while self.pushed >= due:  # ahead of schedule: wait for the clock
+                time.sleep(step)
+                now = time.monotonic()
+                due = (now - self.started) * self.rate
+            if now >= next_sample:
+                next_sample = now + 0.5
+                procs = [[pid, f"gw{i}", 90.0, 50_000_000] for i in range(self.workers)]
+                sample = ResourceSample(
+                    "app",
+                    pid,
+                    now,
+                    procs,
+                    90.0 * self.workers,
+                    50_000_000 * self.workers,
+                    [90.0] * (os.cpu_count() or 1),
+                    8 << 30,
+                    4 << 30,
+                    float(self.workers),
+                )
+                self.queue.append((now, sample))
+            self.queue.append((now, dataclasses.replace(event, t=now)))
+            self.pushed += 1
+        self.done = True
+
+    def drain(self) -> list[Event]:
+        out: list[Event] = []
+        queue = self.queue
+        first = None
+        while queue:
+            pushed, event = queue.popleft()
+            if first is None:
+                first = pushed
+            out.append(event)
+        if first is not None:
+            self.batch_push_times.append(first)
+        return out
+
+    def cancel(self) -> None:
+        self.done = True
+
+    def poll(self) -> int | None:
+        return 1 if self.done and not self.queue else None
+
+    @property
+    def summary_line(self) -> str:
+        return ""
+
+    @property
+    def output(self) -> str:
+        return ""
+
+
+class MeasuredApp(HotlapApp):
+    """Records, for every drained batch, when it was on screen."""
+
+    lags: list[float]
+    applied: int
+
+    def tick(self) -> int:
+        source = self.source
+        assert isinstance(source, PushSource)
+        before = len(source.batch_push_times)
+        n = super().tick()
+        self.applied = getattr(self, "applied", 0) + n
+        if len(source.batch_push_times) > before:
+            pushed = source.batch_push_times[-1]
+
+            def painted() -> None:
+                self.lags.append(time.monotonic() - pushed)
+
+            self.call_after_refresh(painted)
+        return n
+
+
+async def run(tests: int, workers: int, rate: float) -> None:
+    source = PushSource(synthetic_run(tests, workers), rate, workers)
+    app = MeasuredApp(
+        source,
+        RunState(),
+        title="bench",
+        pytest_args=["-n", str(workers)],
+        effective_cores=float(workers),
+        expected={},
+        slow_threshold=1.0,
+        start_run=None,
+    )
+    app.lags = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.5)
+        source.go.set()
+        start = time.monotonic()
+        cpu_start = time.process_time()
+        scrolled = 0
+        while app.active:
+            await asyncio.sleep(0.25)
+            # Scroll the tests table while the run streams, as a user would.
+            await pilot.press("pagedown")
+            scrolled += 1
+        elapsed = time.monotonic() - start
+        cpu = time.process_time() - cpu_start
+        await pilot.pause(0.2)
+        rows = len(app.tests.keys)
+        rss = psutil.Process().memory_info().rss
+    lags = sorted(app.lags)
+    p99 = lags[int(len(lags) * 0.99) - 1] if lags else 0.0
+    print(f"tests {tests}, workers {workers}, target rate {rate:,.0f} events/s")
+    print(
+        f"events applied: {app.applied:,} in {elapsed:.2f}s"
+        f" -> {app.applied / elapsed:,.0f} events/s (wall clock)"
+    )
+    print(
+        f"lag event->screen: worst {lags[-1] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+        f"median {lags[len(lags) // 2] * 1000:.0f} ms over {len(lags)} refreshes"
+    )
+    print(
+        f"CPU (app + producer thread): {cpu:.2f}s -> {app.applied / cpu:,.0f} events per CPU-second"
+        f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    print(f"tests table rows: {rows:,}; page-downs while streaming: {scrolled}")
+    print(f"app RSS at the end: {rss / 2**20:.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=50_000)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=20_000)
+    ns = parser.parse_args()
+    asyncio.run(run(ns.tests, ns.workers, ns.rate))
+
+
+if __name__ == "__main__":
+    main()
