@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 from hotlap.export.report import RunMeta
@@ -53,7 +54,9 @@ class ImpactHooks:
         if getattr(ctx.options, "no_impact", False):
             return
         try:
-            self.tmp = ctx.project / ".hotlap" / "impact-tmp" / secrets.token_hex(6)
+            base = ctx.project / ".hotlap" / "impact-tmp"
+            _remove_stale(base)
+            self.tmp = base / secrets.token_hex(6)
             self.tmp.mkdir(parents=True)
         except OSError as exc:
             self.tmp = None
@@ -71,6 +74,21 @@ class ImpactHooks:
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
+
+
+def _remove_stale(base: Path, age: float = 86400.0) -> None:
+    """Per-run directories a killed hotlap left behind (older than a day)."""
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        try:
+            if now - entry.stat().st_mtime > age:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def record_run(project: Path, tmp: Path, state: RunState, pytest_args: list[str]) -> list[str]:

@@ -107,6 +107,7 @@ def select_tests(
 
     # Whole files and directories: where collection itself may differ now.
     paths: dict[str, list[str]] = {}
+    test_files = {row.file for row in tests.values()}
     for file in sorted(module_changed):
         name = file.rsplit("/", 1)[-1]
         if not exists(file):
@@ -114,7 +115,7 @@ def select_tests(
         if name == "conftest.py":
             directory = file.rsplit("/", 1)[0] if "/" in file else "."
             paths.setdefault(directory, []).append(f"{file} changed (conftest)")
-        elif file in {row.file for row in tests.values()}:
+        elif file in test_files:
             paths.setdefault(file, []).append(f"{file} changed (test module)")
     for error in store.get_meta("collect_errors", []):
         if (root / error).exists():
