@@ -75,6 +75,9 @@ def test_crashes_counted_like_pytest_and_explained(hx: Any) -> None:
         assert printed in entry["longrepr"], entry["longrepr"]
     reasons = [crash["reason"] for crash in hot.report["crashes"]]
     assert len(reasons) == 4, reasons
+    assert {crash["nodeid"] for crash in hot.report["crashes"]} == set(CRASHED)
+    # Each crash brings a replacement worker (gw2, gw3, …) that shows as a lane.
+    assert len(hot.report["run"]["worker_ids"]) == 2 + 4, hot.report["run"]["worker_ids"]
     assert not any("Not properly terminated" in reason for reason in reasons), reasons
     assert hot.test("test_crash.py::test_after_1")["outcome"] == "passed"
     assert hx.leftovers() == [], "a crashed worker's child outlived the run"

@@ -51,6 +51,7 @@ def test_headless_crash_and_hang_kill(hx: Any) -> None:
     hung = hot.test("test_mix.py::test_hangs")["longrepr"]
     assert "hung: killed after 1.5s" in hung and "time.sleep(600)" in hung, hung
     assert "hung: killed after 1.5s" in hot.stdout, "the headless log should name the kill"
+    assert "time.sleep(600)" in hot.test("test_mix.py::test_hangs")["hang_stack"]
     assert hx.leftovers() == []
 
 
