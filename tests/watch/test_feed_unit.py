@@ -38,11 +38,13 @@ def test_path_filter(tmp_path: Path) -> None:
 
 
 def test_watch_roots_skip_venvs_and_caches(tmp_path: Path) -> None:
-    """Only useful top-level directories are watched recursively."""
-    for name in ("src", "tests", ".git", "node_modules", "build", "myenv", ".hotlap"):
+    """Only useful top-level directories are watched recursively, plus hidden ones that
+    hold a file a test reads."""
+    for name in ("src", "tests", ".git", "node_modules", "build", "myenv", ".hotlap", ".data"):
         (tmp_path / name).mkdir()
     (tmp_path / "myenv" / "pyvenv.cfg").write_text("")
     assert [p.name for p in watch_roots(tmp_path)] == ["src", "tests"]
+    assert [p.name for p in watch_roots(tmp_path, {".data/x.json"})] == [".data", "src", "tests"]
 
 
 @pytest.fixture

@@ -103,3 +103,16 @@ def test_interrupt_restarts_with_the_union_of_changes(root: Path) -> None:
         assert "1 failed, 1 passed" in text
     finally:
         watch.stop()
+
+
+def test_no_impact_runs_everything(root: Path) -> None:
+    """With --no-impact nothing is recorded, so every cycle runs the whole suite."""
+    watch = Watch(root, "--no-impact")
+    try:
+        first = "\n".join(watch.until_idle())
+        assert "all tests selected (impact recording is off (--no-impact))" in first
+        _edit(root / "src/calc.py", "return a - b", "return a - b - 1")
+        text = "\n".join(watch.until_idle())
+        assert "all tests selected" in text and "1 failed, 2 passed" in text
+    finally:
+        watch.stop()

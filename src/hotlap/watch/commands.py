@@ -77,7 +77,12 @@ def watch_main(argv: list[str]) -> int:
         print(f"hotlap watch: {message}", file=sys.stderr, flush=True)
 
     feed = ProjectWatchFeed(
-        project, pytest_args, debounce_ms=ns.debounce, notice=notice, force_polling=ns.poll
+        project,
+        pytest_args,
+        debounce_ms=ns.debounce,
+        notice=notice,
+        force_polling=ns.poll,
+        no_impact=ns.no_impact,
     )
     stop = threading.Event()
 

@@ -171,7 +171,11 @@ def headless_watch(
 
     failed: list[str] = []
     root = feed.root
-    selection, warnings = compute_selection(project, pytest_args)
+    warnings: list[str] = []
+    if feed.no_impact:
+        selection = Selection(True, "impact recording is off (--no-impact)")
+    else:
+        selection, warnings = compute_selection(project, pytest_args)
     for warning in warnings:
         say(f"hotlap watch: {warning}")
     say("hotlap watch: initial run")

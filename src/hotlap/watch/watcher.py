@@ -79,19 +79,26 @@ class PathFilter:
         return not self._ignored_by_git(rel)
 
 
-def watch_roots(root: Path) -> list[Path]:
-    """Top-level directories worth watching recursively (no venvs, caches, build dirs)."""
+def watch_roots(root: Path, tracked: set[str] | frozenset[str] = frozenset()) -> list[Path]:
+    """Top-level directories worth watching recursively (no venvs, caches, build dirs),
+    plus any that hold a file a test reads (``tracked``, root-relative)."""
+    wanted = {rel.split("/", 1)[0] for rel in tracked if "/" in rel} - {".git", ".hotlap"}
     found = []
     try:
         entries = sorted(root.iterdir())
     except OSError:
         return []
     for entry in entries:
-        if not entry.is_dir() or entry.name in SKIP_DIRS or entry.name.endswith(".egg-info"):
+        if not entry.is_dir():
             continue
-        if entry.name.startswith(".") or (entry / "pyvenv.cfg").exists():
-            continue
-        found.append(entry)
+        skipped = (
+            entry.name in SKIP_DIRS
+            or entry.name.endswith(".egg-info")
+            or entry.name.startswith(".")
+            or (entry / "pyvenv.cfg").exists()
+        )
+        if not skipped or entry.name in wanted:
+            found.append(entry)
     return found
 
 
@@ -107,8 +114,10 @@ class FileWatcher:
         debounce_ms: int = 300,
         notice: Callable[[str], None] | None = None,
         force_polling: bool = False,
+        tracked: set[str] | None = None,
     ) -> None:
         self.root = root
+        self.tracked = tracked or set()
         self.on_paths = on_paths
         self.debounce_ms = max(1, debounce_ms)
         self.notice = notice or (lambda msg: None)
@@ -119,7 +128,7 @@ class FileWatcher:
 
     def start(self) -> None:
         specs: list[tuple[list[Path], bool]] = [([self.root], False)]
-        subdirs = watch_roots(self.root)
+        subdirs = watch_roots(self.root, self.tracked)
         if subdirs:
             specs.append((subdirs, True))
         for paths, recursive in specs:
@@ -196,8 +205,11 @@ class ProjectWatchFeed:
         debounce_ms: int = 300,
         notice: Callable[[str], None] | None = None,
         force_polling: bool = False,
+        no_impact: bool = False,
     ) -> None:
         from hotlap.impact.engine import root_of, tracked_files
+
+        self.no_impact = no_impact
 
         self.project = project
         self.pytest_args = list(pytest_args)
@@ -216,6 +228,7 @@ class ProjectWatchFeed:
             debounce_ms=debounce_ms,
             notice=self._on_notice,
             force_polling=force_polling,
+            tracked=self._known_files,
         )
         self.watcher.start()
 
@@ -281,6 +294,9 @@ class ProjectWatchFeed:
     def select(self, batch: ChangeBatch, failed: list[str]) -> Selection:
         from hotlap.impact.engine import compute_selection
 
+        if self.no_impact:
+            # Nothing is recorded, so recorded dependencies would go stale: run everything.
+            return Selection(True, "impact recording is off (--no-impact)")
         fresh = [str(self.root / p) for p in batch.paths]
         selection, warnings = compute_selection(self.project, self.pytest_args, fresh)
         for warning in warnings:
