@@ -265,3 +265,56 @@ def test_decorator_body_run_at_import(project: Project) -> None:
     assert "tests/test_mul.py::test_mul" not in selected
     rerun = project.run("--affected")
     assert "1 failed" in rerun.stdout
+
+
+def test_threads_forks_and_data_read_at_import(project: Project) -> None:
+    """Code run in a thread, code run in a forked child, and a data file a module reads
+    when imported are all dependencies of the tests concerned."""
+    project.write("src/pkg/conf.json", '{"n": 1}')
+    project.write(
+        "src/pkg/settings.py",
+        """
+        import json
+        import pathlib
+
+        N = json.loads((pathlib.Path(__file__).parent / "conf.json").read_text())["n"]
+        """,
+    )
+    project.write("src/pkg/work.py", "def job():\n    return 5\n\ndef forked():\n    return 7\n")
+    project.write(
+        "tests/test_conc.py",
+        """
+        import os
+        import threading
+
+        from pkg import work
+
+        def test_thread():
+            out = []
+            t = threading.Thread(target=lambda: out.append(work.job()))
+            t.start()
+            t.join()
+            assert out == [5]
+
+        def test_fork():
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if work.forked() == 7 else 1)
+            _, status = os.waitpid(pid, 0)
+            assert status == 0
+        """,
+    )
+    project.write(
+        "tests/test_settings.py", "from pkg.settings import N\n\ndef test_n():\n    assert N == 1\n"
+    )
+    assert project.run().returncode == 0
+    project.edit("src/pkg/work.py", "return 5", "return 6")
+    assert "tests/test_conc.py::test_thread" in project.selected()
+    project.edit("src/pkg/work.py", "return 6", "return 5")
+    project.edit("src/pkg/work.py", "return 7", "return 8")
+    selected = project.selected()
+    assert "tests/test_conc.py::test_fork" in selected
+    assert "tests/test_conc.py::test_thread" not in selected
+    project.edit("src/pkg/work.py", "return 8", "return 7")
+    project.write("src/pkg/conf.json", '{"n": 2}')
+    assert "tests/test_settings.py::test_n" in project.selected()

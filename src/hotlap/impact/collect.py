@@ -17,9 +17,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Callable
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any
+
+#: What ``spawned`` holds for a fork (no new program: the child runs the parent's code).
+FORK = "<fork>"
 
 #: Code location: (absolute filename, first line, is module-level code).
 CodeKey = tuple[str, int, bool]
@@ -116,8 +120,17 @@ class ProfileTracer(_Tracer):
                     ctx.codes.add(code)
         self.profile.clear()
 
+    def _thread_profile(self, frame: FrameType, event: str, arg: object) -> None:
+        # Threads other than the main one: a Python-level profile function (cProfile covers
+        # only the thread that enabled it). Costly per call, but only in those threads.
+        if event == "call":
+            ctx = self.current
+            if ctx is not None:
+                ctx.codes.add(frame.f_code)
+
     def start(self) -> None:
         self.profile.enable(subcalls=False, builtins=False)
+        threading.setprofile(self._thread_profile)
         self.running = True
 
     def switch(self, context: Context | None) -> None:
@@ -128,6 +141,7 @@ class ProfileTracer(_Tracer):
 
     def stop(self) -> None:
         self._flush()
+        threading.setprofile(None)
         self.running = False
 
 
@@ -213,6 +227,18 @@ class Collector:
                 ctx = self._current()
                 if ctx is not None:
                     ctx.spawned.append(["sh", "-c", os.fsdecode(args[0])])
+            elif event == "os.fork":
+                # A forked child runs code we never see: the whole static closure of the test
+                # (or fixture) counts instead.
+                ctx = self._current()
+                if ctx is not None and [FORK] not in ctx.spawned:
+                    ctx.spawned.append([FORK])
+            elif event == "sqlite3.connect":
+                ctx = self._current()
+                path = args[0] if args else None
+                if ctx is not None and isinstance(path, (str, bytes)) and path != ":memory:":
+                    path = os.fsdecode(path)
+                    ctx.opened.add(path if os.path.isabs(path) else os.path.abspath(path))
 
         return hook
 

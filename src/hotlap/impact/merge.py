@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hotlap.impact.blocks import DATA, DIRTY, MISSING, MODULE, WHOLE, analyse_source
+from hotlap.impact.collect import FORK
 from hotlap.impact.project import Project
 from hotlap.impact.store import ImpactStore, TestRow
 
@@ -17,6 +18,22 @@ from hotlap.impact.store import ImpactStore, TestRow
 COLLECT = "c:collect"
 
 _BAD = frozenset({"failed", "error", "crashed"})
+
+
+#: pytest's own configuration files (read at start-up; a full-run invalidator already).
+_CONFIG_FILES = frozenset({"pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"})
+
+
+def _owner_file(context_key: str) -> str | None:
+    """The file a test (``t:nodeid``) or fixture (``f:baseid::name``) context belongs to."""
+    if context_key.startswith("t:"):
+        return context_key[2:].split("::", 1)[0]
+    if context_key.startswith("f:"):
+        base = context_key[2:].rsplit("::", 1)[0]
+        if base.endswith(".py"):
+            return base.split("::", 1)[0]
+        return f"{base}/conftest.py" if base else "conftest.py"
+    return None
 
 
 def read_process_files(directory: Path) -> list[dict[str, Any]]:
@@ -73,8 +90,15 @@ class _ItemMaker:
             if info is not None:
                 out.add(self.store.item_id(rel, name, info.checksum(name)))
 
-    def spawned(self, argv: list[str], cwd_rel_base: Path, out: set[int]) -> None:
-        """A child process: when it runs Python, its code's static closure is a dependency."""
+    def spawned(
+        self, argv: list[str], cwd_rel_base: Path, out: set[int], owner: str | None = None
+    ) -> None:
+        """A child process: when it runs Python, its code's static closure is a dependency.
+        A fork runs the parent's code: the static closure of ``owner`` (the test's file)."""
+        if argv == [FORK]:
+            if owner is not None:
+                self.closure_items(self.project.closure(owner), WHOLE, out)
+            return
         if argv and argv[0] in ("sh", "/bin/sh") and len(argv) == 3:
             try:
                 argv = shlex.split(argv[2])
@@ -126,10 +150,16 @@ def merge_run(
         # Functions run at import/collection time (decorators, parametrize helpers) count
         # for every test whose static import closure holds their file.
         import_time: dict[str, set[int]] = {}
+        # Data files read at import/collection time (a module reading a file when imported):
+        # which import read it is unknown, so it counts for every test.
+        import_data: set[int] = set()
         for proc in processes:
             collect = proc["contexts"].get(COLLECT)
             if collect is None:
                 continue
+            for filename in collect["opened"]:
+                if os.path.basename(filename) not in _CONFIG_FILES:
+                    maker.data(filename, import_data)
             for filename, line, is_module in collect["codes"]:
                 found: set[int] = set()
                 maker.code(filename, line, is_module, found)
@@ -148,7 +178,7 @@ def merge_run(
                 for filename in ctx["opened"]:
                     maker.data(filename, items)
                 for argv in ctx["spawned"]:
-                    maker.spawned(argv, root, items)
+                    maker.spawned(argv, root, items, _owner_file(key))
                 context_groups[key] = store.group_id(items)
             for nodeid, test in proc["tests"].items():
                 file = nodeid.split("::", 1)[0]
@@ -160,6 +190,7 @@ def merge_run(
                     maker.closure_items(files, MODULE, items)
                     for f in files:
                         items |= import_time.get(f, set())
+                    items |= import_data
                     if file.endswith(".py") and maker._changed_during_run(file):
                         items.add(store.item_id(file, DIRTY, ""))
                     static_groups[file] = store.group_id(items)
