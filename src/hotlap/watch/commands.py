@@ -189,9 +189,12 @@ def _dashboard(
     from hotlap.resources.cores import effective_cores
     from hotlap.ui.app import run_dashboard
 
-    selection, _warnings = compute_selection(project, pytest_args)
-    plan = plan_cycle(selection, pytest_args, feed.root, cwd)
-    first_args = plan.args if plan.kind != "none" else list(pytest_args)
+    first_args = list(pytest_args)
+    if not feed.no_impact:
+        selection, _warnings = compute_selection(project, pytest_args)
+        plan = plan_cycle(selection, pytest_args, feed.root, cwd)
+        if plan.kind != "none":
+            first_args = plan.args
 
     def start_run(kind: str, nodeids: list[str]) -> RecordingSource:
         if kind == "all" or not nodeids:
