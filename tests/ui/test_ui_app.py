@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 from conftest import events_of, replay_app, state_of
 from test_ui_watching import FakeFeed
@@ -177,13 +178,17 @@ async def test_r_and_f_start_new_runs_on_a_fresh_state() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         first_source, failed = app.source, app.failed_nodeids()
+        first_root = app.state.session.rootdir
+        assert first_root  # node ids are anchored to it, so reruns work from any directory
         assert failed
         await pilot.press("f")
         await pilot.pause()
-        assert calls == [("failed", failed)]
+        root = first_root
+        assert calls == [("failed", [os.path.join(root, n) for n in failed])]
         assert isinstance(first_source, LiveReplay) and first_source.cancelled
         await pilot.pause(0.2)
         assert app.state.summary_counts() == state_of(rerun).summary_counts()
+        assert f"rerun of {len(failed)} failed" in screen_text(app).splitlines()[0]
         await pilot.press("r")
         await pilot.pause()
         assert calls[-1] == ("all", [])
@@ -263,9 +268,10 @@ async def test_watch_batch_waits_for_the_run_then_starts() -> None:
         feed.batches.append(ChangeBatch(["src/shop/cart.py"]))
         await pilot.pause(0.2)
         assert calls == [] and "queued: cart.py" in app.view.watch_status
+        root = app.state.session.rootdir
         await pilot.press("x")  # the run ends
         await pilot.pause(0.3)
-        assert calls == [("selection", ["tests/test_cart.py::t"])]
+        assert calls == [("selection", [os.path.join(root, "tests/test_cart.py::t")])]
         assert "changed: cart.py" in screen_text(app)
         await pilot.press("w")
         assert feed.paused and "paused" in app.view.watch_status
@@ -276,3 +282,34 @@ def test_app_is_a_textual_app_with_keys_in_the_footer() -> None:
     keys = {b.key for b in HotlapApp.BINDINGS if hasattr(b, "key")}
     for key in ("r", "f", "x", "slash", "s", "o", "tab", "question_mark", "q", "w", "a", "c"):
         assert key in keys
+
+
+class UsageErrorSource:
+    """A run pytest refuses to start: no events, exit 4, the reason in its output."""
+
+    summary_line = ""
+    output = "ERROR: file or directory not found: test_gone.py\n\n"
+
+    def start(self) -> None:
+        self.started = True
+
+    def drain(self) -> list[object]:
+        return []
+
+    def cancel(self) -> None:
+        pass
+
+    def poll(self) -> int | None:
+        return 4
+
+
+async def test_a_run_that_never_starts_says_why() -> None:
+    """A rerun pytest rejects (exit 4) shows pytest's error, not an empty "collecting…"."""
+    app = replay_app(start_run=lambda kind, nodeids: UsageErrorSource())  # type: ignore[arg-type,return-value]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        await pilot.pause(0.2)
+        assert app.exit_status == 4
+        text = screen_text(app)
+        assert "no tests ran (exit 4): ERROR: file or directory not found: test_gone.py" in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -166,6 +167,7 @@ class HotlapApp(App[int]):
                 self.active = False
                 self.exit_status = code
                 changes |= Change.SESSION
+                self._report_run_error(code)
                 if self.state.phase in (RunPhase.STARTING, RunPhase.COLLECTING, RunPhase.RUNNING):
                     self.state.phase = RunPhase.DONE
                 self.refresh_bindings()
@@ -173,6 +175,16 @@ class HotlapApp(App[int]):
             self._watch_tick()
         self.refresh_panels(changes)
         return len(events)
+
+    def _report_run_error(self, code: int) -> None:
+        """pytest stopped before running anything (usage error, no tests, internal error):
+        say why, from its own output, instead of showing an empty table."""
+        if self.state.tests or code in (0, 1):
+            return
+        reason = last_output_line(self.source.output) or f"pytest exited with code {code}"
+        self.tests.run_error = f"no tests ran (exit {code}): {reason}"
+        self.tests.refresh()
+        self.notify(reason, title=f"pytest exited with code {code}", severity="error", timeout=10)
 
     def refresh_panels(self, changes: Change) -> None:
         """Refresh the panels that show what ``changes`` says changed."""
@@ -260,12 +272,27 @@ class HotlapApp(App[int]):
             self.notify("this run cannot be restarted from here", severity="warning")
             return False
         try:
-            source = self.start_run(kind, nodeids)
+            source = self.start_run(kind, self.invocable(nodeids))
         except Exception as exc:  # a failure to start must not take the dashboard down
             self.notify(f"could not start the run: {exc}", severity="error")
             return False
+        n = len(nodeids)
+        labels = {"failed": f"rerun of {n} failed", "selection": f"{n} selected"}
+        self.view.run_label = labels.get(kind, "")
         self.install(source)
         return True
+
+    def invocable(self, nodeids: list[str]) -> list[str]:
+        """Node ids as pytest arguments that work from any directory.
+
+        A node id is relative to pytest's rootdir, but pytest resolves ``path::name``
+        arguments from the directory it starts in; those differ for ``hotlap demo`` or a
+        ``--rootdir`` run, so anchor them to the rootdir the last run reported.
+        """
+        rootdir = self.state.session.rootdir
+        if not rootdir:
+            return list(nodeids)
+        return [n if os.path.isabs(n) else os.path.join(rootdir, n) for n in nodeids]
 
     async def restart(self, kind: str, nodeids: list[str]) -> None:
         await self.cancel_active()
@@ -433,6 +460,15 @@ class HotlapApp(App[int]):
             yield SystemCommand("Clear results", "Forget the shown results (c)", self.action_clear)
 
 
+def last_output_line(output: str) -> str:
+    """The last meaningful line pytest printed (its error), without decoration."""
+    for line in reversed(output.splitlines()):
+        line = line.strip().strip("=").strip()
+        if line:
+            return line
+    return ""
+
+
 def _run_app(app: HotlapApp) -> None:
     """Run ``app`` in the terminal (a seam: tests run it headless under a pilot)."""
     app.run()
@@ -475,4 +511,9 @@ def run_dashboard(
     line = last.summary_line
     if line:
         print(line)
+    elif code not in (0, 1, None):
+        # No summary: pytest stopped early (usage error, collection interrupted). Show why.
+        tail = [t for t in last.output.splitlines() if t.strip()][-10:]
+        for text in tail:
+            print(text, file=sys.stderr)
     return code if code is not None else INTERRUPTED

@@ -48,6 +48,8 @@ class RunView:
     slow_threshold: float
     clock: Callable[[], float]
     watch_status: str = ""
+    #: What the run shown is, when not the full run ("rerun of 3 failed", "5 selected").
+    run_label: str = ""
     notes: list[str] = field(default_factory=list)
 
     def now(self) -> float:
@@ -82,6 +84,7 @@ class RunHeader(_TextPanel):
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "header--title",
+        "header--label",
         "header--dim",
         "header--bar-done",
         "header--bar-todo",
@@ -97,8 +100,12 @@ class RunHeader(_TextPanel):
         dim = self.style_of("header--dim")
         args = " ".join(v.pytest_args) or "(no args)"
         # The badge already says hotlap: "hotlap · project" titles show only the project.
-        title = v.title.removeprefix("hotlap · ").removeprefix("hotlap - ")
+        title = v.title
+        if title.startswith("hotlap") and title[6:].strip(" ·-"):
+            title = title[6:].strip(" ·-")
         left = Text.assemble((" hotlap ", self.style_of("header--title")), " ", title, "  ")
+        if v.run_label:
+            left.append(f"{v.run_label} · ", style=self.style_of("header--label"))
         left.append(f"pytest {args}", style=dim)
         workers = v.workers()
         lanes = "process" if "main" in s.workers else ("worker" if workers == 1 else "workers")

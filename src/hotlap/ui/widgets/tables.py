@@ -68,11 +68,15 @@ class TestsTable(LineTable):
         super().__init__(id=id)
         self.state = state
         self.view = TestView()
+        #: Why a run that ended ran no tests (pytest's own words), shown instead of rows.
+        self.run_error = ""
         self.sort_column = ""
         self._dirty = True
         self._last_build = 0.0
 
     def empty_message(self) -> str:
+        if self.run_error:
+            return self.run_error
         if self.view.text:
             return f"no test matches “{self.view.text}”"
         return "collecting…" if not self.state.collected else "no tests"
@@ -82,6 +86,7 @@ class TestsTable(LineTable):
         self.state = state
         self.cursor = 0
         self.user_moved = False
+        self.run_error = ""
         self.update_rows(force=True)
 
     def mark_dirty(self) -> None:
@@ -178,7 +183,7 @@ class FixturesTable(LineTable):
                 style=self.fg("fixtures--hint"),
             )
         elif cost.failed:
-            hint = Text(f"setup failed {cost.failed} times")
+            hint = Text(f"{cost.failed} failed setup" + ("s" if cost.failed > 1 else ""))
         return [
             Text(cost.name),
             Text(cost.scope),
