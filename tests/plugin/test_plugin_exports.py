@@ -1,0 +1,86 @@
+"""Exports from plain pytest (``pytest -p hotlap --hotlap-json=… --hotlap-durations=…``).
+
+No app runs: without xdist the events fold in-process, with xdist the controller opens the
+socket itself. The report's counts must be pytest's own, also when xdist is loaded under a
+name other than its entry point's (``-p xdist.plugin`` with plugin autoload disabled), where
+the controller once mistook itself for a single process and counted every test twice.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SUITE = {
+    "test_exp.py": """
+        import pytest
+
+
+        @pytest.fixture
+        def broken_teardown():
+            yield
+            raise RuntimeError("teardown")
+
+
+        def test_passes():
+            pass
+
+
+        def test_fails():
+            assert 1 == 2
+
+
+        def test_teardown_error(broken_teardown):
+            pass
+
+
+        @pytest.mark.skip(reason="no")
+        def test_skipped():
+            pass
+    """,
+}
+NODEIDS = sorted(
+    f"test_exp.py::{name}"
+    for name in ("test_passes", "test_fails", "test_teardown_error", "test_skipped")
+)
+COUNTS = {"failed": 1, "passed": 2, "skipped": 1, "error": 1}
+
+
+@pytest.mark.parametrize(
+    ("workers", "autoload"),
+    [("0", True), ("2", True), ("2", False)],
+    ids=["n0-autoload", "n2-autoload", "n2-named"],
+)
+def test_plain_pytest_exports_count_like_pytest(
+    ph: Any, tmp_path: Path, workers: str, autoload: bool
+) -> None:
+    """The report's counts, exit code and tests equal pytest's summary; the durations file
+    has every test; with ``-n 2`` the tests ran on the workers."""
+    project = ph.write_project(tmp_path / "proj", SUITE)
+    report_path, durations_path = project / "report.json", project / "durations.json"
+    args = ["-q", "-n", workers, "-p", "hotlap"]
+    env = None
+    if not autoload:
+        args = ["-p", "xdist.plugin", *args]
+        env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    run = ph.run_pytest(
+        project,
+        *args,
+        f"--hotlap-json={report_path}",
+        f"--hotlap-durations={durations_path}",
+        env=env,
+    )
+    assert run.code == 1, run.describe()
+    assert run.counts == COUNTS, run.describe()
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["run"]["counts"] == COUNTS, run.describe()
+    assert report["run"]["exit_code"] == 1
+    assert sorted(t["nodeid"] for t in report["tests"]) == NODEIDS
+    expected_workers = {"main"} if workers == "0" else {"gw0", "gw1"}
+    assert {t["worker"] for t in report["tests"]} <= expected_workers
+    assert set(report["run"]["worker_ids"]) <= expected_workers
+    durations = json.loads(durations_path.read_text(encoding="utf-8"))
+    assert sorted(durations) == NODEIDS

@@ -1,0 +1,146 @@
+"""``hotlap`` argument handling: what goes to pytest, usage errors, and the ``-n`` it picks."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from hotlap.resources.cores import effective_cores, worker_count
+
+THREE = {
+    "test_three.py": """
+        def test_a():
+            pass
+
+
+        def test_b():
+            pass
+
+
+        def test_c():
+            value = 1
+            assert value == 2
+    """,
+}
+THREE_COUNTS = {"failed": 1, "passed": 2}
+
+THIRTY = {"test_thirty.py": "".join(f"def test_{i}():\n    pass\n\n\n" for i in range(30))}
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_pytest_options_after_double_dash_reach_pytest(h: Any, tmp_path: Path) -> None:
+    """``hotlap run -- --tb=line -q``: pytest gets both (its argv, its one-line tracebacks)."""
+    project = h.write_project(tmp_path / "proj", THREE)
+    report_path = project / "report.json"
+    hot = h.run_hotlap(
+        project, "run", "--headless", "--json", str(report_path), "--", "--tb=line", "-q"
+    )
+    assert hot.code == 1, hot.describe()
+    report = h.load_json(report_path)
+    assert report["run"]["argv"][-2:] == ["--tb=line", "-q"]
+    assert report["run"]["counts"] == THREE_COUNTS
+    failed = [t for t in report["tests"] if t["outcome"] == "failed"]
+    assert [t["nodeid"] for t in failed] == ["test_three.py::test_c"]
+    # The default (auto) traceback shows the test's source; --tb=line does not.
+    assert "value = 1" not in failed[0]["longrepr"], failed[0]["longrepr"]
+    assert "assert" in failed[0]["longrepr"]
+
+
+def test_default_traceback_shows_the_source(h: Any, tmp_path: Path) -> None:
+    """Control for the test above: without --tb=line the longrepr holds the test's source."""
+    project = h.write_project(tmp_path / "proj", THREE)
+    report_path = project / "report.json"
+    hot = h.run_hotlap(project, "run", "--headless", "--json", str(report_path), "--")
+    assert hot.code == 1, hot.describe()
+    failed = [t for t in h.load_json(report_path)["tests"] if t["outcome"] == "failed"]
+    assert "value = 1" in failed[0]["longrepr"]
+
+
+def test_unknown_option_is_pytest_usage_error(h: Any, tmp_path: Path) -> None:
+    """``hotlap run --bogus``: hotlap does not know it, pytest rejects it: exit 4, pytest's
+    "unrecognized arguments" line, no Python traceback."""
+    project = h.write_project(tmp_path / "proj", THREE)
+    hot = h.run_hotlap(project, "run", "--headless", "--bogus", "--")
+    assert hot.code == 4, hot.describe()
+    assert "unrecognized arguments: --bogus" in hot.stdout, hot.describe()
+    assert "Traceback" not in hot.output
+
+
+def test_missing_path_is_a_one_line_error(h: Any, tmp_path: Path) -> None:
+    """A test path that does not exist: exit 4 and one line saying so, no traceback."""
+    project = h.write_project(tmp_path / "proj", THREE)
+    hot = h.run_hotlap(project, "run", "--headless", "--", "missing_dir/test_nope.py")
+    assert hot.code == 4, hot.describe()
+    lines = _lines(hot.stdout)
+    assert len(lines) == 1, hot.describe()
+    assert "not found: missing_dir/test_nope.py" in lines[0]
+    assert "Traceback" not in hot.output
+
+
+def test_double_dash_ends_hotlaps_options(h: Any, tmp_path: Path) -> None:
+    """After ``--`` even hotlap's own ``--json`` goes to pytest (which rejects it)."""
+    project = h.write_project(tmp_path / "proj", THREE)
+    hot = h.run_hotlap(project, "run", "--headless", "--", "--json", "out.json")
+    assert hot.code == 4, hot.describe()
+    assert "unrecognized arguments: --json" in hot.stdout, hot.describe()
+    assert not (project / "out.json").exists()
+
+
+def test_no_subcommand_runs_the_suite_with_n0_for_three_tests(h: Any, tmp_path: Path) -> None:
+    """Bare ``hotlap`` (no subcommand, no arguments, all plugins auto-loaded) runs the suite
+    like ``hotlap run``: headless without a TTY, -n 0 for 3 tests, pytest's exit code."""
+    project = h.write_project(tmp_path / "proj", THREE)
+    hot = h.run_hotlap(project, fast=False)
+    plain = h.run_pytest(project, "-q", fast=False)
+    assert hot.code == plain.code == 1, hot.describe()
+    assert re.search(r"hotlap: -n 0\b", hot.stderr), hot.describe()
+    assert h.parse_counts(h.summary_line(_lines(hot.stdout)[-1])) == THREE_COUNTS
+
+
+def test_auto_n_follows_the_effective_cores(h: Any, tmp_path: Path) -> None:
+    """30 tests: hotlap picks one worker per effective core (-n 0 when there is only one)."""
+    project = h.write_project(tmp_path / "proj", THIRTY)
+    report_path = project / "report.json"
+    hot = h.run_hotlap(project, "run", "--headless", "--json", str(report_path), "--")
+    assert hot.code == 0, hot.describe()
+    workers = worker_count(effective_cores())
+    expected = workers if workers > 1 else 0
+    said = re.search(r"hotlap: -n (\d+)", hot.stderr)
+    assert said is not None, hot.describe()
+    assert int(said.group(1)) == expected
+    report = h.load_json(report_path)
+    ids = [f"gw{i}" for i in range(expected)] if expected else ["main"]
+    assert report["run"]["worker_ids"] == ids
+    assert report["run"]["counts"] == {"passed": 30}
+
+
+def test_users_n1_is_respected(h: Any, tmp_path: Path) -> None:
+    """The user's ``-n 1`` is kept as is: no choice of hotlap's, one xdist worker."""
+    project = h.write_project(tmp_path / "proj", THIRTY)
+    report_path = project / "report.json"
+    hot = h.run_hotlap(project, "run", "--headless", "--json", str(report_path), "--", "-n", "1")
+    assert hot.code == 0, hot.describe()
+    assert "hotlap: -n" not in hot.stderr, hot.describe()
+    report = h.load_json(report_path)
+    assert report["run"]["worker_ids"] == ["gw0"]
+    argv = report["run"]["argv"]
+    assert argv.count("-n") == 1 and argv[argv.index("-n") + 1] == "1", argv
+    assert report["run"]["counts"] == {"passed": 30}
+
+
+def test_autoload_disabled_without_xdist_runs_like_pytest(h: Any, tmp_path: Path) -> None:
+    """With PYTEST_DISABLE_PLUGIN_AUTOLOAD and xdist not named by ``-p``, pytest knows no
+    ``-n``: hotlap must not add one, and the run ends as plain pytest's does."""
+    project = h.write_project(tmp_path / "proj", THREE)
+    env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    report_path = project / "report.json"
+    hot = h.run_hotlap(
+        project, "run", "--headless", "--json", str(report_path), env=env, fast=False
+    )
+    plain = h.run_pytest(project, "-q", env=env, fast=False)
+    assert hot.code == plain.code == 1, hot.describe()
+    assert h.load_json(report_path)["run"]["counts"] == h.counts_of(plain) == THREE_COUNTS
