@@ -16,6 +16,7 @@ import pytest
 
 CRASH_AND_HANG = {
     "test_mix.py": """
+        import ctypes
         import os
         import time
 
@@ -29,6 +30,9 @@ CRASH_AND_HANG = {
         def test_hangs():
             time.sleep(600)
 
+        def test_segfaults():
+            ctypes.string_at(0)
+
         def test_fails():
             assert 0
     """,
@@ -37,17 +41,21 @@ CRASH_AND_HANG = {
 
 @pytest.mark.slow
 def test_headless_crash_and_hang_kill(hx: Any) -> None:
-    """``hotlap run --kill-after`` on a suite with a crash and a hang: exit code 1, counts
-    equal pytest's own summary, the crash names its exit code, the hang its kill, no leftovers.
+    """``hotlap run --kill-after`` on a suite with crashes and a hang: exit code 1, counts
+    equal pytest's own summary, a crash names its exit code or signal (a segfault also its
+    Python stack), the hang its kill and stack, and no process is left over.
     """
     project = hx.project(CRASH_AND_HANG)
     hot = hx.hotlap(
         project, "-n", "2", options=("--no-history", "--hang-after=0.5", "--kill-after=1.5")
     )
     assert hot.code == 1, hot.describe()
-    assert hot.report["run"]["counts"] == hot.counts == {"failed": 3, "passed": 1}, hot.describe()
+    assert hot.report["run"]["counts"] == hot.counts == {"failed": 4, "passed": 1}, hot.describe()
     assert "exit code 9" in hot.test("test_mix.py::test_exits")["longrepr"]
     assert "bye" in hot.test("test_mix.py::test_exits")["longrepr"]
+    segfault = hot.test("test_mix.py::test_segfaults")["longrepr"]
+    assert "SIGSEGV" in segfault and "Fatal Python error" in segfault, segfault
+    assert "in test_segfaults" in segfault, "faulthandler's stack should name the test"
     hung = hot.test("test_mix.py::test_hangs")["longrepr"]
     assert "hung: killed after 1.5s" in hung and "time.sleep(600)" in hung, hung
     assert "hung: killed after 1.5s" in hot.stdout, "the headless log should name the kill"

@@ -29,6 +29,10 @@ from hotlap.plugin.text import clean
 
 #: Bytes of each captured stream kept in a crash reason.
 TAIL_BYTES = 4096
+#: Set by a controller that the app drives: workers write faulthandler's dump of a fatal
+#: error (segfault, abort) to the fault directory, where the crash reason picks it up.
+ENV_FATAL = "HOTLAP_FAULT_FATAL"
+_KEEP_OPEN: list[Any] = []
 _EXPORT_OPTIONS = ("hotlap_json", "hotlap_durations", "hotlap_record")
 _SIGNAL_HINTS = {
     signal.SIGKILL: "killed from outside, e.g. by the OOM killer",
@@ -82,19 +86,33 @@ def capture_fds(config: pytest.Config) -> dict[str, int]:
     return fds
 
 
-def publish_capture_fds(config: pytest.Config) -> None:
-    """Tell the controller (through the fault directory) where this worker captures output.
+def prepare_worker(config: pytest.Config) -> None:
+    """Tell the controller (through the fault directory) how to explain this worker's death.
 
     Between tests pytest points fds 1 and 2 back at the real streams, so the controller
-    cannot find the capture files by looking at them; it needs their own fd numbers.
+    cannot find the capture files by looking at them: it gets their own fd numbers. Under the
+    app, faulthandler's dump of a fatal error goes to a file there too (pytest would print it
+    on the worker's stderr, which only the app's log of pytest's output shows).
     """
     directory = os.environ.get(ENV_FAULT_DIR)
-    fds = capture_fds(config)
-    if not directory or not fds:
+    if not directory:
         return
-    text = "".join(f"{name} {fd}\n" for name, fd in fds.items())
-    with contextlib.suppress(OSError), open(_fds_path(directory, os.getpid()), "w") as f:
-        f.write(text)
+    fds = capture_fds(config)
+    if fds:
+        text = "".join(f"{name} {fd}\n" for name, fd in fds.items())
+        with contextlib.suppress(OSError), open(_fds_path(directory, os.getpid()), "w") as f:
+            f.write(text)
+    if os.environ.get(ENV_FATAL) == "1":
+        import faulthandler
+
+        with contextlib.suppress(OSError):
+            fatal = open(_fatal_path(directory, os.getpid()), "w")  # noqa: SIM115
+            _KEEP_OPEN.append(fatal)  # faulthandler keeps only the fd: the file must live
+            faulthandler.enable(file=fatal, all_threads=False)
+
+
+def _fatal_path(directory: str, pid: int) -> str:
+    return os.path.join(directory, f"{pid}.fatal")
 
 
 def _fds_path(directory: str, pid: int) -> str:
@@ -142,6 +160,9 @@ class CrashForensics:
         self.directory = tempfile.mkdtemp(prefix="hotlap-faults-")
         # Workers are spawned after configure and inherit the environment.
         os.environ[ENV_FAULT_DIR] = self.directory
+        self.app_driven = sink_from_env("controller") is not None
+        if self.app_driven:
+            os.environ[ENV_FATAL] = "1"
         self._captures: dict[str, list[tuple[str, BinaryIO]]] = {}
         config.add_cleanup(self.close)
 
@@ -153,6 +174,8 @@ class CrashForensics:
         self._captures.clear()
         if os.environ.get(ENV_FAULT_DIR) == self.directory:
             del os.environ[ENV_FAULT_DIR]
+        if self.app_driven:
+            os.environ.pop(ENV_FATAL, None)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def pytest_testnodeready(self, node: Any) -> None:
@@ -198,8 +221,33 @@ class CrashForensics:
         else:
             described = exit_description(returncode)
             parts.append(f"worker crashed: {described}" if described else f"worker {error}")
+        fatal = self._fatal(popen.pid) if popen is not None else ""
+        if fatal:
+            parts.append(f"--- fatal error ---\n{fatal}")
         for name, f in files:
             tail = read_tail(f)
             if tail.strip():
                 parts.append(f"--- last captured {name} ---\n{tail.rstrip()}")
         return clean("\n".join(parts))
+
+    def _fatal(self, pid: int) -> str:
+        """faulthandler's dump of a fatal error in worker ``pid`` (under the app), or ""."""
+        path = _fatal_path(self.directory, pid)
+        try:
+            with open(path, "rb") as f:
+                text = read_tail(f, 2 * TAIL_BYTES)
+            os.unlink(path)
+        except OSError:
+            return ""
+        return _trim_fatal(text.strip())
+
+
+def _trim_fatal(text: str) -> str:
+    """faulthandler's dump up to pytest's own frames (innermost calls come first)."""
+    kept = []
+    for line in text.splitlines():
+        if "/_pytest/" in line or "/pluggy/" in line:
+            kept.append("  …")
+            break
+        kept.append(line)
+    return "\n".join(kept)

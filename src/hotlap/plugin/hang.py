@@ -91,11 +91,11 @@ def configure(config: pytest.Config, role: Role) -> None:
             config.pluginmanager.register(CrashForensics(config), "hotlap-crash-forensics")
         return
     if role is Role.WORKER and os.environ.get(ENV_FAULT_DIR):
-        from hotlap.plugin.crash import publish_capture_fds
+        from hotlap.plugin.crash import prepare_worker
 
         # The controller finds what this worker's tests started by this marker after a crash.
         os.environ[ENV_OWNER] = str(os.getpid())
-        publish_capture_fds(config)
+        prepare_worker(config)
     hang_after = setting(config, "hotlap_hang_after", ENV_HANG_AFTER)
     kill_after = setting(config, "hotlap_kill_after", ENV_KILL_AFTER)
     if hang_after is None and kill_after is None:
