@@ -12,7 +12,7 @@ from hotlap.model.run_state import RunPhase
 from hotlap.runner.replay import ReplaySource
 from hotlap.ui.app import HotlapApp
 from hotlap.ui.screens.help import HelpScreen
-from hotlap.ui.screenshots import LiveReplay, screen_text
+from hotlap.ui.screenshots import LiveReplay, settle
 from hotlap.ui.widgets.detail import TestDetail
 from hotlap.ui.widgets.tables import TestsTable
 from hotlap.watch.feed import ChangeBatch
@@ -23,7 +23,7 @@ async def test_lanes_show_what_each_worker_runs_now() -> None:
     app = replay_app(mid_run=True)
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause()
-        text = screen_text(app)
+        text = await settle(app, pilot)
         assert app.active and app.state.phase is RunPhase.RUNNING
         for lane in app.state.workers.values():
             assert lane.current
@@ -37,7 +37,7 @@ async def test_finished_run_counts_match_pytest() -> None:
     app = replay_app()
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause()
-        header = "\n".join(screen_text(app).splitlines()[:3])
+        header = "\n".join((await settle(app, pilot)).splitlines()[:3])
         counts = app.state.summary_counts()
         assert "done" in header
         for key, label in (("passed", "passed"), ("failed", "failed"), ("xfailed", "xfail")):
@@ -57,13 +57,13 @@ async def test_failure_detail_shows_traceback_and_output() -> None:
         await pilot.pause()
         detail = app.query_one(TestDetail)
         assert detail.nodeid == failed
-        text = screen_text(app)
+        text = await settle(app, pilot)
         assert "── traceback" in text and "AssertionError" in text
         assert app.state.tests[failed].stdout
         for _ in range(6):  # J scrolls the detail down to the captured output
             await pilot.press("J")
         await pilot.pause()
-        assert "── captured stdout" in screen_text(app)
+        assert "── captured stdout" in (await settle(app, pilot))
 
 
 async def test_slash_filters_and_escape_clears() -> None:
@@ -109,7 +109,7 @@ async def test_s_cycles_sort_and_bang_toggles_failures_first() -> None:
         await pilot.press("s")  # order -> name
         await pilot.pause()
         assert tests.view.sort == "name" and tests.keys == sorted(tests.keys)
-        assert "test ▼" in screen_text(app)
+        assert "test ▼" in (await settle(app, pilot))
         await pilot.press("S")
         await pilot.pause()
         assert tests.keys == sorted(tests.keys, reverse=True)
@@ -123,12 +123,12 @@ async def test_tab_switches_panes_and_fixtures_show_a_hint() -> None:
         await pilot.press("tab")
         await pilot.pause()
         assert app.panes.active == "fixtures-pane"
-        text = screen_text(app)
+        text = await settle(app, pilot)
         assert "database" in text and "scope=module would save" in text
         await pilot.press("tab")
         await pilot.pause()
         assert app.panes.active == "resources-pane"
-        assert "cores" in screen_text(app) and "cpu0" in screen_text(app)
+        assert "cores" in (await settle(app, pilot)) and "cpu0" in (await settle(app, pilot))
         await pilot.press("tab")
         assert app.panes.active == "tests-pane"
 
@@ -161,7 +161,7 @@ async def test_x_cancels_and_the_app_stays_open() -> None:
         await pilot.press("x")
         await pilot.pause()
         assert not app.active and app.exit_status == 2
-        assert "cancelled" in screen_text(app).splitlines()[0]
+        assert "cancelled" in (await settle(app, pilot)).splitlines()[0]
         assert app.is_running
 
 
@@ -188,7 +188,7 @@ async def test_r_and_f_start_new_runs_on_a_fresh_state() -> None:
         assert isinstance(first_source, LiveReplay) and first_source.cancelled
         await pilot.pause(0.2)
         assert app.state.summary_counts() == state_of(rerun).summary_counts()
-        assert f"rerun of {len(failed)} failed" in screen_text(app).splitlines()[0]
+        assert f"rerun of {len(failed)} failed" in (await settle(app, pilot)).splitlines()[0]
         await pilot.press("r")
         await pilot.pause()
         assert calls[-1] == ("all", [])
@@ -214,7 +214,7 @@ async def test_help_lists_the_keys() -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        assert "rerun the failed tests" in screen_text(app)
+        assert "rerun the failed tests" in (await settle(app, pilot, footer=False))
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
@@ -246,7 +246,7 @@ async def test_80x24_renders_without_overlap() -> None:
         for a, b in itertools.pairwise(regions):
             assert a.bottom <= b.y
         assert app.tests.region.height >= 4 and app.detail.region.height >= 3
-        text = screen_text(app)
+        text = await settle(app, pilot)
         assert all(len(line) <= 80 for line in text.splitlines())
         footer = [line for line in text.splitlines() if line.strip()][-1]
         assert "q Quit" in footer and "? Help" in footer
@@ -272,7 +272,7 @@ async def test_watch_batch_waits_for_the_run_then_starts() -> None:
         await pilot.press("x")  # the run ends
         await pilot.pause(0.3)
         assert calls == [("selection", [os.path.join(root, "tests/test_cart.py::t")])]
-        assert "changed: cart.py" in screen_text(app)
+        assert "changed: cart.py" in (await settle(app, pilot))
         await pilot.press("w")
         assert feed.paused and "paused" in app.view.watch_status
 
@@ -311,5 +311,5 @@ async def test_a_run_that_never_starts_says_why() -> None:
         await pilot.press("f")
         await pilot.pause(0.2)
         assert app.exit_status == 4
-        text = screen_text(app)
+        text = await settle(app, pilot)
         assert "no tests ran (exit 4): ERROR: file or directory not found: test_gone.py" in text

@@ -68,11 +68,12 @@ class Scene:
     mid_run: bool = False
     pane: str = "tests-pane"
     select_failure: bool = False
+    sort: str = "order"
 
 
 SCENES = (
     Scene("mid-run", (140, 40), mid_run=True),
-    Scene("failure", (140, 40), select_failure=True),
+    Scene("failure", (140, 40), select_failure=True, sort="call"),
     Scene("fixtures", (140, 30), pane="fixtures-pane"),
     Scene("resources", (140, 34), mid_run=True, pane="resources-pane"),
     Scene("narrow-80x24", (80, 24), mid_run=True),
@@ -116,6 +117,8 @@ async def prepare(app: HotlapApp, scene: Scene) -> None:
     from textual.widgets import TabbedContent
 
     app.tick()
+    if scene.sort != "order":
+        app.query_one(TestsTable).set_view(sort=scene.sort)
     if scene.select_failure and app.state.failures:
         tests = app.query_one(TestsTable)
         tests.user_moved = True
@@ -141,7 +144,9 @@ def screen_text(app: HotlapApp) -> str:
     return console.export_text()
 
 
-async def settle(app: HotlapApp, pilot: Pilot[int], timeout: float = 5.0) -> str:
+async def settle(
+    app: HotlapApp, pilot: Pilot[int], timeout: float = 5.0, footer: bool = True
+) -> str:
     """The screen's text once it stops changing and the footer is drawn.
 
     Under load the footer (recomposed when the focused widget's keys change) can lag a
@@ -152,7 +157,7 @@ async def settle(app: HotlapApp, pilot: Pilot[int], timeout: float = 5.0) -> str
     while time.monotonic() < deadline:
         await pilot.pause(0.05)
         again = screen_text(app)
-        if again == text and "Quit" in again.rstrip().rsplit("\n", 1)[-1]:
+        if again == text and (not footer or "Quit" in again.rstrip().rsplit("\n", 1)[-1]):
             break
         text = again
     return text

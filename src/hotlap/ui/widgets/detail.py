@@ -84,8 +84,15 @@ class TestDetail(VerticalScroll):
                 + ")\n",
                 style=dim,
             )
-        where = f"{rec.crash_path}:{rec.crash_line}" if rec.crash_path else f"{rec.path}:{rec.line}"
-        if rec.path or rec.crash_path:
+        message = rec.message
+        if message and bad:
+            out.append(f"{message}\n", style=self.get_component_rich_style("detail--error"))
+        crash_path = rec.crash_path
+        root = state.session.rootdir
+        if root and crash_path.startswith(root.rstrip("/") + "/"):
+            crash_path = crash_path[len(root.rstrip("/")) + 1 :]
+        where = f"{crash_path}:{rec.crash_line}" if crash_path else f"{rec.path}:{rec.line}"
+        if rec.path or crash_path:
             out.append(f"{where}", style=dim)
             out.append("\n")
             if bad:

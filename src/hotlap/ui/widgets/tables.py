@@ -39,8 +39,8 @@ BIG_REBUILD_EVERY = 0.5
 
 
 def _secs(value: float, dim: Style) -> Text:
-    """Seconds; tiny values are dimmed so the eye goes to the costly ones."""
-    if not value:
+    """Seconds; tiny values are blank or dimmed so the eye goes to the costly ones."""
+    if value < 0.005:  # would read "0.00s": leave it out, the table stays calm
         return Text("")
     return Text(fmt_seconds(value), style=dim if value < 0.01 else "")
 
