@@ -8,6 +8,8 @@ the worker is replaced and the run goes on; nothing the test started outlives th
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +139,49 @@ def test_kill_after_from_the_environment(hx: Any) -> None:
     hot = hx.plugin(project, "-n", "0", env=env)
     assert hot.code == 1, hot.describe()
     assert "hung: killed after 1s" in hot.test("test_env.py::test_hangs")["longrepr"]
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_kill_on_request(hx: Any, workers: str) -> None:
+    """The app's kill key: :func:`request_kill` makes the test process's watchdog kill the
+    running test with the app's reason (no kill limit set), and the run goes on."""
+    from hotlap.plugin.hang import request_kill
+
+    faults = hx.tmp_path / "faults"
+    faults.mkdir()
+    pid_file = hx.tmp_path / "pid"
+    project = hx.project(
+        {
+            "test_wait.py": f"""
+                import os
+                import pathlib
+                import time
+
+                def test_waits_forever():
+                    pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))
+                    time.sleep(600)
+
+                def test_ok():
+                    pass
+            """
+        }
+    )
+    env = {"HOTLAP_FAULT_DIR": str(faults), "HOTLAP_HANG_AFTER": "60"}
+    results: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: results.append(hx.plugin(project, "-n", workers, env=env))
+    )
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pid_file.exists(), "the hanging test never started"
+    time.sleep(0.2)  # the file is written just before the sleep
+    request_kill(str(faults), int(pid_file.read_text()), "hung: killed after 75s (by you)")
+    thread.join(timeout=90)
+    hot = results[0]
+    assert hot.code == 1, hot.describe()
+    assert hot.report["run"]["counts"] == {"failed": 1, "passed": 1}, hot.describe()
+    entry = hot.test("test_wait.py::test_waits_forever")
+    assert "hung: killed after 75s (by you)" in entry["longrepr"], entry["longrepr"]
+    assert "time.sleep(600)" in entry["hang_stack"], entry

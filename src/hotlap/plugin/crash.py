@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from hotlap.plugin.hang import ENV_FAULT_DIR, HANG_EXIT, kill_owned, note_path
+from hotlap.plugin.hang import ENV_FAULT_DIR, kill_owned, note_path
 from hotlap.plugin.sink import sink_from_env
 from hotlap.plugin.text import clean
 
@@ -157,8 +157,11 @@ class CrashForensics:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.directory = tempfile.mkdtemp(prefix="hotlap-faults-")
-        # Workers are spawned after configure and inherit the environment.
+        given = os.environ.get(ENV_FAULT_DIR, "")
+        # The app may give the directory (so it can ask a worker to kill its test); else
+        # make one. Workers are spawned after configure and inherit the environment.
+        self.owned = not os.path.isdir(given)
+        self.directory = tempfile.mkdtemp(prefix="hotlap-faults-") if self.owned else given
         os.environ[ENV_FAULT_DIR] = self.directory
         self.app_driven = sink_from_env("controller") is not None
         if self.app_driven:
@@ -172,11 +175,12 @@ class CrashForensics:
             for _, f in files:
                 f.close()
         self._captures.clear()
-        if os.environ.get(ENV_FAULT_DIR) == self.directory:
-            del os.environ[ENV_FAULT_DIR]
         if self.app_driven:
             os.environ.pop(ENV_FATAL, None)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if self.owned:
+            if os.environ.get(ENV_FAULT_DIR) == self.directory:
+                del os.environ[ENV_FAULT_DIR]
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def pytest_testnodeready(self, node: Any) -> None:
         popen = _popen(node)
@@ -216,7 +220,7 @@ class CrashForensics:
                 os.unlink(path)
             # What the dead worker's tests started is now an orphan: end it.
             kill_owned(popen.pid)
-        if note and returncode == HANG_EXIT:
+        if note:  # the worker's watchdog killed it (a hang limit or the app's request)
             parts.append(note.rstrip("\n"))
         else:
             described = exit_description(returncode)

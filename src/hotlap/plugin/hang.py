@@ -196,6 +196,25 @@ def note_path(directory: str, pid: int) -> str:
     return os.path.join(directory, f"{pid}.txt")
 
 
+def kill_request_path(directory: str, pid: int) -> str:
+    """The file whose appearance asks test process ``pid`` to kill its running test."""
+    return os.path.join(directory, f"{pid}.kill")
+
+
+def request_kill(directory: str, pid: int, reason: str) -> None:
+    """Ask test process ``pid`` (watching with a hang limit) to kill its running test.
+
+    For the app's kill key: the process's own watchdog does the kill within ~0.2 s, the same
+    way as at ``--hotlap-kill-after`` (last stack, children, replacement worker), and
+    ``reason`` ("hung: killed after 75s") becomes the crash reason. ``directory`` is the
+    :data:`ENV_FAULT_DIR` the app gave pytest. If the process does not go, kill its tree.
+    """
+    path = kill_request_path(directory, pid)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(reason)
+    os.replace(path + ".tmp", path)  # whole, never half-written, when the watchdog looks
+
+
 class HangWatch:
     """Tracks the running test; its thread sends stacks and does the kill."""
 
@@ -220,7 +239,8 @@ class HangWatch:
         self._sink: Sink | None = None
         self._failing = ""
         os.environ[ENV_OWNER] = str(self.pid)
-        if role is Role.SINGLE and kill_after is not None:
+        self.directory = os.environ.get(ENV_FAULT_DIR, "")
+        if role is Role.SINGLE and (kill_after is not None or self.directory):
             # Only the main thread may install a handler; configure runs there.
             signal.signal(_FAIL_SIGNAL, self._fail_in_main)
 
@@ -268,14 +288,15 @@ class HangWatch:
         sent_for: tuple[str, float] | None = None
         next_send = 0.0
         while not self._stop.wait(tick):
+            requested = self._kill_requested()
             current = self._current
             if current is None:
                 continue
             nodeid, started = current
             now = time.monotonic()
             elapsed = now - started
-            if self.kill_after is not None and elapsed >= self.kill_after:
-                self._kill(nodeid, elapsed)
+            if requested or (self.kill_after is not None and elapsed >= self.kill_after):
+                self._kill(nodeid, elapsed, requested)
                 sent_for, next_send = current, now + self.refresh
                 continue
             if elapsed < self.hang_after:
@@ -285,9 +306,21 @@ class HangWatch:
                 self._send(nodeid, elapsed, bounded(stack))
                 sent_for, next_send = current, now + self.refresh
 
-    def _kill(self, nodeid: str, elapsed: float) -> None:
-        assert self.kill_after is not None
-        head = f"hung: killed after {self.kill_after:g}s"
+    def _kill_requested(self) -> str:
+        """The reason the app asked this process to kill its test for (see :func:`request_kill`)."""
+        if not self.directory:
+            return ""
+        path = kill_request_path(self.directory, self.pid)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                reason = f.read().strip()
+            os.unlink(path)
+        except OSError:
+            return ""
+        return reason or "killed on request"
+
+    def _kill(self, nodeid: str, elapsed: float, head: str = "") -> None:
+        head = head or f"hung: killed after {self.kill_after or elapsed:g}s"
         stack = bounded(f"{head}\n{format_stack(self._main)}{describe_children(self.pid)}")
         if self.role is not Role.WORKER:
             # Without xdist no one would replace this process: fail the test in the main
@@ -299,9 +332,8 @@ class HangWatch:
                 self._send(nodeid, elapsed, stack)
                 kill_owned(self.pid)
             return
-        directory = os.environ.get(ENV_FAULT_DIR)
-        if directory:
-            path = note_path(directory, self.pid)
+        if self.directory:
+            path = note_path(self.directory, self.pid)
             with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as f:
                 f.write(stack)
         self._send(nodeid, elapsed, stack)
