@@ -168,3 +168,16 @@ def test_prepare_sets_plugin_environment(tmp_path: Path, hh) -> None:
     assert durations == ctx.expected
     hooks.finish(ctx, state, RunMeta())
     assert not Path(ctx.env["HOTLAP_SCHEDULE"]).exists()
+
+
+@pytest.mark.parametrize("durations", [{"gone.py::x": 1.0}, dict.fromkeys(DURATIONS, 0.0)])
+def test_unknown_or_zero_durations_still_use_both_workers(
+    tmp_path: Path, hh, durations: dict[str, float]
+) -> None:
+    """Renamed tests (no match) or all-zero durations: work is still spread over the workers."""
+    proj = hh.project(tmp_path, SUITE)
+    (proj / "d.json").write_text(json.dumps(durations))
+    result = hh.pytest(proj, "-n", "2", "--hotlap-schedule=d.json", "--hotlap-json=r.json")
+    assert result.code == 0, result.describe()
+    tests = json.loads((proj / "r.json").read_text())["tests"]
+    assert len(tests) == 8 and len({t["worker"] for t in tests}) == 2

@@ -28,6 +28,8 @@ ENV_RERUNS = "HOTLAP_RERUNS"
 
 #: Runs whose durations a regression is judged against.
 BASELINE_RUNS = 10
+#: Runs whose outcomes flaky detection looks at after each run.
+FLAKY_RUNS = 20
 
 
 def history_dir(project: Path) -> Path:
@@ -126,7 +128,7 @@ class HistoryHooks:
         flaky: list[Flaky] = []
         if store is not None:
             try:
-                history = {n: rows for n, rows in store.tests().items() if n in ran}
+                history = {n: rows for n, rows in store.tests(FLAKY_RUNS).items() if n in ran}
                 flaky = find_flaky(history)
             finally:
                 store.close()

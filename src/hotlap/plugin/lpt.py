@@ -15,6 +15,9 @@ from xdist.scheduler import LoadScheduling
 from hotlap.history.analysis import median
 from hotlap.plugin.schedule import LOOKAHEAD
 
+#: The least a test is assumed to take (seconds).
+MIN_WEIGHT = 0.001
+
 
 class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
     """LPT over units (single tests, or tests grouped around a shared expensive fixture)."""
@@ -37,8 +40,10 @@ class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
     # -- order --------------------------------------------------------------------------------
     def _plan(self, collection: list[str]) -> list[int]:
         known = [self.durations[n] for n in collection if n in self.durations]
-        fill = median(known) if known else 0.0
-        self.weight = [self.durations.get(n, fill) for n in collection]
+        # Unknown tests weigh as a typical known one. A floor keeps zero-second tests from
+        # looking free: a worker's queue is bounded by time, and load must grow per test.
+        fill = median(known) if known else LOOKAHEAD
+        self.weight = [max(MIN_WEIGHT, self.durations.get(n, fill)) for n in collection]
         units: dict[str, list[int]] = {}
         for i, nodeid in enumerate(collection):
             key = self.groups.get(nodeid)
