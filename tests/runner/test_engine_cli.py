@@ -91,11 +91,13 @@ def test_double_dash_ends_hotlaps_options(h: Any, tmp_path: Path) -> None:
 
 
 def test_no_subcommand_runs_the_suite_with_n0_for_three_tests(h: Any, tmp_path: Path) -> None:
-    """Bare ``hotlap`` (no subcommand, no arguments, all plugins auto-loaded) runs the suite
-    like ``hotlap run``: headless without a TTY, -n 0 for 3 tests, pytest's exit code."""
+    """Bare ``hotlap`` (no subcommand, no arguments) runs the suite like ``hotlap run``:
+    headless without a TTY, -n 0 for 3 tests, pytest's exit code."""
     project = h.write_project(tmp_path / "proj", THREE)
-    hot = h.run_hotlap(project, fast=False)
-    plain = h.run_pytest(project, "-q", fast=False)
+    # No arguments at all: xdist is named through PYTEST_ADDOPTS instead (see FAST_ENV).
+    env = {**h.FAST_ENV, "PYTEST_ADDOPTS": " ".join(h.FAST_ARGS)}
+    hot = h.run_hotlap(project, env=env, fast=False)
+    plain = h.run_pytest(project, "-q", env=env, fast=False)
     assert hot.code == plain.code == 1, hot.describe()
     assert re.search(r"hotlap: -n 0\b", hot.stderr), hot.describe()
     assert h.parse_counts(h.summary_line(_lines(hot.stdout)[-1])) == THREE_COUNTS
