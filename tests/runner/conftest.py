@@ -27,8 +27,9 @@ TIMEOUT = 60
 #: The temp projects' pytest.ini: an empty config, so the outer project's does not apply.
 PYTEST_INI = "[pytest]\n"
 
-#: "Fast" runs load only xdist and hotlap: the other installed plugins (cov, asyncio, timeout,
-#: rerunfailures, split) cost ~0.45 s of CPU per process, which would dominate these tests.
+#: "Fast" runs load only xdist and hotlap: the other installed plugins (asyncio and split from
+#: the test extras; cov, timeout, rerunfailures in a dev venv) cost up to ~0.45 s of CPU per
+#: process, which would dominate these tests.
 #: Plain pytest and hotlap get the same environment and arguments, so they still compare.
 FAST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 FAST_ARGS = ("-p", "xdist.plugin")
