@@ -1,5 +1,5 @@
 """Hostile output and data: MBs of output, bytes that are not UTF-8, ANSI escapes, lone
-surrogates in assertion messages, test ids and output, and fixtures broken in setup and
+surrogates in assertion messages, test ids, output, user properties and warnings, and fixtures broken in setup and
 teardown.
 
 hotlap must count what pytest counts, ship every text bounded (a truncation marker) and
@@ -42,6 +42,14 @@ HOSTILE = {
         def test_surrogate_printed():
             print("printed \\udcfe")
 
+        def test_surrogate_property(record_property):
+            record_property("path", "lone \\udcff")
+
+        def test_surrogate_warning():
+            import warnings
+
+            warnings.warn(UserWarning("warned \\udcff"))
+
         @pytest.mark.parametrize("value", ["\\udcff", "\\x1b[31m", "ok"])
         def test_hostile_ids(value):
             pass
@@ -74,7 +82,7 @@ HOSTILE = {
     """,
 }
 
-EXPECTED = {"failed": 4, "passed": 7, "error": 3}
+EXPECTED = {"failed": 4, "passed": 9, "error": 3}
 
 
 def _check_report(hot: Any) -> None:

@@ -90,6 +90,10 @@ def configure(config: pytest.Config, role: Role) -> None:
         if hotlap_active(config):
             config.pluginmanager.register(CrashForensics(config), "hotlap-crash-forensics")
         return
+    if role is Role.WORKER and sink_from_env(worker_id(config)) is not None:
+        from hotlap.plugin.sanitize import WarningSanitizer
+
+        config.pluginmanager.register(WarningSanitizer(), "hotlap-warning-sanitizer")
     if role is Role.WORKER and os.environ.get(ENV_FAULT_DIR):
         from hotlap.plugin.crash import prepare_worker
 
