@@ -336,7 +336,9 @@ class TestEmitter:
         # with an INTERNALERROR. Escape such strings so the failure reaches the controller.
         data = yield
         if data is not None and (
-            getattr(report, "outcome", "passed") != "passed" or getattr(report, "sections", None)
+            getattr(report, "outcome", "passed") != "passed"
+            or getattr(report, "sections", None)
+            or getattr(report, "user_properties", None)  # record_property("k", "\udcff")
         ):
             return clean_tree(data)
         return data
