@@ -17,6 +17,8 @@ from hotlap.plugin.schedule import LOOKAHEAD
 
 #: The least a test is assumed to take (seconds).
 MIN_WEIGHT = 0.001
+#: Tests shorter than this (seconds) may be queued two deep on a worker.
+SHORT = 0.25
 
 
 class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
@@ -80,13 +82,19 @@ class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
         self._send(node, batch)
 
     def _needs_with(self, node: Any, batch: list[int]) -> bool:
+        """Whether ``node``, once sent ``batch``, should get the next unit of the queue too."""
         pending = self.node2pending[node]
+        count = len(pending) + len(batch)
+        if count < 2:
+            return True  # a worker runs a test only once it knows the next one
         ahead = self._ahead(node) + sum(self.weight[i] for i in batch)
-        if len(pending) + len(batch) < 2:
-            return True
-        if not pending and len(batch) >= 1:
+        if not pending:
             ahead -= self.weight[batch[0]]
-        return ahead < LOOKAHEAD
+        if ahead < LOOKAHEAD:
+            return True
+        # A second short test in reserve lets the worker go on while the controller answers;
+        # a long one would be committed to this worker too early.
+        return count < 3 and bool(self.pending) and self.weight[self.pending[0]] < SHORT
 
     def _shutdown_if_done(self) -> None:
         if not self.pending:
