@@ -37,7 +37,7 @@ from hotlap.watch.feed import WatchFeed
 StartRun = Callable[[str, list[str]], EventSource]
 
 #: Refreshes per second of the panels (events are applied at the same rate).
-REFRESH_HZ = 15
+REFRESH_HZ = 20
 #: Below this width the detail pane goes under the tests table.
 NARROW = 110
 PANES = ("tests-pane", "fixtures-pane", "resources-pane")
@@ -397,6 +397,7 @@ class HotlapApp(App[int]):
             table = self.fixtures
             table.sort_reverse = not table.sort_reverse
             table.update_rows()
+            table.refresh()
         else:
             tests = self.tests
             tests.set_view(reverse=not tests.view.reverse)

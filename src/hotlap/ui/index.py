@@ -101,11 +101,13 @@ def order_tests(state: RunState, view: TestView) -> list[str]:
     if view.reverse:
         rows.reverse()
     if view.failures_first:
-        # A stable sort keeps the chosen order inside both groups. ``failures`` lists every
-        # test that had a failed or errored phase; a rerun that passed is not failing now.
+        # Keep the chosen order inside both groups (a stable partition, no sort: this runs
+        # on 50,000 rows while a run streams). ``failures`` lists every test that had a
+        # failed or errored phase; a rerun that passed is not failing now.
         failing = {n for n in state.failures if outcome_of(state, n) in _FAILING}
         failing.update(state.collect_errors)
-        rows.sort(key=lambda n: n not in failing)
+        if failing:
+            rows = [n for n in rows if n in failing] + [n for n in rows if n not in failing]
     return rows
 
 

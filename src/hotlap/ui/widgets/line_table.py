@@ -17,6 +17,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -74,6 +75,10 @@ class LineTable(ScrollView, can_focus=True):
         self.user_moved = False
         self._layout_width = -1
         self._columns: list[tuple[Column, int]] = []
+        # Rendered rows by (key, version, width, cursor, focus): a refresh re-renders only
+        # rows whose data changed, which is most of the cost while a run streams.
+        self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(1024)
+        self._shown: tuple[Any, ...] = ()
 
     # -- what subclasses provide --------------------------------------------------------------
     def cells(self, key: Any) -> list[Text]:
@@ -82,6 +87,22 @@ class LineTable(ScrollView, can_focus=True):
 
     def empty_message(self) -> str:
         return self.EMPTY
+
+    def row_version(self, key: Any) -> Hashable:
+        """Anything that changes when row ``key``'s cells change (None: never cache)."""
+        return None
+
+    def visible_keys(self) -> list[Any]:
+        top = int(self.scroll_offset.y)
+        return self.keys[top : top + max(0, self.scrollable_content_region.height - 1)]
+
+    def refresh_if_changed(self) -> None:
+        """Refresh only if a visible row (or which rows are visible) changed."""
+        shown: tuple[Any, ...] = tuple((k, self.row_version(k)) for k in self.visible_keys())
+        shown += (self.cursor, len(self.keys))
+        if shown != self._shown:
+            self._shown = shown
+            self.refresh()
 
     def fg(self, name: str) -> Style:
         """A component style without its background, so the cursor row's background shows."""
@@ -111,7 +132,7 @@ class LineTable(ScrollView, can_focus=True):
         if size != self.virtual_size:
             self.virtual_size = size
         self._sync_cursor(scroll=False)
-        self.refresh()
+        self.refresh_if_changed()
 
     def _sync_cursor(self, scroll: bool = True) -> None:
         key = self.keys[self.cursor] if self.keys else None
@@ -231,10 +252,20 @@ class LineTable(ScrollView, can_focus=True):
         if row >= len(self.keys):
             return Strip.blank(width, base)
         key = self.keys[row]
+        is_cursor = row == self.cursor
+        version = self.row_version(key)
+        cache_key = (key, version, width, is_cursor, self.has_focus, base)
+        if version is not None:
+            cached = self._strips.get(cache_key)
+            if cached is not None:
+                return cached
         style = base
-        if row == self.cursor:
+        if is_cursor:
             cursor = self.get_component_rich_style("line-table--cursor")
             if not self.has_focus:
                 cursor = Style(bgcolor=cursor.bgcolor)
             style = base + cursor
-        return self._line(self._visible_cells(key), style, width)
+        strip = self._line(self._visible_cells(key), style, width)
+        if version is not None:
+            self._strips[cache_key] = strip
+        return strip

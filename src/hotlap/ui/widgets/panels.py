@@ -12,7 +12,10 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual.widget import Widget
+from typing_extensions import Self
 
 from hotlap.model.run_state import RunPhase, RunState, WorkerLane
 from hotlap.ui.format import (
@@ -66,9 +69,64 @@ class _TextPanel(Widget):
     def __init__(self, view: RunView, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.view = view
+        self._styles: dict[str, Style] = {}
 
     def style_of(self, name: str) -> Style:
-        return self.get_component_rich_style(name)
+        # Looked up dozens of times per render at 15 Hz: keep them until the CSS changes.
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(name)
+        return style
+
+    def notify_style_update(self) -> None:
+        self._styles.clear()
+        super().notify_style_update()
+
+
+class _LinePanel(_TextPanel):
+    """A panel of one Text per line, rendered with the Line API.
+
+    Textual's general text path (wrapping, alignment) costs milliseconds per refresh; these
+    panels refresh 15 times a second, so they hand Textual ready strips instead.
+    """
+
+    def __init__(self, view: RunView, *, id: str | None = None) -> None:
+        super().__init__(view, id=id)
+        self._strips: list[Strip] | None = None
+        self._strips_width = -1
+
+    def lines(self, width: int) -> list[Text]:
+        """The panel's lines for ``width`` cells."""
+        raise NotImplementedError
+
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> Self:
+        self._strips = None
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return max(1, len(self.lines(width)))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_region.width or self.size.width
+        if self._strips is None or self._strips_width != width:
+            console = self.app.console
+            base = self.rich_style
+            self._strips = []
+            for line in self.lines(width):
+                # Text.render leaves out the Text's own style: put it under the spans.
+                style = base + line.style if isinstance(line.style, Style) else base
+                strip = Strip(list(line.render(console))).apply_style(style)
+                self._strips.append(strip.extend_cell_length(width, base).crop(0, width))
+            self._strips_width = width
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, self.rich_style)
 
 
 def _pad_between(left: Text, right: Text, width: int) -> Text:
@@ -79,7 +137,7 @@ def _pad_between(left: Text, right: Text, width: int) -> Text:
     return Text.assemble(left, " " * gap, right)
 
 
-class RunHeader(_TextPanel):
+class RunHeader(_LinePanel):
     """Project, arguments, workers/cores, state, time, progress and counts."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -93,9 +151,9 @@ class RunHeader(_TextPanel):
         *(f"count--{key}" for key, _ in COUNT_LABELS),
     }
 
-    def render(self) -> Text:
+    def lines(self, width: int) -> list[Text]:
         v, s = self.view, self.view.state
-        width = max(20, self.content_region.width or 80)
+        width = max(20, width or 80)
         now = v.now()
         dim = self.style_of("header--dim")
         args = " ".join(v.pytest_args) or "(no args)"
@@ -152,10 +210,10 @@ class RunHeader(_TextPanel):
             line3.append("CPU and memory: waiting for the first sample…", style=dim)
         if v.watch_status:
             line3.append(f"   {v.watch_status}", style=dim)
-        return Text("\n").join([line1, line2, line3])
+        return [line1, line2, line3]
 
 
-class WorkerLanes(_TextPanel):
+class WorkerLanes(_LinePanel):
     """One row per worker: what it runs now, for how long, its CPU and RSS."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -166,15 +224,15 @@ class WorkerLanes(_TextPanel):
         "lanes--spark",
     }
 
-    def render(self) -> Text:
+    def lines(self, width: int) -> list[Text]:
         v, s = self.view, self.view.state
-        width = max(20, self.content_region.width or 80)
+        width = max(20, width or 80)
         if not s.workers:
             msg = "starting pytest…" if s.phase is RunPhase.STARTING else "collecting…"
-            return Text(f" {msg}", style=self.style_of("lanes--dim"))
+            return [Text(f" {msg}", style=self.style_of("lanes--dim"))]
         sparks = width >= 110
         now = v.now()
-        return Text("\n").join(self._lane(lane, width, sparks, now) for lane in s.workers.values())
+        return [self._lane(lane, width, sparks, now) for lane in s.workers.values()]
 
     def _lane(self, lane: WorkerLane, width: int, sparks: bool, now: float) -> Text:
         dim = self.style_of("lanes--dim")

@@ -101,7 +101,21 @@ class TestsTable(LineTable):
             self._last_build = now
             self.set_rows(order_tests(self.state, self.view))
         else:
-            self.refresh()
+            self.refresh_if_changed()
+
+    def row_version(self, key: Any) -> Any:
+        rec = self.state.tests.get(key)
+        if rec is None:
+            return (key in self.state.collect_errors,)
+        return (
+            rec.outcome,
+            rec.started,
+            rec.finished,
+            rec.phase,
+            rec.duration,
+            rec.cpu,
+            rec.rss_after,
+        )
 
     def set_view(self, **changes: Any) -> None:
         for name, value in changes.items():
@@ -109,6 +123,7 @@ class TestsTable(LineTable):
         self.sort_column = "" if self.view.sort == "order" else self.view.sort
         self.sort_reverse = self.view.reverse
         self.update_rows(force=True)
+        self.refresh()  # the header's sort mark
 
     def cycle_sort(self) -> str:
         i = TEST_SORTS.index(self.view.sort)
@@ -166,11 +181,16 @@ class FixturesTable(LineTable):
     def update_rows(self) -> None:
         self.set_rows(fixture_rows(self.state, self.sort, self.sort_reverse))
 
+    def row_version(self, key: Any) -> Any:
+        cost = self.state.fixtures[key]
+        return (cost.count, cost.setup_total, cost.teardown_total, cost.failed)
+
     def cycle_sort(self) -> str:
         i = FIXTURE_SORTS.index(self.sort)
         self.sort = FIXTURE_SORTS[(i + 1) % len(FIXTURE_SORTS)]
         self.sort_column = "hint" if self.sort == "saving" else self.sort
         self.update_rows()
+        self.refresh()
         return self.sort
 
     def cells(self, key: Any) -> list[Text]:
