@@ -313,3 +313,41 @@ async def test_a_run_that_never_starts_says_why() -> None:
         assert app.exit_status == 4
         text = await settle(app, pilot)
         assert "no tests ran (exit 4): ERROR: file or directory not found: test_gone.py" in text
+
+
+async def test_a_crashed_worker_says_where_and_its_replacement_gets_a_lane() -> None:
+    """A worker that died shows "crashed in <nodeid>"; xdist's replacement is a new lane."""
+    app = replay_app("ui_crash_n2.jsonl")
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.pause()
+        text = await settle(app, pilot)
+        crashed = [lane for lane in app.state.workers.values() if lane.crashed]
+        assert len(crashed) == 1 and len(app.state.workers) == 3
+        line = next(row for row in text.splitlines() if row.startswith(f" {crashed[0].id} "))
+        assert f"crashed in {crashed[0].crashed_in}" in line
+        assert "test_broken_import.py" in text  # the collection error is a row too
+
+
+async def test_eta_shows_only_when_history_knows_durations() -> None:
+    """With expected durations the header shows an ETA while running; without, none."""
+    events = events_of("ui_demo_n2.jsonl")
+    expected = {n: 0.5 for n in state_of(events).collected}
+    app = replay_app(mid_run=True, expected=expected)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.pause()
+        assert "ETA" in (await settle(app, pilot)).splitlines()[0]
+    app = replay_app(mid_run=True)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await pilot.pause()
+        assert "ETA" not in (await settle(app, pilot)).splitlines()[0]
+
+
+async def test_command_palette_offers_the_same_actions() -> None:
+    """The command palette lists rerun, rerun failed, cancel, filter, sort and editor."""
+    app = replay_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+    for title in ("Rerun all tests", "Rerun failed tests", "Cancel the run", "Filter tests"):
+        assert title in titles
+    assert {"Sort", "Open in editor", "Next pane"} <= titles
