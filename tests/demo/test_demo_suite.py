@@ -19,11 +19,15 @@ from hotlap.demo import EXPECTED_COUNTS, demo_pytest_args, suite_path
 pytestmark = pytest.mark.slow
 
 
+def make_hostile(cwd: Path) -> None:
+    """Config files that would stop the demo early, or break it, if pytest read them."""
+    (cwd / "pytest.ini").write_text("[pytest]\naddopts = -x --maxfail=1 -k nothing\n")
+    (cwd / "conftest.py").write_text("raise RuntimeError('the caller conftest was loaded')\n")
+
+
 def run_demo(cwd: Path) -> tuple[int, str, dict[str, Any]]:
     """Run the demo from a hostile cwd; return (exit code, stdout, the JSON report)."""
-    # If pytest read these, the run would stop at the first failure or fail to start.
-    (cwd / "pytest.ini").write_text("[pytest]\naddopts = -x --maxfail=1\n")
-    (cwd / "conftest.py").write_text("raise RuntimeError('the caller conftest was loaded')\n")
+    make_hostile(cwd)
     report = cwd / "report.json"
     proc = subprocess.run(
         [
@@ -122,6 +126,25 @@ def test_demo_run_from_another_directory(tmp_path: Path) -> None:
     check_failures_carry_readable_messages_and_output(run)
     check_fixtures_have_real_setup_and_teardown_costs(run)
     check_has_cpu_and_memory_heavy_tests(run)
+
+
+def test_demo_collects_the_same_tests_from_any_directory(tmp_path: Path) -> None:
+    """Collection alone (fast): all designed tests, node ids relative to the suite, and the
+    caller's pytest.ini (``-k nothing``) and conftest.py are ignored."""
+    make_hostile(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", *demo_pytest_args()],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    total = sum(EXPECTED_COUNTS.values())
+    assert f"{total} tests collected" in proc.stdout
+    nodeids = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert len(nodeids) == total
+    assert "test_basics.py::TestParser::test_empty" in nodeids
 
 
 def test_demo_suite_files_ship_with_the_package() -> None:
