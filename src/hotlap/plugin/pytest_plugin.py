@@ -7,13 +7,19 @@ for. Otherwise installing hotlap changes nothing in a pytest run.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from hotlap.plugin import extensions
-from hotlap.plugin.controller import ControllerEmitter
 from hotlap.plugin.role import Role, role_of, worker_id
-from hotlap.plugin.sink import Sink, sink_from_env
-from hotlap.plugin.worker import TestEmitter
+from hotlap.plugin.sink import sink_from_env
+
+if TYPE_CHECKING:
+    from hotlap.plugin.sink import Sink
+
+# The emitters, the protocol and the exports are imported only once the plugin is activated:
+# an inactive plugin must cost a plain pytest run (and each of its xdist workers) nothing.
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -68,8 +74,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _register(config: pytest.Config, sink: Sink, role: Role) -> None:
     if role is Role.CONTROLLER:
+        from hotlap.plugin.controller import ControllerEmitter
+
         config.pluginmanager.register(ControllerEmitter(config, sink), "hotlap-controller")
     else:
+        from hotlap.plugin.worker import TestEmitter
+
         config.pluginmanager.register(
             TestEmitter(config, sink, worker_id(config), role), "hotlap-emitter"
         )

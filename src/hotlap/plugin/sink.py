@@ -7,8 +7,10 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from hotlap.protocol import Event, encode, encode_hello
+if TYPE_CHECKING:
+    from hotlap.protocol import Event
 
 #: Environment variables the app sets for the pytest processes it starts.
 ENV_SOCKET = "HOTLAP_SOCKET"
@@ -34,6 +36,10 @@ class SocketSink(Sink):
     """
 
     def __init__(self, path: str, token: str, worker: str) -> None:
+        # Imported here, not at module level: a plugin that never sends must not pay for it.
+        from hotlap.protocol.codec import encode, encode_hello
+
+        self._encode, self._encode_hello = encode, encode_hello
         self._path, self._token, self._worker = path, token, worker
         self._sock: socket.socket | None = None
         self._dead = False
@@ -44,7 +50,7 @@ class SocketSink(Sink):
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(self._path)
-            sock.sendall(encode_hello(self._token, self._worker, self._pid))
+            sock.sendall(self._encode_hello(self._token, self._worker, self._pid))
         except OSError:
             self._dead = True
             return None
@@ -54,7 +60,7 @@ class SocketSink(Sink):
     def send(self, event: Event) -> None:
         if self._dead:
             return
-        data = encode(event)
+        data = self._encode(event)
         with self._lock:
             sock = self._sock or self._connect()
             if sock is None:

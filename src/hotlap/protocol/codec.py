@@ -22,21 +22,32 @@ class ProtocolError(ValueError):
     """A line that is not a valid event of this protocol version."""
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_float(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "bool": lambda v: isinstance(v, bool),
+    "int": _is_int,
+    "float": _is_float,
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, list),
+    "dict": lambda v: isinstance(v, dict),
+}
+
+
 def _checker(annotation: Any) -> Callable[[Any], bool]:
-    origin = typing.get_origin(annotation) or annotation
-    if origin is bool:
-        return lambda v: isinstance(v, bool)
-    if origin is int:
-        return lambda v: isinstance(v, int) and not isinstance(v, bool)
-    if origin is float:
-        return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
-    if origin is str:
-        return lambda v: isinstance(v, str)
-    if origin is list:
-        return lambda v: isinstance(v, list)
-    if origin is dict:
-        return lambda v: isinstance(v, dict)
-    raise TypeError(f"unsupported event field type {annotation!r}")  # pragma: no cover
+    # Annotations are strings (``from __future__ import annotations``): "list[str]" → list.
+    # Reading the outer name is enough, and far cheaper at import than typing.get_type_hints.
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    check = _CHECKS.get(name.split("[", 1)[0].strip())
+    if check is None:  # pragma: no cover - a new event field of an unsupported type
+        raise TypeError(f"unsupported event field type {annotation!r}")
+    return check
 
 
 class _Spec(typing.NamedTuple):
@@ -47,14 +58,13 @@ class _Spec(typing.NamedTuple):
 
 
 def _spec(cls: type[Event]) -> _Spec:
-    hints = typing.get_type_hints(cls)
     fields = dataclasses.fields(cls)
     required = frozenset(
         f.name
         for f in fields
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     )
-    checks = {f.name: _checker(hints[f.name]) for f in fields}
+    checks = {f.name: _checker(f.type) for f in fields}
     return _Spec(cls, tuple(f.name for f in fields), required, checks)
 
 

@@ -162,8 +162,10 @@ def finish_report(
     """The end of a run: pytest's own words when it failed to start, then its summary line."""
     if state.phase is RunPhase.CANCELLED:
         done = ", ".join(f"{n} {k}" for k, n in state.summary_counts().items())
-        write(f"hotlap: run cancelled after {state.done_count}/{state.total} tests"
-              + (f" ({done})" if done else ""))
+        write(
+            f"hotlap: run cancelled after {state.done_count}/{state.total} tests"
+            + (f" ({done})" if done else "")
+        )
         if source.summary_line:
             write(f" {source.summary_line} ".center(80, "="))
         return
