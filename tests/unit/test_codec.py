@@ -23,8 +23,21 @@ from hotlap.protocol.codec import to_dict
 
 def _report(**changes: object) -> TestReport:
     base = TestReport(
-        "gw0", 42, 1.5, "t.py::test_a", "call", "failed", "failed", True,
-        0.25, 1.0, 1.25, 0.2, 1000, 2000, longrepr="E   assert 1 == 2",
+        "gw0",
+        42,
+        1.5,
+        "t.py::test_a",
+        "call",
+        "failed",
+        "failed",
+        True,
+        0.25,
+        1.0,
+        1.25,
+        0.2,
+        1000,
+        2000,
+        longrepr="E   assert 1 == 2",
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 

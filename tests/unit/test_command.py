@@ -26,8 +26,9 @@ def _project(tmp_path: Path, tests: int) -> Path:
 
 def test_unknown_options_go_to_pytest_in_order() -> None:
     """hotlap keeps its own options and passes the rest, in order, after ``--`` too."""
-    ns, rest = parse_run_args("hotlap", ["-x", "--json", "r.json", "-k", "a or b", "--",
-                                         "--json", "-q"])
+    ns, rest = parse_run_args(
+        "hotlap", ["-x", "--json", "r.json", "-k", "a or b", "--", "--json", "-q"]
+    )
     assert ns.json == "r.json"
     assert rest == ["-x", "-k", "a or b", "--json", "-q"]
 
@@ -98,7 +99,10 @@ def test_command_loads_the_plugin() -> None:
         ("==== 1 failed, 2 passed in 0.12s ====", "1 failed, 2 passed in 0.12s"),
         ("1 passed in 0.01s", "1 passed in 0.01s"),
         ("===== no tests ran in 0.01s =====", "no tests ran in 0.01s"),
-        ("=== 3 passed, 1 warning in 65.01s (0:01:05) ===", "3 passed, 1 warning in 65.01s (0:01:05)"),
+        (
+            "=== 3 passed, 1 warning in 65.01s (0:01:05) ===",
+            "3 passed, 1 warning in 65.01s (0:01:05)",
+        ),
         ("==== test session starts ====", None),
         ("collected 3 items", None),
     ],

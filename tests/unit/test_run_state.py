@@ -40,9 +40,21 @@ def report(
     longrepr: str = "",
 ) -> TestReport:
     return TestReport(
-        worker, 10, t, nodeid=nodeid, when=when, outcome=outcome, category=category,
-        counts=True, duration=duration, start=t - duration, stop=t, cpu=duration / 2,
-        rss=1000, maxrss=5000, longrepr=longrepr,
+        worker,
+        10,
+        t,
+        nodeid=nodeid,
+        when=when,
+        outcome=outcome,
+        category=category,
+        counts=True,
+        duration=duration,
+        start=t - duration,
+        stop=t,
+        cpu=duration / 2,
+        rss=1000,
+        maxrss=5000,
+        longrepr=longrepr,
     )
 
 
@@ -107,8 +119,16 @@ def test_worker_crash_fails_the_test_and_marks_the_lane() -> None:
     state.apply(start("t.py::boom"))
     state.apply(report("t.py::boom", "setup", ""))
     state.apply(report("t.py::boom", "???", "failed", outcome="failed", longrepr="crashed"))
-    state.apply(WorkerCrash("controller", 1, 3.0, crashed_worker="gw0", nodeid="t.py::boom",
-                            reason="Not properly terminated"))
+    state.apply(
+        WorkerCrash(
+            "controller",
+            1,
+            3.0,
+            crashed_worker="gw0",
+            nodeid="t.py::boom",
+            reason="Not properly terminated",
+        )
+    )
     state.apply(WorkerStart("gw2", 12, 3.1, wall=0.0))
     assert state.summary_counts() == {"failed": 1}
     assert state.tests["t.py::boom"].crashed and state.tests["t.py::boom"].outcome == "failed"
@@ -121,8 +141,11 @@ def test_crash_without_report_uses_the_running_test() -> None:
     """When only a crash is known (a run without xdist died), the lane's test is failed."""
     state = RunState()
     state.apply(start("t.py::segv", "main"))
-    state.apply(WorkerCrash("app", 1, 2.0, crashed_worker="main", nodeid="",
-                            reason="pytest was killed by SIGSEGV"))
+    state.apply(
+        WorkerCrash(
+            "app", 1, 2.0, crashed_worker="main", nodeid="", reason="pytest was killed by SIGSEGV"
+        )
+    )
     rec = state.tests["t.py::segv"]
     assert rec.done and rec.outcome == "failed" and "SIGSEGV" in rec.longrepr
 
@@ -141,10 +164,31 @@ def test_fixture_costs_and_scope_hint() -> None:
     state = RunState()
     for i, module in enumerate(["a.py", "a.py", "a.py", "b.py"]):
         nodeid = f"{module}::t{i}"
-        state.apply(FixtureSetup("gw0", 1, float(i), name="db", scope="function",
-                                 location="conftest.py:3", nodeid=nodeid, duration=0.5, own=0.4))
-        state.apply(FixtureTeardown("gw0", 1, i + 0.5, name="db", scope="function",
-                                    location="conftest.py:3", nodeid=nodeid, duration=0.1))
+        state.apply(
+            FixtureSetup(
+                "gw0",
+                1,
+                float(i),
+                name="db",
+                scope="function",
+                location="conftest.py:3",
+                nodeid=nodeid,
+                duration=0.5,
+                own=0.4,
+            )
+        )
+        state.apply(
+            FixtureTeardown(
+                "gw0",
+                1,
+                i + 0.5,
+                name="db",
+                scope="function",
+                location="conftest.py:3",
+                nodeid=nodeid,
+                duration=0.1,
+            )
+        )
     cost = state.fixtures[("db", "function", "conftest.py:3")]
     assert cost.count == 4 and cost.modules == 2
     assert cost.setup_total == pytest.approx(1.6) and cost.teardown_total == pytest.approx(0.4)
@@ -156,8 +200,19 @@ def test_fixture_costs_and_scope_hint() -> None:
 def test_no_scope_hint_for_session_fixtures() -> None:
     """Only function-scoped fixtures get the wider-scope hint."""
     state = RunState()
-    state.apply(FixtureSetup("gw0", 1, 0.0, name="s", scope="session", location="c.py:1",
-                             nodeid="a.py::t", duration=2.0, own=2.0))
+    state.apply(
+        FixtureSetup(
+            "gw0",
+            1,
+            0.0,
+            name="s",
+            scope="session",
+            location="c.py:1",
+            nodeid="a.py::t",
+            duration=2.0,
+            own=2.0,
+        )
+    )
     assert state.fixtures[("s", "session", "c.py:1")].wider_scope_saving() is None
 
 
@@ -165,10 +220,18 @@ def test_resource_samples_reach_the_lanes() -> None:
     """A sample's per-process rows are summed into their lanes; unknown rows are ignored."""
     state = RunState()
     state.apply(WorkerStart("gw0", 11, 0.0, wall=0.0))
-    sample = ResourceSample("app", 1, 1.0, processes=[[11, "gw0", 50.0, 100], [12, "gw0", 25.0, 50],
-                                                      [13, "", 5.0, 10], ["bad"]],
-                            total_cpu=80.0, total_rss=160, per_core=[40.0, 40.0],
-                            mem_total=1000, mem_available=500, effective_cores=2.0)
+    sample = ResourceSample(
+        "app",
+        1,
+        1.0,
+        processes=[[11, "gw0", 50.0, 100], [12, "gw0", 25.0, 50], [13, "", 5.0, 10], ["bad"]],
+        total_cpu=80.0,
+        total_rss=160,
+        per_core=[40.0, 40.0],
+        mem_total=1000,
+        mem_available=500,
+        effective_cores=2.0,
+    )
     assert state.apply(sample) & Change.RESOURCES
     lane = state.workers["gw0"]
     assert (lane.cpu_percent, lane.rss) == (75.0, 150)
