@@ -24,7 +24,7 @@ from hotlap.plugin.role import Role
 
 ENV_SCHEDULE = "HOTLAP_SCHEDULE"
 #: Seconds of short tests a worker keeps queued beyond the one it runs (hides the round trip).
-LOOKAHEAD = 0.05
+LOOKAHEAD = 0.15
 
 
 def addoption(parser: pytest.Parser) -> None:
