@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 
-from conftest import events_of, replay_app, state_of
-from test_ui_watching import FakeFeed
+from ui_helpers import FakeFeed, events_of, replay_app, state_of
 
 from hotlap.model.run_state import RunPhase
 from hotlap.runner.replay import ReplaySource

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import events_of, state_of
+from ui_helpers import events_of, state_of
 
 from hotlap.ui.format import (
     editor_command,

@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import replay_app
+from ui_helpers import replay_app
 
 import hotlap.ui.app as app_module
 from hotlap.model.run_state import RunState
@@ -34,7 +34,7 @@ def test_fails():
     assert 1 + 1 == 3, "math is broken"
 
 def test_slow():
-    time.sleep(1.5)
+    time.sleep(2.5)
 """
 
 HANGS = """
@@ -93,8 +93,10 @@ async def test_real_run_shows_lanes_failure_and_exit_code(
             await pilot.pause(0.1)
             lane_ids = set(app.state.workers)
             assert lane_ids == ({"gw0", "gw1"} if workers == "2" else {"main"})
-            slow_line = next(line for line in screen_text(app).splitlines() if "test_slow" in line)
-            assert slow_line.lstrip().split()[0] in lane_ids
+            lanes = [line.split() for line in screen_text(app).splitlines()]
+            assert any(
+                row[:1] and row[0] in lane_ids and "test_live.py::test_slow" in row for row in lanes
+            )
             await wait_for(lambda: not app.active)
             await pilot.pause(0.1)
             tests = app.query_one(TestsTable)

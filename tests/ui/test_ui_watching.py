@@ -2,44 +2,10 @@
 
 from __future__ import annotations
 
+from ui_helpers import FakeFeed
+
 from hotlap.ui.watching import WatchControl, describe_paths
-from hotlap.watch.feed import ChangeBatch, Selection
-
-
-class FakeFeed:
-    """A WatchFeed whose batches and selections the test scripts."""
-
-    def __init__(self) -> None:
-        self.batches: list[ChangeBatch] = []
-        self.selected: list[tuple[list[str], list[str]]] = []
-        self.full = False
-        self._paused = False
-        self.closed = False
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    def pause(self) -> None:
-        self._paused = True
-
-    def resume(self) -> None:
-        self._paused = False
-
-    def take(self) -> ChangeBatch | None:
-        if self._paused or not self.batches:
-            return None
-        return self.batches.pop(0)
-
-    def select(self, batch: ChangeBatch, failed: list[str]) -> Selection:
-        self.selected.append((list(batch.paths), list(failed)))
-        if self.full:
-            return Selection(True, "conftest.py changed: full run")
-        tests = {f"tests/test_{p.rsplit('/', 1)[-1]}::t": ["changed"] for p in batch.paths}
-        return Selection(False, f"{len(tests)} affected", tests)
-
-    def close(self) -> None:
-        self.closed = True
+from hotlap.watch.feed import ChangeBatch
 
 
 def test_a_batch_during_a_run_waits_and_merges_with_the_next() -> None:

@@ -154,11 +154,12 @@ async def settle(
     """
     deadline = time.monotonic() + timeout
     text = screen_text(app)
-    while time.monotonic() < deadline:
+    same = 0
+    while time.monotonic() < deadline and same < 3:
         await pilot.pause(0.05)
         again = screen_text(app)
-        if again == text and (not footer or "Quit" in again.rstrip().rsplit("\n", 1)[-1]):
-            break
+        drawn = not footer or "Quit" in again.rstrip().rsplit("\n", 1)[-1]
+        same = same + 1 if again == text and drawn else 0
         text = again
     return text
 
