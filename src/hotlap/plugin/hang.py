@@ -343,9 +343,33 @@ class HangWatch:
         self._send(nodeid, elapsed, stack)
         if self._sink is not None:
             self._sink.close()
-        pids = [proc.pid for proc in _owned(self.pid)]
-        # Kill and exit back to back: once a child is gone the test could go on and pass.
+        _exit_then_kill([proc.pid for proc in _owned(self.pid)])
+
+
+def _exit_then_kill(pids: list[int]) -> None:
+    """End this process, then ``pids``, in that order.
+
+    Killed first, a child the test waits for would let the test go on and pass before this
+    process exits (on a loaded machine the main thread gets the GIL back in between), and the
+    next test would be blamed. So a forked killer waits for this process to die, then kills.
+    """
+    parent = os.getpid()
+    try:
+        killer = os.fork() if pids else -1
+    except OSError:
+        killer = -1
+    if killer == 0:  # the killer: plain system calls only
+        try:
+            deadline = time.monotonic() + 5.0
+            while os.getppid() == parent and time.monotonic() < deadline:
+                time.sleep(0.005)
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    if killer < 0:
         for pid in pids:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        os._exit(HANG_EXIT)
+    os._exit(HANG_EXIT)
