@@ -143,3 +143,12 @@ def test_replay_source_cancel() -> None:
     source.start()
     source.cancel()
     assert source.drain() == [] and source.poll() == 2
+
+
+def test_summary_line_reads_like_pytest() -> None:
+    """The replay's closing line uses pytest's order and its plural of error."""
+    from hotlap.runner.replay import summary_line
+
+    assert summary_line({"passed": 3, "failed": 1}, 0.5) == "1 failed, 3 passed in 0.50s"
+    assert summary_line({"error": 2, "passed": 1}, 1.0) == "1 passed, 2 errors in 1.00s"
+    assert summary_line({}, 0.0) == "no tests ran in 0.00s"

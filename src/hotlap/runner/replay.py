@@ -23,8 +23,11 @@ INTERRUPTED = 2
 def summary_line(stats: dict[str, int], seconds: float) -> str:
     """pytest's closing line, e.g. ``1 failed, 3 passed in 0.52s``."""
     order = ("failed", "passed", "skipped", "deselected", "xfailed", "xpassed", "error")
-    parts = [f"{stats[k]} {k}" for k in order if stats.get(k)]
-    parts += [f"{n} {k}" for k, n in stats.items() if n and k not in order]
+    # pytest pluralises only these two words ("2 errors", "3 warnings").
+    plural = {"error": "errors", "warnings": "warnings"}
+    counts = [(k, stats[k]) for k in order if stats.get(k)]
+    counts += [(k, n) for k, n in stats.items() if n and k not in order]
+    parts = [f"{n} {plural.get(k, k) if n != 1 else k}" for k, n in counts]
     return f"{', '.join(parts) or 'no tests ran'} in {seconds:.2f}s"
 
 
