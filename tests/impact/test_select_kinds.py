@@ -3,6 +3,8 @@ conftest hooks, new and deleted code, and the full-run invalidators."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from impact_helpers import Project
 
@@ -96,22 +98,31 @@ def test_data_file_and_package_resource(project: Project) -> None:
     assert project.selected() == {"tests/test_files.py::test_reads_resource"}
 
 
-def test_code_run_in_a_subprocess(project: Project) -> None:
-    """``python -m pkg.cli`` started by a test: a change in a module the CLI imports
-    selects that test."""
+@pytest.mark.parametrize("launcher", ["module", "script"])
+def test_code_run_in_a_subprocess(project: Project, launcher: str) -> None:
+    """``python -m pkg.cli`` or a console script (a Python shebang launcher) started by a
+    test: a change in a module the CLI imports selects that test, and only that one."""
     project.write(
         "src/pkg/cli.py",
         """
         from pkg.helper import greet
 
-        if __name__ == "__main__":
+        def main():
             print(greet())
+
+        if __name__ == "__main__":
+            main()
         """,
     )
     project.write("src/pkg/helper.py", "def greet():\n    return 'hi'\n")
+    script = project.write(
+        "bin/mycli", f"#!{sys.executable}\nimport sys\nfrom pkg.cli import main\nmain()\n"
+    )
+    script.chmod(0o755)
+    command = '[sys.executable, "-m", "pkg.cli"]' if launcher == "module" else f'["{script}"]'
     project.write(
         "tests/test_cli.py",
-        """
+        f"""
         import os
         import subprocess
         import sys
@@ -119,7 +130,7 @@ def test_code_run_in_a_subprocess(project: Project) -> None:
 
         def test_cli():
             env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1] / "src"))
-            out = subprocess.run([sys.executable, "-m", "pkg.cli"], capture_output=True,
+            out = subprocess.run({command}, capture_output=True,
                                  text=True, env=env, check=True).stdout
             assert out.strip() == "hi"
         """,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,26 @@ class _ItemMaker:
             rel = self.project.rel(cwd_rel_base / argv[0])
             if rel and rel.endswith(".py"):
                 files |= self.project.closure(rel)
+            else:
+                files |= self._console_script(argv[0])
         self.closure_items(files, WHOLE, out)
+
+    def _console_script(self, name: str) -> set[str]:
+        """A console script (``mycli``): the modules its Python launcher imports."""
+        path = name if os.sep in name else shutil.which(name)
+        if not path:
+            return set()
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4096)
+        except OSError:
+            return set()
+        if not head.startswith(b"#!") or b"python" not in head.split(b"\n", 1)[0]:
+            return set()
+        files: set[str] = set()
+        for module, _level in analyse_source(head.split(b"\n", 1)[-1]).imports:
+            files |= self.project.module_closure(module)
+        return files
 
 
 def merge_run(
