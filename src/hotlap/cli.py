@@ -177,6 +177,7 @@ def run_main(
     cwd: Path | None = None,
     project: Path | None = None,
     title: str | None = None,
+    display_args: list[str] | None = None,
 ) -> int:
     """``hotlap run``: prepare (history, impact), run pytest, show it, export, record."""
     from hotlap.export.files import write_exports
@@ -209,11 +210,18 @@ def run_main(
     if ns.kill_after:
         env["HOTLAP_KILL_AFTER"] = str(ns.kill_after)
 
-    def new_session(args: list[str]) -> RunSession:
-        return RunSession(args, cwd, env, command=pytest_command(args, choice))
-
     events: list[Event] = []
-    record: Callable[[list[Event]], None] | None = events.extend if ns.record else None
+
+    def new_session(args: list[str]) -> RunSession:
+        events.clear()  # --record keeps the last run (the dashboard's r/f start new ones)
+        return RunSession(
+            args,
+            cwd,
+            env,
+            command=pytest_command(args, choice),
+            on_drain=events.extend if ns.record else None,
+        )
+
     state = RunState()
     source = new_session(ctx.pytest_args)
     started_wall, started = time.time(), time.monotonic()
@@ -224,28 +232,34 @@ def run_main(
         _interrupt_on_termination()
         interval = ns.progress_interval or (10.0 if os.environ.get("CI") else 2.0)
         try:
-            code = run_headless(
-                source, state, expected=ctx.expected, eta=eta, interval=interval, on_events=record
-            )
+            code = run_headless(source, state, expected=ctx.expected, eta=eta, interval=interval)
         finally:
             source.close()
     else:
+        from hotlap.runner.source import EventSource
         from hotlap.ui.app import run_dashboard
 
         def start_run(kind: str, nodeids: list[str]) -> RunSession:
             args = ctx.pytest_args if kind == "all" else _with_nodeids(ctx.pytest_args, nodeids)
             return new_session(args)
 
+        def keep_last(last_state: RunState, last_source: EventSource) -> None:
+            nonlocal state, source
+            state = last_state
+            if isinstance(last_source, RunSession):
+                source = last_source
+
         try:
             code = run_dashboard(
                 source,
                 state,
                 title=title or f"hotlap · {cwd.name}",
-                pytest_args=ctx.pytest_args,
+                pytest_args=display_args if display_args is not None else ctx.pytest_args,
                 effective_cores=cores,
                 expected=ctx.expected,
                 slow_threshold=ns.slow_threshold or 1.0,
                 start_run=start_run,
+                on_exit=keep_last,
             )
         finally:
             source.close()
@@ -293,11 +307,12 @@ def _interrupt_on_termination() -> None:
                 signal.signal(sig, handler)
 
 
-def _with_nodeids(args: list[str], nodeids: list[str]) -> list[str]:
-    """``args`` with its test paths replaced by ``nodeids`` (options kept)."""
-    cwd = Path.cwd()
-    kept = [a for a in args if a.startswith("-") or not (cwd / a.split("::", 1)[0]).exists()]
-    return [*kept, *nodeids]
+def _with_nodeids(args: list[str], nodeids: list[str], cwd: Path | None = None) -> list[str]:
+    """``args`` with its test paths replaced by ``nodeids``; options and their values kept."""
+    from hotlap.impact.fingerprint import split_args
+
+    options, _paths = split_args(args, cwd or Path.cwd())
+    return [*options, *nodeids]
 
 
 def _eta_function() -> EtaFn | None:
@@ -333,6 +348,7 @@ def demo_main(argv: list[str]) -> int:
         cwd=suite_path(),
         project=state_dir,
         title="hotlap demo",
+        display_args=["(bundled demo suite)", *pytest_args],
     )
 
 

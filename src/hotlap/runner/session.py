@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from hotlap.protocol import Event, SessionFinish, WorkerCrash, WorkerStart
@@ -48,6 +48,7 @@ class RunSession:
         command: list[str] | None = None,
         sample: bool = True,
         sample_interval: float = 0.5,
+        on_drain: Callable[[list[Event]], None] | None = None,
     ) -> None:
         from hotlap.runner.command import WorkerChoice, pytest_command
 
@@ -57,6 +58,7 @@ class RunSession:
         self.command = command or pytest_command(self.pytest_args, WorkerChoice([], -1, ""))
         self.sample = sample
         self.sample_interval = sample_interval
+        self._on_drain = on_drain
         self.cancelled = False
         self.server: EventServer | None = None
         self.proc: subprocess.Popen[bytes] | None = None
@@ -99,6 +101,8 @@ class RunSession:
             events.append(self._extra.popleft())
         for event in events:
             self._track(event)
+        if events and self._on_drain is not None:
+            self._on_drain(events)
         return events
 
     def poll(self) -> int | None:
@@ -114,8 +118,8 @@ class RunSession:
         # close, but not forever (a grandchild may hold a socket open).
         if server is not None and server.open_connections and now - self._ended_at < 2.0:
             return None
-        if self._reader is not None:
-            self._reader.join(timeout=max(0.0, 2.0 - (now - self._ended_at)))
+        if self._reader is not None and self._reader.is_alive() and now - self._ended_at < 2.0:
+            return None  # pytest's last output lines (the summary) are still being read
         self._finish()
         return None  # the synthesized events still need draining
 

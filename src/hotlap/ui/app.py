@@ -486,8 +486,13 @@ def run_dashboard(
     slow_threshold: float,
     start_run: StartRun | None,
     watch: WatchFeed | None = None,
+    on_exit: Callable[[RunState, EventSource], None] | None = None,
 ) -> int:
-    """Run the dashboard until the user quits; print pytest's summary; return its exit code."""
+    """Run the dashboard until the user quits; print pytest's summary; return its exit code.
+
+    ``on_exit`` receives the last run's state and source (``r``/``f`` start new runs), so the
+    caller's exports and history describe what the user saw last.
+    """
     app = HotlapApp(
         source,
         state,
@@ -509,6 +514,8 @@ def run_dashboard(
         while (code := last.poll()) is None and time.monotonic() < deadline:
             last.drain()
             time.sleep(0.05)
+    if on_exit is not None:
+        on_exit(app.state, last)
     line = last.summary_line
     if line:
         print(line)
