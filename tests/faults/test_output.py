@@ -1,6 +1,6 @@
 """Hostile output and data: MBs of output, bytes that are not UTF-8, ANSI escapes, lone
-surrogates in assertion messages, test ids, output, user properties and warnings, and fixtures broken in setup and
-teardown.
+surrogates in assertion messages, test ids, output, user properties and warnings, and
+fixtures broken in setup and teardown.
 
 hotlap must count what pytest counts, ship every text bounded (a truncation marker) and
 escaped, and write a report that is valid JSON (ASCII only). A lone surrogate in an assertion
