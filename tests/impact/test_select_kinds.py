@@ -329,3 +329,45 @@ def test_threads_forks_and_data_read_at_import(project: Project) -> None:
     project.edit("src/pkg/work.py", "return 8", "return 7")
     project.write("src/pkg/conf.json", '{"n": 2}')
     assert "tests/test_settings.py::test_n" in project.selected()
+
+
+def test_change_saved_during_the_run_is_not_lost(project: Project) -> None:
+    """A module-level edit saved while the run is going on: the tests of that run are
+    selected next time, though what was recorded already looks like the new file."""
+    import subprocess
+    import time
+
+    from impact_helpers import clean_env
+
+    marker = project.root.parent / "started"
+    project.write(
+        "tests/test_slow.py",
+        f"""
+        import pathlib
+        import time
+        from pkg.mathx import FACTOR
+
+        def test_slow():
+            pathlib.Path({str(marker)!r}).write_text("")
+            time.sleep(1.5)
+            assert FACTOR == 2
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotlap", "run", "--headless", "--no-history", "-n", "0"],
+        cwd=project.root,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # wait until test_slow runs (collection is over)
+        project.edit("src/pkg/mathx.py", "FACTOR = 2", "FACTOR = 3")
+        assert proc.wait(timeout=60) == 0  # the run used the old value
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "tests/test_slow.py::test_slow" in project.selected()

@@ -88,7 +88,13 @@ class _ItemMaker:
     def closure_items(self, files: frozenset[str] | set[str], name: str, out: set[int]) -> None:
         for rel in files:
             info = self.project.info(rel)
-            if info is not None:
+            if info is None:
+                continue
+            if self._changed_during_run(rel):
+                # Saved while the run was going on: what was imported may not be what is on
+                # disk, so the next selection must include these tests whatever it finds.
+                out.add(self.store.item_id(rel, DIRTY, ""))
+            else:
                 out.add(self.store.item_id(rel, name, info.checksum(name)))
 
     def spawned(
@@ -211,8 +217,6 @@ def merge_run(
                     for f in files:
                         items |= import_time.get(f, set())
                     items |= import_data
-                    if file.endswith(".py") and maker._changed_during_run(file):
-                        items.add(store.item_id(file, DIRTY, ""))
                     static_groups[file] = store.group_id(items)
                 groups = [context_groups[c] for c in test["contexts"] if c in context_groups]
                 groups.append(static_groups[file])
