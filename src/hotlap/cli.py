@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from hotlap import __version__
 
 if TYPE_CHECKING:
-    from hotlap.runner.headless import EtaFn
+    from hotlap.runner.headless import EtaFn, RegressionFn
 
 SUBCOMMANDS = ("run", "demo", "watch", "affected", "report", "export", "merge", "replay")
 
@@ -232,7 +232,14 @@ def run_main(
         _interrupt_on_termination()
         interval = ns.progress_interval or (10.0 if os.environ.get("CI") else 2.0)
         try:
-            code = run_headless(source, state, expected=ctx.expected, eta=eta, interval=interval)
+            code = run_headless(
+                source,
+                state,
+                expected=ctx.expected,
+                eta=eta,
+                interval=interval,
+                regressions=_regression_function(ctx.project, ns),
+            )
         finally:
             source.close()
     else:
@@ -313,6 +320,21 @@ def _with_nodeids(args: list[str], nodeids: list[str], cwd: Path | None = None) 
 
     options, _paths = split_args(args, cwd or Path.cwd())
     return [*options, *nodeids]
+
+
+def _regression_function(project: Path, ns: argparse.Namespace) -> RegressionFn | None:
+    """Live slow-regression checks against history's baseline, when there is one."""
+    if ns.no_history:
+        return None
+    try:
+        from hotlap.history.analysis import regressions
+        from hotlap.history.hooks import load_baseline
+    except ImportError:
+        return None
+    baseline = load_baseline(project)
+    if not baseline:
+        return None
+    return lambda state, now: list(regressions(state, baseline, now=now))
 
 
 def _eta_function() -> EtaFn | None:

@@ -10,13 +10,33 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from hotlap.model.run_state import RunPhase, RunState
 from hotlap.protocol import CollectError, Event, HangStack, TestReport, WorkerCrash
 from hotlap.runner.source import EventSource
 
 EtaFn = Callable[[RunState, dict[str, float], float], "float | None"]
+
+
+class SlowFinding(Protocol):
+    """A slow regression as history reports it (``hotlap.history.analysis.Regression``)."""
+
+    @property
+    def nodeid(self) -> str: ...
+
+    @property
+    def old(self) -> float: ...
+
+    @property
+    def new(self) -> float: ...
+
+    @property
+    def runs(self) -> int: ...
+
+
+#: ``(state, now) -> regressions found so far``; supplied when history has a baseline.
+RegressionFn = Callable[[RunState, float], "list[SlowFinding]"]
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -60,6 +80,7 @@ class HeadlessReporter:
         eta: EtaFn | None = None,
         interval: float = 2.0,
         verbose_failures: bool = True,
+        regressions: RegressionFn | None = None,
     ) -> None:
         self.state = state
         self.out = out
@@ -69,6 +90,8 @@ class HeadlessReporter:
         self.verbose_failures = verbose_failures
         self._last_progress = time.monotonic()
         self._hang_reported: dict[str, float] = {}
+        self.regressions = regressions
+        self._slow_reported: set[str] = set()
 
     def write(self, line: str) -> None:
         self.out.write(line + "\n")
@@ -103,11 +126,25 @@ class HeadlessReporter:
                         f"stack:\n{event.stack.rstrip()}"
                     )
 
+    def report_regressions(self, now: float) -> None:
+        """One line per test newly found slower than its history (running ones included)."""
+        if self.regressions is None:
+            return
+        for found in self.regressions(self.state, now):
+            if found.nodeid in self._slow_reported:
+                continue
+            self._slow_reported.add(found.nodeid)
+            self.write(
+                f"SLOWER {found.nodeid}: {found.old:.2f}s -> {found.new:.2f}s "
+                f"(median of {found.runs} earlier runs)"
+            )
+
     def tick(self, now: float, force: bool = False) -> None:
         """Print the progress line if it is due."""
         if not force and now - self._last_progress < self.interval:
             return
         self._last_progress = now
+        self.report_regressions(now)
         if not self.state.tests and not self.state.collected:
             return
         eta = self.eta(self.state, self.expected, now) if self.eta and self.expected else None
@@ -123,6 +160,7 @@ def run_headless(
     eta: EtaFn | None = None,
     interval: float = 2.0,
     on_events: Callable[[list[Event]], None] | None = None,
+    regressions: RegressionFn | None = None,
 ) -> int:
     """Run ``source`` to the end, printing as it goes; return pytest's exit code.
 
@@ -130,7 +168,9 @@ def run_headless(
     so nothing is left running and the exit code is pytest's (2 when interrupted).
     """
     out = out or sys.stdout
-    reporter = HeadlessReporter(state, out, expected=expected, eta=eta, interval=interval)
+    reporter = HeadlessReporter(
+        state, out, expected=expected, eta=eta, interval=interval, regressions=regressions
+    )
     source.start()
     code: int | None = None
     while code is None:
@@ -152,6 +192,7 @@ def run_headless(
     if on_events is not None and events:
         on_events(events)
     reporter.feed(events)
+    reporter.report_regressions(0.0)
     finish_report(state, source, code, reporter.write)
     return code
 
