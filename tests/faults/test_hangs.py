@@ -185,3 +185,13 @@ def test_kill_on_request(hx: Any, workers: str) -> None:
     entry = hot.test("test_wait.py::test_waits_forever")
     assert "hung: killed after 75s (by you)" in entry["longrepr"], entry["longrepr"]
     assert "time.sleep(600)" in entry["hang_stack"], entry
+
+
+def test_inherited_limits_leave_plain_pytest_alone(hx: Any) -> None:
+    """A pytest that hotlap does not drive (no socket, no export) ignores hang limits it
+    inherited through the environment: the slow test passes, untouched."""
+    project = hx.project(SLEEPER)
+    plain = hx.pytest(
+        project, "-n", "0", env={"HOTLAP_HANG_AFTER": "0.2", "HOTLAP_KILL_AFTER": "1"}
+    )
+    assert plain.code == 0 and plain.counts == {"passed": 2}, plain.describe()

@@ -104,6 +104,14 @@ def configure(config: pytest.Config, role: Role) -> None:
     kill_after = setting(config, "hotlap_kill_after", ENV_KILL_AFTER)
     if hang_after is None and kill_after is None:
         return
+    from hotlap.plugin.crash import hotlap_active
+
+    explicit = any(
+        config.getoption(name, None) is not None
+        for name in ("hotlap_hang_after", "hotlap_kill_after")
+    )
+    if not explicit and not hotlap_active(config):
+        return  # limits inherited through the environment by a pytest hotlap does not drive
     watch = HangWatch(config, role, hang_after, kill_after)
     config.pluginmanager.register(watch, "hotlap-hang-watch")
     config.add_cleanup(watch.stop)
