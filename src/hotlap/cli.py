@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from hotlap import __version__
 
 if TYPE_CHECKING:
+    from hotlap.runner.command import WorkerChoice
     from hotlap.runner.headless import EtaFn, RegressionFn
 
 SUBCOMMANDS = ("run", "demo", "watch", "affected", "report", "export", "merge", "replay")
@@ -202,6 +203,8 @@ def run_main(
     known = len(ctx.expected) if ctx.expected and not ctx.pytest_args else None
     choice = choose_workers(ctx.pytest_args, cwd, known_tests=known)
     cores = effective_cores()
+    if choice.workers > 1 and not ns.no_history:
+        choice = _fit_memory(choice, ctx.project, cores)
     if choice.workers >= 0:
         print(f"hotlap: {choice.reason}", file=sys.stderr)
     env = dict(ctx.env)
@@ -298,6 +301,25 @@ def run_main(
         for message in hook.finish(ctx, state, meta):  # type: ignore[attr-defined]
             print(f"hotlap: {message}", file=sys.stderr)
     return code
+
+
+def _fit_memory(choice: WorkerChoice, project: Path, cores: float) -> WorkerChoice:
+    """Fewer workers than cores when history says their peak RSS would not fit in memory."""
+    try:
+        import psutil
+
+        from hotlap.history.hooks import suggest_workers
+    except ImportError:
+        return choice
+    from hotlap.runner.command import WorkerChoice
+
+    suggested = suggest_workers(project, cores, psutil.virtual_memory().available)
+    if suggested is None or suggested >= choice.workers:
+        return choice
+    if suggested <= 1:
+        return WorkerChoice(["-n", "0"], 0, "-n 0: the workers' peak memory (history) needs it")
+    reason = f"-n {suggested}: {cores:g} effective cores, but the workers' peak memory (history)"
+    return WorkerChoice(["-n", str(suggested)], suggested, reason)
 
 
 def _interrupt_on_termination() -> None:
