@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from typing import Any
 
 import pytest
@@ -362,10 +363,13 @@ def _exit_then_kill(pids: list[int]) -> None:
     next test would be blamed. So a forked killer waits for this process to die, then kills.
     """
     parent = os.getpid()
-    try:
-        killer = os.fork() if pids else -1
-    except OSError:
-        killer = -1
+    killer = -1
+    if pids:
+        # Python 3.12+ warns about fork in a threaded process; under -W error that warning
+        # would raise here, in the parent, after the fork. This process ends right after.
+        with warnings.catch_warnings(), contextlib.suppress(Exception):
+            warnings.simplefilter("ignore")
+            killer = os.fork()
     if killer == 0:  # the killer: plain system calls only
         try:
             deadline = time.monotonic() + 5.0
