@@ -42,6 +42,18 @@ HOSTILE = {
         def test_surrogate_printed():
             print("printed \\udcfe")
 
+        @pytest.mark.parametrize("x", [1, 2], ids=["\\udcff", "\\x1b[31mred"])
+        def test_explicit_ids(x):
+            assert x == 1
+
+        @pytest.mark.skip(reason="skipped \\udcff")
+        def test_skip_reason():
+            pass
+
+        @pytest.mark.xfail(reason="xfail \\udcff")
+        def test_xfail_reason():
+            assert 0
+
         def test_surrogate_property(record_property):
             record_property("path", "lone \\udcff")
 
@@ -82,7 +94,7 @@ HOSTILE = {
     """,
 }
 
-EXPECTED = {"failed": 4, "passed": 9, "error": 3}
+EXPECTED = {"failed": 5, "passed": 10, "skipped": 1, "xfailed": 1, "error": 3}
 
 
 def _check_report(hot: Any) -> None:
