@@ -328,7 +328,8 @@ def test_threads_forks_and_data_read_at_import(project: Project) -> None:
     assert "tests/test_conc.py::test_thread" not in selected
     project.edit("src/pkg/work.py", "return 8", "return 7")
     project.write("src/pkg/conf.json", '{"n": 2}')
-    assert "tests/test_settings.py::test_n" in project.selected()
+    # Read while tests/test_settings.py was collected (its import): that module is selected.
+    assert project.selected() == {"tests/test_settings.py"}
 
 
 def test_change_saved_during_the_run_is_not_lost(project: Project) -> None:
@@ -371,3 +372,42 @@ def test_change_saved_during_the_run_is_not_lost(project: Project) -> None:
             proc.kill()
             proc.wait()
     assert "tests/test_slow.py::test_slow" in project.selected()
+
+
+def test_parametrize_from_data_selects_the_whole_module(project: Project) -> None:
+    """Cases read at collection (a JSON file, a globbed directory) make test ids: editing
+    the file or adding a case selects the test module as a whole, so the new ids run."""
+    project.write("tests/cases/one.txt", "1")
+    project.write("tests/cases.json", "[1, 2]")
+    project.write(
+        "tests/test_cases.py",
+        """
+        import json
+        from pathlib import Path
+
+        import pytest
+
+        HERE = Path(__file__).parent
+        FILES = sorted(p.name for p in (HERE / "cases").glob("*.txt"))
+        NUMBERS = json.loads((HERE / "cases.json").read_text())
+
+        @pytest.mark.parametrize("name", FILES)
+        def test_file(name):
+            assert (HERE / "cases" / name).read_text().isdigit()
+
+        @pytest.mark.parametrize("n", NUMBERS)
+        def test_number(n):
+            assert n < 3
+        """,
+    )
+    assert project.run().returncode == 0
+    assert project.selected() == set()
+    project.write("tests/cases/two.txt", "x")  # a new, failing case
+    data = project.affected()
+    assert [t["nodeid"] for t in data["tests"]] == ["tests/test_cases.py"]
+    rerun = project.run("--affected")
+    assert "1 failed, 3 passed" in rerun.stdout, rerun.stdout
+    project.write("tests/cases/two.txt", "2")
+    project.write("tests/cases.json", "[1, 2, 3]")
+    assert project.selected() == {"tests/test_cases.py"}
+    assert "tests/test_other.py::test_alone" not in project.selected()

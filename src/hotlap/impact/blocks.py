@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 MODULE = "<module>"  # module-level code
 WHOLE = "<ast>"  # the whole file's AST (subprocess closures)
 DATA = "<data>"  # a data file's bytes
+COLLECT_DATA = "<collect-data>"  # a data file read while a test module was collected
+LISTING = "<listing>"  # a directory's entries (listed while a test module was collected)
 DIRTY = "<dirty>"  # changed while the run was going on: always selects
 SYNTAX_ERROR = "<syntax-error>"
 MISSING = "<missing>"
@@ -54,7 +56,7 @@ class FileInfo:
             return self.module
         if name == WHOLE:
             return self.whole
-        if name == DATA:
+        if name in (DATA, COLLECT_DATA):
             return self.sha
         block = self.blocks.get(name)
         return block.checksum if block is not None else MISSING
@@ -72,6 +74,17 @@ class FileInfo:
 
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+
+
+def listing_digest(path: str) -> str:
+    """Checksum of a directory's entry names (MISSING when it is not a directory)."""
+    import os
+
+    try:
+        names = sorted(os.listdir(path))
+    except OSError:
+        return MISSING
+    return _digest("\n".join(names))
 
 
 def data_digest(content: bytes) -> str:

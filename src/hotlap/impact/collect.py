@@ -32,11 +32,12 @@ CodeKey = tuple[str, int, bool]
 class Context:
     """What ran while one context was current."""
 
-    __slots__ = ("codes", "opened", "spawned")
+    __slots__ = ("codes", "listed", "opened", "spawned")
 
     def __init__(self) -> None:
         self.codes: set[CodeType] = set()
         self.opened: set[str] = set()
+        self.listed: set[str] = set()
         self.spawned: list[list[str]] = []
 
 
@@ -152,6 +153,25 @@ def make_tracer() -> _Tracer:
     return ProfileTracer()
 
 
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+
+
+def _called_by_user_code() -> bool:
+    """Whether the listing comes from project code (not pytest's or importlib's own scans):
+    the first caller outside the standard library decides."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.startswith("<frozen"):
+            return False  # importlib's finders
+        if not name.startswith(_STDLIB) or os.sep + "site-packages" + os.sep in name:
+            return (
+                os.sep + "_pytest" + os.sep not in name and os.sep + "pluggy" + os.sep not in name
+            )
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 class Collector:
     """Contexts, the tracer and the audit hook of one pytest process."""
 
@@ -200,6 +220,11 @@ class Collector:
         top = self.context(self.stack[-1]) if self.stack else None
         self.tracer.switch(top)
 
+    @staticmethod
+    def listing_contexts(key: str) -> bool:
+        """Directory listings matter where they can create tests: while a module is collected."""
+        return key.startswith("m:")
+
     def _current(self) -> Context | None:
         return self.contexts.get(self.stack[-1]) if self.stack and self.active else None
 
@@ -233,6 +258,16 @@ class Collector:
                 ctx = self._current()
                 if ctx is not None and [FORK] not in ctx.spawned:
                     ctx.spawned.append([FORK])
+            elif event in ("os.listdir", "os.scandir"):
+                ctx = self._current()
+                if ctx is None or not self.listing_contexts(self.stack[-1]):
+                    return
+                path = args[0] if args else None
+                if path is None:
+                    path = "."
+                if isinstance(path, (str, bytes)) and _called_by_user_code():
+                    path = os.fsdecode(path)
+                    ctx.listed.add(path if os.path.isabs(path) else os.path.abspath(path))
             elif event == "sqlite3.connect":
                 ctx = self._current()
                 path = args[0] if args else None

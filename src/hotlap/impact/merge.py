@@ -10,7 +10,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hotlap.impact.blocks import DATA, DIRTY, MISSING, MODULE, WHOLE, analyse_source
+from hotlap.impact.blocks import (
+    COLLECT_DATA,
+    DATA,
+    DIRTY,
+    LISTING,
+    MISSING,
+    MODULE,
+    WHOLE,
+    analyse_source,
+    listing_digest,
+)
 from hotlap.impact.collect import FORK
 from hotlap.impact.project import Project
 from hotlap.impact.store import ImpactStore, TestRow
@@ -35,6 +45,17 @@ def _owner_file(context_key: str) -> str | None:
             return base.split("::", 1)[0]
         return f"{base}/conftest.py" if base else "conftest.py"
     return None
+
+
+def _import_time_codes(
+    maker: _ItemMaker, project: Project, ctx: dict[str, Any], out: dict[str, set[int]]
+) -> None:
+    for filename, line, is_module in ctx["codes"]:
+        found: set[int] = set()
+        maker.code(filename, line, is_module, found)
+        rel = project.rel(filename)
+        if rel is not None:
+            out.setdefault(rel, set()).update(found)
 
 
 def read_process_files(directory: Path) -> list[dict[str, Any]]:
@@ -75,7 +96,7 @@ class _ItemMaker:
         out.add(self.store.item_id(rel, name, info.checksum(name)))
         out.add(self.store.item_id(rel, MODULE, info.module))
 
-    def data(self, filename: str, out: set[int]) -> None:
+    def data(self, filename: str, out: set[int], name: str = DATA) -> None:
         rel = self.project.rel(filename)
         if rel is None or os.path.isdir(filename):
             return
@@ -83,7 +104,14 @@ class _ItemMaker:
             out.add(self.store.item_id(rel, DIRTY, ""))
             return
         info = self.project.info(rel)
-        out.add(self.store.item_id(rel, DATA, info.sha if info is not None else MISSING))
+        out.add(self.store.item_id(rel, name, info.sha if info is not None else MISSING))
+
+    def listing(self, dirname: str, out: set[int]) -> None:
+        rel = self.project.rel(os.path.join(dirname, "_"))
+        if rel is None:
+            return
+        rel_dir = rel.rsplit("/", 1)[0] if "/" in rel else "."
+        out.add(self.store.item_id(rel_dir, LISTING, listing_digest(dirname)))
 
     def closure_items(self, files: frozenset[str] | set[str], name: str, out: set[int]) -> None:
         for rel in files:
@@ -179,24 +207,29 @@ def merge_run(
         # Data files read at import/collection time (a module reading a file when imported):
         # which import read it is unknown, so it counts for every test.
         import_data: set[int] = set()
+        # What a test module's collection read or listed: its tests, selected as the whole
+        # file (the change may create test ids).
+        module_items: dict[str, set[int]] = {}
         for proc in processes:
-            collect = proc["contexts"].get(COLLECT)
-            if collect is None:
-                continue
-            for filename in collect["opened"]:
-                if os.path.basename(filename) not in _CONFIG_FILES:
-                    maker.data(filename, import_data)
-            for filename, line, is_module in collect["codes"]:
-                found: set[int] = set()
-                maker.code(filename, line, is_module, found)
-                rel = project.rel(filename)
-                if rel is not None:
-                    import_time.setdefault(rel, set()).update(found)
+            for key, collect in proc["contexts"].items():
+                if key.startswith("m:"):
+                    found_m = module_items.setdefault(key[2:].split("::", 1)[0], set())
+                    for filename in collect["opened"]:
+                        maker.data(filename, found_m, COLLECT_DATA)
+                    for dirname in collect.get("listed", []):
+                        maker.listing(dirname, found_m)
+                elif key == COLLECT:
+                    for filename in collect["opened"]:
+                        if os.path.basename(filename) not in _CONFIG_FILES:
+                            maker.data(filename, import_data)
+                else:
+                    continue
+                _import_time_codes(maker, project, collect, import_time)
         static_groups: dict[str, int] = {}
         for proc in processes:
             context_groups: dict[str, int] = {}
             for key, ctx in proc["contexts"].items():
-                if key == COLLECT:
+                if key == COLLECT or key.startswith("m:"):
                     continue
                 items: set[int] = set()
                 for filename, line, is_module in ctx["codes"]:
@@ -217,6 +250,7 @@ def merge_run(
                     for f in files:
                         items |= import_time.get(f, set())
                     items |= import_data
+                    items |= module_items.get(file, set())
                     static_groups[file] = store.group_id(items)
                 groups = [context_groups[c] for c in test["contexts"] if c in context_groups]
                 groups.append(static_groups[file])

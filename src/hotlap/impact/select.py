@@ -6,7 +6,16 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from hotlap.impact.blocks import DATA, DIRTY, MISSING, MODULE, WHOLE
+from hotlap.impact.blocks import (
+    COLLECT_DATA,
+    DATA,
+    DIRTY,
+    LISTING,
+    MISSING,
+    MODULE,
+    WHOLE,
+    listing_digest,
+)
 from hotlap.impact.fingerprint import changed
 from hotlap.impact.project import SKIP_DIRS, Project
 from hotlap.impact.store import ImpactStore
@@ -20,6 +29,10 @@ def _describe(file: str, name: str, now: str) -> str:
         return f"{file} deleted"
     if name == DATA:
         return f"{file} changed (data)"
+    if name == COLLECT_DATA:
+        return f"{file} changed (data read at collection)"
+    if name == LISTING:
+        return f"{file}/ entries changed (listed at collection)"
     if name == MODULE:
         return f"{file} changed (module-level code)"
     if name == WHOLE:
@@ -70,19 +83,28 @@ def select_tests(
     # Which recorded items no longer hold, and why.
     bad_items: dict[int, str] = {}
     module_changed: set[str] = set()
+    collection_items: set[int] = set()  # their tests' files are selected whole
     for item_id, (file, name, checksum) in store.items().items():
-        info = project.info(file)
-        now = MISSING if info is None else (info.checksum(name) if name != DIRTY else "")
+        if name == LISTING:
+            now = listing_digest(str(root / file))
+        else:
+            info = project.info(file)
+            now = MISSING if info is None else (info.checksum(name) if name != DIRTY else "")
         if name == DIRTY or now != checksum:
             bad_items[item_id] = _describe(file, name, now)
             if name in (MODULE, DIRTY):
                 module_changed.add(file)
+            if name in (COLLECT_DATA, LISTING):
+                collection_items.add(item_id)
     bad_groups: dict[int, list[str]] = defaultdict(list)
+    recollect_groups: set[int] = set()
     if bad_items:
         for group_id, items in store.groups().items():
             for item in items:
                 if item in bad_items:
                     bad_groups[group_id].append(bad_items[item])
+                    if item in collection_items:
+                        recollect_groups.add(group_id)
 
     selected: dict[str, list[str]] = {}
     affected: dict[str, list[str]] = {}
@@ -117,6 +139,11 @@ def select_tests(
             paths.setdefault(directory, []).append(f"{file} changed (conftest)")
         elif file in test_files:
             paths.setdefault(file, []).append(f"{file} changed (test module)")
+    for row in tests.values():
+        if recollect_groups.intersection(row.groups) and exists(row.file):
+            reasons = [r for g in row.groups for r in bad_groups.get(g, [])]
+            known_reasons = paths.setdefault(row.file, [])
+            known_reasons.extend(r for r in dict.fromkeys(reasons) if r not in known_reasons)
     for error in store.get_meta("collect_errors", []):
         if (root / error).exists():
             paths.setdefault(error, []).append("collection error last run")

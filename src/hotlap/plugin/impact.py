@@ -94,6 +94,21 @@ class ImpactRecorder:
         self.collected: list[str] = []
         self.complete = True  # False: what ran is unknown, select every test next time
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, object, object]:
+        # What a test module's collection reads (parametrize data, globbed case dirs) can
+        # create or change its tests: attribute it to that module.
+        if not isinstance(collector, pytest.Module):
+            return (yield)
+        key = "m:" + collector.nodeid
+        self.collector.push(key)
+        try:
+            return (yield)
+        finally:
+            self.collector.pop(key)
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = [item.nodeid for item in session.items]
@@ -173,6 +188,7 @@ class ImpactRecorder:
             contexts[key] = {
                 "codes": self.collector.code_keys(ctx),
                 "opened": sorted(ctx.opened),
+                "listed": sorted(ctx.listed),
                 "spawned": ctx.spawned,
             }
         root = self.root.rstrip(os.sep) + os.sep
