@@ -132,11 +132,6 @@ def test_ctrl_c_during_a_hang_stops_quickly(hx: Any) -> None:
     assert hx.leftovers() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RunSession._finish names the running test only when pytest died of a signal, "
-    "not when it exited early (os._exit in a run without xdist): fix proposed to the lead",
-)
 def test_single_process_exit_names_the_test(hx: Any) -> None:
     """Without xdist ``os._exit(3)`` ends pytest itself: hotlap exits 3 like pytest and
     reports the test it was running as crashed with that exit code."""

@@ -277,3 +277,31 @@ def test_rerun_reopens_the_test_and_counts_each_report() -> None:
     assert state.summary_counts() == {"passed": 1, "rerun": 1}
     assert state.tests["t.py::flaky"].outcome == "passed"
     assert state.tests["t.py::flaky"].duration == pytest.approx(0.6)
+
+
+def test_app_crash_counts_the_test_once() -> None:
+    """When pytest itself died (the app says so) the running test is failed and counted;
+    a controller's crash notice waits for xdist's own report instead of counting twice."""
+    state = RunState()
+    state.apply(start("t.py::exit", "main"))
+    state.apply(
+        WorkerCrash(
+            "app",
+            1,
+            2.0,
+            crashed_worker="main",
+            nodeid="t.py::exit",
+            reason="pytest exited with code 3 before the session finished",
+        )
+    )
+    assert state.summary_counts() == {"failed": 1}
+    xdist = RunState()
+    xdist.apply(start("t.py::segv", "gw0"))
+    xdist.apply(
+        WorkerCrash(
+            "controller", 1, 2.0, crashed_worker="gw0", nodeid="t.py::segv", reason="SIGSEGV"
+        )
+    )
+    xdist.apply(report("t.py::segv", "???", "failed", outcome="failed", t=2.1))
+    assert xdist.summary_counts() == {"failed": 1}
+    assert xdist.tests["t.py::segv"].outcome == "failed"

@@ -482,8 +482,17 @@ class RunState:
             rec.worker = rec.worker or e.crashed_worker
             if not rec.longrepr:
                 rec.longrepr = e.reason
-            if rec.finished is None:
+            if rec.finished is None and e.worker == "controller":
+                # xdist's when="???" report for this test follows and is counted then.
                 self._finish(rec, e.t)
+            elif rec.finished is None:
+                # pytest itself died (the app says so): no report will come, count it here.
+                rec.categories.append("failed")
+                self.counts["failed"] = self.counts.get("failed", 0) + 1
+                if nodeid not in self.failures:
+                    self.failures.append(nodeid)
+                self._finish(rec, e.t)
+                change |= Change.COUNTS
             else:
                 rec.outcome = "failed"
             change |= Change.TESTS

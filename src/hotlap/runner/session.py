@@ -211,26 +211,31 @@ class RunSession:
         for event in self.server.drain() if self.server is not None else []:
             self._extra.append(event)
             self._track(event)
+        reason = ""
         if code is not None and code < 0:
             sig = -code
             try:
                 name = signal.Signals(sig).name
             except ValueError:
                 name = f"signal {sig}"
-            if not self.cancelled:
-                # pytest itself died (a crash in a run without xdist): name the test it was in.
-                for worker, nodeid in self._current.items():
-                    self._extra.append(
-                        WorkerCrash(
-                            "app",
-                            os.getpid(),
-                            time.monotonic(),
-                            crashed_worker=worker,
-                            nodeid=nodeid,
-                            reason=f"pytest was killed by {name}",
-                        )
-                    )
+            reason = f"pytest was killed by {name}"
             code = 2 if self.cancelled else 128 + sig
+        elif code:
+            reason = f"pytest exited with code {code} before the session finished"
+        if reason and not self.cancelled and not self._saw_finish:
+            # pytest itself died (os._exit or a crash in a run without xdist): name the tests
+            # that were running, so they are not left "running" forever.
+            for worker, nodeid in self._current.items():
+                self._extra.append(
+                    WorkerCrash(
+                        "app",
+                        os.getpid(),
+                        time.monotonic(),
+                        crashed_worker=worker,
+                        nodeid=nodeid,
+                        reason=reason,
+                    )
+                )
         if not self._saw_finish:
             self._extra.append(
                 SessionFinish("app", os.getpid(), time.monotonic(), exitstatus=int(code or 0))
