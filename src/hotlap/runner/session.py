@@ -36,6 +36,16 @@ def parse_summary_line(line: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its parent counts as gone)."""
+    try:
+        import psutil
+
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except Exception:
+        return False
+
+
 class RunSession:
     """Starts pytest, streams its events, cancels it cleanly."""
 
@@ -73,6 +83,7 @@ class RunSession:
         self._current: dict[str, str] = {}  # worker -> nodeid running now
         self._ended_at: float | None = None
         self._done = False
+        self.fault_dir = ""
 
     # -- EventSource ----------------------------------------------------------------------
     def start(self) -> None:
@@ -80,6 +91,10 @@ class RunSession:
         env = dict(os.environ)
         env.update(self.extra_env)
         env.update(self.server.env())
+        # Where the kill key leaves its requests for a worker's watchdog (plugin/hang.py).
+        self.fault_dir = os.path.join(self.server.directory, "faults")
+        os.mkdir(self.fault_dir, 0o700)
+        env.setdefault("HOTLAP_FAULT_DIR", self.fault_dir)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.proc = subprocess.Popen(
             self.command,
@@ -148,13 +163,31 @@ class RunSession:
         """pid -> lane id of the processes known to run tests."""
         return dict(self._worker_pids)
 
-    def kill_worker(self, worker: str) -> bool:
-        """Kill one worker's process tree (a hung test); xdist replaces the worker."""
-        for pid, lane in self.worker_pids().items():
-            if lane == worker:
-                kill_tree(pid)
-                return True
-        return False
+    def kill_worker(self, worker: str, reason: str = "killed from hotlap") -> bool:
+        """Kill the test ``worker`` runs, and its process tree; xdist replaces the worker.
+
+        The worker's own watchdog does it when it can (it reports ``reason`` with the test's
+        last stack); otherwise, or if the worker is still there after 2 s, SIGKILL its tree.
+        Blocks up to ~2 s: call it off a UI thread.
+        """
+        pids = [pid for pid, lane in self.worker_pids().items() if lane == worker]
+        if not pids:
+            return False
+        pid = pids[-1]
+        if self.fault_dir:
+            try:
+                from hotlap.plugin.hang import request_kill
+
+                request_kill(self.fault_dir, pid, reason)
+            except (ImportError, OSError):
+                pass
+            else:
+                deadline = time.monotonic() + 2.0
+                while time.monotonic() < deadline and _alive(pid):
+                    time.sleep(0.05)
+        if _alive(pid):
+            kill_tree(pid)
+        return True
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Block until the run is over (for callers with no view); drained events are kept."""

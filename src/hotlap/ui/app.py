@@ -58,6 +58,7 @@ class HotlapApp(App[int]):
         Binding("S", "sort_reverse", "Reverse sort", show=False),
         Binding("exclamation_mark", "failures_first", "Failures first", show=False),
         Binding("o", "open_editor", "Edit"),
+        Binding("k", "kill_worker", "Kill worker", show=False),
         Binding("tab", "next_pane", "Pane", priority=True),
         Binding("shift+tab", "next_pane(-1)", "Previous pane", show=False, priority=True),
         Binding("J", "scroll_detail(1)", "Detail down", show=False),
@@ -413,6 +414,19 @@ class HotlapApp(App[int]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(watch_mode=self.watching is not None))
+
+    async def action_kill_worker(self) -> None:
+        """Kill the worker running the selected test (a hung test): it is reported failed
+        with its last stack, and xdist starts a replacement worker."""
+        nodeid = self.tests.cursor_key
+        rec = self.state.tests.get(nodeid) if nodeid else None
+        kill = getattr(self.source, "kill_worker", None)
+        if rec is None or rec.finished is not None or rec.started is None or kill is None:
+            self.notify("select a running test to kill its worker")
+            return
+        reason = f"hung: killed after {time.monotonic() - rec.started:.0f}s (from the dashboard)"
+        self.notify(f"killing {rec.worker} ({nodeid})")
+        await asyncio.to_thread(kill, rec.worker, reason)
 
     def action_open_editor(self) -> None:
         nodeid = self.tests.cursor_key

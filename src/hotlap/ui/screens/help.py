@@ -19,6 +19,7 @@ KEYS = (
     ("s / S", "sort by the next column / reverse the sort"),
     ("!", "failures first"),
     ("o", "open the selected test in $VISUAL / $EDITOR"),
+    ("k", "kill the worker running the selected test (a hang); xdist replaces it"),
     ("tab", "next pane (tests, fixtures, resources)"),
     ("↑ ↓ pgup pgdn", "move in the table"),
     ("J / K", "scroll the test detail"),
