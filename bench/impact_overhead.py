@@ -68,7 +68,10 @@ def write_suite(root: Path, tests: int, loops: int) -> None:
 
 
 def clean_env() -> dict[str, str]:
+    """No outer pytest/hotlap settings; bytecode caches allowed (as on a developer's machine:
+    without them pytest re-rewrites every test module's asserts on each run)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLAP_", "PYTEST_"))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPATH"] = "."
     return env
 
@@ -107,6 +110,8 @@ def main() -> int:
         plain_env = clean_env()
         rec_env = clean_env()
         plain, rec = [], []
+        # Warm-up: write the bytecode and assertion-rewrite caches once.
+        timed([*base, "-p", "no:hotlap"], root, plain_env)
         for i in range(ns.repeat):
             plain.append(timed([*base, "-p", "no:hotlap"], root, plain_env))
             out = root / f".impact-{i}"

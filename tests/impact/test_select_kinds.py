@@ -411,3 +411,37 @@ def test_parametrize_from_data_selects_the_whole_module(project: Project) -> Non
     project.write("tests/cases.json", "[1, 2, 3]")
     assert project.selected() == {"tests/test_cases.py"}
     assert "tests/test_other.py::test_alone" not in project.selected()
+
+
+def test_fixture_requested_at_run_time(project: Project) -> None:
+    """A fixture the test asks for with ``request.getfixturevalue`` (and which uses another
+    fixture) counts for the test like a declared one."""
+    project.write(
+        "tests/test_dyn.py",
+        """
+        import pytest
+        from pkg.mathx import mul, scaled
+
+        @pytest.fixture(scope="module")
+        def base():
+            return scaled(1)
+
+        @pytest.fixture(scope="module")
+        def product(base):
+            return mul(base, 3)
+
+        def test_first(request):
+            assert request.getfixturevalue("product") == 6
+
+        def test_second(request):
+            assert request.getfixturevalue("product") == 6
+
+        def test_plain():
+            assert True
+        """,
+    )
+    assert project.run().returncode == 0
+    project.edit("src/pkg/mathx.py", "return x * FACTOR", "return x * FACTOR * 1")
+    selected = project.selected()
+    assert {"tests/test_dyn.py::test_first", "tests/test_dyn.py::test_second"} <= selected
+    assert "tests/test_dyn.py::test_plain" not in selected

@@ -51,7 +51,7 @@ class _Tracer:
 
     def stop(self) -> None: ...
 
-    def switch(self, context: Context | None) -> None:
+    def switch(self, context: Context | None, rearm: bool = True) -> None:
         self.current = context
 
 
@@ -84,10 +84,12 @@ class MonitoringTracer(_Tracer):
         mon.register_callback(self.tool, mon.events.PY_START, on_start)
         mon.set_events(self.tool, mon.events.PY_START)
 
-    def switch(self, context: Context | None) -> None:
+    def switch(self, context: Context | None, rearm: bool = True) -> None:
         self.current = context
-        # Re-arm every disabled code so the new context sees what it runs.
-        sys.monitoring.restart_events()  # type: ignore[attr-defined,unused-ignore]
+        if rearm:
+            # Re-arm every disabled code so the new context sees what it runs (this is the
+            # costly part: every code object run afterwards is instrumented again).
+            sys.monitoring.restart_events()  # type: ignore[attr-defined,unused-ignore]
 
     def stop(self) -> None:
         if self.tool is None:
@@ -134,7 +136,7 @@ class ProfileTracer(_Tracer):
         threading.setprofile(self._thread_profile)
         self.running = True
 
-    def switch(self, context: Context | None) -> None:
+    def switch(self, context: Context | None, rearm: bool = True) -> None:
         self._flush()
         self.current = context
         if self.running:
@@ -208,7 +210,8 @@ class Collector:
     def push(self, key: str) -> None:
         """Make ``key`` the current context."""
         self.stack.append(key)
-        self.tracer.switch(self.context(key))
+        # Import-time contexts are merged by file, not by context: no need to re-arm.
+        self.tracer.switch(self.context(key), rearm=not key.startswith(("m:", "c:")))
 
     def pop(self, key: str) -> None:
         """Leave ``key`` (tolerates a pop without its push: finalizers can run twice)."""
@@ -217,8 +220,12 @@ class Collector:
         while self.stack:
             if self.stack.pop() == key:
                 break
-        top = self.context(self.stack[-1]) if self.stack else None
-        self.tracer.switch(top)
+        top_key = self.stack[-1] if self.stack else ""
+        top = self.context(top_key) if top_key else None
+        # Back in a test: what the inner fixture ran counts for the test through the fixture
+        # (every test lists the fixtures it used). Back in a fixture (one requested another
+        # dynamically): re-arm, so the outer fixture sees everything it runs itself.
+        self.tracer.switch(top, rearm=top_key.startswith("f:"))
 
     @staticmethod
     def listing_contexts(key: str) -> bool:

@@ -144,10 +144,29 @@ class ImpactRecorder:
         finally:
             self.collector.pop(key)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        # Fixtures requested at run time (request.getfixturevalue) are not in the static
+        # closure of fixture names: add every fixture the test's request used (pytest
+        # clears the request after teardown, so look now).
+        test = self.tests.get(item.nodeid)
+        request = getattr(item, "_request", None)
+        if test is None or not request:
+            return
+        contexts = test["contexts"]
+        for fixturedef in (getattr(request, "_fixture_defs", None) or {}).values():
+            extra = _fixture_key(fixturedef)
+            if extra not in contexts:
+                contexts.append(extra)
+
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_fixture_setup(
         self, fixturedef: Any, request: pytest.FixtureRequest
     ) -> Generator[None, object, object]:
+        if not self._project_fixture(fixturedef):
+            # A plugin's fixture (tmp_path, monkeypatch, …): its code is not the project's,
+            # and a context of its own would only cost re-arming the tracer.
+            return (yield)
         key = _fixture_key(fixturedef)
         self.collector.push(key)
         try:
@@ -157,6 +176,12 @@ class ImpactRecorder:
             # Finalizers run last-in first-out: this one runs before the fixture's own
             # teardown, and pytest_fixture_post_finalizer ends the context after it.
             fixturedef.addfinalizer(lambda: self.collector.push(key))
+
+    def _project_fixture(self, fixturedef: Any) -> bool:
+        code = getattr(getattr(fixturedef, "func", None), "__code__", None)
+        name = getattr(code, "co_filename", "")
+        root = self.collector.root
+        return not name or (name.startswith(root) and "site-packages" not in name)
 
     def pytest_fixture_post_finalizer(self, fixturedef: Any) -> None:
         self.collector.pop(_fixture_key(fixturedef))
