@@ -78,23 +78,38 @@ class _ItemMaker:
         self.project = project
         self.store = store
         self.started_ns = started_ns
+        self._changed: dict[str, bool] = {}
+        self._code_ids: dict[tuple[str, int, bool], tuple[int, ...]] = {}
 
     def _changed_during_run(self, rel: str) -> bool:
-        mtime = self.project.mtime_ns(rel)
-        return mtime is not None and mtime > self.started_ns
+        # One stat per file per merge, not one per recorded call.
+        changed = self._changed.get(rel)
+        if changed is None:
+            mtime = self.project.mtime_ns(rel)
+            changed = self._changed[rel] = mtime is not None and mtime > self.started_ns
+        return changed
 
     def code(self, filename: str, line: int, is_module: bool, out: set[int]) -> None:
+        # Many tests ran the same functions: resolve each (file, line) once per merge.
+        key = (filename, line, is_module)
+        ids = self._code_ids.get(key)
+        if ids is None:
+            ids = self._code_ids[key] = self._code(filename, line, is_module)
+        out.update(ids)
+
+    def _code(self, filename: str, line: int, is_module: bool) -> tuple[int, ...]:
         rel = self.project.rel(filename)
         if rel is None:
-            return
+            return ()
         info = self.project.info(rel)
         if info is None or self._changed_during_run(rel):
             # What ran is not what is on disk now: select the test next time, whatever.
-            out.add(self.store.item_id(rel, DIRTY, ""))
-            return
+            return (self.store.item_id(rel, DIRTY, ""),)
         name = MODULE if is_module else info.block_at(line)
-        out.add(self.store.item_id(rel, name, info.checksum(name)))
-        out.add(self.store.item_id(rel, MODULE, info.module))
+        return (
+            self.store.item_id(rel, name, info.checksum(name)),
+            self.store.item_id(rel, MODULE, info.module),
+        )
 
     def data(self, filename: str, out: set[int], name: str = DATA) -> None:
         rel = self.project.rel(filename)

@@ -70,10 +70,22 @@ class Project:
         self.search_roots = list(dict.fromkeys(r for r in roots if r.is_dir()))
         self._infos: dict[str, FileInfo | None] = {}
         self._closures: dict[str, frozenset[str]] = {}
+        self._rels: dict[str, str | None] = {}
 
     # -- paths ------------------------------------------------------------------------------
     def rel(self, path: str | Path) -> str | None:
-        """``path`` relative to the root, or None when outside it or in a skipped dir."""
+        """``path`` relative to the root, or None when outside it or in a skipped dir.
+
+        Memoized: merging a run asks this for the same few hundred files ~100k times.
+        """
+        key = str(path)
+        if key in self._rels:
+            return self._rels[key]
+        found = self._rel(key)
+        self._rels[key] = found
+        return found
+
+    def _rel(self, path: str) -> str | None:
         try:
             rel = Path(os.path.abspath(path)).relative_to(self.root)
         except ValueError:
