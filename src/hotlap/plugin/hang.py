@@ -275,6 +275,10 @@ class HangWatch:
         __tracebackhide__ = True
         if self._failing:
             reason, self._failing = self._failing, ""
+            # End what the test started here, in the main thread, before the test fails: done
+            # from the watchdog thread it raced the main thread, which could finish the run
+            # and exit first, leaving the children behind.
+            kill_owned(self.pid)
             pytest.fail(reason, pytrace=True)
 
     # -- the watchdog thread ---------------------------------------------------------------
