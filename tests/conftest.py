@@ -1,4 +1,4 @@
-"""Helpers of the export tests: RunStates built from events, and real pytest subprocesses.
+"""Helpers shared by the history and export tests: RunStates from events, real pytest runs.
 
 The outer run may itself be driven by hotlap (``HOTLAP_*`` in the environment), so child
 processes get an environment without those variables and a temp project of their own.
