@@ -108,29 +108,13 @@ def estimate_tests(args: list[str], cwd: Path, limit: int = SMALL_RUN + 1) -> in
     return count
 
 
-_SKIP_DIRS = {
-    ".git",
-    ".hg",
-    ".tox",
-    ".nox",
-    ".venv",
-    "venv",
-    "env",
-    "node_modules",
-    "build",
-    "dist",
-    "__pycache__",
-    ".hotlap",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".ruff_cache",
-}
-
-
 def _walk_test_files(root: Path) -> list[Path]:
+    # The directories impact selection and the watcher skip too (virtualenvs, caches, builds).
+    from hotlap.impact.project import SKIP_DIRS
+
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info")]
+        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")]
         for name in filenames:
             if name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
                 found.append(Path(dirpath, name))
