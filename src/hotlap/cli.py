@@ -270,6 +270,7 @@ def run_main(
                 slow_threshold=ns.slow_threshold or 1.0,
                 start_run=start_run,
                 on_exit=keep_last,
+                regressions=_regression_function(ctx.project, ns),
             )
         finally:
             source.close()

@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from hotlap.model.run_state import Change, RunPhase, RunState
+from hotlap.runner.headless import RegressionFn
 from hotlap.runner.replay import INTERRUPTED
 from hotlap.runner.source import EventSource
 from hotlap.ui.format import editor_command
@@ -88,8 +89,12 @@ class HotlapApp(App[int]):
         clock: Callable[[], float] = time.monotonic,
         autostart: bool = True,
         refresh_hz: float = REFRESH_HZ,
+        regressions: RegressionFn | None = None,
     ) -> None:
         super().__init__()
+        #: ``(state, now) -> slow regressions`` from history, checked every 2 s.
+        self.regressions = regressions
+        self._slow_seen: set[str] = set()
         self.source = source
         self.state = state
         self.start_run = start_run
@@ -174,8 +179,24 @@ class HotlapApp(App[int]):
                 self.refresh_bindings()
         if self.watching is not None:
             self._watch_tick()
+        if self.regressions is not None and self.ticks % int(2 * self.refresh_hz) == 0:
+            self._flag_regressions()
         self.refresh_panels(changes)
         return len(events)
+
+    def _flag_regressions(self) -> None:
+        """A notification per test newly slower than its history (running ones included)."""
+        assert self.regressions is not None
+        for found in self.regressions(self.state, time.monotonic()):
+            if found.nodeid not in self._slow_seen:
+                self._slow_seen.add(found.nodeid)
+                self.notify(
+                    f"{found.nodeid}: {found.old:.2f}s -> {found.new:.2f}s "
+                    f"(median of {found.runs} runs)",
+                    title="slower than its history",
+                    severity="warning",
+                    timeout=8,
+                )
 
     def _report_run_error(self, code: int) -> None:
         """pytest stopped before running anything (usage error, no tests, internal error):
@@ -501,6 +522,7 @@ def run_dashboard(
     start_run: StartRun | None,
     watch: WatchFeed | None = None,
     on_exit: Callable[[RunState, EventSource], None] | None = None,
+    regressions: RegressionFn | None = None,
 ) -> int:
     """Run the dashboard until the user quits; print pytest's summary; return its exit code.
 
@@ -517,6 +539,7 @@ def run_dashboard(
         slow_threshold=slow_threshold,
         start_run=start_run,
         watch=watch,
+        regressions=regressions,
     )
     _run_app(app)
     last = app.source
