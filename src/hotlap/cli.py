@@ -284,6 +284,14 @@ def run_main(
         cancelled=source.cancelled,
         malformed_events=(source.server.malformed if source.server else 0),
     )
+    # History first: what it finds (regressions, flaky tests) belongs in the JSON report.
+    for hook in hooks:
+        for message in hook.finish(ctx, state, meta):  # type: ignore[attr-defined]
+            print(f"hotlap: {message}", file=sys.stderr)
+    history = next(
+        (h.summary for h in hooks if getattr(h, "summary", None) is not None),  # type: ignore[attr-defined]
+        None,
+    )
     try:
         written = write_exports(
             state,
@@ -292,15 +300,13 @@ def run_main(
             durations_path=ns.durations_file,
             record_path=ns.record,
             events=events,
+            history=history,
         )
     except OSError as exc:
         print(f"hotlap: could not write an export: {exc}", file=sys.stderr)
         written = []
     for path in written:
         print(f"hotlap: wrote {path}", file=sys.stderr)
-    for hook in hooks:
-        for message in hook.finish(ctx, state, meta):  # type: ignore[attr-defined]
-            print(f"hotlap: {message}", file=sys.stderr)
     return code
 
 

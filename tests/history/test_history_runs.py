@@ -76,8 +76,11 @@ def test_slower_test_is_flagged(tmp_path: Path, hh) -> None:
         steady = _run(hh, proj, "--", "-n", "0", env={"SLEEP": "0.05"})
         assert steady.code == 0, steady.describe()
         assert "slower:" not in steady.stderr, steady.describe()
-    slow = _run(hh, proj, "--", "-n", "0", env={"SLEEP": "0.6"})
+    slow = _run(hh, proj, "--json", "r.json", "--", "-n", "0", env={"SLEEP": "0.6"})
     assert slow.code == 0, slow.describe()
+    assert "SLOWER test_s.py::test_sleep" in slow.stdout, slow.describe()  # live, headless
+    in_report = json.loads((proj / "r.json").read_text())["history"]["regressions"]
+    assert [r["nodeid"] for r in in_report] == ["test_s.py::test_sleep"]
     line = next((ln for ln in slow.stderr.splitlines() if "slower:" in ln), "")
     assert re.search(r"slower: test_s.py::test_sleep 0\.0\ds -> 0\.[5-7]\ds$", line), (
         slow.describe()

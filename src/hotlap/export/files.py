@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hotlap.model.run_state import RunState
 from hotlap.protocol import Event
@@ -39,8 +40,10 @@ def write_exports(
     durations_path: str | None = None,
     record_path: str | None = None,
     events: Sequence[Event] = (),
+    history: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Write each export asked for; return the paths written."""
+    """Write each export asked for; return the paths written. ``history`` (regressions and
+    flaky tests found by comparing with earlier runs) goes into the JSON report."""
     from hotlap.export.durations import durations_from_state, write_durations
     from hotlap.export.record import write_record
     from hotlap.export.report import RunMeta, build_report, write_report
@@ -48,7 +51,7 @@ def write_exports(
     written: list[str] = []
     if json_path:
         assert isinstance(meta, RunMeta)
-        write_report(json_path, build_report(state, meta))
+        write_report(json_path, build_report(state, meta, history=history))
         written.append(json_path)
     if durations_path:
         write_durations(durations_path, durations_from_state(state))

@@ -46,6 +46,8 @@ class HistoryHooks:
         self.baseline: dict[str, list[float]] = {}
         self.schedule_path: Path | None = None
         self._impact_token: tuple[int, ...] = ()
+        #: ``{"regressions": [...], "flaky": [...]}`` of the finished run, for its JSON report.
+        self.summary: dict[str, Any] | None = None
 
     # -- before the run ---------------------------------------------------------------------
     def prepare(self, ctx: RunContext) -> None:
@@ -137,6 +139,7 @@ class HistoryHooks:
             "regressions": [r.as_dict() for r in slower],
             "flaky": [f.as_dict() for f in flaky],
         }
+        self.summary = summary
         # Written even when recording failed: the run's report is never lost.
         messages += save_last_report(directory, state, meta, summary)
         return messages
