@@ -24,21 +24,22 @@ from hotlap.watch.feed import Selection
 _BAD = ("failed", "error", "crashed")
 
 
+#: How a change to a file-level item reads, after the file's name.
+_FILE_CHANGES = {
+    DATA: " changed (data)",
+    COLLECT_DATA: " changed (data read at collection)",
+    LISTING: "/ entries changed (listed at collection)",
+    MODULE: " changed (module-level code)",
+    WHOLE: " changed (run in a subprocess)",
+    DIRTY: " changed during the last run",
+}
+
+
 def _describe(file: str, name: str, now: str) -> str:
     if now == MISSING and name in (MODULE, DATA, WHOLE):
         return f"{file} deleted"
-    if name == DATA:
-        return f"{file} changed (data)"
-    if name == COLLECT_DATA:
-        return f"{file} changed (data read at collection)"
-    if name == LISTING:
-        return f"{file}/ entries changed (listed at collection)"
-    if name == MODULE:
-        return f"{file} changed (module-level code)"
-    if name == WHOLE:
-        return f"{file} changed (run in a subprocess)"
-    if name == DIRTY:
-        return f"{file} changed during the last run"
+    if name in _FILE_CHANGES:
+        return file + _FILE_CHANGES[name]
     if now == MISSING:
         return f"{file}::{name} removed"
     return f"{file}::{name} changed"
