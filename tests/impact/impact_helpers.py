@@ -25,6 +25,7 @@ class Project:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.env: dict[str, str] = {}  # set on top of the clean environment
 
     def write(self, rel: str, text: str) -> Path:
         path = self.root / rel
@@ -42,7 +43,7 @@ class Project:
         return subprocess.run(
             [sys.executable, "-m", "hotlap", *args],
             cwd=self.root,
-            env=clean_env(),
+            env={**clean_env(), **self.env},
             capture_output=True,
             text=True,
             timeout=timeout,

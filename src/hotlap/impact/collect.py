@@ -6,8 +6,9 @@ context* (a test, or a fixture's setup/teardown):
 * Python 3.12+: ``sys.monitoring`` ``PY_START`` events, each code object disabled after its
   first report and re-armed (``restart_events``) when the context changes, so a hot loop
   costs nothing after its first iteration.
-* Python 3.10/3.11: ``cProfile`` (C, no Python callback per call) enabled for the main thread;
-  its stats are read and cleared at each context change.
+* Python 3.10/3.11: entry markers compiled into the project's own functions
+  (:mod:`hotlap.impact.instrument`), read and cleared at each context change; ``cProfile``
+  (C, on the main thread) when pytest's assertion rewriter cannot carry the markers.
 
 An audit hook records data files opened and subprocesses started in the current context.
 """
@@ -22,6 +23,8 @@ from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
+from hotlap.impact.instrument import is_instrumented
+
 #: What ``spawned`` holds for a fork (no new program: the child runs the parent's code).
 FORK = "<fork>"
 
@@ -32,10 +35,11 @@ CodeKey = tuple[str, int, bool]
 class Context:
     """What ran while one context was current."""
 
-    __slots__ = ("codes", "listed", "opened", "spawned")
+    __slots__ = ("codes", "keys", "listed", "opened", "spawned")
 
     def __init__(self) -> None:
         self.codes: set[CodeType] = set()
+        self.keys: set[CodeKey] = set()  # what the entry markers saw
         self.opened: set[str] = set()
         self.listed: set[str] = set()
         self.spawned: list[list[str]] = []
@@ -148,14 +152,48 @@ class ProfileTracer(_Tracer):
         self.running = False
 
 
-def make_tracer() -> _Tracer:
-    """The cheapest collector this Python has."""
-    if sys.version_info >= (3, 12):
+class MarkerTracer(_Tracer):
+    """Entry markers compiled into the project's functions (3.10/3.11)."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__()
+        from hotlap.impact.instrument import Instrumenter, harvest
+
+        self.instrumenter = Instrumenter(root)
+        self._harvest = harvest
+
+    def start(self) -> None:
+        self.instrumenter.install()
+        self._harvest(None)  # marks hit before recording started belong to no context
+
+    def switch(self, context: Context | None, rearm: bool = True) -> None:
+        ctx = self.current
+        self._harvest(ctx.keys if ctx is not None else None)
+        self.current = context
+
+    def stop(self) -> None:
+        self.switch(None)
+        self.instrumenter.uninstall()
+
+
+def make_tracer(root: str = "/") -> _Tracer:
+    """The cheapest collector this Python has (``HOTLAP_IMPACT_TRACER`` = ``monitoring``,
+    ``markers`` or ``profile`` picks one, for comparisons)."""
+    choice = os.environ.get("HOTLAP_IMPACT_TRACER", "")
+    if sys.version_info >= (3, 12) and choice in ("", "monitoring"):
         return MonitoringTracer()
+    if choice != "profile":
+        try:
+            import _pytest.assertion.rewrite  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            return MarkerTracer(root)
     return ProfileTracer()
 
 
 _STDLIB = os.path.dirname(os.__file__) + os.sep
+_SITE = os.sep + "site-packages" + os.sep
 
 
 def _called_by_user_code() -> bool:
@@ -178,12 +216,28 @@ class Collector:
     """Contexts, the tracer and the audit hook of one pytest process."""
 
     def __init__(self, root: str) -> None:
-        self.root = root.rstrip(os.sep) + os.sep
-        self.tracer = make_tracer()
+        self._root = root.rstrip(os.sep) + os.sep
+        self.tracer = make_tracer(self._root)
         self.contexts: dict[str, Context] = {}
         self.stack: list[str] = []
         self.active = False
         self._audit_installed = False
+        #: Project files whose code ran without entry markers (see MarkerTracer): what
+        #: they ran is unknown, so every test of this process depends on all of them.
+        self.unseen: set[str] = set()
+
+    @property
+    def root(self) -> str:
+        return self._root
+
+    @root.setter
+    def root(self, root: str) -> None:
+        self._root = root.rstrip(os.sep) + os.sep
+        if isinstance(self.tracer, MarkerTracer):
+            self.tracer.instrumenter.root = self._root
+
+    def _markers(self) -> MarkerTracer | None:
+        return self.tracer if isinstance(self.tracer, MarkerTracer) else None
 
     def start(self) -> None:
         """Start collecting (the audit hook cannot be removed: it goes quiet instead)."""
@@ -191,6 +245,14 @@ class Collector:
             return
         self.tracer.start()
         self.active = True
+        markers = self._markers()
+        if markers is not None:
+            # Imported before the markers were installed: compiled without them.
+            wants = markers.instrumenter.wants
+            for module in list(sys.modules.values()):
+                name = getattr(module, "__file__", None)
+                if isinstance(name, str) and wants(name):
+                    self.unseen.add(name)
         if not self._audit_installed:
             sys.addaudithook(self._make_audit_hook())
             self._audit_installed = True
@@ -235,9 +297,29 @@ class Collector:
     def _current(self) -> Context | None:
         return self.contexts.get(self.stack[-1]) if self.stack and self.active else None
 
+    def _module_run(self, code: object) -> None:
+        """Module-level code ran (an import, ``runpy``, ``exec``): a module-level key for
+        the current context, and an unseen file when it was compiled without markers."""
+        markers = self._markers()
+        if (
+            markers is None
+            or not isinstance(code, CodeType)
+            or code.co_name != "<module>"
+            or not markers.instrumenter.wants(code.co_filename)
+        ):
+            return
+        if not is_instrumented(code):
+            self.unseen.add(code.co_filename)
+        ctx = self._current()
+        if ctx is not None:
+            ctx.keys.add((code.co_filename, code.co_firstlineno, True))
+
     def _make_audit_hook(self) -> Callable[[str, tuple[Any, ...]], None]:
         def hook(event: str, args: tuple[Any, ...]) -> None:
-            if event == "open":
+            if event == "exec":
+                if self.active and args:
+                    self._module_run(args[0])
+            elif event == "open":
                 ctx = self._current()
                 if ctx is None:
                     return
@@ -288,7 +370,9 @@ class Collector:
         """The project's code locations a context ran (installed packages are left out:
         their versions are a full-run invalidator)."""
         root = self.root
-        keys: set[CodeKey] = set()
+        keys: set[CodeKey] = {
+            key for key in ctx.keys if key[0].startswith(root) and _SITE not in key[0]
+        }
         for code in ctx.codes:
             name = code.co_filename
             if name.startswith("<"):

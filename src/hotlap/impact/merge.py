@@ -243,6 +243,13 @@ def merge_run(
         static_groups: dict[str, int] = {}
         for proc in processes:
             context_groups: dict[str, int] = {}
+            # Project code this process ran without entry markers: any part of it may
+            # have run in any test.
+            unseen: set[int] = set()
+            maker.closure_items(
+                {rel for f in proc.get("unseen", []) if (rel := project.rel(f))}, WHOLE, unseen
+            )
+            unseen_group = store.group_id(unseen) if unseen else None
             for key, ctx in proc["contexts"].items():
                 if key == COLLECT or key.startswith("m:"):
                     continue
@@ -269,6 +276,8 @@ def merge_run(
                     static_groups[file] = store.group_id(items)
                 groups = [context_groups[c] for c in test["contexts"] if c in context_groups]
                 groups.append(static_groups[file])
+                if unseen_group is not None:
+                    groups.append(unseen_group)
                 outcome = outcomes.get(nodeid) or test.get("outcome") or ""
                 stale = not outcome or not proc.get("complete", True)
                 store.put_test(TestRow(nodeid, file, outcome, stale, sorted(set(groups))))

@@ -1,0 +1,176 @@
+"""Entry markers (the 3.10/3.11 collector): what they record, and that code keeps its meaning."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import textwrap
+from pathlib import Path
+from types import CodeType, ModuleType
+
+import pytest
+
+from hotlap.impact import instrument as ins
+
+SOURCE = '''
+"""Module doc."""
+from __future__ import annotations
+
+import functools
+
+
+def deco(f):
+    @functools.wraps(f)
+    def wrapper(*a):
+        return f(*a)
+
+    return wrapper
+
+
+@deco
+def add(a: int, b: int) -> int:
+    """Adds."""
+    return a + b
+
+
+key = lambda x: -x  # noqa: E731
+
+
+class K:
+    def m(self):
+        return sorted([1, 2], key=key)
+
+    async def co(self):
+        return 5
+
+
+def gen():
+    yield 1
+    yield 2
+
+
+def unused():
+    return 0
+'''
+
+
+def first_lines(code: CodeType) -> dict[str, int]:
+    """co_firstlineno of every function code object in ``code``, by name."""
+    found: dict[str, int] = {}
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            found[const.co_name] = const.co_firstlineno
+            found.update(first_lines(const))
+    return found
+
+
+def load(source: str, filename: str) -> tuple[ModuleType, CodeType]:
+    """Instrument, compile, relocate and run ``source`` as a module."""
+    tree = ast.parse(textwrap.dedent(source), filename=filename)
+    ins.instrument(tree)
+    code = ins.relocate(compile(tree, filename, "exec", dont_inherit=True))
+    module = ModuleType("mod")
+    module.__dict__["__builtins__"] = {
+        **__builtins__,  # type: ignore[dict-item]
+        ins.NAME: ins.HITS,
+    }
+    exec(code, module.__dict__)
+    return module, code
+
+
+def ran(call: object) -> set[tuple[str, int, bool]]:
+    """What the markers saw while ``call()`` ran."""
+    ins.harvest(None)
+    call()  # type: ignore[operator]
+    seen: set[tuple[str, int, bool]] = set()
+    ins.harvest(seen)
+    return seen
+
+
+def test_markers_name_each_function_by_its_code_objects_first_line() -> None:
+    """A decorated function is keyed by its first decorator's line (what co_firstlineno
+    says, and what the block table uses), a lambda by its line; only what ran is seen."""
+    module, code = load(SOURCE, "/p/mod.py")
+    plain = first_lines(compile(textwrap.dedent(SOURCE), "/p/mod.py", "exec"))
+    seen = ran(lambda: module.add(1, 2))
+    assert seen == {("/p/mod.py", plain["add"], False), ("/p/mod.py", plain["wrapper"], False)}
+    seen = ran(lambda: module.K().m())
+    assert seen == {("/p/mod.py", plain["m"], False), ("/p/mod.py", plain["<lambda>"], False)}
+    assert ran(lambda: None) == set()
+    assert ("/p/mod.py", plain["unused"], False) not in ran(lambda: list(module.gen()))
+
+
+def test_instrumented_code_means_what_it_meant() -> None:
+    """Docstrings, __future__ imports, wraps, lambdas, generators and coroutines behave as
+    without markers; line numbers in tracebacks are unchanged."""
+    module, code = load(SOURCE, "/p/mod.py")
+    assert module.__doc__ == "Module doc."
+    assert module.add.__doc__ == "Adds."
+    assert module.add.__annotations__ == {"a": "int", "b": "int", "return": "int"}
+    assert module.add(2, 3) == 5
+    assert module.key(3) == -3
+    assert list(module.gen()) == [1, 2]
+    coro = module.K().co()
+    with pytest.raises(StopIteration) as stop:
+        coro.send(None)
+    assert stop.value.value == 5
+    assert ins.is_instrumented(code)
+    plain = compile(textwrap.dedent(SOURCE), "/p/mod.py", "exec")
+    assert not ins.is_instrumented(plain)
+    boom = "def f():\n    x = 1\n    raise ValueError(x)\n"
+    mod2, _ = load(boom, "/p/boom.py")
+    with pytest.raises(ValueError) as info:
+        mod2.f()
+    assert info.traceback[-1].lineno + 1 == 3
+
+
+def test_each_load_gets_its_own_entries() -> None:
+    """The compiled form is cacheable: relocating it twice gives two sets of entries."""
+    tree = ast.parse("def f():\n    return 1\n")
+    ins.instrument(tree)
+    code = compile(tree, "/p/twice.py", "exec")
+    first, second = ins.relocate(code), ins.relocate(code)
+    g1: dict[str, object] = {"__builtins__": {ins.NAME: ins.HITS}}
+    g2: dict[str, object] = {"__builtins__": {ins.NAME: ins.HITS}}
+    exec(first, g1)
+    exec(second, g2)
+    ins.harvest(None)
+    g2["f"]()  # type: ignore[operator]
+    seen: set[tuple[str, int, bool]] = set()
+    ins.harvest(seen)
+    assert seen == {("/p/twice.py", 1, False)}
+    assert ins.relocate(compile("x = 1", "/p/x.py", "exec")).co_consts == compile(
+        "x = 1", "/p/x.py", "exec"
+    ).co_consts
+
+
+def test_module_cache_is_keyed_by_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Instrumenter.load`` writes hotlap's own cache file (never Python's), reuses it while
+    the source is unchanged and recompiles when it changes, even at the same size."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    src = tmp_path / "m.py"
+    src.write_text("def f():\n    return 1\n")
+    owner = ins.Instrumenter(str(tmp_path))
+    assert owner.wants(str(src))
+    owner.load(str(src))
+    caches = sorted(p.name for p in (tmp_path / "__pycache__").iterdir())
+    assert caches == [f"m.{sys.implementation.cache_tag}-hotlap{ins.FORMAT}.pyc"]
+    cache = tmp_path / "__pycache__" / caches[0]
+    stamp = cache.stat().st_mtime_ns
+    owner.load(str(src))
+    assert cache.stat().st_mtime_ns == stamp
+    src.write_text("def f():\n    return 2\n")
+    code = owner.load(str(src))
+    namespace: dict[str, object] = {"__builtins__": {ins.NAME: ins.HITS}}
+    exec(code, namespace)
+    assert namespace["f"]() == 2  # type: ignore[operator]
+
+
+def test_wants_only_the_projects_own_source(tmp_path: Path) -> None:
+    """Installed packages, hotlap itself and non-Python files are never instrumented."""
+    owner = ins.Instrumenter(str(tmp_path))
+    assert owner.wants(str(tmp_path / "pkg" / "a.py"))
+    assert not owner.wants(str(tmp_path / ".venv/lib/python3.11/site-packages/x/a.py"))
+    assert not owner.wants(str(tmp_path / "data.txt"))
+    assert not owner.wants("/elsewhere/a.py")
+    assert not ins.Instrumenter("/").wants(ins.__file__)

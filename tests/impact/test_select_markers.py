@@ -1,0 +1,95 @@
+"""Selection through each collector: entry markers (3.10/3.11), their caches, code they
+cannot mark, and the profiler fallback."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from impact_helpers import Project
+
+HELPERS = """
+    def double(x):
+        return 2 * x
+
+    def test_uses_helper():
+        assert double(2) == 4
+
+    def test_no_helper():
+        assert 3 == 3
+    """
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_helper_in_a_test_module(project: Project, workers: str) -> None:
+    """A helper function inside a test module (compiled by pytest's assertion rewriter)
+    selects only the test that calls it."""
+    project.write("tests/test_helpers.py", HELPERS)
+    assert project.run("-n", workers).returncode == 0
+    project.edit("tests/test_helpers.py", "return 2 * x", "return 2 * x + 1")
+    assert project.selected() == {"tests/test_helpers.py::test_uses_helper"}
+
+
+def test_cached_compiled_modules_still_record(project: Project) -> None:
+    """With bytecode caches allowed, the second run loads instrumented code from hotlap's
+    cache files and still records: an edit after it selects exactly the caller."""
+    project.env = {"PYTHONDONTWRITEBYTECODE": ""}
+    assert project.run().returncode == 0
+    if sys.version_info < (3, 12):
+        cached = list(project.root.rglob(f"*-hotlap*.pyc"))
+        assert any("mathx" in p.name for p in cached), cached
+        assert any("test_mul" in p.name for p in cached), cached
+    assert project.run().returncode == 0
+    project.edit("src/pkg/mathx.py", "return a * b", "return a * b + 1")
+    assert project.selected() == {"tests/test_mul.py::test_mul"}
+    assert project.run("--affected").returncode == 1
+    project.edit("src/pkg/mathx.py", "return a * b + 1", "return a * b")
+    assert project.run("--affected").returncode == 0
+    project.edit("src/pkg/mathx.py", "return a + b", "return a + b + 0 * 1")
+    assert project.selected() == {"tests/test_add.py::test_add"}
+
+
+def test_module_loaded_by_path_is_never_missed(project: Project) -> None:
+    """A project module run without going through the import system
+    (``spec_from_file_location`` in a conftest) cannot carry markers: a change in it still
+    selects the test that calls it."""
+    project.write(
+        "tools/gen.py",
+        """
+        def value():
+            return 7
+        """,
+    )
+    project.write(
+        "tests/conftest.py",
+        """
+        import importlib.util
+        import pathlib
+
+        _path = pathlib.Path(__file__).parent.parent / "tools" / "gen.py"
+        _spec = importlib.util.spec_from_file_location("gen_by_path", _path)
+        gen = importlib.util.module_from_spec(_spec)
+        _spec.loader.exec_module(gen)
+        """,
+    )
+    project.write(
+        "tests/test_gen.py",
+        """
+        from conftest import gen
+
+        def test_value():
+            assert gen.value() == 7
+        """,
+    )
+    assert project.run().returncode == 0
+    project.edit("tools/gen.py", "return 7", "return 8")
+    assert "tests/test_gen.py::test_value" in project.selected()
+
+
+def test_profiler_fallback_selects_the_same(project: Project) -> None:
+    """``HOTLAP_IMPACT_TRACER=profile`` (the collector used when pytest's rewriter cannot
+    carry markers) records the same function-level dependencies."""
+    project.env = {"HOTLAP_IMPACT_TRACER": "profile"}
+    assert project.run("-n", "2").returncode == 0
+    project.edit("src/pkg/mathx.py", "return a * b", "return a * b + 1")
+    assert project.selected() == {"tests/test_mul.py::test_mul"}
