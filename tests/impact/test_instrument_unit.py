@@ -90,7 +90,7 @@ def ran(call: object) -> set[tuple[str, int, bool]]:
 def test_markers_name_each_function_by_its_code_objects_first_line() -> None:
     """A decorated function is keyed by its first decorator's line (what co_firstlineno
     says, and what the block table uses), a lambda by its line; only what ran is seen."""
-    module, code = load(SOURCE, "/p/mod.py")
+    module, _code = load(SOURCE, "/p/mod.py")
     plain = first_lines(compile(textwrap.dedent(SOURCE), "/p/mod.py", "exec"))
     seen = ran(lambda: module.add(1, 2))
     assert seen == {("/p/mod.py", plain["add"], False), ("/p/mod.py", plain["wrapper"], False)}
@@ -139,9 +139,10 @@ def test_each_load_gets_its_own_entries() -> None:
     seen: set[tuple[str, int, bool]] = set()
     ins.harvest(seen)
     assert seen == {("/p/twice.py", 1, False)}
-    assert ins.relocate(compile("x = 1", "/p/x.py", "exec")).co_consts == compile(
-        "x = 1", "/p/x.py", "exec"
-    ).co_consts
+    assert (
+        ins.relocate(compile("x = 1", "/p/x.py", "exec")).co_consts
+        == compile("x = 1", "/p/x.py", "exec").co_consts
+    )
 
 
 def test_module_cache_is_keyed_by_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

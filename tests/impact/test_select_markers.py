@@ -36,7 +36,7 @@ def test_cached_compiled_modules_still_record(project: Project) -> None:
     project.env = {"PYTHONDONTWRITEBYTECODE": ""}
     assert project.run().returncode == 0
     if sys.version_info < (3, 12):
-        cached = list(project.root.rglob(f"*-hotlap*.pyc"))
+        cached = list(project.root.rglob("*-hotlap*.pyc"))
         assert any("mathx" in p.name for p in cached), cached
         assert any("test_mul" in p.name for p in cached), cached
     assert project.run().returncode == 0
