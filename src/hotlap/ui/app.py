@@ -43,6 +43,14 @@ REFRESH_HZ = 20
 #: Below this width the detail pane goes under the tests table.
 NARROW = 110
 PANES = ("tests-pane", "fixtures-pane", "resources-pane")
+#: Garbage collector thresholds while the dashboard runs (see ``HotlapApp.on_mount``).
+GC_THRESHOLD = (5_000, 1, 1_000)
+
+
+def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
+    """After a middle-generation collection, move the survivors out of the collector's way."""
+    if phase == "stop" and info.get("generation") == 1:
+        gc.freeze()
 
 
 class HotlapApp(App[int]):
@@ -132,11 +140,15 @@ class HotlapApp(App[int]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        # A full garbage collection walks every test record (~200 ms at 50,000 tests) and
-        # stalls the screen; the records form no cycles, so collect far less often.
+        # A collection's pause grows with the objects it walks: a full one walks every test
+        # record (~200 ms at 50,000 tests), a young one with a 100,000 threshold ~140 ms.
+        # So collect the young often (each pause stays ~10 ms) and freeze what survives a
+        # middle-generation collection (the records, which form no cycles): the old
+        # generation stays small and nothing ever walks all the records.
         self._gc_threshold = gc.get_threshold()
         gc.freeze()
-        gc.set_threshold(100_000, 50, 1000)
+        gc.set_threshold(*GC_THRESHOLD)
+        gc.callbacks.append(_freeze_survivors)
         # Kept as attributes: the timer may fire once more while the screen is torn down.
         self.header = self.query_one(RunHeader)
         self.lanes = self.query_one(WorkerLanes)
@@ -157,6 +169,8 @@ class HotlapApp(App[int]):
     def on_unmount(self) -> None:
         threshold = getattr(self, "_gc_threshold", None)
         if threshold is not None:
+            if _freeze_survivors in gc.callbacks:
+                gc.callbacks.remove(_freeze_survivors)
             gc.set_threshold(*threshold)
             gc.unfreeze()
 
@@ -179,6 +193,8 @@ class HotlapApp(App[int]):
         for event in events:
             mask |= int(apply(event))
         changes = Change(mask)
+        if events:
+            self.tests.note(events)
         if self.active:
             code = self.source.poll()
             if code is not None:
@@ -234,7 +250,6 @@ class HotlapApp(App[int]):
                 self._lane_count = lanes
             tests = self.tests
             if changes & (Change.TESTS | Change.COUNTS):
-                tests.mark_dirty()
                 tests.update_rows()
                 self._show_detail()
             elif running:
@@ -285,13 +300,15 @@ class HotlapApp(App[int]):
         deadline = time.monotonic() + timeout
         code = source.poll()
         while code is None and time.monotonic() < deadline:
-            for event in source.drain():
+            drained = source.drain()
+            for event in drained:
                 self.state.apply(event)
+            self.tests.note(drained)
             await asyncio.sleep(0.05)
             code = source.poll()
         self.active = False
         self.exit_status = code if code is not None else INTERRUPTED
-        self.refresh_panels(Change.SESSION | Change.WORKERS)
+        self.refresh_panels(Change.SESSION | Change.WORKERS | Change.TESTS)
         self.refresh_bindings()
 
     def failed_nodeids(self) -> list[str]:

@@ -30,6 +30,7 @@ class TestDetail(VerticalScroll):
         super().__init__(id=id)
         self.nodeid: str | None = None
         self._signature: tuple[object, ...] = ()
+        self._shape: tuple[object, ...] = ()
         self._body = Static("", id="detail-body")
 
     def compose(self):  # type: ignore[no-untyped-def]
@@ -44,8 +45,13 @@ class TestDetail(VerticalScroll):
             return
         if nodeid != self.nodeid:
             self.scroll_home(animate=False)
-        self.nodeid, self._signature = nodeid, signature
-        self._body.update(self.render_test(state, nodeid, rec, now))
+        text = self.render_test(state, nodeid, rec, now)
+        # A layout pass re-renders much of the screen (~30-50 ms at 160x48): skip it when the
+        # text keeps its shape (its lines' lengths), as when a running test's seconds tick on.
+        shape = tuple(len(line) for line in text.plain.split("\n"))
+        layout = shape != self._shape
+        self.nodeid, self._signature, self._shape = nodeid, signature, shape
+        self._body.update(text, layout=layout)
 
     def render_test(
         self, state: RunState, nodeid: str | None, rec: TestRecord | None, now: float

@@ -8,7 +8,7 @@ same test when the order changes under it.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -66,7 +66,7 @@ class LineTable(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.keys: list[Any] = []
+        self.keys: Sequence[Any] = []
         self.cursor = 0
         self.sort_column = ""
         self.sort_reverse = False
@@ -92,7 +92,7 @@ class LineTable(ScrollView, can_focus=True):
         """Anything that changes when row ``key``'s cells change (None: never cache)."""
         return None
 
-    def visible_keys(self) -> list[Any]:
+    def visible_keys(self) -> Sequence[Any]:
         top = int(self.scroll_offset.y)
         return self.keys[top : top + max(0, self.scrollable_content_region.height - 1)]
 
@@ -116,7 +116,7 @@ class LineTable(ScrollView, can_focus=True):
     def cursor_key(self) -> Any:
         return self._cursor_key
 
-    def set_rows(self, keys: list[Any]) -> None:
+    def set_rows(self, keys: Sequence[Any]) -> None:
         """Show ``keys`` in this order, keeping the cursor on the same key if it is still there."""
         old = self._cursor_key
         self.keys = keys

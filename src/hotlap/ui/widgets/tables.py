@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
 
 from hotlap.model.run_state import RunState
+from hotlap.protocol import Event
 from hotlap.ui.format import fmt_delta_bytes, fmt_seconds
 from hotlap.ui.index import (
     FIXTURE_SORTS,
     TEST_SORTS,
     TestView,
     fixture_rows,
-    order_tests,
     outcome_of,
 )
+from hotlap.ui.live_index import LiveTestIndex, touched_rows
 from hotlap.ui.widgets.line_table import Column, LineTable
 
 #: Glyph shown for each outcome; the colour comes from the ``.tcss`` component classes.
@@ -32,10 +33,6 @@ GLYPHS = {
     "running": "▸",
     "queued": "·",
 }
-
-#: Above this many rows an index rebuild (sort + filter) runs at most this often.
-BIG_TABLE = 5_000
-BIG_REBUILD_EVERY = 0.5
 
 
 def _secs(value: float, dim: Style) -> Text:
@@ -71,8 +68,9 @@ class TestsTable(LineTable):
         #: Why a run that ended ran no tests (pytest's own words), shown instead of rows.
         self.run_error = ""
         self.sort_column = ""
-        self._dirty = True
-        self._last_build = 0.0
+        self.rows = LiveTestIndex(state, self.view)
+        # Tests that events touched since the last update; None: rebuild every row.
+        self._touched: list[str] | None = []
 
     def empty_message(self) -> str:
         if self.run_error:
@@ -90,18 +88,31 @@ class TestsTable(LineTable):
         self.update_rows(force=True)
 
     def mark_dirty(self) -> None:
-        self._dirty = True
+        """Rebuild every row at the next update (something changed that no event named)."""
+        self._touched = None
+
+    def note(self, events: Iterable[Event]) -> None:
+        """Remember which tests ``events`` (already applied to the state) changed."""
+        if self._touched is None:
+            return
+        touched = touched_rows(events)
+        if touched is None:
+            self._touched = None
+        else:
+            self._touched += touched
 
     def update_rows(self, force: bool = False) -> None:
-        """Rebuild the row order if tests changed; big tables rebuild at most twice a second."""
-        now = time.monotonic()
-        big = len(self.keys) > BIG_TABLE
-        if force or (self._dirty and (not big or now - self._last_build >= BIG_REBUILD_EVERY)):
-            self._dirty = False
-            self._last_build = now
-            self.set_rows(order_tests(self.state, self.view))
+        """Move the rows of the tests that changed since the last update (``note``); rebuild
+        every row when forced or when an event reshaped the table."""
+        touched, self._touched = self._touched, []
+        if force or touched is None or self.rows.state is not self.state:
+            self.rows.rebuild(self.state, self.view)
+        elif touched or self.rows.reshaped():
+            self.rows.update(touched)
         else:
             self.refresh_if_changed()
+            return
+        self.set_rows(self.rows)
 
     def row_version(self, key: Any) -> Any:
         rec = self.state.tests.get(key)

@@ -1,0 +1,355 @@
+"""The tests table's row order, kept up to date test by test (pure, no Textual).
+
+:func:`~hotlap.ui.index.order_tests` rebuilds the order from scratch: ~20-60 ms at 50,000
+tests, too slow to run on every refresh while a run streams. :class:`LiveTestIndex` gives
+every row a key that sorts it where ``order_tests`` puts it, keeps the keys in a
+:class:`SortedKeys`, and on each refresh moves only the rows whose tests changed. A full
+rebuild happens only when the view changes (sort, filter, failures first) or when an event
+reshapes the table (collection, a collection error, a worker crash).
+
+A row's key is ``(group, value, section, seq, nodeid)``: ``group`` 0 for failing rows when
+failures come first (else 1), ``value`` the sort column's value, and ``(section, seq)`` its
+place in run order (collection errors, then tests in the order they appeared, then queued
+tests in collection order), which breaks ties as ``order_tests``'s stable sort does.
+A reversed sort reads each group backwards, which is what ``order_tests`` does (it reverses
+the sorted rows, then moves the failing ones to the top keeping their order).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import accumulate, islice
+from operator import attrgetter, itemgetter
+from typing import Any, overload
+
+from hotlap.model.run_state import RunState, TestRecord
+from hotlap.protocol import Event, HangStack, TestReport, TestStart, WorkerCrash
+from hotlap.ui.index import _FAILING, _RANK, TestView, outcome_of
+
+Key = tuple[Any, ...]
+
+#: Keys per block of :class:`SortedKeys`: inserting costs a ``list.insert`` in one block.
+BLOCK = 1_000
+
+_NUMERIC = {"setup", "call", "teardown", "cpu"}
+
+
+#: Events that change one test's row (named by their ``nodeid``).
+_ROW_EVENTS = (TestStart, TestReport, HangStack)
+#: Events that may change a test the event does not name: the index is rebuilt. (A new
+#: collection or collection error is seen by :meth:`LiveTestIndex.update` itself.)
+_RESHAPING_EVENTS = (WorkerCrash,)
+
+
+def touched_rows(events: Iterable[Event]) -> list[str] | None:
+    """The nodeids whose rows ``events`` changed, or None if the table must be rebuilt."""
+    touched: list[str] = []
+    for event in events:
+        if isinstance(event, _ROW_EVENTS):
+            touched.append(event.nodeid)
+        elif isinstance(event, _RESHAPING_EVENTS):
+            return None
+    return touched
+
+
+class SortedKeys:
+    """A sorted list of unique keys in blocks (insert, remove and find in O(log n + BLOCK))."""
+
+    def __init__(self, keys: Iterable[Key] = (), *, ordered: bool = False) -> None:
+        """``ordered``: the keys are already sorted (sorting 50,000 tuples costs ~100 ms)."""
+        ordered_keys = list(keys) if ordered else sorted(keys)
+        self._blocks: list[list[Key]] = [
+            ordered_keys[i : i + BLOCK] for i in range(0, len(ordered_keys), BLOCK)
+        ]
+        self._maxes: list[Key] = [b[-1] for b in self._blocks]
+        self._len = len(ordered_keys)
+        self._starts: list[int] | None = None
+
+    def __len__(self) -> int:
+        return self._len
+
+    def _block_of(self, key: Key) -> int:
+        i = bisect_left(self._maxes, key)
+        return min(i, len(self._blocks) - 1)
+
+    def add(self, key: Key) -> None:
+        self._starts = None
+        self._len += 1
+        if not self._blocks:
+            self._blocks.append([key])
+            self._maxes.append(key)
+            return
+        i = self._block_of(key)
+        block = self._blocks[i]
+        insort(block, key)
+        self._maxes[i] = block[-1]
+        if len(block) > 2 * BLOCK:
+            self._blocks[i : i + 1] = [block[:BLOCK], block[BLOCK:]]
+            self._maxes[i : i + 1] = [block[BLOCK - 1], block[-1]]
+
+    def remove(self, key: Key) -> None:
+        """Remove ``key``, which must be present."""
+        i = self._block_of(key)
+        block = self._blocks[i]
+        j = bisect_left(block, key)
+        if j >= len(block) or block[j] != key:
+            raise KeyError(key)
+        del block[j]
+        self._starts = None
+        self._len -= 1
+        if block:
+            self._maxes[i] = block[-1]
+        else:
+            del self._blocks[i], self._maxes[i]
+
+    def _block_starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = [0, *accumulate(len(b) for b in self._blocks)]
+        return self._starts
+
+    def position(self, key: Key) -> int:
+        """Where ``key`` (present) is, counting from 0."""
+        i = self._block_of(key)
+        return self._block_starts()[i] + bisect_left(self._blocks[i], key)
+
+    def at(self, pos: int) -> Key:
+        starts = self._block_starts()
+        i = bisect_right(starts, pos) - 1
+        return self._blocks[i][pos - starts[i]]
+
+    def between(self, start: int, stop: int) -> Iterator[Key]:
+        """Keys at positions ``start`` to ``stop - 1``, in order."""
+        if start >= stop:
+            return
+        starts = self._block_starts()
+        i = bisect_right(starts, start) - 1
+        offset = start - starts[i]
+        left = stop - start
+        while left > 0 and i < len(self._blocks):
+            part = self._blocks[i][offset : offset + left]
+            yield from part
+            left -= len(part)
+            i, offset = i + 1, 0
+
+    def __iter__(self) -> Iterator[Key]:
+        for block in self._blocks:
+            yield from block
+
+
+def _value_of(state: RunState, sort: str) -> Callable[[str, TestRecord | None], Any]:
+    """The sort column's value of a row, as ``order_tests`` sorts it."""
+    if sort == "name":
+        return lambda n, rec: n
+    if sort == "outcome":
+        return lambda n, rec: _RANK.get(outcome_of(state, n), len(_RANK))
+    if sort == "worker":
+        return lambda n, rec: rec.worker if rec is not None else "~"
+    if sort in _NUMERIC:
+        get = attrgetter(sort)
+        return lambda n, rec: -get(rec) if rec is not None else 0.0
+    if sort == "rss":
+        return lambda n, rec: -float(rec.rss_delta) if rec is not None else 0.0
+    return lambda n, rec: 0
+
+
+class LiveTestIndex(Sequence[str]):
+    """The nodeids the tests table shows, in ``order_tests`` order, updated incrementally."""
+
+    def __init__(self, state: RunState, view: TestView) -> None:
+        self.rebuild(state, view)
+
+    # -- building -----------------------------------------------------------------------------
+    def rebuild(self, state: RunState, view: TestView) -> None:
+        """Recompute every row (the view or the state's shape changed)."""
+        self.state = state
+        self.view = TestView(view.text, view.sort, view.reverse, view.failures_first)
+        self._words, self._outcomes = view.parse()
+        self._value = _value_of(state, view.sort)
+        self._failed: set[str] = set(state.failures)
+        self._seen_failures = len(state.failures)
+        errors, tests = state.collect_errors, state.tests
+        # What the rows were built from: another collection or a collection error rebuilds.
+        self._collected, self._errors = state.collected, len(errors)
+        #: Every test's place in run order (the state's dict order), shown or not.
+        self._seqs: dict[str, int] = dict(zip(tests, range(len(tests)), strict=True))
+        failing: set[str] = set()
+        if view.failures_first:
+            failing = {n for n in self._failed if outcome_of(state, n) in _FAILING}
+            failing.update(errors)
+        value = self._value
+        shown = self._shown if self._words or self._outcomes else None
+        # Comprehensions, not a call per row: this runs on 50,000 rows. Rows come in run
+        # order: collection errors, tests as they appeared, queued tests.
+        keys = [
+            (0 if n in failing else 1, value(n, None), 0, seq, n)
+            for seq, n in enumerate(errors)
+            if n not in tests and (shown is None or shown(n))
+        ]
+        keys += [
+            (0 if n in failing else 1, value(n, rec), 1, seq, n)
+            for seq, (n, rec) in enumerate(tests.items())
+            if shown is None or shown(n)
+        ]
+        keys += [
+            (0 if n in failing else 1, value(n, None), 2, seq, n)
+            for seq, n in enumerate(state.collected)
+            if n not in tests and (shown is None or shown(n))
+        ]
+        self._keys: dict[str, Key] = {k[-1]: k for k in keys}
+        if len(self._keys) < len(keys):
+            # A nodeid listed twice (collected twice, or also a collection error): one row.
+            self._keys = {}
+            keys = [self._keys.setdefault(k[-1], k) for k in keys if k[-1] not in self._keys]
+        # ``keys`` are in run order: a stable sort by the column's value (all of one type, so
+        # Python compares them fast, unlike whole tuples), then a stable partition by group,
+        # sorts by the whole key.
+        if view.sort != "order":
+            keys.sort(key=itemgetter(1))
+        if failing:
+            keys = [k for k in keys if not k[0]] + [k for k in keys if k[0]]
+        self._sorted = SortedKeys(keys, ordered=True)
+        self._recount()
+
+    def _shown(self, nodeid: str) -> bool:
+        """Whether the text and outcome filter keep this row."""
+        if self._words:
+            low = nodeid.lower()
+            if not all(w in low for w in self._words):
+                return False
+        return not self._outcomes or outcome_of(self.state, nodeid) in self._outcomes
+
+    def _key(self, nodeid: str, rec: TestRecord, seq: int) -> Key | None:
+        """A test row's key, or None when the filter hides it."""
+        if not self._shown(nodeid):
+            return None
+        group = 1
+        if self.view.failures_first and (
+            nodeid in self.state.collect_errors
+            or (nodeid in self._failed and outcome_of(self.state, nodeid) in _FAILING)
+        ):
+            group = 0
+        return (group, self._value(nodeid, rec), 1, seq, nodeid)
+
+    def reshaped(self) -> bool:
+        """Whether the state got another collection or collection error since the build."""
+        state = self.state
+        return state.collected is not self._collected or len(state.collect_errors) != self._errors
+
+    def update(self, nodeids: Iterable[str]) -> None:
+        """Move the rows of tests that changed (``nodeids``: every test an event touched).
+
+        Tests new to the state are found here too: they are the last ones its dict got,
+        in run order, and leave the queue for their run-order place.
+        """
+        state = self.state
+        if self.reshaped():
+            self.rebuild(state, self.view)
+            return
+        failures = state.failures
+        if len(failures) > self._seen_failures:
+            self._failed.update(failures[self._seen_failures :])
+            self._seen_failures = len(failures)
+        tests = state.tests
+        seqs = self._seqs
+        new = len(tests) - len(seqs)
+        fresh: list[str] = []
+        if new > 0:
+            fresh = list(islice(reversed(tests), new))
+            fresh.reverse()
+            for nodeid in fresh:
+                seqs[nodeid] = len(seqs)
+        # An event names the same test 3-4 times a tick (start, setup, call, teardown).
+        for nodeid in dict.fromkeys((*fresh, *nodeids)):
+            rec = tests.get(nodeid)
+            if rec is not None:
+                self._move(nodeid, rec, seqs[nodeid])
+        self._recount()
+
+    def _move(self, nodeid: str, rec: TestRecord, seq: int) -> None:
+        key = self._key(nodeid, rec, seq)
+        old = self._keys.get(nodeid)
+        if key == old:  # most changes do not move the row (a running test passed)
+            return
+        if old is not None:
+            del self._keys[nodeid]
+            self._sorted.remove(old)
+        if key is not None:
+            self._keys[nodeid] = key
+            self._sorted.add(key)
+
+    def _recount(self) -> None:
+        n = len(self._sorted)
+        # Failing rows (group 0) sort first: count them once per change, by position.
+        self._n_failing = self._sorted.position((1,)) if n else 0
+
+    # -- reading (what LineTable needs) ----------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._sorted)
+
+    def _raw(self, pos: int) -> int:
+        """The position in the sorted keys of the row shown at ``pos``."""
+        if not self.view.reverse:
+            return pos
+        failing = self._n_failing
+        if pos < failing:
+            return failing - 1 - pos
+        return len(self._sorted) + failing - 1 - pos
+
+    def _rows(self, start: int, stop: int) -> list[str]:
+        """Rows shown at ``start`` to ``stop - 1`` (0 <= start, stop <= len)."""
+        keys = self._sorted
+        if not self.view.reverse:
+            return [k[-1] for k in keys.between(start, stop)]
+        n, failing = len(keys), self._n_failing
+        out: list[str] = []
+        # Each group reads backwards: shown position p is raw position _raw(p).
+        if start < failing:
+            part = list(keys.between(failing - min(stop, failing), failing - start))
+            out += [k[-1] for k in reversed(part)]
+        lo = max(start, failing)
+        if lo < stop:
+            part = list(keys.between(n + failing - stop, n + failing - lo))
+            out += [k[-1] for k in reversed(part)]
+        return out
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        n = len(self._sorted)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(n)
+            if step != 1:
+                return self._rows(0, n)[index]
+            return self._rows(start, max(start, stop))
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(index)
+        return str(self._sorted.at(self._raw(index))[-1])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows(0, len(self)))
+
+    def __contains__(self, nodeid: object) -> bool:
+        return nodeid in self._keys
+
+    def index(self, nodeid: Any, start: int = 0, stop: int | None = None) -> int:
+        key = self._keys.get(nodeid)
+        if key is None:
+            raise ValueError(f"{nodeid!r} is not shown")
+        pos = self._raw(self._sorted.position(key))  # _raw is its own inverse
+        if pos < start or (stop is not None and pos >= stop):
+            raise ValueError(f"{nodeid!r} is not in the range")
+        return pos
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple, LiveTestIndex)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
