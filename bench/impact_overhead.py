@@ -6,7 +6,7 @@ their loop: the worst case for call tracing) into a temp dir and times, best of 
     plain:     python -m pytest -p no:hotlap -n 0 -q
     recording: python -m pytest -p hotlap -n 0 -q   with HOTLAP_IMPACT_DIR set
 
-Usage: python bench/impact_overhead.py [--python PATH] [--tests 200] [--repeat 3]
+Usage: python bench/impact_overhead.py [--python PATH] [--tests 200] [--repeat 3] [--tracer T]
 Run it once with a 3.11 and once with a 3.12+ interpreter that has pytest and hotlap.
 """
 
@@ -96,6 +96,12 @@ def main() -> int:
     parser.add_argument("--tests", type=int, default=200)
     parser.add_argument("--loops", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--tracer",
+        choices=["", "monitoring", "markers", "profile"],
+        default="",
+        help="force one collector (default: hotlap's choice for that Python)",
+    )
     ns = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="hotlap-impact-bench-"))
     try:
@@ -109,6 +115,8 @@ def main() -> int:
         base = [ns.python, "-m", "pytest", "-q", "-n", "0"]
         plain_env = clean_env()
         rec_env = clean_env()
+        if ns.tracer:
+            rec_env["HOTLAP_IMPACT_TRACER"] = ns.tracer
         plain, rec = [], []
         # Warm-up: write the bytecode and assertion-rewrite caches once.
         timed([*base, "-p", "no:hotlap"], root, plain_env)
@@ -121,7 +129,8 @@ def main() -> int:
             assert files, "recording wrote nothing"
         pw, pc = min(w for w, _ in plain), min(c for _, c in plain)
         rw, rc = min(w for w, _ in rec), min(c for _, c in rec)
-        print(f"python {version}: {ns.tests} tests x {ns.loops} loops, best of {ns.repeat}")
+        tracer = f", tracer {ns.tracer}" if ns.tracer else ""
+        print(f"python {version}: {ns.tests} tests x {ns.loops} loops, best of {ns.repeat}{tracer}")
         print(f"  plain pytest      wall {pw:6.2f} s   cpu {pc:6.2f} s")
         print(f"  hotlap recording  wall {rw:6.2f} s   cpu {rc:6.2f} s")
         print(f"  overhead          wall {rw / pw:6.2f}x   cpu {rc / pc:6.2f}x")

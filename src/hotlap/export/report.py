@@ -178,15 +178,18 @@ def build_report(
     return report
 
 
-def dumps_report(report: dict[str, Any]) -> str:
-    """The report's text. ``ensure_ascii`` keeps it valid JSON whatever the tests printed."""
+def dumps_report(report: dict[str, Any], compact: bool = False) -> str:
+    """The report's text. ``ensure_ascii`` keeps it valid JSON whatever the tests printed.
+    ``compact`` (no indentation) lets json's C encoder do it: ~10x faster on big runs."""
+    if compact:
+        return json.dumps(report, ensure_ascii=True, separators=(",", ":")) + "\n"
     return json.dumps(report, indent=2, ensure_ascii=True) + "\n"
 
 
-def write_report(path: str | Path, report: dict[str, Any]) -> None:
+def write_report(path: str | Path, report: dict[str, Any], compact: bool = False) -> None:
     from hotlap.export.files import atomic_write
 
-    atomic_write(path, dumps_report(report))
+    atomic_write(path, dumps_report(report, compact))
 
 
 def load_schema() -> dict[str, Any]:

@@ -86,6 +86,7 @@ def export_main(argv: list[str]) -> int:
     """``hotlap export --durations PATH`` / ``--json PATH``."""
     from hotlap.export.durations import write_durations
     from hotlap.export.files import atomic_write
+    from hotlap.export.report import dumps_report
 
     prog = "hotlap export"
     parser = _Parser(prog=prog, description="Export history for CI tools.")
@@ -105,7 +106,11 @@ def export_main(argv: list[str]) -> int:
         except OSError:
             return _fail(prog, f"no report of a last run in {source.parent}: run `hotlap run`")
         try:
-            atomic_write(ns.json, text)
+            report = json.loads(text)
+        except ValueError:
+            return _fail(prog, f"{source} is not a JSON report: run `hotlap run` again")
+        try:
+            atomic_write(ns.json, dumps_report(report))
         except OSError as exc:
             return _fail(prog, f"cannot write {ns.json}: {exc.strerror or exc}")
         print(f"{prog}: wrote {ns.json}", file=sys.stderr)

@@ -236,7 +236,9 @@ def save_last_report(
     from hotlap.history.commands import LAST_REPORT
 
     try:
-        write_report(directory / LAST_REPORT, build_report(state, meta, history=history))
+        # Kept compact (written after every run); ``hotlap export --json`` indents it.
+        report = build_report(state, meta, history=history)
+        write_report(directory / LAST_REPORT, report, compact=True)
     except OSError as exc:
         return [f"history: last report not saved ({exc})"]
     return []

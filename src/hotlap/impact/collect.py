@@ -25,6 +25,9 @@ from typing import Any
 
 from hotlap.impact.instrument import is_instrumented
 
+#: Where the app asks the plugin to write per-process dependency files (set by the app).
+ENV_DIR = "HOTLAP_IMPACT_DIR"
+
 #: What ``spawned`` holds for a fork (no new program: the child runs the parent's code).
 FORK = "<fork>"
 

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 from hotlap.export.report import RunMeta
+from hotlap.impact.collect import ENV_DIR
 from hotlap.impact.engine import apply_selection, compute_selection, root_of
 from hotlap.impact.fingerprint import fingerprint
 from hotlap.impact.merge import merge_run, read_process_files
 from hotlap.impact.store import open_store
 from hotlap.model.run_state import RunState
-from hotlap.plugin.impact import ENV_DIR
 from hotlap.runner.hooks import RunContext, RunHooks
 
 

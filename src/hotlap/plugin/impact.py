@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from hotlap.impact.collect import Collector
+from hotlap.impact.collect import ENV_DIR, Collector
 from hotlap.plugin.role import Role, worker_id
 
-ENV_DIR = "HOTLAP_IMPACT_DIR"
+__all__ = ["ENV_DIR", "ImpactRecorder", "addoption", "configure"]
 FILE_VERSION = 1
 
 
