@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import psutil
 from watch_helpers import Watch
 
 
@@ -114,5 +115,61 @@ def test_no_impact_runs_everything(root: Path) -> None:
         _edit(root / "src/calc.py", "return a - b", "return a - b - 1")
         text = "\n".join(watch.until_idle())
         assert "all tests selected" in text and "1 failed, 2 passed" in text
+    finally:
+        watch.stop()
+
+
+def _starts_logged(root: Path, log: Path) -> None:
+    """A conftest that logs, per pytest session, whether it was a pre-started one."""
+    (root / "tests/conftest.py").write_text(
+        "import sys\n\n"
+        "def pytest_sessionstart(session):\n"
+        "    warm = any('spare_child' in a for a in sys.orig_argv)\n"
+        f"    with open({str(log)!r}, 'a') as f:\n"
+        "        f.write('warm\\n' if warm else 'cold\\n')\n"
+    )
+
+
+def _spares_of(root: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["cwd"] == str(root) and any("spare_child" in a for a in cmdline):
+            found.append(proc)
+    return found
+
+
+def test_runs_use_the_prestarted_pytest(root: Path, tmp_path: Path) -> None:
+    """A save's run is the interpreter started while the watcher was idle; it reports the
+    same results; no spare outlives the watcher."""
+    log = tmp_path / "starts.log"
+    _starts_logged(root, log)
+    watch = Watch(root)
+    try:
+        watch.until_idle()
+        _edit(root / "src/calc.py", "return a - b", "return a - b - 1")
+        text = "\n".join(watch.until_idle())
+        assert "FAILED tests/test_calc.py::test_sub" in text and "1 failed in" in text
+        assert log.read_text().splitlines()[-1] == "warm"
+        assert _spares_of(root)  # the next one waits already
+    finally:
+        watch.stop()
+    deadline = time.monotonic() + 5
+    while _spares_of(root) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _spares_of(root)
+
+
+def test_no_prestart_starts_each_run_cold(root: Path, tmp_path: Path) -> None:
+    """--no-prestart: every run is a fresh ``python -m pytest``."""
+    log = tmp_path / "starts.log"
+    _starts_logged(root, log)
+    watch = Watch(root, "--no-prestart")
+    try:
+        watch.until_idle()
+        _edit(root / "src/calc.py", "return a - b", "return a - b - 1")
+        assert "1 failed in" in "\n".join(watch.until_idle())
+        assert set(log.read_text().splitlines()) == {"cold"}
+        assert not _spares_of(root)
     finally:
         watch.stop()

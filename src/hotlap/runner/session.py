@@ -96,7 +96,16 @@ class RunSession:
         os.mkdir(self.fault_dir, 0o700)
         env.setdefault("HOTLAP_FAULT_DIR", self.fault_dir)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        self.proc = subprocess.Popen(
+        self.proc = self._spawn(env)
+        self._reader = threading.Thread(target=self._read_output, name="hotlap-output", daemon=True)
+        self._reader.start()
+        if self.sample:
+            self._start_sampler()
+
+    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start ``self.command`` in its own session, output piped, stdin closed (a
+        subclass may hand it to a process started beforehand: hotlap.watch.spare)."""
+        return subprocess.Popen(
             self.command,
             cwd=self.cwd,
             env=env,
@@ -105,10 +114,6 @@ class RunSession:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self._reader = threading.Thread(target=self._read_output, name="hotlap-output", daemon=True)
-        self._reader.start()
-        if self.sample:
-            self._start_sampler()
 
     def drain(self) -> list[Event]:
         events = self.server.drain() if self.server is not None else []

@@ -16,6 +16,7 @@ from hotlap.model.run_state import RunState
 from hotlap.protocol import Event
 from hotlap.runner.hooks import RunContext, RunHooks
 from hotlap.watch.loop import headless_watch, make_run_hooks, plan_cycle
+from hotlap.watch.spare import SparePytest, SpareSession
 from hotlap.watch.watcher import ProjectWatchFeed
 
 
@@ -40,7 +41,8 @@ def parse_watch_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         type=int,
         default=300,
         metavar="MS",
-        help="group changes arriving within MS milliseconds (default 300)",
+        help="hold a burst of changes (it ends after a 20 ms pause) for at most MS "
+        "milliseconds before running (default 300)",
     )
     group.add_argument(
         "--interrupt",
@@ -50,6 +52,12 @@ def parse_watch_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     group.add_argument(
         "--poll", action="store_true", help="poll for changes instead of OS notifications"
+    )
+    group.add_argument(
+        "--no-prestart",
+        action="store_true",
+        help="start each run's pytest only when it is needed (default: while idle, an "
+        "interpreter is started that imports pytest and waits for the next run)",
     )
     own, tail = (
         (argv[: argv.index("--")], argv[argv.index("--") + 1 :])
@@ -84,6 +92,7 @@ def watch_main(argv: list[str]) -> int:
         force_polling=ns.poll,
         no_impact=ns.no_impact,
     )
+    spare = None if ns.no_prestart else SparePytest(cwd)
     stop = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
@@ -94,7 +103,7 @@ def watch_main(argv: list[str]) -> int:
         headless = bool(ns.headless or os.environ.get("CI") or not sys.stdout.isatty())
         if not headless:
             try:
-                return _dashboard(feed, ns, project, cwd, pytest_args)
+                return _dashboard(feed, ns, project, cwd, pytest_args, spare)
             except ImportError:
                 notice("the dashboard is not available; watching headless")
         return headless_watch(
@@ -106,32 +115,43 @@ def watch_main(argv: list[str]) -> int:
             sys.stdout,
             stop=stop,
             interrupt=ns.interrupt,
+            spare=spare,
         )
     except KeyboardInterrupt:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
         feed.close()
+        if spare is not None:
+            spare.close()
 
 
 class RecordingSource:
     """A run for the dashboard that records impact data when it ends (an EventSource)."""
 
-    def __init__(self, args: list[str], ns: argparse.Namespace, project: Path, cwd: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        ns: argparse.Namespace,
+        project: Path,
+        cwd: Path,
+        spare: SparePytest | None = None,
+    ) -> None:
         from hotlap.runner.command import choose_workers, pytest_command
-        from hotlap.runner.session import RunSession
 
         self.ctx = RunContext(project, list(args), ns)
         self.hooks: list[RunHooks] = make_run_hooks(self.ctx)
         for hook in self.hooks:
             hook.prepare(self.ctx)
         choice = choose_workers(self.ctx.pytest_args, cwd)
-        self.session = RunSession(
+        self.session = SpareSession(
             self.ctx.pytest_args,
             cwd,
             self.ctx.env,
             command=pytest_command(self.ctx.pytest_args, choice),
+            spare=spare,
         )
+        self.spare = spare
         self.state = RunState()
         self.started = time.monotonic()
         self.recorded = False
@@ -152,6 +172,8 @@ class RecordingSource:
         code = self.session.poll()
         if code is not None and not self.recorded:
             self.recorded = True
+            if self.spare is not None:
+                self.spare.launch()  # for the next run, while this one is recorded
             meta = RunMeta(
                 argv=list(self.ctx.pytest_args),
                 exit_code=code,
@@ -184,6 +206,7 @@ def _dashboard(
     project: Path,
     cwd: Path,
     pytest_args: list[str],
+    spare: SparePytest | None = None,
 ) -> int:
     from hotlap.impact.engine import compute_selection
     from hotlap.resources.cores import effective_cores
@@ -204,7 +227,7 @@ def _dashboard(
 
             sel = Selection(False, kind, {n: [] for n in nodeids})
             args = plan_cycle(sel, pytest_args, feed.root, cwd).args
-        return RecordingSource(args, ns, project, cwd)
+        return RecordingSource(args, ns, project, cwd, spare)
 
     state = RunState()
     return run_dashboard(

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from hotlap.export.report import RunMeta
 from hotlap.impact.engine import apply_selection
@@ -16,6 +16,9 @@ from hotlap.model.run_state import RunState
 from hotlap.runner.hooks import RunContext, RunHooks
 from hotlap.watch.feed import Selection
 from hotlap.watch.watcher import ProjectWatchFeed
+
+if TYPE_CHECKING:
+    from hotlap.watch.spare import SparePytest
 
 
 def make_run_hooks(ctx: RunContext) -> list[RunHooks]:
@@ -74,13 +77,15 @@ def run_cycle(
     *,
     should_cancel: Callable[[], bool] = lambda: False,
     on_line: Callable[[str], None] | None = None,
+    spare: SparePytest | None = None,
 ) -> tuple[CycleResult, list[str]]:
     """Run pytest once through the run engine, recording impact; (result, messages).
 
     ``on_line`` gets each failure ("FAILED nodeid") as it happens and pytest's summary line
-    as soon as pytest prints it, before the run is wrapped up and recorded."""
+    as soon as pytest prints it, before the run is wrapped up and recorded. pytest is
+    ``spare`` when it fits; a new spare is started as soon as pytest has exited."""
     from hotlap.runner.command import choose_workers, pytest_command
-    from hotlap.runner.session import RunSession
+    from hotlap.watch.spare import SpareSession
 
     ctx = RunContext(project, list(args), ns)
     hooks = make_run_hooks(ctx)
@@ -88,12 +93,13 @@ def run_cycle(
         hook.prepare(ctx)
     choice = choose_workers(ctx.pytest_args, cwd)
     # No resource sampling: nobody shows it headless, and it would cost CPU on every save.
-    source = RunSession(
+    source = SpareSession(
         ctx.pytest_args,
         cwd,
         ctx.env,
         command=pytest_command(ctx.pytest_args, choice),
         sample=False,
+        spare=spare,
     )
     state = RunState()
     started_wall, started = time.time(), time.monotonic()
@@ -127,9 +133,12 @@ def run_cycle(
             if not cancelled and should_cancel():
                 cancelled = True
                 source.cancel()
-            time.sleep(0.02)
+            # Short: the summary line is shown on the next pass (a pass costs ~50 µs).
+            time.sleep(0.01)
     finally:
         source.close()
+        if spare is not None:
+            spare.launch()  # while the run is recorded and the user edits
     meta = RunMeta(
         argv=list(ctx.pytest_args),
         exit_code=code,
@@ -158,12 +167,16 @@ def headless_watch(
     *,
     stop: threading.Event | None = None,
     interrupt: bool = False,
+    spare: SparePytest | None = None,
 ) -> int:
     """Watch until ``stop`` is set (or Ctrl-C): per cycle, print the changed files, how many
-    tests were selected and why, and pytest's summary line."""
+    tests were selected and why, and pytest's summary line. Runs use ``spare`` (a pytest
+    started while idle) when it fits."""
     from hotlap.impact.engine import compute_selection
 
     stop = stop or threading.Event()
+    if spare is not None:
+        spare.launch()
 
     def say(text: str) -> None:
         out.write(text + "\n")
@@ -194,6 +207,7 @@ def headless_watch(
                 cwd,
                 should_cancel=lambda: stop.is_set() or (interrupt and feed.has_pending()),
                 on_line=say,
+                spare=spare,
             )
             for message in messages:
                 if message.startswith("impact: recorded"):

@@ -18,6 +18,13 @@ from pathlib import Path
 from hotlap.impact.project import SKIP_DIRS
 from hotlap.watch.feed import ChangeBatch, Selection
 
+#: How long a burst of changes must pause before it is handed on, in ms. watchfiles yields
+#: once its set of changes stopped growing for one ``step`` (so a lone save waits one to two
+#: steps, not the whole debounce); ``debounce`` only caps how long a burst that keeps growing
+#: is held. An editor's save (temp file, rename, chmod) takes well under a millisecond; 20 ms
+#: still groups it, while a one-file save is seen after ~35 ms instead of ~75 ms (step=50).
+QUIET_MS = 20
+
 _SWAP = re.compile(
     r"(\.sw[a-p]$|\.swx$|~$|^\.#|^#.*#$|^4913$|\.tmp$|\.bak$|^\.goutputstream-|___jb_...___$"
     r"|^\.DS_Store$|^\.~lock\.|\.py[cod]$|\.orig$|\.crdownload$|^flycheck_)"
@@ -155,7 +162,7 @@ class FileWatcher:
                     *paths,
                     watch_filter=None,
                     debounce=self.debounce_ms,
-                    step=min(50, self.debounce_ms),
+                    step=min(QUIET_MS, self.debounce_ms),
                     stop_event=self.stop_event,
                     recursive=recursive,
                     force_polling=polling,

@@ -1,0 +1,153 @@
+"""A pytest interpreter started while the watcher is idle, so a save does not wait for it.
+
+Most of a one-test rerun is pytest's own start-up, and a third of that is ``import pytest``
+(0.3 s of 0.8 s on a 2-core machine). :class:`SparePytest` starts ``spare_child.py`` after
+each run: a fresh interpreter that imports pytest and nothing else of note, then waits. The
+next run hands it its command; it runs it as ``python -m pytest`` would, in the same process
+group, with the same output pipe, stdin, ``sys.argv``, ``sys.path`` and environment.
+
+Plugins are *not* pre-imported: pytest marks their packages for assertion rewriting at
+start-up and warns about any already imported, so they load during the run as usual. A spare
+that might differ from a cold start (module files changed, a new file shadows a module, a
+different environment or directory) turns itself into the cold start (``exec``); a command
+that is not ``python -m pytest …`` or a dead spare gets a plain new process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from hotlap.runner.session import RunSession
+
+CHILD = str(Path(__file__).with_name("spare_child.py"))
+
+
+def _outside_hotlap(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if not k.startswith("HOTLAP_")}
+
+
+class SparePytest:
+    """At most one pre-started pytest interpreter for runs in ``cwd`` with ``env``."""
+
+    def __init__(
+        self,
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        preload: Sequence[str] = (),
+    ) -> None:
+        self.cwd = Path(cwd)
+        base = dict(os.environ if env is None else env)
+        # What RunSession adds to every run's environment.
+        base.setdefault("PYTHONUNBUFFERED", "1")
+        self.env = base
+        self.preload = list(preload)
+        self.proc: subprocess.Popen[bytes] | None = None
+        #: Runs handed to a spare, and runs that found none usable (for the bench).
+        self.used = 0
+        self.missed = 0
+
+    def launch(self) -> None:
+        """Start a spare unless one is waiting already. Never raises."""
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self._discard()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, CHILD, str(time.time_ns()), *self.preload],
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError:
+            self.proc = None
+
+    def fits(self, command: Sequence[str], cwd: Path, env: Mapping[str, str]) -> bool:
+        """Whether the spare can run ``command`` exactly as a new process would."""
+        return (
+            list(command[:3]) == [sys.executable, "-m", "pytest"]
+            and os.path.realpath(cwd) == os.path.realpath(self.cwd)
+            and _outside_hotlap(env) == _outside_hotlap(self.env)
+        )
+
+    def take(
+        self, command: Sequence[str], cwd: Path, env: Mapping[str, str]
+    ) -> subprocess.Popen[bytes] | None:
+        """The spare, now running ``command`` (in ``cwd`` with ``env``); None when there is
+        no usable spare (start the command the usual way then). The spare is used up."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            self.missed += 1
+            return None
+        if proc.poll() is not None or not self.fits(command, cwd, env):
+            self.proc = proc
+            self._discard()
+            self.missed += 1
+            return None
+        request = {"command": list(command), "cwd": os.path.realpath(cwd), "env": dict(env)}
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(request).encode() + b"\n")
+            proc.stdin.close()
+            proc.stdin = None  # as for stdin=DEVNULL (communicate() would flush it)
+        except OSError:  # it died meanwhile
+            self.proc = proc
+            self._discard()
+            self.missed += 1
+            return None
+        self.used += 1
+        return proc
+
+    def _discard(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        # It has run no test code, only imports: nothing to shut down gracefully.
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=2.0)
+
+    def close(self) -> None:
+        """Stop the waiting spare, if any."""
+        self._discard()
+
+
+class SpareSession(RunSession):
+    """A :class:`RunSession` whose pytest is the waiting spare when it fits."""
+
+    def __init__(
+        self,
+        pytest_args: list[str],
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        command: list[str] | None = None,
+        sample: bool = True,
+        spare: SparePytest | None = None,
+    ) -> None:
+        super().__init__(pytest_args, cwd, env, command=command, sample=sample)
+        self.spare = spare
+
+    def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        if self.spare is not None:
+            proc = self.spare.take(self.command, self.cwd, env)
+            if proc is not None:
+                return proc
+        return super()._spawn(env)
