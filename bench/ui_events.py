@@ -1,6 +1,7 @@
 """How many events per second the dashboard absorbs, and how late they reach the screen.
 
     .venv/bin/python bench/ui_events.py [--tests 50000] [--workers 8] [--rate 20000]
+        [--sort call] [--filter ":passed"]
 
 A producer thread invents a run (every test: start, setup, call, teardown; fixtures; 1% of
 tests fail with a traceback; a resource sample every 0.5 s) and pushes its events at
@@ -8,7 +9,10 @@ tests fail with a traceback; a resource sample every 0.5 s) and pushes its event
 at 160x48 and drains the queue on its 15 Hz timer. Lag is measured per refresh: from the
 push of the oldest event in a drained batch to the moment the screen has been repainted
 with it (``call_after_refresh``). The app's RSS is read at the end, with every test in the
-state and the tests table holding all rows.
+state and the tests table holding all rows. ``--sort`` and ``--filter`` set the tests table's
+view before the stream starts (a growing filtered table changes its height every refresh).
+The events/s figure cannot exceed ``--rate``: the app keeps up when it is close to it and the
+largest backlog (events waiting at a drain) stays near one refresh's worth.
 """
 
 from __future__ import annotations
@@ -109,6 +113,7 @@ class PushSource:
         self.done = False
         self.code: int | None = None
         self.batch_push_times: list[float] = []
+        self.max_backlog = 0
         self.go = threading.Event()
         self._thread = threading.Thread(target=self._produce, daemon=True)
 
@@ -162,6 +167,7 @@ class PushSource:
             out.append(event)
         if first is not None:
             self.batch_push_times.append(first)
+        self.max_backlog = max(self.max_backlog, len(out))
         return out
 
     def cancel(self) -> None:
@@ -201,7 +207,7 @@ class MeasuredApp(HotlapApp):
         return n
 
 
-async def run(tests: int, workers: int, rate: float) -> None:
+async def run(tests: int, workers: int, rate: float, sort: str = "", text: str = "") -> None:
     source = PushSource(synthetic_run(tests, workers), rate, workers)
     app = MeasuredApp(
         source,
@@ -216,6 +222,8 @@ async def run(tests: int, workers: int, rate: float) -> None:
     app.lags = []
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(0.5)
+        if sort or text:
+            app.tests.set_view(sort=sort or "order", text=text)
         source.go.set()
         start = time.monotonic()
         cpu_start = time.process_time()
@@ -232,10 +240,12 @@ async def run(tests: int, workers: int, rate: float) -> None:
         rss = psutil.Process().memory_info().rss
     lags = sorted(app.lags)
     p99 = lags[int(len(lags) * 0.99) - 1] if lags else 0.0
-    print(f"tests {tests}, workers {workers}, target rate {rate:,.0f} events/s")
+    view = f"; sort {sort!r}, filter {text!r}" if sort or text else ""
+    print(f"tests {tests}, workers {workers}, target rate {rate:,.0f} events/s{view}")
     print(
         f"events applied: {app.applied:,} in {elapsed:.2f}s"
         f" -> {app.applied / elapsed:,.0f} events/s (wall clock)"
+        f"; largest drain {source.max_backlog:,} events"
     )
     print(
         f"lag event->screen: worst {lags[-1] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
@@ -254,8 +264,10 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=50_000)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--rate", type=float, default=20_000)
+    parser.add_argument("--sort", default="", help="sort the tests table by this column")
+    parser.add_argument("--filter", default="", help="filter the tests table (as typed after /)")
     ns = parser.parse_args()
-    asyncio.run(run(ns.tests, ns.workers, ns.rate))
+    asyncio.run(run(ns.tests, ns.workers, ns.rate, ns.sort, ns.filter))
 
 
 if __name__ == "__main__":

@@ -350,3 +350,26 @@ async def test_command_palette_offers_the_same_actions() -> None:
     for title in ("Rerun all tests", "Rerun failed tests", "Cancel the run", "Filter tests"):
         assert title in titles
     assert {"Sort", "Open in editor", "Next pane"} <= titles
+
+
+async def test_table_resized_by_a_filter_keeps_its_scrollbar_true() -> None:
+    """A filter that changes the row count resizes the table without a layout pass: the
+    scrollbar spans exactly the rows shown and `end` shows the last one."""
+    app = replay_app()
+    async with app.run_test(size=(140, 24)) as pilot:
+        await pilot.pause()
+        tests = app.query_one(TestsTable)
+        # Both views need a scrollbar and start on the same (failed) row: nothing else on
+        # screen changes its size, so no layout pass happens to fix a stale scrollbar.
+        first, everything = tests.keys[0], len(tests.keys)
+        for text in (":failed :passed", ""):
+            tests.set_view(text=text)
+            await pilot.pause()
+            assert tests.keys[0] == first and len(tests.keys) > 24
+            assert tests.virtual_size.height == len(tests.keys) + 1
+            assert tests.vertical_scrollbar.window_virtual_size == len(tests.keys) + 1
+        assert len(tests.keys) == everything
+        await pilot.press("end")
+        text = await settle(app, pilot)
+        assert 0 < tests.scroll_offset.y == tests.max_scroll_y
+        assert tests.keys[-1].split("::")[-1] in text

@@ -130,9 +130,23 @@ class LineTable(ScrollView, can_focus=True):
         self.cursor = min(self.cursor, max(0, len(keys) - 1))
         size = Size(self.scrollable_content_region.width, len(keys) + 1)
         if size != self.virtual_size:
-            self.virtual_size = size
+            self._set_virtual_size(size)
         self._sync_cursor(scroll=False)
         self.refresh_if_changed()
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Change the number of rows without a layout pass.
+
+        Setting ``virtual_size`` asks for a layout of the whole screen (~30-50 ms at 160x48),
+        and a filtered table that grows while a run streams changes it on every refresh. Only
+        the scrollbars depend on it here: update them the way a layout would (Textual's
+        ``_scroll_update``); a scrollbar that appears or goes still triggers a layout.
+        """
+        if not self.is_mounted or not self.container_size:
+            self.virtual_size = size
+            return
+        self.set_reactive(LineTable.virtual_size, size)
+        self._scroll_update(size)
 
     def _sync_cursor(self, scroll: bool = True) -> None:
         key = self.keys[self.cursor] if self.keys else None
