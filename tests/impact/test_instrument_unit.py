@@ -70,10 +70,6 @@ def load(source: str, filename: str) -> tuple[ModuleType, CodeType]:
     ins.instrument(tree)
     code = ins.relocate(compile(tree, filename, "exec", dont_inherit=True))
     module = ModuleType("mod")
-    module.__dict__["__builtins__"] = {
-        **__builtins__,  # type: ignore[dict-item]
-        ins.NAME: ins.HITS,
-    }
     exec(code, module.__dict__)
     return module, code
 
@@ -124,14 +120,26 @@ def test_instrumented_code_means_what_it_meant() -> None:
     assert info.traceback[-1].lineno + 1 == 3
 
 
+def test_marked_functions_survive_pickling_by_value() -> None:
+    """The marker is a constant of the code, not a name: a function rebuilt with other
+    globals (as cloudpickle does in another process) still runs."""
+    import types
+
+    module, _code = load(SOURCE, "/p/mod.py")
+    bare = {"__builtins__": {"sorted": sorted}, "key": abs}  # nothing of hotlap's
+    clone = types.FunctionType(module.K.m.__code__, bare)
+    assert clone(None) == [1, 2]
+    assert ins.relocate(module.K.m.__code__) is module.K.m.__code__
+
+
 def test_each_load_gets_its_own_entries() -> None:
     """The compiled form is cacheable: relocating it twice gives two sets of entries."""
     tree = ast.parse("def f():\n    return 1\n")
     ins.instrument(tree)
     code = compile(tree, "/p/twice.py", "exec")
     first, second = ins.relocate(code), ins.relocate(code)
-    g1: dict[str, object] = {"__builtins__": {ins.NAME: ins.HITS}}
-    g2: dict[str, object] = {"__builtins__": {ins.NAME: ins.HITS}}
+    g1: dict[str, object] = {}
+    g2: dict[str, object] = {}
     exec(first, g1)
     exec(second, g2)
     ins.harvest(None)
@@ -162,7 +170,7 @@ def test_module_cache_is_keyed_by_source(tmp_path: Path, monkeypatch: pytest.Mon
     assert cache.stat().st_mtime_ns == stamp
     src.write_text("def f():\n    return 2\n")
     code = owner.load(str(src))
-    namespace: dict[str, object] = {"__builtins__": {ins.NAME: ins.HITS}}
+    namespace: dict[str, object] = {}
     exec(code, namespace)
     assert namespace["f"]() == 2  # type: ignore[operator]
 

@@ -5,25 +5,27 @@ callback or a C profiler hook on *every* call, which doubles the time of call-he
 project's own functions are what impact selection needs, and hotlap sees their source before
 Python compiles it; so each project function (and lambda) gets one statement at entry::
 
-    __hotlap_hits__[K] = 1
+    HITS[K] = 1
 
-``__hotlap_hits__`` is a list put into ``builtins`` (a specialised list store: ~10 ns), and
-``K`` indexes ``KEYS``, the code location ``(file, first line, False)`` of that function.
-Switching context reads the list's set entries and clears them, so what ran is attributed to
-the test or fixture that was current, exactly like the profiler did.
+where ``HITS`` is not a name but a *constant* of the code object (put there when the module
+is loaded): no name lookup, a specialised list store (~10 ns), and nothing that can fail if
+the function is pickled by value into another process. ``K`` indexes ``KEYS``, the code
+location ``(file, first line, False)`` of that function. Switching context reads the list's
+set entries and clears them, so what ran is attributed to the test or fixture that was
+current, exactly like the profiler did.
 
 Modules are compiled through a meta path finder (the project's plain modules) and through
-pytest's assertion rewriter (test modules and conftests), never cached: indexes belong to one
-process, and pytest's or Python's normal bytecode caches are neither read nor written for the
-files instrumented here. Project code that was compiled without markers (imported before
-recording started, or loaded by path with ``spec_from_file_location``) is reported by the
-collector as *unseen*: every test then depends on that whole file.
+pytest's assertion rewriter (test modules and conftests). The compiled form holds
+placeholders, so it is cached (apart from Python's and pytest's own caches, which are never
+given instrumented code); :func:`relocate` gives each loaded copy its entries. Project code
+that was compiled without markers (imported before recording started, or loaded by path with
+``spec_from_file_location``) is reported by the collector as *unseen*: every test then
+depends on that whole file.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
 import contextlib
 import importlib.machinery
 import importlib.util
@@ -35,19 +37,17 @@ from collections.abc import Callable, Sequence
 from types import CodeType, ModuleType
 from typing import Any
 
-#: Name of the hits list in ``builtins`` (and of the marker in module-level code).
-NAME = "__hotlap_hits__"
-
 #: Code location: (absolute filename, first line, is module-level code).
 CodeKey = tuple[str, int, bool]
 
 HITS: list[int] = []
 KEYS: list[CodeKey] = []
+_ZEROS: list[int] = []  # as long as HITS, all zero: the "nothing ran" comparison
 _register_lock = threading.Lock()
 
-#: Marker indexes are compiled as placeholders ("\0hotlap:K", K local to the module) so the
-#: compiled code can be cached; :func:`relocate` turns them into indexes of ``HITS`` when the
-#: module is loaded. The module's code keeps ``(LINES, first line of K=0, K=1, …)``.
+#: Compiled form: the module's table ``(LINES, first line of K=0, K=1, …)`` stands where
+#: ``HITS`` will be, and "\0hotlap:K" (K local to the module) where its index will be;
+#: :func:`relocate` swaps them in when the module is loaded.
 PLACEHOLDER = "\0hotlap:"
 LINES = "\0hotlap-lines"
 #: Bumped when the compiled form changes (names the bytecode caches).
@@ -60,18 +60,17 @@ _HOTLAP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.s
 def harvest(into: set[CodeKey] | None) -> None:
     """Move what ran since the last call into ``into`` (``None``: drop it)."""
     hits = HITS
-    index = hits.index
+    if hits == _ZEROS:
+        return  # nothing ran: equal small ints compare by identity (~1 us per 2,000)
+    # One C pass to bytes, then memchr: list.index(1) compares every 0 with 1 (~6x slower).
+    data = bytearray(hits)
     keys = KEYS
-    i = 0
-    try:
-        while True:
-            i = index(1, i)
-            hits[i] = 0
-            if into is not None:
-                into.add(keys[i])
-            i += 1
-    except ValueError:
-        return
+    i = data.find(1)
+    while i >= 0:
+        hits[i] = 0
+        if into is not None:
+            into.add(keys[i])
+        i = data.find(1, i + 1)
 
 
 def _place(node: ast.AST, line: int, col: int = 0) -> None:
@@ -92,32 +91,27 @@ def _is_docstring(node: ast.stmt) -> bool:
     )
 
 
-def _hits() -> ast.Name:
-    return ast.Name(id=NAME, ctx=ast.Load())
-
-
 def instrument(tree: ast.Module) -> None:
-    """Add entry markers to every function and lambda of ``tree`` (in place), and to its
-    module-level code ``(__hotlap_hits__, (LINES, line, …))``: the table of marker lines,
-    which also tells the collector the module was instrumented."""
+    """Add entry markers to every function and lambda of ``tree`` (in place), and the
+    statement ``TABLE.__class__`` to its module-level code: it keeps the table of marker
+    lines in the module's constants, which also tells the collector the module was
+    instrumented (after :func:`relocate` it reads ``HITS.__class__``: harmless)."""
     lines: list[int] = []
-    for node in list(ast.walk(tree)):
+    marked: list[tuple[ast.AST, int]] = []
+    for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            index = ast.Constant(f"{PLACEHOLDER}{len(lines)}")
+            marked.append((node, len(lines)))
             lines.append(min([node.lineno, *(d.lineno for d in node.decorator_list)]))
-            first = node.body[0]
-            mark_stmt = ast.Assign(
-                targets=[ast.Subscript(value=_hits(), slice=index, ctx=ast.Store())],
-                value=ast.Constant(1),
-            )
-            _place(mark_stmt, first.lineno, first.col_offset)
-            node.body.insert(1 if _is_docstring(first) else 0, mark_stmt)
         elif isinstance(node, ast.Lambda):
-            # ``__hotlap_hits__.__setitem__(K, 1) or body``: the call returns None.
-            index = ast.Constant(f"{PLACEHOLDER}{len(lines)}")
+            marked.append((node, len(lines)))
             lines.append(node.lineno)
+    table: Any = (LINES, *lines)  # a tuple constant: typeshed knows only scalars
+    for node, k in marked:
+        index = ast.Constant(f"{PLACEHOLDER}{k}")
+        if isinstance(node, ast.Lambda):
+            # ``HITS.__setitem__(K, 1) or body``: the call returns None.
             mark = ast.Call(
-                func=ast.Attribute(value=_hits(), attr="__setitem__", ctx=ast.Load()),
+                func=ast.Attribute(value=ast.Constant(table), attr="__setitem__", ctx=ast.Load()),
                 args=[index, ast.Constant(1)],
                 keywords=[],
             )
@@ -125,6 +119,16 @@ def instrument(tree: ast.Module) -> None:
             _place(mark, expr.lineno, expr.col_offset)
             node.body = ast.BoolOp(op=ast.Or(), values=[mark, expr])
             ast.copy_location(node.body, expr)
+            continue
+        assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        at = 1 if _is_docstring(node.body[0]) and len(node.body) > 1 else 0
+        anchor = node.body[at]
+        mark_stmt = ast.Assign(
+            targets=[ast.Subscript(value=ast.Constant(table), slice=index, ctx=ast.Store())],
+            value=ast.Constant(1),
+        )
+        _place(mark_stmt, anchor.lineno, anchor.col_offset)
+        node.body.insert(1 if _is_docstring(node.body[0]) else 0, mark_stmt)
     body = tree.body
     at = 1 if body and _is_docstring(body[0]) else 0
     while at < len(body):
@@ -132,10 +136,9 @@ def instrument(tree: ast.Module) -> None:
         if not (isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"):
             break
         at += 1
-    lines_const: Any = (LINES, *lines)  # a tuple constant: typeshed knows only scalars
-    table = ast.Expr(ast.Tuple([_hits(), ast.Constant(lines_const)], ast.Load()))
-    _place(table, body[min(at, len(body) - 1)].lineno if body else 1)
-    body.insert(at, table)
+    keep = ast.Expr(ast.Attribute(value=ast.Constant(table), attr="__class__", ctx=ast.Load()))
+    _place(keep, body[min(at, len(body) - 1)].lineno if body else 1)
+    body.insert(at, keep)
 
 
 def _table(code: CodeType) -> tuple[Any, ...] | None:
@@ -146,8 +149,8 @@ def _table(code: CodeType) -> tuple[Any, ...] | None:
 
 
 def is_instrumented(code: CodeType) -> bool:
-    """Whether module-level ``code`` was compiled by :func:`instrument`."""
-    return NAME in code.co_names and _table(code) is not None
+    """Whether module-level ``code`` was compiled by :func:`instrument` (relocated or not)."""
+    return any(const is HITS for const in code.co_consts) or _table(code) is not None
 
 
 def relocate(code: CodeType) -> CodeType:
@@ -161,16 +164,21 @@ def relocate(code: CodeType) -> CodeType:
         base = len(KEYS)
         KEYS.extend((filename, line, False) for line in table[1:])
         HITS.extend([0] * (len(table) - 1))
+        _ZEROS.extend([0] * (len(table) - 1))
     cut = len(PLACEHOLDER)
 
     def fix(co: CodeType) -> CodeType:
-        consts = []
+        consts: list[Any] = []
         changed = False
         for const in co.co_consts:
-            if type(const) is str and const.startswith(PLACEHOLDER):
+            kind = type(const)
+            if kind is str and const.startswith(PLACEHOLDER):
                 const = base + int(const[cut:])
                 changed = True
-            elif isinstance(const, CodeType):
+            elif kind is tuple and const and const[0] == LINES:
+                const = HITS
+                changed = True
+            elif kind is CodeType:
                 new = fix(const)
                 changed = changed or new is not const
                 const = new
@@ -286,7 +294,6 @@ class Instrumenter:
         ):
             self._patched.append((rewrite, name, getattr(rewrite, name)))
             setattr(rewrite, name, new)
-        setattr(builtins, NAME, HITS)
         # After pytest's own import hook (it keeps test modules and conftests), before
         # the path finders and editable-install finders whose specs it adapts.
         at = 0
@@ -297,8 +304,7 @@ class Instrumenter:
         self.installed = True
 
     def uninstall(self) -> None:
-        """Stop instrumenting new imports (instrumented code keeps working: the hits list
-        stays in ``builtins``)."""
+        """Stop instrumenting new imports (instrumented code keeps working)."""
         if not self.installed:
             return
         for module, name, original in reversed(self._patched):
