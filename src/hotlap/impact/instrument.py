@@ -363,7 +363,7 @@ class _Finder:
             for finder in after:
                 find = getattr(finder, "find_spec", None)
                 if find is None:
-                    continue
+                    return None  # a legacy finder: leave the search to the import system
                 spec = find(fullname, path, target)
                 if spec is not None:
                     break
