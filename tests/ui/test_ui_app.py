@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
+import weakref
 
 from ui_helpers import FakeFeed, events_of, replay_app, state_of
 
 from hotlap.model.run_state import RunPhase
 from hotlap.runner.replay import ReplaySource
-from hotlap.ui.app import HotlapApp
+from hotlap.ui.app import GC_THRESHOLD, HotlapApp
 from hotlap.ui.screens.help import HelpScreen
 from hotlap.ui.screenshots import LiveReplay, settle
 from hotlap.ui.widgets.detail import TestDetail
@@ -373,3 +375,29 @@ async def test_table_resized_by_a_filter_keeps_its_scrollbar_true() -> None:
         text = await settle(app, pilot)
         assert 0 < tests.scroll_offset.y == tests.max_scroll_y
         assert tests.keys[-1].split("::")[-1] in text
+
+
+async def test_garbage_collector_tuned_while_running_and_restored_on_exit() -> None:
+    """While the app runs, collections are frequent and survivors frozen; a run that ends
+    is followed by a full collection (a cycle that was frozen is freed); on exit the
+    thresholds are the process's own again and nothing stays frozen."""
+    before = gc.get_threshold()
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    app = replay_app(mid_run=True)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        assert app.active and gc.get_threshold() == GC_THRESHOLD
+        cycle = weakref.ref(Cycle())
+        gc.freeze()  # as if it had survived a collection during the run
+        await pilot.pause()
+        assert cycle() is not None and gc.get_freeze_count() > 0
+        await app.cancel_active()
+        await pilot.pause()
+        await pilot.pause()
+        assert not app.active and cycle() is None
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
