@@ -5,7 +5,10 @@ runs and the bench saves a one-test change ``--saves`` times, timing from the wr
 (a) the "N selected" line and (b) pytest's summary line (the first result line). Prints p50
 and p95 of each.
 
-Usage: python bench/watch_latency.py [--saves 20] [--debounce 300]
+Usage: python bench/watch_latency.py [--saves 20] [--debounce 300] [--no-prestart]
+
+``--no-prestart`` is passed on to ``hotlap watch`` (every run's pytest starts cold). To time
+another hotlap tree, put its ``src`` first on ``PYTHONPATH`` (the runs' pytest inherits it).
 """
 
 from __future__ import annotations
@@ -54,7 +57,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--saves", type=int, default=20)
     parser.add_argument("--debounce", type=int, default=300)
+    parser.add_argument("--no-prestart", action="store_true")
     ns = parser.parse_args()
+    load_before = os.getloadavg()[0]
     root = Path(tempfile.mkdtemp(prefix="hotlap-watch-bench-"))
     proc: subprocess.Popen[str] | None = None
     try:
@@ -81,6 +86,7 @@ def main() -> int:
                 "--no-history",
                 "--debounce",
                 str(ns.debounce),
+                *(["--no-prestart"] if ns.no_prestart else []),
             ],
             cwd=root,
             env=env,
@@ -146,7 +152,14 @@ def main() -> int:
                 check=True,
             )
             plain.append(time.perf_counter() - start)
-        print(f"watch latency over {ns.saves} saves (debounce {ns.debounce} ms, -n 0):")
+        import hotlap
+
+        print(
+            f"watch latency over {ns.saves} saves (debounce {ns.debounce} ms, -n 0, "
+            f"{'no prestart, ' if ns.no_prestart else ''}hotlap from "
+            f"{Path(hotlap.__file__).parents[1]}, python {sys.version.split()[0]}, "
+            f"load {load_before:.2f} -> {os.getloadavg()[0]:.2f}):"
+        )
         for label, values in (("save -> 'N selected'", selected), ("save -> summary line", result)):
             print(
                 f"  {label:22s} p50 {statistics.median(values):5.2f} s   "

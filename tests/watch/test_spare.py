@@ -36,6 +36,7 @@ def pytest_sessionstart(session):
         "gone": os.environ.get("HOTLAP_GONE"),
         "value": value,
         "warm": any("spare_child" in a for a in sys.orig_argv),
+        "modules": sorted(sys.modules),
     }
     with open(os.environ["HOTLAP_PROBE_OUT"], "w") as f:
         json.dump(facts, f)
@@ -48,7 +49,7 @@ def _project(root: Path) -> None:
 
 
 def _command() -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "hotlap", "-q", "-p", "no:cacheprovider"]
+    return [sys.executable, "-m", "pytest", "-p", "hotlap", "-q", "-p", "no:doctest"]
 
 
 def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, str]:
@@ -90,7 +91,7 @@ def test_spare_runs_the_command_as_a_cold_start_would(tmp_path: Path) -> None:
     proj = tmp_path / "proj"
     _project(proj)
     base = _spare_env(tmp_path, HOTLAP_GONE="1")
-    spare = SparePytest(proj, base)
+    spare = SparePytest(proj, base, pytest_args=_command()[3:])
     spare.launch()
     try:
         run_env = {k: v for k, v in base.items() if k != "HOTLAP_GONE"}
@@ -105,6 +106,11 @@ def test_spare_runs_the_command_as_a_cold_start_would(tmp_path: Path) -> None:
     cold = json.loads((tmp_path / "cold.json").read_text())
     warm = json.loads((tmp_path / "warm.json").read_text())
     assert (cold.pop("warm"), warm.pop("warm")) == (False, True)
+    # The spare imported pytest's builtin plugins, not the blocked one (nor anything else
+    # but its own few stdlib modules).
+    extra = set(warm.pop("modules")) - set(cold.pop("modules"))
+    assert "_pytest.doctest" not in extra
+    assert not {m for m in extra if not m.startswith(("json", "importlib"))}, extra
     assert warm == cold
     assert cold["probe"] == "x" and cold["gone"] is None and cold["stdin_null"]
     assert cold["argv"][0].endswith(os.path.join("pytest", "__main__.py"))
@@ -124,7 +130,7 @@ def test_a_changed_preloaded_module_means_a_cold_start(tmp_path: Path) -> None:
     probe = write(lib, "probe_mod.py", "VALUE = 'old'\n")
     _old(probe)
     env = _spare_env(tmp_path, PYTHONPATH=str(lib))
-    spare = SparePytest(proj, env, preload=["probe_mod"])
+    spare = SparePytest(proj, env, pytest_args=_command()[3:], preload=["probe_mod"])
     try:
         spare.launch()
         out = tmp_path / "unchanged.json"
@@ -153,7 +159,7 @@ def test_a_new_file_shadowing_a_module_means_a_cold_start(tmp_path: Path) -> Non
     lib = tmp_path / "lib"
     _old(write(lib, "probe_mod.py", "VALUE = 'library'\n"))
     env = _spare_env(tmp_path, PYTHONPATH=str(lib))
-    spare = SparePytest(proj, env, preload=["probe_mod"])
+    spare = SparePytest(proj, env, pytest_args=_command()[3:], preload=["probe_mod"])
     try:
         spare.launch()
         time.sleep(1.0)
@@ -168,17 +174,18 @@ def test_a_new_file_shadowing_a_module_means_a_cold_start(tmp_path: Path) -> Non
 
 
 def test_spare_refuses_what_it_cannot_run_exactly(tmp_path: Path) -> None:
-    """Another environment (outside HOTLAP_*), directory or program: no spare is handed
-    out, and the unusable one is stopped."""
+    """Another environment (outside HOTLAP_*), directory, program or set of blocked
+    plugins: no spare is handed out, and the unusable one is stopped."""
     proj = tmp_path / "proj"
     _project(proj)
     env = _spare_env(tmp_path)
-    spare = SparePytest(proj, env)
+    spare = SparePytest(proj, env, pytest_args=_command()[3:])
     try:
         for command, cwd, run_env in (
             (_command(), proj, dict(env, OTHER="1")),
             (_command(), tmp_path, env),
             (["pytest", *_command()[3:]], proj, env),
+            ([*_command(), "-p", "no:pastebin"], proj, env),  # blocks another builtin
         ):
             spare.launch()
             proc = spare.proc
@@ -186,7 +193,7 @@ def test_spare_refuses_what_it_cannot_run_exactly(tmp_path: Path) -> None:
             assert spare.take(command, cwd, run_env) is None
             assert proc.poll() is not None
         assert spare.take(_command(), proj, dict(env, HOTLAP_ANY="1")) is None  # none left
-        assert (spare.used, spare.missed) == (0, 4)
+        assert (spare.used, spare.missed) == (0, 5)
     finally:
         spare.close()
 

@@ -92,7 +92,7 @@ def watch_main(argv: list[str]) -> int:
         force_polling=ns.poll,
         no_impact=ns.no_impact,
     )
-    spare = None if ns.no_prestart else SparePytest(cwd)
+    spare = None if ns.no_prestart else SparePytest(cwd, pytest_args=pytest_args)
     stop = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:

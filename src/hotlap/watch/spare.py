@@ -2,9 +2,10 @@
 
 Most of a one-test rerun is pytest's own start-up, and a third of that is ``import pytest``
 (0.3 s of 0.8 s on a 2-core machine). :class:`SparePytest` starts ``spare_child.py`` after
-each run: a fresh interpreter that imports pytest and nothing else of note, then waits. The
-next run hands it its command; it runs it as ``python -m pytest`` would, in the same process
-group, with the same output pipe, stdin, ``sys.argv``, ``sys.path`` and environment.
+each run: a fresh interpreter that imports pytest and pytest's own builtin plugins (what
+every run imports before it reads any configuration), then waits. The next run hands it its
+command; it runs it as ``python -m pytest`` would, in the same process group, with the same
+output pipe, stdin, ``sys.argv``, ``sys.path`` and environment.
 
 Plugins are *not* pre-imported: pytest marks their packages for assertion rewriting at
 start-up and warns about any already imported, so they load during the run as usual. A spare
@@ -30,6 +31,24 @@ from hotlap.runner.session import RunSession
 CHILD = str(Path(__file__).with_name("spare_child.py"))
 
 
+def blocked_plugins(args: Sequence[str]) -> list[str]:
+    """Plugin names blocked by ``-p no:NAME`` / ``-pno:NAME`` in a pytest command line (the
+    only blocking pytest applies before it imports its builtin plugins)."""
+    found = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "-p" and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("-p") and not arg.startswith("--"):
+            value = arg[2:]
+        else:
+            continue
+        if value.strip().startswith("no:"):
+            found.append(value.strip()[3:])
+    return found
+
+
 def _outside_hotlap(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if not k.startswith("HOTLAP_")}
 
@@ -42,6 +61,7 @@ class SparePytest:
         cwd: Path,
         env: Mapping[str, str] | None = None,
         *,
+        pytest_args: Sequence[str] = (),
         preload: Sequence[str] = (),
     ) -> None:
         self.cwd = Path(cwd)
@@ -49,7 +69,9 @@ class SparePytest:
         # What RunSession adds to every run's environment.
         base.setdefault("PYTHONUNBUFFERED", "1")
         self.env = base
-        self.preload = list(preload)
+        #: For the child: pytest's builtin plugins blocked in the runs' command line (they
+        #: stay unimported), and extra modules to import (tests use it).
+        self.options = {"blocked": blocked_plugins(pytest_args), "modules": list(preload)}
         self.proc: subprocess.Popen[bytes] | None = None
         #: Runs handed to a spare, and runs that found none usable (for the bench).
         self.used = 0
@@ -62,7 +84,7 @@ class SparePytest:
         self._discard()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, CHILD, str(time.time_ns()), *self.preload],
+                [sys.executable, CHILD, str(time.time_ns()), json.dumps(self.options)],
                 cwd=self.cwd,
                 env=self.env,
                 stdin=subprocess.PIPE,
@@ -79,6 +101,7 @@ class SparePytest:
             list(command[:3]) == [sys.executable, "-m", "pytest"]
             and os.path.realpath(cwd) == os.path.realpath(self.cwd)
             and _outside_hotlap(env) == _outside_hotlap(self.env)
+            and blocked_plugins(command[3:]) == self.options["blocked"]
         )
 
     def take(

@@ -1,16 +1,19 @@
 """The pre-started pytest interpreter (see :mod:`hotlap.watch.spare`), run by file path.
 
-``python spare_child.py LAUNCHED_NS [MODULE...]`` imports pytest (and the extra ``MODULE``s)
-right away, then waits for one JSON line on stdin: the pytest command, its working directory
-and environment. It then runs that command as ``python -m pytest`` would: same ``sys.argv``,
-``sys.path[0]``, ``__main__``, stdin (``/dev/null``), environment.
+``python spare_child.py LAUNCHED_NS OPTIONS_JSON`` imports pytest and pytest's own builtin
+plugins (those not blocked by ``-p no:NAME`` in the command line, exactly as pytest's
+``get_config`` would import them) right away, plus ``OPTIONS_JSON["modules"]``; then waits
+for one JSON line on stdin: the pytest command, its working directory and environment. It
+runs that command as ``python -m pytest`` would: same ``sys.argv``, ``sys.path[0]``,
+``__main__``, stdin (``/dev/null``), environment.
 
 When anything it imported may differ from what a fresh interpreter would import now (a
 module file changed or vanished, a new file would shadow a module, the environment outside
 ``HOTLAP_*`` differs) it ``exec``s the plain command instead: the same process, started cold.
 
-Stdlib only, and it never imports hotlap: pytest marks plugin packages (hotlap's too) for
-assertion rewriting at start-up and warns about any it finds already imported.
+Stdlib only, and it never imports hotlap nor any installed plugin: pytest marks plugin
+packages (hotlap's too) for assertion rewriting at start-up and warns about any it finds
+already imported.
 """
 
 from __future__ import annotations
@@ -74,6 +77,19 @@ def _stale(seen: dict[str, tuple[int, int]], launched_ns: int) -> str:
     return ""
 
 
+def _builtin_plugins(blocked: list[str]) -> list[str]:
+    """The ``_pytest`` plugin modules pytest's ``get_config`` imports on every run: its
+    ``default_plugins`` less those blocked by ``-p no:NAME`` on the command line."""
+    try:
+        from _pytest.config import default_plugins
+    except ImportError:  # pragma: no cover - a pytest without it: import pytest only
+        return []
+    skip = set(blocked)
+    if "cacheprovider" in skip:  # pytest blocks stepwise along with it
+        skip.add("stepwise")
+    return [f"_pytest.{name}" for name in default_plugins if name not in skip]
+
+
 def _read_request() -> bytes:
     data = b""
     while not data.endswith(b"\n"):
@@ -94,10 +110,11 @@ def main() -> None:
 
     import pytest  # noqa: F401  (the point of the spare: the slowest import of a run)
 
-    for extra in sys.argv[2:]:
+    options = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    for name in _builtin_plugins(options.get("blocked", [])) + options.get("modules", []):
         # On failure the run imports it again, and fails the way a cold start would.
         with contextlib.suppress(Exception):
-            __import__(extra)
+            __import__(name)
     seen = _snapshot()
 
     raw = _read_request()
