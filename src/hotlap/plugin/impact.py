@@ -31,9 +31,13 @@ _early: tuple[Collector, int] | None = None
 COLLECT = "c:collect"
 
 
+#: A recorder runs in this process: a session started inside a test (pytester) records nothing.
+_recording = False
+
+
 def _start_early() -> None:
     global _early
-    if _early is not None or not os.environ.get(ENV_DIR):
+    if _early is not None or _recording or not os.environ.get(ENV_DIR):
         return
     collector = Collector(os.getcwd())
     try:
@@ -63,6 +67,8 @@ def configure(config: pytest.Config, role: Role) -> None:
         if early is not None:
             early[0].stop()
         return
+    global _recording
+    _recording = True
     config.pluginmanager.register(ImpactRecorder(config, Path(out), early), "hotlap-impact")
 
 
@@ -198,6 +204,10 @@ class ImpactRecorder:
             test["outcome"] = "passed"
         if report.when == "teardown" and test["outcome"] == "":
             test["outcome"] = "passed"
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        global _recording
+        _recording = False
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from hotlap.model.run_state import RunState
+from hotlap.plugin.gate import ENV_PARENT_PID
 from hotlap.plugin.role import Role
 from hotlap.plugin.sink import ENV_SOCKET, ENV_TOKEN, CallbackSink, Sink
 from hotlap.protocol import Event
@@ -33,7 +34,13 @@ class LocalExports:
         self._started = time.time()
         if role is Role.CONTROLLER:
             self.server = EventServer().start()
-            os.environ.update({ENV_SOCKET: self.server.path, ENV_TOKEN: self.server.token})
+            os.environ.update(
+                {
+                    ENV_SOCKET: self.server.path,
+                    ENV_TOKEN: self.server.token,
+                    ENV_PARENT_PID: str(os.getpid()),  # the workers are this process's children
+                }
+            )
 
     def _apply(self, event: Event) -> None:
         if self.server is not None:
@@ -53,7 +60,7 @@ class LocalExports:
         self.server = None
         for event in events:
             self._apply(event)
-        for name in (ENV_SOCKET, ENV_TOKEN):
+        for name in (ENV_SOCKET, ENV_TOKEN, ENV_PARENT_PID):
             os.environ.pop(name, None)
 
     @pytest.hookimpl(trylast=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hotlap.plugin import extensions
+from hotlap.plugin import extensions, gate
 from hotlap.plugin.role import Role, role_of, worker_id
 from hotlap.plugin.sink import sink_from_env
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    # Before anything reads hotlap's variables: a pytest that a test started drops them.
+    gate.adopt_environment()
     group = parser.getgroup("hotlap", "hotlap exports (no app needed)")
     group.addoption(
         "--hotlap-json",
@@ -55,6 +57,18 @@ def _exports_requested(config: pytest.Config) -> bool:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     role = role_of(config)
+    if not gate.owns(config):
+        # A session inside a test (pytester): only the exports its own options ask for.
+        if role is not Role.WORKER and _exports_requested(config):
+            from hotlap.plugin.local import LocalExports
+
+            local = LocalExports(config, role)
+            config.pluginmanager.register(local, "hotlap-local-exports")
+            _register(config, local.sink, role)
+        return
+    gate.adopt_environment()
+    if role is not Role.CONTROLLER:
+        gate.runs_tests_here(config)
     extensions.configure(config, role)
     if role is Role.WORKER:
         sink: Sink | None = sink_from_env(worker_id(config))
@@ -84,3 +98,8 @@ def _register(config: pytest.Config, sink: Sink, role: Role) -> None:
             TestEmitter(config, sink, worker_id(config), role), "hotlap-emitter"
         )
     config.add_cleanup(sink.close)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    gate.release(config)

@@ -91,6 +91,10 @@ class RunSession:
         env = dict(os.environ)
         env.update(self.extra_env)
         env.update(self.server.env())
+        # The pytest started here is the run's (its parent is this process); a pytest that
+        # one of its tests starts is not (plugin/gate.py).
+        env["HOTLAP_APP_PID"] = str(os.getpid())
+        env.pop("HOTLAP_PARENT_PID", None)
         # Where the kill key leaves its requests for a worker's watchdog (plugin/hang.py).
         self.fault_dir = os.path.join(self.server.directory, "faults")
         os.mkdir(self.fault_dir, 0o700)
