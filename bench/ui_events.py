@@ -1,7 +1,7 @@
 """How many events per second the dashboard absorbs, and how late they reach the screen.
 
     .venv/bin/python bench/ui_events.py [--tests 50000] [--workers 8] [--rate 20000]
-        [--sort call] [--filter ":passed"]
+        [--sort call] [--filter ":passed"] [--history]
 
 A producer thread invents a run (every test: start, setup, call, teardown; fixtures; 1% of
 tests fail with a traceback; a resource sample every 0.5 s) and pushes its events at
@@ -50,10 +50,15 @@ TRACEBACK = "\n".join(
 )
 
 
+def node_ids(tests: int) -> list[str]:
+    """The invented run's node ids."""
+    return [f"tests/test_mod{i // 100:03d}.py::test_case_{i}" for i in range(tests)]
+
+
 def synthetic_run(tests: int, workers: int) -> Iterator[Event]:
     """Events of an invented run; ``t`` is filled in by the producer at push time."""
     pid = os.getpid()
-    names = [f"tests/test_mod{i // 100:03d}.py::test_case_{i}" for i in range(tests)]
+    names = node_ids(tests)
     lanes = [f"gw{i}" for i in range(workers)]
     yield SessionStart(
         "controller",
@@ -215,7 +220,9 @@ class MeasuredApp(HotlapApp):
         return n
 
 
-async def run(tests: int, workers: int, rate: float, sort: str = "", text: str = "") -> None:
+async def run(
+    tests: int, workers: int, rate: float, sort: str = "", text: str = "", history: bool = False
+) -> None:
     source = PushSource(synthetic_run(tests, workers), rate, workers)
     app = MeasuredApp(
         source,
@@ -223,7 +230,8 @@ async def run(tests: int, workers: int, rate: float, sort: str = "", text: str =
         title="bench",
         pytest_args=["-n", str(workers)],
         effective_cores=float(workers),
-        expected={},
+        # With history the header shows an ETA computed from every test's expected time.
+        expected=dict.fromkeys(node_ids(tests), 0.004) if history else {},
         slow_threshold=1.0,
         start_run=None,
     )
@@ -251,6 +259,7 @@ async def run(tests: int, workers: int, rate: float, sort: str = "", text: str =
     p99 = lags[int(len(lags) * 0.99) - 1] if lags else 0.0
     work_p99 = work[int(len(work) * 0.99) - 1] if work else 0.0
     view = f"; sort {sort!r}, filter {text!r}" if sort or text else ""
+    view += "; with history (ETA)" if history else ""
     print(f"tests {tests}, workers {workers}, target rate {rate:,.0f} events/s{view}")
     print(
         f"events applied: {app.applied:,} in {elapsed:.2f}s"
@@ -280,8 +289,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20_000)
     parser.add_argument("--sort", default="", help="sort the tests table by this column")
     parser.add_argument("--filter", default="", help="filter the tests table (as typed after /)")
+    parser.add_argument(
+        "--history", action="store_true", help="expected durations for every test (an ETA)"
+    )
     ns = parser.parse_args()
-    asyncio.run(run(ns.tests, ns.workers, ns.rate, ns.sort, ns.filter))
+    asyncio.run(run(ns.tests, ns.workers, ns.rate, ns.sort, ns.filter, ns.history))
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ from textual.widget import Widget
 from typing_extensions import Self
 
 from hotlap.model.run_state import RunPhase, RunState, WorkerLane
+from hotlap.ui.eta import LiveEta
 from hotlap.ui.format import (
     ellipsize_left,
-    eta_seconds,
     fmt_bytes,
     fmt_seconds,
     growth_sparkline,
@@ -54,6 +54,8 @@ class RunView:
     #: What the run shown is, when not the full run ("rerun of 3 failed", "5 selected").
     run_label: str = ""
     notes: list[str] = field(default_factory=list)
+    #: The header's ETA, fed by the app with the tests each refresh's events touched.
+    live_eta: LiveEta = field(default_factory=LiveEta)
 
     def now(self) -> float:
         return self.clock()
@@ -172,7 +174,7 @@ class RunHeader(_LinePanel):
             (f" {s.phase.value} ", self.style_of(f"state--{s.phase.value}")),
             f"  {fmt_seconds(s.elapsed(now))}",
         )
-        eta = eta_seconds(s, v.expected, workers, now)
+        eta = v.live_eta.eta(s, v.expected, workers, now)
         if eta is not None and s.phase is RunPhase.RUNNING:
             right.append(f"  ETA {fmt_seconds(eta)}", style=dim)
         line1 = _pad_between(left, right, width)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
 
 from hotlap.model.run_state import RunState
-from hotlap.protocol import Event
 from hotlap.ui.format import fmt_delta_bytes, fmt_seconds
 from hotlap.ui.index import (
     FIXTURE_SORTS,
@@ -18,7 +16,7 @@ from hotlap.ui.index import (
     fixture_rows,
     outcome_of,
 )
-from hotlap.ui.live_index import LiveTestIndex, touched_rows
+from hotlap.ui.live_index import LiveTestIndex
 from hotlap.ui.widgets.line_table import Column, LineTable
 
 #: Glyph shown for each outcome; the colour comes from the ``.tcss`` component classes.
@@ -91,11 +89,10 @@ class TestsTable(LineTable):
         """Rebuild every row at the next update (something changed that no event named)."""
         self._touched = None
 
-    def note(self, events: Iterable[Event]) -> None:
-        """Remember which tests ``events`` (already applied to the state) changed."""
+    def note(self, touched: list[str] | None) -> None:
+        """Remember which tests the applied events changed (``touched_rows``; None: any)."""
         if self._touched is None:
             return
-        touched = touched_rows(events)
         if touched is None:
             self._touched = None
         else:
