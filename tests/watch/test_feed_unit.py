@@ -132,3 +132,19 @@ def test_watch_limit_falls_back_to_polling(tmp_path: Path, monkeypatch: pytest.M
     assert any("falling back to polling" in n for n in notices)
     assert True in calls
     assert any(str(tmp_path / "src" / "d.py") in paths for paths in seen)
+
+
+def test_feed_keeps_the_impact_store_open(tmp_path: Path) -> None:
+    """While the feed lives, a selection's connection is not the last one to the WAL
+    database, so closing it does not checkpoint and delete the WAL (that cost ~20 ms per
+    save); the feed's close lets the WAL go."""
+    from hotlap.impact.engine import compute_selection
+
+    feed = ProjectWatchFeed(tmp_path, [], debounce_ms=50)
+    wal = tmp_path / ".hotlap" / "impact.sqlite3-wal"
+    try:
+        compute_selection(tmp_path, [])
+        assert wal.exists()
+    finally:
+        feed.close()
+    assert not wal.exists()
