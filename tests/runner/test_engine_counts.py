@@ -5,8 +5,8 @@ Each suite runs twice: under plain ``pytest`` and under ``hotlap run --headless 
 summary line must say what pytest says, and each test's outcome must be the expected one.
 
 To keep the module within its time budget (a ``-n 2`` comparison costs ~3 s of CPU), outcomes
-that share an exit code share a suite: "passing" holds a pass, skips, an xfail and a
-non-strict xpass (exit 0); "failing" holds a pass, a failure, a setup error, a teardown error
+that share an exit code share a suite: "passing" holds a pass, skips (one of a whole module
+at import), an xfail and a non-strict xpass (exit 0); "failing" holds a pass, a failure, a setup error, a teardown error
 after a passing call and a strict xpass (exit 1). Per-test outcomes are checked in the report.
 """
 
@@ -45,6 +45,15 @@ SUITES: dict[str, dict[str, str]] = {
 
             @pytest.mark.xfail(reason="fixed already")
             def test_xpass():
+                pass
+        """,
+        "test_module_skip.py": """
+            import pytest
+
+            pytest.importorskip("no_such_module_for_hotlap")
+
+
+            def test_never():
                 pass
         """,
     },
@@ -108,7 +117,7 @@ SUITES: dict[str, dict[str, str]] = {
 
 #: What each suite is for: pytest's exit code and counts (the suites must keep testing this).
 EXPECTED: dict[str, tuple[int, dict[str, int]]] = {
-    "passing": (0, {"passed": 1, "skipped": 2, "xfailed": 1, "xpassed": 1}),
+    "passing": (0, {"passed": 1, "skipped": 3, "xfailed": 1, "xpassed": 1}),
     "failing": (1, {"failed": 2, "passed": 2, "error": 2}),
     "collection_error": (2, {"error": 1}),
     "no_tests": (5, {}),
@@ -197,7 +206,7 @@ def test_counts_match_pytest_with_every_installed_plugin(h: Any, tmp_path: Path)
     assert counts == {
         "failed": 2,
         "passed": 3,
-        "skipped": 2,
+        "skipped": 3,
         "xfailed": 1,
         "xpassed": 1,
         "error": 2,

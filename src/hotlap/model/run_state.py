@@ -24,6 +24,7 @@ from hotlap.model.records import (
 from hotlap.protocol.events import (
     CollectError,
     CollectionFinish,
+    CollectSkip,
     Event,
     FixtureSetup,
     FixtureTeardown,
@@ -99,6 +100,7 @@ class RunState:
         self.collected: list[str] = []
         self.deselected = 0
         self.collect_errors: dict[str, str] = {}
+        self.collect_skips: dict[str, str] = {}  # skipped collectors: nodeid -> reason
         self.workers: dict[str, WorkerLane] = {}
         self.fixtures: dict[tuple[str, str, str], FixtureCost] = {}
         self.counts: dict[str, int] = {}
@@ -197,6 +199,14 @@ class RunState:
         self.collect_errors[e.nodeid] = e.longrepr
         self.counts["error"] = self.counts.get("error", 0) + 1
         return Change.COUNTS | Change.TESTS
+
+    def _collect_skip(self, e: CollectSkip) -> Change:
+        # Each xdist worker skips the same module; pytest counts it once.
+        if e.nodeid in self.collect_skips:
+            return Change.NONE
+        self.collect_skips[e.nodeid] = e.reason
+        self.counts["skipped"] = self.counts.get("skipped", 0) + 1
+        return Change.COUNTS
 
     def _test(self, nodeid: str) -> TestRecord:
         rec = self.tests.get(nodeid)
@@ -404,6 +414,7 @@ _HANDLERS: dict[type[Event], Callable[[RunState, Any], Change]] = {
     WorkerStart: RunState._worker_start,
     CollectionFinish: RunState._collection_finish,
     CollectError: RunState._collect_error,
+    CollectSkip: RunState._collect_skip,
     TestStart: RunState._test_start,
     TestReport: RunState._test_report,
     FixtureSetup: RunState._fixture_setup,

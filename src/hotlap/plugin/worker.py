@@ -24,6 +24,7 @@ from hotlap.plugin.text import bounded, clean, clean_tree
 from hotlap.protocol import (
     CollectError,
     CollectionFinish,
+    CollectSkip,
     FixtureSetup,
     FixtureTeardown,
     SessionFinish,
@@ -159,6 +160,18 @@ class TestEmitter:
                     time.monotonic(),
                     nodeid=clean(report.nodeid),
                     longrepr=bounded(str(report.longrepr)),
+                )
+            )
+        elif report.skipped:
+            longrepr = report.longrepr
+            reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+            self.sink.send(
+                CollectSkip(
+                    self.worker,
+                    self.pid,
+                    time.monotonic(),
+                    nodeid=clean(report.nodeid),
+                    reason=bounded(str(reason), 500),
                 )
             )
 

@@ -71,6 +71,16 @@ class CollectError(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CollectSkip(Event):
+    """A collector was skipped (``pytest.importorskip`` or ``skip(allow_module_level=True)``
+    at import): pytest counts it as one skipped."""
+
+    kind: ClassVar[str] = "collect_skip"
+    nodeid: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class TestStart(Event):
     """A test's run protocol began (``pytest_runtest_logstart``); ``rss``: the worker's RSS
     in bytes before the test."""
@@ -204,6 +214,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         WorkerStart,
         CollectionFinish,
         CollectError,
+        CollectSkip,
         TestStart,
         TestReport,
         FixtureSetup,
