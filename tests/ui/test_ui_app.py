@@ -9,7 +9,8 @@ import weakref
 
 from ui_helpers import FakeFeed, events_of, replay_app, state_of
 
-from hotlap.model.run_state import RunPhase
+from hotlap.model.run_state import RunPhase, RunState
+from hotlap.protocol import Event
 from hotlap.runner.replay import ReplaySource
 from hotlap.ui.app import GC_AFTER_RUN, GC_THRESHOLD, HotlapApp
 from hotlap.ui.screens.help import HelpScreen
@@ -402,3 +403,65 @@ async def test_garbage_collector_tuned_while_running_and_restored_on_exit() -> N
         assert cycle() is None
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+class _ManualSource:
+    """An EventSource the test feeds: ``push`` events, the app drains them on its timer."""
+
+    def __init__(self) -> None:
+        self.pending: list[Event] = []
+        self.done = False
+
+    def start(self) -> None:
+        pass
+
+    def drain(self) -> list[Event]:
+        out, self.pending = self.pending, []
+        return out
+
+    def cancel(self) -> None:
+        self.done = True
+
+    def poll(self) -> int | None:
+        return 0 if self.done and not self.pending else None
+
+    @property
+    def summary_line(self) -> str:
+        return ""
+
+    @property
+    def output(self) -> str:
+        return ""
+
+
+async def test_selection_stays_on_the_same_test_while_the_run_streams() -> None:
+    """Once the user moves the cursor, it stays on that test while rows are added, move
+    (sorted by call time) and change outcome; the detail pane keeps showing it."""
+    events = events_of("ui_demo_n2.jsonl")
+    source = _ManualSource()
+    app = HotlapApp(
+        source,
+        RunState(),
+        title="test",
+        pytest_args=["-n", "2"],
+        effective_cores=2.0,
+        expected={},
+        slow_threshold=1.0,
+        start_run=None,
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        source.pending = events[: len(events) // 3]
+        await pilot.pause(0.2)
+        tests = app.query_one(TestsTable)
+        await pilot.press("down", "down", "down")
+        chosen = tests.cursor_key
+        assert chosen is not None and tests.cursor == 3
+        rest = events[len(events) // 3 :]
+        for i in range(0, len(rest), 40):
+            if i == 80:
+                tests.set_view(sort="call")
+            source.pending = rest[i : i + 40]
+            await pilot.pause(0.15)
+            assert tests.cursor_key == chosen and tests.keys[tests.cursor] == chosen
+            assert app.query_one(TestDetail).nodeid == chosen
+        assert tests.cursor != 3  # the rows did move under it

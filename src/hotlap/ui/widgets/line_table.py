@@ -165,9 +165,11 @@ class LineTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
 
     def move_cursor(self, row: int) -> None:
-        """Put the cursor on ``row`` (clamped) and scroll it into view."""
+        """Put the cursor on ``row`` (clamped) and scroll it into view; from now on it stays
+        on that row's key when the rows change."""
         if not self.keys:
             return
+        self.user_moved = True
         self.cursor = max(0, min(len(self.keys) - 1, row))
         self._sync_cursor()
         self.refresh()
