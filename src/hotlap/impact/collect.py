@@ -248,14 +248,6 @@ class Collector:
             return
         self.tracer.start()
         self.active = True
-        markers = self._markers()
-        if markers is not None:
-            # Imported before the markers were installed: compiled without them.
-            wants = markers.instrumenter.wants
-            for module in list(sys.modules.values()):
-                name = getattr(module, "__file__", None)
-                if isinstance(name, str) and wants(name):
-                    self.unseen.add(name)
         if not self._audit_installed:
             sys.addaudithook(self._make_audit_hook())
             self._audit_installed = True
@@ -299,6 +291,24 @@ class Collector:
 
     def _current(self) -> Context | None:
         return self.contexts.get(self.stack[-1]) if self.stack and self.active else None
+
+    def unseen_files(self) -> list[str]:
+        """Project files whose code may have run without markers: those seen running
+        unmarked, and every loaded project module that was not compiled with markers
+        (imported before recording started, or before the root was known)."""
+        found = set(self.unseen)
+        markers = self._markers()
+        if markers is not None:
+            instrumenter = markers.instrumenter
+            for module in list(sys.modules.values()):
+                name = getattr(module, "__file__", None)
+                if (
+                    isinstance(name, str)
+                    and instrumenter.wants(name)
+                    and name not in instrumenter.marked
+                ):
+                    found.add(name)
+        return sorted(found)
 
     def _module_run(self, code: object) -> None:
         """Module-level code ran (an import, ``runpy``, ``exec``): a module-level key for

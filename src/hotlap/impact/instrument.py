@@ -197,6 +197,8 @@ class Instrumenter:
         self._patched: list[tuple[ModuleType, str, object]] = []
         # Relocated code -> the code to cache (pytest writes what it executes).
         self._unrelocated: dict[int, tuple[CodeType, CodeType]] = {}
+        #: Files loaded with markers in this process.
+        self.marked: set[str] = set()
         self.installed = False
 
     def wants(self, filename: str) -> bool:
@@ -211,6 +213,7 @@ class Instrumenter:
     def load(self, path: str) -> CodeType:
         """One project module's code with markers, from hotlap's own bytecode cache (keyed
         by the source's hash) or compiled now."""
+        self.marked.add(path)
         with open(path, "rb") as f:
             source = f.read()
         digest = importlib.util.source_hash(source)
@@ -251,6 +254,7 @@ class Instrumenter:
             raise RuntimeError("pytest's assertion rewriter has no PYC_TAIL")
         wants = self.wants
         unrelocated = self._unrelocated
+        marked = self.marked
         original_rewrite: Callable[..., None] = rewrite.rewrite_asserts
         original_read: Callable[..., Any] = rewrite._read_pyc
         original_write: Callable[..., Any] = rewrite._write_pyc
@@ -261,12 +265,15 @@ class Instrumenter:
             path = args[0] if args else kwargs.get("module_path")
             if isinstance(path, str) and wants(path):
                 instrument(mod)
+                marked.add(path)
 
         def read_pyc(source: Any, *args: Any, **kwargs: Any) -> Any:
             code = original_read(source, *args, **kwargs)
             if isinstance(code, CodeType):
                 if wants(str(source)) and not is_instrumented(code):
                     return None  # cached while the file was not the project's: redo
+                if is_instrumented(code):
+                    marked.add(code.co_filename)
                 return relocate(code)
             return code
 

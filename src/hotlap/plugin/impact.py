@@ -235,7 +235,7 @@ class ImpactRecorder:
             "sys_path": [p for p in sys.path if p and os.path.abspath(p).startswith(root)],
             "collected": self.collected,
             "complete": self.complete,
-            "unseen": sorted(self.collector.unseen),
+            "unseen": self.collector.unseen_files(),
             "tests": self.tests,
             "contexts": contexts,
         }
