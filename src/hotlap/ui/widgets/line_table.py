@@ -97,9 +97,13 @@ class LineTable(ScrollView, can_focus=True):
         return self.keys[top : top + max(0, self.scrollable_content_region.height - 1)]
 
     def refresh_if_changed(self) -> None:
-        """Refresh only if a visible row (or which rows are visible) changed."""
+        """Refresh only if a visible row (or which rows are visible) changed.
+
+        Rows added or removed out of view change only the scrollbar, which ``set_rows``
+        updates: repainting a screenful of rows costs ~30 ms at 160x48.
+        """
         shown: tuple[Any, ...] = tuple((k, self.row_version(k)) for k in self.visible_keys())
-        shown += (self.cursor, len(self.keys))
+        shown += (self.cursor,)
         if shown != self._shown:
             self._shown = shown
             self.refresh()
