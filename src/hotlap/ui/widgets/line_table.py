@@ -75,6 +75,8 @@ class LineTable(ScrollView, can_focus=True):
         self.user_moved = False
         self._layout_width = -1
         self._columns: list[tuple[Column, int]] = []
+        # Indexes in COLUMNS of the columns the current width keeps.
+        self._shown_columns: list[int] = []
         # Rendered rows by (key, version, width, cursor, focus): a refresh re-renders only
         # rows whose data changed, which is most of the cost while a run streams.
         self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(1024)
@@ -211,6 +213,7 @@ class LineTable(ScrollView, can_focus=True):
             cols = [c for c in cols if c.drop != worst]
         flex = max(4, width - sum(c.width + 1 for c in cols if c.width) - 1)
         self._columns = [(c, c.width or flex) for c in cols]
+        self._shown_columns = [i for i, c in enumerate(self.COLUMNS) if c in cols]
         self._layout_width = width
         return self._columns
 
@@ -245,10 +248,7 @@ class LineTable(ScrollView, can_focus=True):
 
     def _visible_cells(self, key: Any) -> list[Text]:
         cells = self.cells(key)
-        return [cells[i] for i, col in enumerate(self.COLUMNS) if col in self._visible_cols()]
-
-    def _visible_cols(self) -> set[Column]:
-        return {c for c, _ in self._columns}
+        return [cells[i] for i in self._shown_columns]
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
