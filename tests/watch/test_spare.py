@@ -37,6 +37,7 @@ def pytest_sessionstart(session):
         "value": value,
         "warm": any("spare_child" in a for a in sys.orig_argv),
         "modules": sorted(sys.modules),
+        "main_names": sorted(vars(__main__)),
     }
     with open(os.environ["HOTLAP_PROBE_OUT"], "w") as f:
         json.dump(facts, f)

@@ -101,6 +101,7 @@ def _read_request() -> bytes:
 
 
 def main() -> None:
+    had_annotations = "__annotations__" in globals()
     launched_ns = int(sys.argv[1])
     # What ``python -m pytest`` puts first on the path (``python FILE`` put this file's dir).
     sys.path[0] = os.getcwd()
@@ -147,6 +148,12 @@ def main() -> None:
     sys.argv = ["-m", *command[3:]]
     run_as_main = getattr(runpy, "_run_module_as_main", None)
     if run_as_main is not None:
+        # __main__ is this file's module: leave pytest's __main__.py nothing of ours in it.
+        namespace = globals()
+        for name in [n for n in namespace if n != "__builtins__"]:
+            del namespace[name]
+        if had_annotations:  # as the interpreter's __main__ started (3.10-3.13)
+            namespace["__annotations__"] = {}
         run_as_main("pytest", True)
     else:  # pragma: no cover - every CPython 3.10-3.13 has it
         runpy.run_module("pytest", run_name="__main__", alter_sys=True)
