@@ -436,7 +436,9 @@ class _ManualSource:
 
 async def test_selection_stays_on_the_same_test_while_the_run_streams() -> None:
     """Once the user moves the cursor, it stays on that test while rows are added, move
-    (sorted by call time) and change outcome; the detail pane keeps showing it."""
+    (sorted by call time) and change outcome; the detail pane keeps showing it. Rows that
+    move it (failures put first above it) scroll the view with it: it stays on the same
+    line of the screen."""
     events = events_of("ui_demo_n2.jsonl")
     source = _ManualSource()
     app = HotlapApp(
@@ -457,11 +459,19 @@ async def test_selection_stays_on_the_same_test_while_the_run_streams() -> None:
         chosen = tests.cursor_key
         assert chosen is not None and tests.cursor == 3
         rest = events[len(events) // 3 :]
+        line, moved_in_place = 3, 0
         for i in range(0, len(rest), 40):
             if i == 80:
                 tests.set_view(sort="call")
+            cursor = tests.cursor
             source.pending = rest[i : i + 40]
             await pilot.pause(0.15)
             assert tests.cursor_key == chosen and tests.keys[tests.cursor] == chosen
             assert app.query_one(TestDetail).nodeid == chosen
-        assert tests.cursor != 3  # the rows did move under it
+            top = int(tests.scroll_offset.y)
+            assert tests.vertical_scrollbar.position == top
+            if i != 80 and 0 < top < tests.max_scroll_y:
+                assert tests.cursor - top == line
+                moved_in_place += tests.cursor != cursor
+            line = tests.cursor - top
+        assert moved_in_place > 0  # rows did move under it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from math import ceil
 from typing import Any, ClassVar
 
 from rich.segment import Segment
@@ -21,9 +22,20 @@ from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
 from hotlap.ui.format import ellipsize_left
+
+
+def _thumb(virtual: float, window: float, position: float, size: int) -> tuple[int, int]:
+    """Where a vertical scrollbar's thumb starts and ends, in eighths of a cell (as Textual's
+    ``ScrollBarRender.render_bar`` draws it)."""
+    if not (window and size and virtual) or size == virtual or virtual == window:
+        return (0, 0)
+    thumb = max(1.0, window / (virtual / size))
+    start = int((size - thumb) * (position / (virtual - window)) * 8)
+    return (start, start + ceil(thumb * 8))
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,7 @@ class LineTable(ScrollView, can_focus=True):
         updates: repainting a screenful of rows costs ~30 ms at 160x48.
         """
         shown: tuple[Any, ...] = tuple((k, self.row_version(k)) for k in self.visible_keys())
-        shown += (self.cursor,)
+        shown += (self.cursor - int(self.scroll_offset.y),)
         if shown != self._shown:
             self._shown = shown
             self.refresh()
@@ -125,34 +137,71 @@ class LineTable(ScrollView, can_focus=True):
     def set_rows(self, keys: Sequence[Any]) -> None:
         """Show ``keys`` in this order, keeping the cursor on the same key if it is still there."""
         old = self._cursor_key
+        old_cursor = self.cursor
         self.keys = keys
+        followed = False
         if not self.user_moved:
             self.cursor = 0
         elif old is not None and (self.cursor >= len(keys) or keys[self.cursor] != old):
             try:
                 self.cursor = keys.index(old)
+                followed = True
             except ValueError:
                 self.cursor = min(self.cursor, max(0, len(keys) - 1))
         self.cursor = min(self.cursor, max(0, len(keys) - 1))
         size = Size(self.scrollable_content_region.width, len(keys) + 1)
         if size != self.virtual_size:
             self._set_virtual_size(size)
+        if followed:
+            self._scroll_quietly(int(self.scroll_offset.y) + self.cursor - old_cursor)
         self._sync_cursor(scroll=False)
         self.refresh_if_changed()
+
+    def _scroll_quietly(self, y: int) -> None:
+        """Scroll to ``y`` without repainting: the selected row moved by as many rows as the
+        view, so the rows on screen stay where they were (rows inserted above, e.g. a new
+        failure, neither make the view crawl nor cost a repaint of every visible row)."""
+        y = max(0, min(y, int(self.max_scroll_y)))
+        if y == int(self.scroll_offset.y):
+            return
+        self.set_reactive(LineTable.scroll_y, float(y))
+        self.set_reactive(LineTable.scroll_target_y, float(y))
+        self._update_scrollbar(self.virtual_size.height, y)
+
+    def _update_scrollbar(self, virtual: int, position: float) -> None:
+        """Set the vertical scrollbar; repaint it only if its thumb moves on screen.
+
+        Repainting the bar costs ~10-20 ms (Textual renders it line by line), and at 50,000
+        rows a few rows more or a row of scrolling do not move the thumb at all.
+        """
+        if not self.show_vertical_scrollbar:
+            return
+        bar = self.vertical_scrollbar
+        window = self.container_size.height - self.scrollbar_size_horizontal
+        height = bar.size.height
+        before = _thumb(bar.window_virtual_size, bar.window_size, bar.position, height)
+        bar.set_reactive(ScrollBar.window_virtual_size, virtual)
+        bar.set_reactive(ScrollBar.window_size, window)
+        bar.set_reactive(ScrollBar.position, position)
+        if _thumb(virtual, window, position, height) != before:
+            bar.refresh()
 
     def _set_virtual_size(self, size: Size) -> None:
         """Change the number of rows without a layout pass.
 
         Setting ``virtual_size`` asks for a layout of the whole screen (~30-50 ms at 160x48),
         and a filtered table that grows while a run streams changes it on every refresh. Only
-        the scrollbars depend on it here: update them the way a layout would (Textual's
+        the scrollbar depends on it here: update it as a layout would (Textual's
         ``_scroll_update``); a scrollbar that appears or goes still triggers a layout.
         """
         if not self.is_mounted or not self.container_size:
             self.virtual_size = size
             return
         self.set_reactive(LineTable.virtual_size, size)
-        self._scroll_update(size)
+        self._refresh_scrollbars()
+        self._update_scrollbar(size.height, self.scroll_offset.y)
+        # Fewer rows than the view was scrolled past: scroll back (a real repaint).
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def _sync_cursor(self, scroll: bool = True) -> None:
         key = self.keys[self.cursor] if self.keys else None
