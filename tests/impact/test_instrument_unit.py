@@ -163,7 +163,7 @@ def test_module_cache_is_keyed_by_source(tmp_path: Path, monkeypatch: pytest.Mon
     assert owner.wants(str(src))
     owner.load(str(src))
     caches = sorted(p.name for p in (tmp_path / "__pycache__").iterdir())
-    assert caches == [f"m.{sys.implementation.cache_tag}-hotlap{ins.FORMAT}.pyc"]
+    assert caches == [f"m.{sys.implementation.cache_tag}-hotlap-{ins.FORMAT}.pyc"]
     cache = tmp_path / "__pycache__" / caches[0]
     stamp = cache.stat().st_mtime_ns
     owner.load(str(src))

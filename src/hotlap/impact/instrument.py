@@ -50,8 +50,22 @@ _register_lock = threading.Lock()
 #: :func:`relocate` swaps them in when the module is loaded.
 PLACEHOLDER = "\0hotlap:"
 LINES = "\0hotlap-lines"
-#: Bumped when the compiled form changes (names the bytecode caches).
-FORMAT = 1
+
+
+def _format() -> str:
+    """Names the bytecode caches: a digest of this module's source, so any change to how
+    code is instrumented leaves the old caches unread (a stale cache once referenced a name
+    that no longer existed: every test module failed to import)."""
+    import hashlib
+
+    try:
+        with open(__file__, "rb") as f:
+            return hashlib.blake2b(f.read(), digest_size=4).hexdigest()
+    except OSError:
+        return "0"
+
+
+FORMAT = _format()
 
 _SITE = os.sep + "site-packages" + os.sep
 _HOTLAP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -297,7 +311,7 @@ class Instrumenter:
             ("_write_pyc", write_pyc),
             ("_rewrite_test", rewrite_test),
             # Instrumented test modules are cached apart from pytest's plain ones.
-            ("PYC_TAIL", tail[: -len(".pyc")] + f"-hotlap{FORMAT}.pyc"),
+            ("PYC_TAIL", tail[: -len(".pyc")] + f"-hotlap-{FORMAT}.pyc"),
         ):
             self._patched.append((rewrite, name, getattr(rewrite, name)))
             setattr(rewrite, name, new)
@@ -324,14 +338,15 @@ class Instrumenter:
 
 
 def _cache_path(path: str) -> str | None:
-    """``__pycache__/name.cpython-311-hotlap1.pyc`` (None: this Python caches nothing)."""
+    """``__pycache__/name.cpython-311-hotlap-FORMAT.pyc`` (None: this Python caches
+    nothing)."""
     try:
         standard = importlib.util.cache_from_source(path)
     except (NotImplementedError, ValueError):
         return None
     if not standard.endswith(".pyc"):
         return None
-    return standard[: -len(".pyc")] + f"-hotlap{FORMAT}.pyc"
+    return standard[: -len(".pyc")] + f"-hotlap-{FORMAT}.pyc"
 
 
 def _write_atomic(path: str, data: bytes) -> None:
