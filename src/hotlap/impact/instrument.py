@@ -248,8 +248,14 @@ class Instrumenter:
                     if isinstance(code, CodeType):
                         return relocate(code)
         tree = ast.parse(source, filename=path)
-        instrument(tree)
-        code = compile(tree, path, "exec", dont_inherit=True)
+        try:
+            instrument(tree)
+            code = compile(tree, path, "exec", dont_inherit=True)
+        except SyntaxError:
+            raise
+        except Exception:  # never break an import: unmarked means "unseen"
+            self.marked.discard(path)
+            return compile(source, path, "exec", dont_inherit=True)
         if cache is not None and not sys.dont_write_bytecode:
             _write_atomic(cache, header + marshal.dumps(code))
         return relocate(code)
@@ -278,7 +284,10 @@ class Instrumenter:
             original_rewrite(mod, source, *args, **kwargs)
             path = args[0] if args else kwargs.get("module_path")
             if isinstance(path, str) and wants(path):
-                instrument(mod)
+                try:
+                    instrument(mod)
+                except Exception:  # never break an import: unmarked means "unseen"
+                    return
                 marked.add(path)
 
         def read_pyc(source: Any, *args: Any, **kwargs: Any) -> Any:
