@@ -6,8 +6,9 @@ summary line must say what pytest says, and each test's outcome must be the expe
 
 To keep the module within its time budget (a ``-n 2`` comparison costs ~3 s of CPU), outcomes
 that share an exit code share a suite: "passing" holds a pass, skips (one of a whole module
-at import), an xfail and a non-strict xpass (exit 0); "failing" holds a pass, a failure, a setup error, a teardown error
-after a passing call and a strict xpass (exit 1). Per-test outcomes are checked in the report.
+at import), an xfail and a non-strict xpass (exit 0); "failing" holds a pass, a failure, a
+setup error, a teardown error after a passing call and a strict xpass (exit 1). Per-test
+outcomes are checked in the report.
 """
 
 from __future__ import annotations
