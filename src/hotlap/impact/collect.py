@@ -155,8 +155,70 @@ class ProfileTracer(_Tracer):
         self.running = False
 
 
+class _UnmarkedMonitor:
+    """``sys.monitoring`` PY_START as *local* events on the project code that carries no
+    markers (3.12+): modules imported before recording started or executed by path. Only
+    those code objects are instrumented, so the rest of the process pays nothing."""
+
+    def __init__(self, tracer: MarkerTracer) -> None:
+        self.tracer = tracer
+        self.tool: int | None = None
+        self.files: set[str] = set()
+        self._seen: dict[int, CodeType] = {}  # by identity, kept alive (no reused ids)
+
+    def start(self) -> None:
+        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        for tool in (4, 3, 2, 1):
+            try:
+                mon.use_tool_id(tool, "hotlap-impact")
+            except ValueError:
+                continue
+            self.tool = tool
+            break
+        if self.tool is None:
+            raise RuntimeError("no free sys.monitoring tool id")
+        disable = mon.DISABLE
+        tracer = self.tracer
+
+        def on_start(code: CodeType, offset: int) -> Any:
+            ctx = tracer.current
+            if ctx is not None:
+                ctx.codes.add(code)
+            return disable
+
+        mon.register_callback(self.tool, mon.events.PY_START, on_start)
+
+    def watch(self, code: CodeType) -> None:
+        """Report ``code`` and every code object nested in it when they start."""
+        if self.tool is None:
+            return
+        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        stack = [code]
+        while stack:
+            co = stack.pop()
+            if id(co) in self._seen:
+                continue
+            self._seen[id(co)] = co
+            mon.set_local_events(self.tool, co, mon.events.PY_START)
+            self.files.add(co.co_filename)
+            stack.extend(c for c in co.co_consts if isinstance(c, CodeType))
+
+    def rearm(self) -> None:
+        if self.files:
+            sys.monitoring.restart_events()  # type: ignore[attr-defined,unused-ignore]
+
+    def stop(self) -> None:
+        if self.tool is None:
+            return
+        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        mon.register_callback(self.tool, mon.events.PY_START, None)
+        mon.free_tool_id(self.tool)
+        self.tool = None
+
+
 class MarkerTracer(_Tracer):
-    """Entry markers compiled into the project's functions (3.10/3.11)."""
+    """Entry markers compiled into the project's functions; on 3.12+, ``sys.monitoring``
+    local events for project code that was compiled without them."""
 
     def __init__(self, root: str) -> None:
         super().__init__()
@@ -164,26 +226,56 @@ class MarkerTracer(_Tracer):
 
         self.instrumenter = Instrumenter(root)
         self._harvest = harvest
+        self.monitor = _UnmarkedMonitor(self) if sys.version_info >= (3, 12) else None
 
     def start(self) -> None:
         self.instrumenter.install()
+        if self.monitor is not None:
+            self.monitor.start()
+            self.cover_loaded()
         self._harvest(None)  # marks hit before recording started belong to no context
+
+    def cover_loaded(self) -> None:
+        """Watch the functions of project modules loaded without markers (3.12+)."""
+        if self.monitor is None or self.monitor.tool is None:
+            return
+        import gc
+        from types import FunctionType
+
+        wants, marked = self.instrumenter.wants, self.instrumenter.marked
+        for obj in gc.get_objects():
+            if type(obj) is FunctionType:
+                code = obj.__code__
+                name = code.co_filename
+                if name not in marked and wants(name):
+                    self.monitor.watch(code)
+        # Their module-level code has run: what they can still run is watched now (a module
+        # of constants has nothing to watch).
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None)
+            if isinstance(path, str) and path not in marked and wants(path):
+                self.monitor.files.add(path)
 
     def switch(self, context: Context | None, rearm: bool = True) -> None:
         ctx = self.current
         self._harvest(ctx.keys if ctx is not None else None)
         self.current = context
+        if rearm and self.monitor is not None:
+            self.monitor.rearm()
 
     def stop(self) -> None:
-        self.switch(None)
+        self.switch(None, rearm=False)
+        if self.monitor is not None:
+            self.monitor.stop()
         self.instrumenter.uninstall()
 
 
 def make_tracer(root: str = "/") -> _Tracer:
-    """The cheapest collector this Python has (``HOTLAP_IMPACT_TRACER`` = ``monitoring``,
-    ``markers`` or ``profile`` picks one, for comparisons)."""
+    """The cheapest collector this Python has: entry markers (with ``sys.monitoring`` for
+    unmarked project code on 3.12+). ``HOTLAP_IMPACT_TRACER`` = ``markers``,
+    ``monitoring`` (PY_START on all code, 3.12+) or ``profile`` picks one, for comparisons."""
     choice = os.environ.get("HOTLAP_IMPACT_TRACER", "")
-    if sys.version_info >= (3, 12) and choice in ("", "monitoring"):
+    if choice == "monitoring" and sys.version_info >= (3, 12):
         return MonitoringTracer()
     if choice != "profile":
         try:
@@ -192,6 +284,8 @@ def make_tracer(root: str = "/") -> _Tracer:
             pass
         else:
             return MarkerTracer(root)
+    if sys.version_info >= (3, 12):
+        return MonitoringTracer()
     return ProfileTracer()
 
 
@@ -238,6 +332,8 @@ class Collector:
         self._root = root.rstrip(os.sep) + os.sep
         if isinstance(self.tracer, MarkerTracer):
             self.tracer.instrumenter.root = self._root
+            if self.active:
+                self.tracer.cover_loaded()
 
     def _markers(self) -> MarkerTracer | None:
         return self.tracer if isinstance(self.tracer, MarkerTracer) else None
@@ -306,6 +402,7 @@ class Collector:
                     isinstance(name, str)
                     and instrumenter.wants(name)
                     and name not in instrumenter.marked
+                    and (markers.monitor is None or name not in markers.monitor.files)
                 ):
                     found.add(name)
         return sorted(found)
@@ -322,7 +419,11 @@ class Collector:
         ):
             return
         if not is_instrumented(code):
-            self.unseen.add(code.co_filename)
+            monitor = markers.monitor
+            if monitor is not None and monitor.tool is not None:
+                monitor.watch(code)
+            else:
+                self.unseen.add(code.co_filename)
         ctx = self._current()
         if ctx is not None:
             ctx.keys.add((code.co_filename, code.co_firstlineno, True))
