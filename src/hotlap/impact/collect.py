@@ -62,6 +62,30 @@ class _Tracer:
         self.current = context
 
 
+def _claim_py_start(tracer: _Tracer) -> int:
+    """A free ``sys.monitoring`` tool id whose PY_START callback adds the started code to
+    ``tracer``'s current context, then disables that event for the code until re-armed."""
+    mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+    for tool in (4, 3, 2, 1):
+        try:
+            mon.use_tool_id(tool, "hotlap-impact")
+        except ValueError:
+            continue
+        break
+    else:
+        raise RuntimeError("no free sys.monitoring tool id")
+    disable = mon.DISABLE
+
+    def on_start(code: CodeType, offset: int) -> Any:
+        ctx = tracer.current
+        if ctx is not None:
+            ctx.codes.add(code)
+        return disable
+
+    mon.register_callback(tool, mon.events.PY_START, on_start)
+    return tool
+
+
 class MonitoringTracer(_Tracer):
     """``sys.monitoring`` PY_START, disabled per code after the first hit (3.12+)."""
 
@@ -70,25 +94,8 @@ class MonitoringTracer(_Tracer):
         self.tool: int | None = None
 
     def start(self) -> None:
+        self.tool = _claim_py_start(self)
         mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
-        for tool in (4, 3, 2, 1):
-            try:
-                mon.use_tool_id(tool, "hotlap-impact")
-            except ValueError:
-                continue
-            self.tool = tool
-            break
-        if self.tool is None:
-            raise RuntimeError("no free sys.monitoring tool id")
-        disable = mon.DISABLE
-
-        def on_start(code: CodeType, offset: int) -> Any:
-            ctx = self.current
-            if ctx is not None:
-                ctx.codes.add(code)
-            return disable
-
-        mon.register_callback(self.tool, mon.events.PY_START, on_start)
         mon.set_events(self.tool, mon.events.PY_START)
 
     def switch(self, context: Context | None, rearm: bool = True) -> None:
@@ -167,26 +174,7 @@ class _UnmarkedMonitor:
         self._seen: dict[int, CodeType] = {}  # by identity, kept alive (no reused ids)
 
     def start(self) -> None:
-        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
-        for tool in (4, 3, 2, 1):
-            try:
-                mon.use_tool_id(tool, "hotlap-impact")
-            except ValueError:
-                continue
-            self.tool = tool
-            break
-        if self.tool is None:
-            raise RuntimeError("no free sys.monitoring tool id")
-        disable = mon.DISABLE
-        tracer = self.tracer
-
-        def on_start(code: CodeType, offset: int) -> Any:
-            ctx = tracer.current
-            if ctx is not None:
-                ctx.codes.add(code)
-            return disable
-
-        mon.register_callback(self.tool, mon.events.PY_START, on_start)
+        self.tool = _claim_py_start(self.tracer)  # local events only: see watch()
 
     def watch(self, code: CodeType) -> None:
         """Report ``code`` and every code object nested in it when they start."""
@@ -231,8 +219,12 @@ class MarkerTracer(_Tracer):
     def start(self) -> None:
         self.instrumenter.install()
         if self.monitor is not None:
-            self.monitor.start()
-            self.cover_loaded()
+            try:
+                self.monitor.start()
+            except RuntimeError:  # every tool id taken: unmarked code counts as unseen
+                self.monitor = None
+            else:
+                self.cover_loaded()
         self._harvest(None)  # marks hit before recording started belong to no context
 
     def cover_loaded(self) -> None:
