@@ -1,14 +1,15 @@
 """Which code each test (and each fixture) ran, inside the pytest process.
 
-Two collectors of "functions entered", both attributing what they see to the *current
-context* (a test, or a fixture's setup/teardown):
+Collectors of "functions entered", each attributing what it sees to the *current context*
+(a test, or a fixture's setup/teardown):
 
-* Python 3.12+: ``sys.monitoring`` ``PY_START`` events, each code object disabled after its
-  first report and re-armed (``restart_events``) when the context changes, so a hot loop
-  costs nothing after its first iteration.
-* Python 3.10/3.11: entry markers compiled into the project's own functions
-  (:mod:`hotlap.impact.instrument`), read and cleared at each context change; ``cProfile``
-  (C, on the main thread) when pytest's assertion rewriter cannot carry the markers.
+* by default, entry markers compiled into the project's own functions
+  (:mod:`hotlap.impact.instrument`), read and cleared at each context change; on 3.12+,
+  project code loaded without markers is watched with ``sys.monitoring`` local events;
+* ``sys.monitoring`` ``PY_START`` on all code (3.12+), each code object disabled after its
+  first report and re-armed (``restart_events``) when the context changes;
+* ``cProfile`` (C, on the main thread) on 3.10/3.11 when pytest's assertion rewriter
+  cannot carry the markers.
 
 An audit hook records data files opened and subprocesses started in the current context.
 """
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
-from hotlap.impact.instrument import is_instrumented
+from hotlap.impact.instrument import SITE_PACKAGES, Instrumenter, harvest, is_instrumented
 
 #: Where the app asks the plugin to write per-process dependency files (set by the app).
 ENV_DIR = "HOTLAP_IMPACT_DIR"
@@ -210,10 +211,7 @@ class MarkerTracer(_Tracer):
 
     def __init__(self, root: str) -> None:
         super().__init__()
-        from hotlap.impact.instrument import Instrumenter, harvest
-
         self.instrumenter = Instrumenter(root)
-        self._harvest = harvest
         self.monitor = _UnmarkedMonitor(self) if sys.version_info >= (3, 12) else None
 
     def start(self) -> None:
@@ -225,7 +223,7 @@ class MarkerTracer(_Tracer):
                 self.monitor = None
             else:
                 self.cover_loaded()
-        self._harvest(None)  # marks hit before recording started belong to no context
+        harvest(None)  # marks hit before recording started belong to no context
 
     def cover_loaded(self) -> None:
         """Watch the functions of project modules loaded without markers (3.12+)."""
@@ -243,14 +241,21 @@ class MarkerTracer(_Tracer):
                     self.monitor.watch(code)
         # Their module-level code has run: what they can still run is watched now (a module
         # of constants has nothing to watch).
+        self.monitor.files.update(self.unmarked_modules())
+
+    def unmarked_modules(self) -> list[str]:
+        """Files of the loaded project modules that were compiled without markers."""
+        wants, marked = self.instrumenter.wants, self.instrumenter.marked
+        found = []
         for module in list(sys.modules.values()):
             path = getattr(module, "__file__", None)
             if isinstance(path, str) and path not in marked and wants(path):
-                self.monitor.files.add(path)
+                found.append(path)
+        return found
 
     def switch(self, context: Context | None, rearm: bool = True) -> None:
         ctx = self.current
-        self._harvest(ctx.keys if ctx is not None else None)
+        harvest(ctx.keys if ctx is not None else None)
         self.current = context
         if rearm and self.monitor is not None:
             self.monitor.rearm()
@@ -282,7 +287,6 @@ def make_tracer(root: str = "/") -> _Tracer:
 
 
 _STDLIB = os.path.dirname(os.__file__) + os.sep
-_SITE = os.sep + "site-packages" + os.sep
 
 
 def _called_by_user_code() -> bool:
@@ -293,7 +297,7 @@ def _called_by_user_code() -> bool:
         name = frame.f_code.co_filename
         if name.startswith("<frozen"):
             return False  # importlib's finders
-        if not name.startswith(_STDLIB) or os.sep + "site-packages" + os.sep in name:
+        if not name.startswith(_STDLIB) or SITE_PACKAGES in name:
             return (
                 os.sep + "_pytest" + os.sep not in name and os.sep + "pluggy" + os.sep not in name
             )
@@ -387,16 +391,8 @@ class Collector:
         found = set(self.unseen)
         markers = self._markers()
         if markers is not None:
-            instrumenter = markers.instrumenter
-            for module in list(sys.modules.values()):
-                name = getattr(module, "__file__", None)
-                if (
-                    isinstance(name, str)
-                    and instrumenter.wants(name)
-                    and name not in instrumenter.marked
-                    and (markers.monitor is None or name not in markers.monitor.files)
-                ):
-                    found.add(name)
+            watched = markers.monitor.files if markers.monitor is not None else set()
+            found.update(f for f in markers.unmarked_modules() if f not in watched)
         return sorted(found)
 
     def _module_run(self, code: object) -> None:
@@ -475,17 +471,18 @@ class Collector:
     def code_keys(self, ctx: Context) -> list[CodeKey]:
         """The project's code locations a context ran (installed packages are left out:
         their versions are a full-run invalidator)."""
-        root = self.root
-        keys: set[CodeKey] = {
-            key for key in ctx.keys if key[0].startswith(root) and _SITE not in key[0]
-        }
+        keys: set[CodeKey] = {key for key in ctx.keys if self.in_project(key[0])}
         for code in ctx.codes:
             name = code.co_filename
             if name.startswith("<"):
                 continue
             if not os.path.isabs(name):
                 name = os.path.abspath(name)
-            if not name.startswith(root) or os.sep + "site-packages" + os.sep in name:
-                continue
-            keys.add((name, code.co_firstlineno, code.co_name == "<module>"))
+            if self.in_project(name):
+                keys.add((name, code.co_firstlineno, code.co_name == "<module>"))
         return sorted(keys)
+
+    def in_project(self, filename: str) -> bool:
+        """Under the root and not an installed package (their versions are a full-run
+        invalidator, not a dependency)."""
+        return filename.startswith(self.root) and SITE_PACKAGES not in filename

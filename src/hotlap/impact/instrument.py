@@ -66,8 +66,11 @@ def _format() -> str:
 
 
 FORMAT = _format()
+#: Ends the name of every cache file of instrumented code (hotlap's own and pytest's).
+_CACHE_SUFFIX = f"-hotlap-{FORMAT}.pyc"
 
-_SITE = os.sep + "site-packages" + os.sep
+#: In an installed package (not the project's code).
+SITE_PACKAGES = os.sep + "site-packages" + os.sep
 _HOTLAP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -135,14 +138,14 @@ def instrument(tree: ast.Module) -> None:
             ast.copy_location(node.body, expr)
             continue
         assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-        at = 1 if _is_docstring(node.body[0]) and len(node.body) > 1 else 0
-        anchor = node.body[at]
+        at = 1 if _is_docstring(node.body[0]) else 0  # the docstring stays first
+        anchor = node.body[min(at, len(node.body) - 1)]  # where the line number comes from
         mark_stmt = ast.Assign(
             targets=[ast.Subscript(value=ast.Constant(table), slice=index, ctx=ast.Store())],
             value=ast.Constant(1),
         )
         _place(mark_stmt, anchor.lineno, anchor.col_offset)
-        node.body.insert(1 if _is_docstring(node.body[0]) else 0, mark_stmt)
+        node.body.insert(at, mark_stmt)
     body = tree.body
     at = 1 if body and _is_docstring(body[0]) else 0
     while at < len(body):
@@ -220,7 +223,7 @@ class Instrumenter:
         return (
             filename.endswith(".py")
             and filename.startswith(self.root)
-            and _SITE not in filename
+            and SITE_PACKAGES not in filename
             and not filename.startswith(_HOTLAP_DIR)
         )
 
@@ -293,10 +296,10 @@ class Instrumenter:
         def read_pyc(source: Any, *args: Any, **kwargs: Any) -> Any:
             code = original_read(source, *args, **kwargs)
             if isinstance(code, CodeType):
-                if wants(str(source)) and not is_instrumented(code):
-                    return None  # cached while the file was not the project's: redo
                 if is_instrumented(code):
                     marked.add(code.co_filename)
+                elif wants(str(source)):
+                    return None  # cached while the file was not the project's: redo
                 return relocate(code)
             return code
 
@@ -320,7 +323,7 @@ class Instrumenter:
             ("_write_pyc", write_pyc),
             ("_rewrite_test", rewrite_test),
             # Instrumented test modules are cached apart from pytest's plain ones.
-            ("PYC_TAIL", tail[: -len(".pyc")] + f"-hotlap-{FORMAT}.pyc"),
+            ("PYC_TAIL", tail[: -len(".pyc")] + _CACHE_SUFFIX),
         ):
             self._patched.append((rewrite, name, getattr(rewrite, name)))
             setattr(rewrite, name, new)
@@ -355,7 +358,7 @@ def _cache_path(path: str) -> str | None:
         return None
     if not standard.endswith(".pyc"):
         return None
-    return standard[: -len(".pyc")] + f"-hotlap-{FORMAT}.pyc"
+    return standard[: -len(".pyc")] + _CACHE_SUFFIX
 
 
 def _write_atomic(path: str, data: bytes) -> None:

@@ -71,6 +71,11 @@ def owns(config: pytest.Config) -> bool:
     return _owner is config
 
 
+def session_running() -> bool:
+    """Whether this process's hotlap session is configured (a new one would be nested)."""
+    return _owner is not None
+
+
 def release(config: pytest.Config) -> None:
     """``config`` is done: a later session of this process may be hotlap's again."""
     global _owner

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from hotlap.impact.collect import ENV_DIR, Collector
+from hotlap.plugin import gate
 from hotlap.plugin.role import Role, worker_id
 
 __all__ = ["ENV_DIR", "ImpactRecorder", "addoption", "configure"]
@@ -31,13 +32,10 @@ _early: tuple[Collector, int] | None = None
 COLLECT = "c:collect"
 
 
-#: A recorder runs in this process: a session started inside a test (pytester) records nothing.
-_recording = False
-
-
 def _start_early() -> None:
     global _early
-    if _early is not None or _recording or not os.environ.get(ENV_DIR):
+    # A session started inside a test (pytester) records nothing: see gate.owns.
+    if _early is not None or gate.session_running() or not os.environ.get(ENV_DIR):
         return
     collector = Collector(os.getcwd())
     try:
@@ -67,8 +65,6 @@ def configure(config: pytest.Config, role: Role) -> None:
         if early is not None:
             early[0].stop()
         return
-    global _recording
-    _recording = True
     config.pluginmanager.register(ImpactRecorder(config, Path(out), early), "hotlap-impact")
 
 
@@ -186,8 +182,7 @@ class ImpactRecorder:
     def _project_fixture(self, fixturedef: Any) -> bool:
         code = getattr(getattr(fixturedef, "func", None), "__code__", None)
         name = getattr(code, "co_filename", "")
-        root = self.collector.root
-        return not name or (name.startswith(root) and "site-packages" not in name)
+        return not name or self.collector.in_project(name)
 
     def pytest_fixture_post_finalizer(self, fixturedef: Any) -> None:
         self.collector.pop(_fixture_key(fixturedef))
@@ -204,10 +199,6 @@ class ImpactRecorder:
             test["outcome"] = "passed"
         if report.when == "teardown" and test["outcome"] == "":
             test["outcome"] = "passed"
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        global _recording
-        _recording = False
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
