@@ -57,26 +57,16 @@ def _exports_requested(config: pytest.Config) -> bool:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     role = role_of(config)
-    if not gate.owns(config):
-        # A session inside a test (pytester): only the exports its own options ask for.
-        if role is not Role.WORKER and _exports_requested(config):
-            from hotlap.plugin.local import LocalExports
-
-            local = LocalExports(config, role)
-            config.pluginmanager.register(local, "hotlap-local-exports")
-            _register(config, local.sink, role)
-        return
-    gate.adopt_environment()
-    if role is not Role.CONTROLLER:
-        gate.runs_tests_here(config)
-    extensions.configure(config, role)
-    if role is Role.WORKER:
-        sink: Sink | None = sink_from_env(worker_id(config))
-        if sink is not None:
-            _register(config, sink, role)
-        return
-    sink = sink_from_env("controller" if role is Role.CONTROLLER else "main")
-    if sink is None and _exports_requested(config):
+    sink: Sink | None = None
+    # A session inside a test (pytester) is not this process's hotlap session: only the
+    # exports its own options ask for.
+    if gate.owns(config):
+        if role is not Role.CONTROLLER:
+            gate.runs_tests_here(config)
+        extensions.configure(config, role)
+        name = {Role.WORKER: worker_id(config), Role.CONTROLLER: "controller"}.get(role, "main")
+        sink = sink_from_env(name)
+    if sink is None and role is not Role.WORKER and _exports_requested(config):
         from hotlap.plugin.local import LocalExports
 
         local = LocalExports(config, role)
