@@ -65,15 +65,20 @@ def test_hang_stack_sent_and_refreshed(hx: Any, workers: str) -> None:
     on), again while it still runs; the test itself is not disturbed."""
     project = hx.project(SLEEPER)
     record = project / "events.jsonl"
-    hot = hx.plugin(project, "-n", workers, f"--hotlap-record={record}", "--hotlap-hang-after=0.3")
+    # 0.8 s: at 0.3 s this failed once in CI under load (the stacks were not printed then;
+    # the likely cause is a stack taken while the test was still in pytest's setup, which
+    # rightly holds no line of the test). The assertion now prints the stacks.
+    hot = hx.plugin(project, "-n", workers, f"--hotlap-record={record}", "--hotlap-hang-after=0.8")
     assert hot.code == 0 and hot.report["run"]["counts"] == {"passed": 2}, hot.describe()
     stacks = [e for e in _events(record) if e["kind"] == "hang_stack"]
     assert len(stacks) >= 2, stacks
     assert {e["nodeid"] for e in stacks} == {"test_slow.py::test_sleeps"}
-    assert all("test_slow.py" in e["stack"] and "time.sleep(2.5)" in e["stack"] for e in stacks)
+    assert all("test_slow.py" in e["stack"] and "time.sleep(2.5)" in e["stack"] for e in stacks), (
+        stacks
+    )
     assert "_pytest" not in stacks[0]["stack"], "pytest's own frames should be cut"
     elapsed = [e["elapsed"] for e in stacks]
-    assert elapsed == sorted(elapsed) and elapsed[0] >= 0.3, elapsed
+    assert elapsed == sorted(elapsed) and elapsed[0] >= 0.8, elapsed
 
 
 def test_hang_options_off_by_default(hx: Any) -> None:
