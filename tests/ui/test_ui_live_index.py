@@ -7,11 +7,20 @@ import random
 import pytest
 from ui_helpers import events_of
 
-import hotlap.ui.live_index as live_index
+import hotlap.ui.sorted_keys as sorted_keys
 from hotlap.model.run_state import RunState
-from hotlap.protocol import Event, TestStart
+from hotlap.protocol import (
+    CollectError,
+    CollectionFinish,
+    Event,
+    HangStack,
+    TestReport,
+    TestStart,
+    WorkerCrash,
+)
 from hotlap.ui.index import TEST_SORTS, TestView, order_tests
-from hotlap.ui.live_index import LiveTestIndex, SortedKeys, touched_rows
+from hotlap.ui.live_index import LiveTestIndex, touched_rows
+from hotlap.ui.sorted_keys import SortedKeys
 
 FILTERS = ("", "inventory", ":fail", ":pass", ":queued :running", "orders :failed", "zzz")
 
@@ -68,11 +77,93 @@ def test_incremental_order_matches_a_full_rebuild(
     """Streamed in random chunks, every sort x reverse x failures-first x filter (a sample
     of them on the longer record) shows the rows ``order_tests`` shows, in the same order.
     Tiny blocks, so block splits and emptied blocks happen too."""
-    monkeypatch.setattr(live_index, "BLOCK", 3)
+    monkeypatch.setattr(sorted_keys, "BLOCK", 3)
     events = events_of(record)
     chosen = random.Random(record).sample(_views(FILTERS), views)
     checks = sum(_replay_in_chunks(events, view, seed) for seed, view in enumerate(chosen))
     assert checks > views
+
+
+def _report(worker: str, nodeid: str, when: str, outcome: str, t: float) -> TestReport:
+    category = outcome if when == "call" or outcome != "passed" else ""
+    return TestReport(
+        worker, 1, t, nodeid, when, outcome, category, bool(category), t % 0.7, t, t, t % 0.3,
+        int(t * 1000) % 5000, 0, longrepr="E boom" if outcome == "failed" else "",
+    )  # fmt: skip
+
+
+def _random_run(seed: int) -> list[Event]:
+    """An invented stream with what recorded runs rarely hold: a collection listing a test
+    twice, a collection error for a collected test (and one for a module), tests started out
+    of collection order, a test that was not collected, reruns, hang stacks, a crash."""
+    rng = random.Random(seed)
+    names = [
+        f"tests/test_{rng.choice(('inventory', 'orders', 'misc'))}.py::test_{i}" for i in range(40)
+    ]
+    collected = [*names, names[3], names[17]]
+    events: list[Event] = [
+        CollectError("gw0", 1, 0.0, "tests/test_broken.py", "E import error"),
+        CollectionFinish("gw0", 1, 0.1, len(collected), collected),
+    ]
+    later_error = CollectError("gw1", 1, 0.0, names[30], "E late")
+    order = [*names, "tests/test_extra.py::test_uncollected", names[5], names[9]]
+    rng.shuffle(order)
+    order.remove(names[30])
+    order.append(names[30])  # still queued when its collection error arrives
+    t = 1.0
+    for i, nodeid in enumerate(order):
+        if i == 10:
+            events.append(later_error)
+        worker = rng.choice(("gw0", "gw1"))
+        t += rng.random()
+        events.append(TestStart(worker, 1, t, nodeid, nodeid.split("::")[0], 1, nodeid))
+        if rng.random() < 0.1:
+            events.append(HangStack(worker, 1, t, nodeid, 1.0, "stack"))
+        if rng.random() < 0.05:
+            events.append(WorkerCrash("controller", 1, t, worker, nodeid, "killed"))
+            continue
+        setup = "failed" if rng.random() < 0.05 else "passed"
+        events.append(_report(worker, nodeid, "setup", setup, t + 0.1))
+        if setup == "passed":
+            call = rng.choice(("passed", "passed", "passed", "failed", "skipped"))
+            events.append(_report(worker, nodeid, "call", call, t + 0.2))
+        events.append(_report(worker, nodeid, "teardown", "passed", t + 0.3))
+    return events
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_incremental_order_matches_on_invented_runs(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Duplicated collection entries, collection errors of collected tests, uncollected and
+    rerun tests: the incremental order (queued block included) still equals ``order_tests``
+    for every view, also when the whole stream arrives at once."""
+    monkeypatch.setattr(sorted_keys, "BLOCK", 3)
+    events = _random_run(seed)
+    for n, view in enumerate(_views(FILTERS)):
+        assert _replay_in_chunks(events, view, seed * 1000 + n) > 10
+        state = RunState()
+        for event in events:
+            state.apply(event)
+        assert list(LiveTestIndex(state, view)) == order_tests(state, view)
+
+
+def test_membership_and_positions_of_queued_rows() -> None:
+    """Queued rows (the block) answer ``in``, ``index`` and slices like the others; a row
+    filtered out is not in the index."""
+    state = RunState()
+    for event in _random_run(1)[:2]:
+        state.apply(event)
+    for view in _views(("", "inventory")):
+        index = LiveTestIndex(state, view)
+        expected = order_tests(state, view)
+        assert [index.index(n) for n in expected] == list(range(len(expected)))
+        assert all(n in index for n in expected)
+        hidden = [n for n in state.collected if n not in expected]
+        assert not any(n in index for n in hidden)
+        assert index[-1] == expected[-1] and index[3:9] == expected[3:9]
+        with pytest.raises(ValueError):
+            index.index("nowhere")
 
 
 def test_a_crash_rebuilds_and_new_tests_leave_the_queue() -> None:
@@ -96,7 +187,7 @@ def test_a_crash_rebuilds_and_new_tests_leave_the_queue() -> None:
 
 def test_sorted_keys_match_a_sorted_list(monkeypatch: pytest.MonkeyPatch) -> None:
     """Random inserts and removals keep the blocks in order; positions and slices agree."""
-    monkeypatch.setattr(live_index, "BLOCK", 4)
+    monkeypatch.setattr(sorted_keys, "BLOCK", 4)
     rng = random.Random(7)
     keys = SortedKeys([(rng.random(), i) for i in range(50)])
     reference = sorted(keys)

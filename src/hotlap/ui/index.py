@@ -83,6 +83,9 @@ def order_tests(state: RunState, view: TestView) -> list[str]:
     if state.collected:
         tests = state.tests
         rows += [n for n in state.collected if n not in tests]
+        # A test listed twice (pytest --keep-duplicates, or a collected test that also had
+        # a collection error) is one row: the table keys its rows (cursor, cache) by nodeid.
+        rows = list(dict.fromkeys(rows))
     words, outcomes = view.parse()
     if words:
         rows = [n for n in rows if all(w in n.lower() for w in words)]

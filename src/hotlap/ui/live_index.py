@@ -17,20 +17,17 @@ the sorted rows, then moves the failing ones to the top keeping their order).
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import accumulate, islice
+from itertools import filterfalse, islice
 from operator import attrgetter, itemgetter
 from typing import Any, overload
 
 from hotlap.model.run_state import RunState, TestRecord
 from hotlap.protocol import Event, HangStack, TestReport, TestStart, WorkerCrash
 from hotlap.ui.index import _FAILING, _RANK, TestView, outcome_of
+from hotlap.ui.sorted_keys import SortedKeys
 
 Key = tuple[Any, ...]
-
-#: Keys per block of :class:`SortedKeys`: inserting costs a ``list.insert`` in one block.
-BLOCK = 1_000
 
 _NUMERIC = {"setup", "call", "teardown", "cpu"}
 
@@ -51,90 +48,6 @@ def touched_rows(events: Iterable[Event]) -> list[str] | None:
         elif isinstance(event, _RESHAPING_EVENTS):
             return None
     return touched
-
-
-class SortedKeys:
-    """A sorted list of unique keys in blocks (insert, remove and find in O(log n + BLOCK))."""
-
-    def __init__(self, keys: Iterable[Key] = (), *, ordered: bool = False) -> None:
-        """``ordered``: the keys are already sorted (sorting 50,000 tuples costs ~100 ms)."""
-        ordered_keys = list(keys) if ordered else sorted(keys)
-        self._blocks: list[list[Key]] = [
-            ordered_keys[i : i + BLOCK] for i in range(0, len(ordered_keys), BLOCK)
-        ]
-        self._maxes: list[Key] = [b[-1] for b in self._blocks]
-        self._len = len(ordered_keys)
-        self._starts: list[int] | None = None
-
-    def __len__(self) -> int:
-        return self._len
-
-    def _block_of(self, key: Key) -> int:
-        i = bisect_left(self._maxes, key)
-        return min(i, len(self._blocks) - 1)
-
-    def add(self, key: Key) -> None:
-        self._starts = None
-        self._len += 1
-        if not self._blocks:
-            self._blocks.append([key])
-            self._maxes.append(key)
-            return
-        i = self._block_of(key)
-        block = self._blocks[i]
-        insort(block, key)
-        self._maxes[i] = block[-1]
-        if len(block) > 2 * BLOCK:
-            self._blocks[i : i + 1] = [block[:BLOCK], block[BLOCK:]]
-            self._maxes[i : i + 1] = [block[BLOCK - 1], block[-1]]
-
-    def remove(self, key: Key) -> None:
-        """Remove ``key``, which must be present."""
-        i = self._block_of(key)
-        block = self._blocks[i]
-        j = bisect_left(block, key)
-        if j >= len(block) or block[j] != key:
-            raise KeyError(key)
-        del block[j]
-        self._starts = None
-        self._len -= 1
-        if block:
-            self._maxes[i] = block[-1]
-        else:
-            del self._blocks[i], self._maxes[i]
-
-    def _block_starts(self) -> list[int]:
-        if self._starts is None:
-            self._starts = [0, *accumulate(len(b) for b in self._blocks)]
-        return self._starts
-
-    def position(self, key: Key) -> int:
-        """Where ``key`` (present) is, counting from 0."""
-        i = self._block_of(key)
-        return self._block_starts()[i] + bisect_left(self._blocks[i], key)
-
-    def at(self, pos: int) -> Key:
-        starts = self._block_starts()
-        i = bisect_right(starts, pos) - 1
-        return self._blocks[i][pos - starts[i]]
-
-    def between(self, start: int, stop: int) -> Iterator[Key]:
-        """Keys at positions ``start`` to ``stop - 1``, in order."""
-        if start >= stop:
-            return
-        starts = self._block_starts()
-        i = bisect_right(starts, start) - 1
-        offset = start - starts[i]
-        left = stop - start
-        while left > 0 and i < len(self._blocks):
-            part = self._blocks[i][offset : offset + left]
-            yield from part
-            left -= len(part)
-            i, offset = i + 1, 0
-
-    def __iter__(self) -> Iterator[Key]:
-        for block in self._blocks:
-            yield from block
 
 
 def _value_of(state: RunState, sort: str) -> Callable[[str, TestRecord | None], Any]:
@@ -168,11 +81,17 @@ class LiveTestIndex(Sequence[str]):
         self._value = _value_of(state, view.sort)
         self._failed: set[str] = set(state.failures)
         self._seen_failures = len(state.failures)
-        errors, tests = state.collect_errors, state.tests
+        errors, tests, collected = state.collect_errors, state.tests, state.collected
         # What the rows were built from: another collection or a collection error rebuilds.
-        self._collected, self._errors = state.collected, len(errors)
+        self._collected, self._errors = collected, len(errors)
         #: Every test's place in run order (the state's dict order), shown or not.
         self._seqs: dict[str, int] = dict(zip(tests, range(len(tests)), strict=True))
+        # Each collected nodeid's first place in the collection (dict(zip) keeps the last
+        # value of a repeated key: feed it backwards). C-speed at 50,000 tests, unlike a loop.
+        n = len(collected)
+        self._cseq: dict[str, int] = dict(
+            zip(reversed(collected), range(n - 1, -1, -1), strict=True)
+        )
         failing: set[str] = set()
         if view.failures_first:
             failing = {n for n in self._failed if outcome_of(state, n) in _FAILING}
@@ -191,14 +110,23 @@ class LiveTestIndex(Sequence[str]):
             for seq, (n, rec) in enumerate(tests.items())
             if shown is None or shown(n)
         ]
-        keys += [
-            (0 if n in failing else 1, value(n, None), 2, seq, n)
-            for seq, n in enumerate(state.collected)
-            if n not in tests and (shown is None or shown(n))
-        ]
+        # Queued tests are the bulk of the rows when a collection arrives. Except by name,
+        # they all sort alike (same group, same value): they form one block in collection
+        # order, kept as their places in the collection, with no key per row to build.
+        self._queue = SortedKeys()
+        self._block = view.sort != "name"
+        if self._block:
+            self._queue_key: Key = (1, value("", None), 2)
+            self._queue = SortedKeys(self._queued_seqs(), ordered=True)
+        else:
+            keys += [
+                (0 if n in failing else 1, value(n, None), 2, seq, n)
+                for seq, n in enumerate(collected)
+                if n not in tests and self._cseq[n] == seq and (shown is None or shown(n))
+            ]
         self._keys: dict[str, Key] = {k[-1]: k for k in keys}
         if len(self._keys) < len(keys):
-            # A nodeid listed twice (collected twice, or also a collection error): one row.
+            # A nodeid listed twice (a collection error and also a test): one row.
             self._keys = {}
             keys = [self._keys.setdefault(k[-1], k) for k in keys if k[-1] not in self._keys]
         # ``keys`` are in run order: a stable sort by the column's value (all of one type, so
@@ -210,6 +138,30 @@ class LiveTestIndex(Sequence[str]):
             keys = [k for k in keys if not k[0]] + [k for k in keys if k[0]]
         self._sorted = SortedKeys(keys, ordered=True)
         self._recount()
+
+    def _queued_seqs(self) -> Iterable[int]:
+        """Places in the collection of the queued rows: collected, not started, no collection
+        error, shown by the filter, first of their nodeid."""
+        state, cseq = self.state, self._cseq
+        collected, tests, errors = state.collected, state.tests, state.collect_errors
+        if self._outcomes and "queued" not in self._outcomes:
+            return ()
+        if self._words:
+            shown = self._shown
+            return [
+                seq
+                for seq, n in enumerate(collected)
+                if n not in tests and n not in errors and cseq[n] == seq and shown(n)
+            ]
+        # Take out the places of started tests, collection errors and repeated entries, and
+        # keep the rest at C speed (a loop over 50,000 nodeids costs tens of ms).
+        n = len(collected)
+        taken = {cseq[node] for node in (*tests, *errors) if node in cseq}
+        if len(cseq) < n:
+            taken |= set(range(n)).difference(cseq.values())
+        if not taken:
+            return range(n)  # the common case, when a collection arrives
+        return list(filterfalse(taken.__contains__, range(n)))
 
     def _shown(self, nodeid: str) -> bool:
         """Whether the text and outcome filter keep this row."""
@@ -257,8 +209,12 @@ class LiveTestIndex(Sequence[str]):
         if new > 0:
             fresh = list(islice(reversed(tests), new))
             fresh.reverse()
+            queue, cseq = self._queue, self._cseq
             for nodeid in fresh:
                 seqs[nodeid] = len(seqs)
+                place = cseq.get(nodeid)
+                if place is not None and place in queue:
+                    queue.remove(place)
         # An event names the same test 3-4 times a tick (start, setup, call, teardown).
         for nodeid in dict.fromkeys((*fresh, *nodeids)):
             rec = tests.get(nodeid)
@@ -279,38 +235,55 @@ class LiveTestIndex(Sequence[str]):
             self._sorted.add(key)
 
     def _recount(self) -> None:
-        n = len(self._sorted)
+        keys = self._sorted
         # Failing rows (group 0) sort first: count them once per change, by position.
-        self._n_failing = self._sorted.position((1,)) if n else 0
+        self._n_failing = keys.position((1,)) if len(keys) else 0
+        #: Keyed rows before the queued block.
+        self._before = keys.count_below(self._queue_key) if self._block else len(keys)
+        self._len = len(keys) + len(self._queue)
 
     # -- reading (what LineTable needs) ----------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._sorted)
+        return self._len
 
     def _raw(self, pos: int) -> int:
-        """The position in the sorted keys of the row shown at ``pos``."""
+        """The position in run-and-sort order (keys, queue) of the row shown at ``pos``."""
         if not self.view.reverse:
             return pos
         failing = self._n_failing
         if pos < failing:
             return failing - 1 - pos
-        return len(self._sorted) + failing - 1 - pos
+        return self._len + failing - 1 - pos
+
+    def _between(self, start: int, stop: int) -> list[str]:
+        """Nodeids at raw positions ``start`` to ``stop - 1``: the keyed rows before the
+        queue, the queued block, the keyed rows after it."""
+        before, queued = self._before, len(self._queue)
+        keys = self._sorted
+        out = [k[-1] for k in keys.between(start, min(stop, before))]
+        if stop > before and start < before + queued:
+            collected = self.state.collected
+            lo, hi = max(start, before) - before, min(stop, before + queued) - before
+            out += [collected[seq] for seq in self._queue.between(lo, hi)]
+        if stop > before + queued:
+            lo = max(start, before + queued) - queued
+            out += [k[-1] for k in keys.between(lo, stop - queued)]
+        return out
 
     def _rows(self, start: int, stop: int) -> list[str]:
         """Rows shown at ``start`` to ``stop - 1`` (0 <= start, stop <= len)."""
-        keys = self._sorted
         if not self.view.reverse:
-            return [k[-1] for k in keys.between(start, stop)]
-        n, failing = len(keys), self._n_failing
+            return self._between(start, stop)
+        n, failing = self._len, self._n_failing
         out: list[str] = []
         # Each group reads backwards: shown position p is raw position _raw(p).
         if start < failing:
-            part = list(keys.between(failing - min(stop, failing), failing - start))
-            out += [k[-1] for k in reversed(part)]
+            part = self._between(failing - min(stop, failing), failing - start)
+            out += reversed(part)
         lo = max(start, failing)
         if lo < stop:
-            part = list(keys.between(n + failing - stop, n + failing - lo))
-            out += [k[-1] for k in reversed(part)]
+            part = self._between(n + failing - stop, n + failing - lo)
+            out += reversed(part)
         return out
 
     @overload
@@ -320,7 +293,7 @@ class LiveTestIndex(Sequence[str]):
     def __getitem__(self, index: slice) -> list[str]: ...
 
     def __getitem__(self, index: int | slice) -> str | list[str]:
-        n = len(self._sorted)
+        n = self._len
         if isinstance(index, slice):
             start, stop, step = index.indices(n)
             if step != 1:
@@ -330,19 +303,33 @@ class LiveTestIndex(Sequence[str]):
             index += n
         if not 0 <= index < n:
             raise IndexError(index)
-        return str(self._sorted.at(self._raw(index))[-1])
+        raw = self._raw(index)
+        return self._between(raw, raw + 1)[0]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._rows(0, len(self)))
 
+    def _place(self, nodeid: object) -> int | None:
+        """The raw position of ``nodeid``'s row, None if it is not shown."""
+        if not isinstance(nodeid, str):
+            return None
+        key = self._keys.get(nodeid)
+        if key is not None:
+            pos: int = self._sorted.position(key)
+            return pos if pos < self._before else pos + len(self._queue)
+        place = self._cseq.get(nodeid) if self._block else None
+        if place is None or place not in self._queue:
+            return None
+        return self._before + self._queue.position(place)
+
     def __contains__(self, nodeid: object) -> bool:
-        return nodeid in self._keys
+        return self._place(nodeid) is not None
 
     def index(self, nodeid: Any, start: int = 0, stop: int | None = None) -> int:
-        key = self._keys.get(nodeid)
-        if key is None:
+        raw = self._place(nodeid)
+        if raw is None:
             raise ValueError(f"{nodeid!r} is not shown")
-        pos = self._raw(self._sorted.position(key))  # _raw is its own inverse
+        pos = self._raw(raw)  # _raw is its own inverse
         if pos < start or (stop is not None and pos >= stop):
             raise ValueError(f"{nodeid!r} is not in the range")
         return pos

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from math import ceil
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from rich.segment import Segment
 from rich.style import Style
@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar
@@ -36,6 +36,16 @@ def _thumb(virtual: float, window: float, position: float, size: int) -> tuple[i
     thumb = max(1.0, window / (virtual / size))
     start = int((size - thumb) * (position / (virtual - window)) * 8)
     return (start, start + ceil(thumb * 8))
+
+
+class _Pass(NamedTuple):
+    """What every line of one render pass shares."""
+
+    width: int
+    base: Style
+    cursor: Style
+    focus: bool
+    top: int
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,10 @@ class LineTable(ScrollView, can_focus=True):
         # rows whose data changed, which is most of the cost while a run streams.
         self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(1024)
         self._shown: tuple[Any, ...] = ()
+        # What every line of one render pass shares (width, styles, scroll, focus): reading
+        # ``rich_style`` walks the ancestors' styles, a third of a row's cost per line.
+        self._pass: _Pass | None = None
+        self._fgs: dict[str, Style] | None = None
 
     # -- what subclasses provide --------------------------------------------------------------
     def cells(self, key: Any) -> list[Text]:
@@ -124,10 +138,16 @@ class LineTable(ScrollView, can_focus=True):
 
     def fg(self, name: str) -> Style:
         """A component style without its background, so the cursor row's background shows."""
-        style = self.get_component_rich_style(name)
-        return Style(
-            color=style.color, bold=style.bold, italic=style.italic, underline=style.underline
-        )
+        fgs = self._fgs
+        style = fgs.get(name) if fgs is not None else None
+        if style is None:
+            full = self.get_component_rich_style(name)
+            style = Style(
+                color=full.color, bold=full.bold, italic=full.italic, underline=full.underline
+            )
+            if fgs is not None:
+                fgs[name] = style
+        return style
 
     # -- rows -----------------------------------------------------------------------------------
     @property
@@ -267,7 +287,11 @@ class LineTable(ScrollView, can_focus=True):
         return self._columns
 
     def _line(self, cells: list[Text], base: Style, width: int) -> Strip:
+        # Plain text in the row's base style is gathered into one segment: a row is a handful
+        # of segments, not three per cell, which every later step (Textual's crop, filters,
+        # compositor) pays for per segment.
         segments: list[Segment] = []
+        plain: list[str] = []  # text in ``base`` not yet made a segment
         used = 0
         for (col, w), cell in zip(self._layout(width), cells, strict=False):
             text = cell.plain
@@ -276,33 +300,65 @@ class LineTable(ScrollView, can_focus=True):
                     cell = Text(ellipsize_left(text, w), style=cell.style)
                 else:
                     cell = cell[: w - 1] + Text("…")
-            pad = w - cell.cell_len
+                text = cell.plain
+            cells_len = cell.cell_len
+            pad = " " * (w - cells_len)
+            used += max(w, cells_len) + 1
             if col.align == "right":
-                segments.append(Segment(" " * pad, base))
+                plain.append(pad)
             # Text.render leaves out the Text's own style: add it under the spans' styles.
-            cell_base = base + cell.style if isinstance(cell.style, Style) and cell.style else base
-            if not cell.spans:  # the common case, without rich's rendering machinery
-                segments.append(Segment(cell.plain, cell_base))
+            own = cell.style
+            cell_base = base + own if isinstance(own, Style) and own else base
+            if cell.spans or cell_base is not base:
+                if plain:
+                    segments.append(Segment("".join(plain), base))
+                    plain = []
+                if not cell.spans:
+                    segments.append(Segment(text, cell_base))
+                else:
+                    for seg in cell.render(self.app.console):
+                        style = cell_base + seg.style if seg.style else cell_base
+                        segments.append(Segment(seg.text, style))
             else:
-                for seg in cell.render(self.app.console):
-                    style = cell_base + seg.style if seg.style else cell_base
-                    segments.append(Segment(seg.text, style))
+                plain.append(text)
             if col.align != "right":
-                segments.append(Segment(" " * pad, base))
-            segments.append(Segment(" ", base))
-            used += w + 1
+                plain.append(pad)
+            plain.append(" ")
         if used < width:
-            segments.append(Segment(" " * (width - used), base))
+            plain.append(" " * (width - used))
+        if plain:
+            segments.append(Segment("".join(plain), base))
+        if used <= width:
+            return Strip(segments, width)
         return Strip(segments).crop(0, width)
 
     def _visible_cells(self, key: Any) -> list[Text]:
         cells = self.cells(key)
         return [cells[i] for i in self._shown_columns]
 
+    def _make_pass(self) -> _Pass:
+        cursor = self.get_component_rich_style("line-table--cursor")
+        focus = self.has_focus
+        return _Pass(
+            self.scrollable_content_region.width,
+            self.rich_style,
+            cursor if focus else Style(bgcolor=cursor.bgcolor),
+            focus,
+            int(self.scroll_offset.y),
+        )
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._pass, self._fgs = self._make_pass(), {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = self._fgs = None
+
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
+        # Called by render_lines; on its own (a test, a subclass) it works out its own pass.
+        shared = self._pass or self._make_pass()
+        width, base = shared.width, shared.base
         self._layout(width)
-        base = self.rich_style
         if y == 0:
             header = self.get_component_rich_style("line-table--header")
             labels = []
@@ -317,23 +373,18 @@ class LineTable(ScrollView, can_focus=True):
                 dim = self.get_component_rich_style("line-table--dim")
                 return Strip([Segment(f"  {self.empty_message()}".ljust(width), base + dim)])
             return Strip.blank(width, base)
-        row = int(self.scroll_offset.y) + y - 1
+        row = shared.top + y - 1
         if row >= len(self.keys):
             return Strip.blank(width, base)
         key = self.keys[row]
         is_cursor = row == self.cursor
         version = self.row_version(key)
-        cache_key = (key, version, width, is_cursor, self.has_focus, base)
+        cache_key = (key, version, width, is_cursor, shared.focus, base)
         if version is not None:
             cached = self._strips.get(cache_key)
             if cached is not None:
                 return cached
-        style = base
-        if is_cursor:
-            cursor = self.get_component_rich_style("line-table--cursor")
-            if not self.has_focus:
-                cursor = Style(bgcolor=cursor.bgcolor)
-            style = base + cursor
+        style = base + shared.cursor if is_cursor else base
         strip = self._line(self._visible_cells(key), style, width)
         if version is not None:
             self._strips[cache_key] = strip
