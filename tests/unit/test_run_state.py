@@ -15,6 +15,7 @@ from hotlap.protocol import (
     FixtureTeardown,
     ResourceSample,
     SessionFinish,
+    TestDone,
     TestReport,
     TestStart,
     WorkerCrash,
@@ -305,3 +306,45 @@ def test_app_crash_counts_the_test_once() -> None:
     xdist.apply(report("t.py::segv", "???", "failed", outcome="failed", t=2.1))
     assert xdist.summary_counts() == {"failed": 1}
     assert xdist.tests["t.py::segv"].outcome == "failed"
+
+
+def test_test_done_is_its_three_passing_reports() -> None:
+    """One TestDone leaves the state exactly as the three passing phase reports it stands
+    for: the record's times, CPU, RSS and outcome, the counts and the lane; also for a second
+    attempt of a test that already finished (a rerun inside one logstart). Binary fractions
+    keep the sums exact."""
+
+    def three(state: RunState, nodeid: str) -> None:
+        for when, took in (("setup", 0.125), ("call", 0.25), ("teardown", 0.5)):
+            state.apply(
+                TestReport(
+                    "gw1", 10, 3.0, nodeid=nodeid, when=when, outcome="passed",
+                    category="passed" if when == "call" else "", counts=True, duration=took,
+                    start=1.0 if when == "setup" else 2.0, stop=2.5 if when == "teardown" else 2.0,
+                    cpu=0.25, rss=2000 if when == "teardown" else 0, maxrss=7000,
+                )
+            )  # fmt: skip
+
+    def one(state: RunState, nodeid: str) -> None:
+        state.apply(
+            TestDone(
+                "gw1", 10, 3.0, nodeid=nodeid, setup=0.125, call=0.25, teardown=0.5, start=1.0,
+                stop=2.5, cpu=0.75, rss=2000, maxrss=7000,
+            )
+        )  # fmt: skip
+
+    states = []
+    for send in (three, one):
+        state = RunState()
+        state.apply(start("t.py::a", "gw1"))
+        send(state, "t.py::a")
+        state.apply(start("t.py::b", "gw1"))
+        send(state, "t.py::b")
+        send(state, "t.py::b")  # a second attempt without a new start
+        states.append(state)
+    reports, done = states
+    assert done.tests == reports.tests
+    assert done.summary_counts() == reports.summary_counts() == {"passed": 3}
+    assert done.done_count == reports.done_count == 2
+    assert done.workers["gw1"] == reports.workers["gw1"]
+    assert done.tests["t.py::b"].duration == pytest.approx(1.75)

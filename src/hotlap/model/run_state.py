@@ -32,6 +32,7 @@ from hotlap.protocol.events import (
     ResourceSample,
     SessionFinish,
     SessionStart,
+    TestDone,
     TestReport,
     TestStart,
     WorkerCrash,
@@ -293,6 +294,30 @@ class RunState:
                 change |= Change.WORKERS
         return change
 
+    def _test_done(self, e: TestDone) -> Change:
+        """Three passing phases at once: what their three reports would have done."""
+        rec = self._test(e.nodeid)
+        rec.worker = rec.worker or e.worker
+        if rec.finished is not None:
+            self._reopen(rec)
+        if rec.started is None:
+            rec.started = e.start
+        rec.setup += e.setup
+        rec.call += e.call
+        rec.teardown += e.teardown
+        rec.cpu += e.cpu
+        if e.rss:
+            rec.rss_after = e.rss
+        rec.rss_peak = max(rec.rss_peak, e.maxrss)
+        self.counts["passed"] = self.counts.get("passed", 0) + 1
+        rec.categories.append("passed")
+        self._finish(rec, e.stop if e.stop else e.t)
+        lane = self._lane(e.worker)
+        if lane.current == e.nodeid:
+            lane.current, lane.phase = "", ""
+            lane.tests_done += 1
+        return Change.TESTS | Change.COUNTS | Change.WORKERS
+
     def _reopen(self, rec: TestRecord) -> None:
         """A finished test runs again (pytest-rerunfailures, ``--count``): it is running."""
         rec.finished, rec.outcome = None, ""
@@ -417,6 +442,7 @@ _HANDLERS: dict[type[Event], Callable[[RunState, Any], Change]] = {
     CollectSkip: RunState._collect_skip,
     TestStart: RunState._test_start,
     TestReport: RunState._test_report,
+    TestDone: RunState._test_done,
     FixtureSetup: RunState._fixture_setup,
     FixtureTeardown: RunState._fixture_teardown,
     WorkerCrash: RunState._worker_crash,

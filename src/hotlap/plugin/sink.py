@@ -28,7 +28,7 @@ class Sink:
 
 
 #: Events a view needs at once: everything but passing phase reports and fixture costs.
-_LAZY_KINDS = frozenset(("test_report", "fixture_setup", "fixture_teardown"))
+_LAZY_KINDS = frozenset(("test_report", "test_done", "fixture_setup", "fixture_teardown"))
 
 #: Seconds a lazy event may wait for company before a background flush sends it.
 LINGER = 0.1

@@ -29,6 +29,7 @@ from hotlap.protocol import (
     FixtureTeardown,
     SessionFinish,
     SessionStart,
+    TestDone,
     TestReport,
     TestStart,
     WorkerStart,
@@ -137,6 +138,8 @@ class TestEmitter:
         self._fixture_stack: list[float] = []
         self._teardown_started: dict[int, float] = {}
         self._locations: dict[int, str] = {}
+        # Quiet passing phases of the running test, sent later as one TestDone.
+        self._held: list[tuple[pytest.TestReport, float]] = []
         self._teststatus = config.hook.pytest_report_teststatus
         self._rss = _RssReader()
         config.add_cleanup(self._rss.close)
@@ -191,6 +194,7 @@ class TestEmitter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self._release_held()
         if self.role is Role.SINGLE:
             self.sink.send(
                 SessionFinish(
@@ -204,6 +208,7 @@ class TestEmitter:
 
     # -- tests -----------------------------------------------------------------------------
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self._release_held()  # a test whose teardown was never reported
         self.current = nodeid
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self._cpu_mark = usage.ru_utime + usage.ru_stime
@@ -225,6 +230,61 @@ class TestEmitter:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
         phase_cpu, self._cpu_mark = max(0.0, cpu - self._cpu_mark), cpu
+        when = report.when
+        if report.passed and not report.sections:
+            # The common case: hold quiet passing phases and send the test as one TestDone
+            # (one event instead of three is most of what streaming a trivial test costs).
+            if when == "call":
+                status = self._teststatus(report=report, config=self.config)
+                category = str(status[0]) if status else ""
+                quiet = category == "passed" and getattr(report, "count_towards_summary", True)
+            else:
+                quiet = True
+            held = self._held
+            if quiet and when == "setup" and not held:
+                held.append((report, phase_cpu))
+                return
+            if quiet and when == "call" and len(held) == 1 and held[0][0].nodeid == report.nodeid:
+                held.append((report, phase_cpu))
+                return
+            if (
+                quiet
+                and when == "teardown"
+                and len(held) == 2
+                and held[0][0].nodeid == report.nodeid
+            ):
+                self._send_done(report, phase_cpu, usage.ru_maxrss * _MAXRSS_UNIT)
+                return
+        self._release_held()
+        self._send_report(report, phase_cpu, usage.ru_maxrss * _MAXRSS_UNIT)
+
+    def _send_done(self, teardown: pytest.TestReport, cpu: float, maxrss: int) -> None:
+        (setup, setup_cpu), (call, call_cpu) = self._held
+        self._held.clear()
+        self.sink.send(
+            TestDone(
+                self.worker,
+                self.pid,
+                time.monotonic(),
+                nodeid=clean(teardown.nodeid),
+                setup=float(setup.duration),
+                call=float(call.duration),
+                teardown=float(teardown.duration),
+                start=float(getattr(setup, "start", 0.0)),
+                stop=float(getattr(teardown, "stop", 0.0)),
+                cpu=setup_cpu + call_cpu + cpu,
+                rss=self._rss(),
+                maxrss=maxrss,
+            )
+        )
+
+    def _release_held(self) -> None:
+        """Send held phases as the reports they are: their test turned out not quiet."""
+        while self._held:
+            report, cpu = self._held.pop(0)
+            self._send_report(report, cpu, 0)
+
+    def _send_report(self, report: pytest.TestReport, phase_cpu: float, maxrss: int) -> None:
         if report.passed and report.when != "call":
             # pytest counts no passed setup or teardown; skipping the hook call here saves two
             # of the three per test.
@@ -243,6 +303,7 @@ class TestEmitter:
             if crash is not None:
                 crash_path, crash_line = str(crash.path), int(crash.lineno or 0)
                 message = str(getattr(crash, "message", "") or "").strip().split("\n", 1)[0]
+        sections = bool(report.sections)
         self.sink.send(
             TestReport(
                 self.worker,
@@ -258,11 +319,11 @@ class TestEmitter:
                 stop=float(getattr(report, "stop", 0.0)),
                 cpu=phase_cpu,
                 rss=self._rss() if report.when == "teardown" else 0,
-                maxrss=usage.ru_maxrss * _MAXRSS_UNIT,
+                maxrss=maxrss,
                 longrepr=bounded(longrepr) if longrepr else "",
-                stdout=_phase_section(report, "stdout"),
-                stderr=_phase_section(report, "stderr"),
-                log=_phase_section(report, "log"),
+                stdout=_phase_section(report, "stdout") if sections else "",
+                stderr=_phase_section(report, "stderr") if sections else "",
+                log=_phase_section(report, "log") if sections else "",
                 crash_path=clean(crash_path),
                 crash_line=crash_line,
                 wasxfail=clean(str(getattr(report, "wasxfail", ""))),

@@ -232,7 +232,9 @@ class RunSession:
         kind = event.kind
         if kind == "test_start":
             self._current[event.worker] = getattr(event, "nodeid", "")
-        elif kind == "test_report" and getattr(event, "when", "") == "teardown":
+        elif kind == "test_done" or (
+            kind == "test_report" and getattr(event, "when", "") == "teardown"
+        ):
             self._current.pop(event.worker, None)
 
     def _read_output(self) -> None:
