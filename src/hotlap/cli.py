@@ -23,6 +23,7 @@ from hotlap import __version__
 if TYPE_CHECKING:
     from hotlap.runner.command import WorkerChoice
     from hotlap.runner.headless import EtaFn, RegressionFn
+    from hotlap.runner.hooks import RunContext
 
 SUBCOMMANDS = ("run", "demo", "watch", "affected", "report", "export", "merge", "replay")
 
@@ -204,7 +205,7 @@ def run_main(
     choice = choose_workers(ctx.pytest_args, cwd, known_tests=known)
     cores = effective_cores()
     if choice.workers > 1 and not ns.no_history:
-        choice = _fit_memory(choice, ctx.project, cores)
+        choice = _fit_memory(choice, ctx, cores)
     if choice.workers >= 0:
         print(f"hotlap: {choice.reason}", file=sys.stderr)
     env = dict(ctx.env)
@@ -241,7 +242,7 @@ def run_main(
                 expected=ctx.expected,
                 eta=eta,
                 interval=interval,
-                regressions=_regression_function(ctx.project, ns),
+                regressions=_regression_function(ctx.baseline),
             )
         finally:
             source.close()
@@ -270,7 +271,7 @@ def run_main(
                 slow_threshold=ns.slow_threshold or 1.0,
                 start_run=start_run,
                 on_exit=keep_last,
-                regressions=_regression_function(ctx.project, ns),
+                regressions=_regression_function(ctx.baseline),
             )
         finally:
             source.close()
@@ -310,7 +311,7 @@ def run_main(
     return code
 
 
-def _fit_memory(choice: WorkerChoice, project: Path, cores: float) -> WorkerChoice:
+def _fit_memory(choice: WorkerChoice, ctx: RunContext, cores: float) -> WorkerChoice:
     """Fewer workers than cores when history says their peak RSS would not fit in memory."""
     try:
         import psutil
@@ -320,7 +321,7 @@ def _fit_memory(choice: WorkerChoice, project: Path, cores: float) -> WorkerChoi
         return choice
     from hotlap.runner.command import WorkerChoice
 
-    suggested = suggest_workers(project, cores, psutil.virtual_memory().available)
+    suggested = suggest_workers(ctx, cores, psutil.virtual_memory().available)
     if suggested is None or suggested >= choice.workers:
         return choice
     if suggested <= 1:
@@ -351,18 +352,12 @@ def _with_nodeids(args: list[str], nodeids: list[str], cwd: Path | None = None) 
     return [*options, *nodeids]
 
 
-def _regression_function(project: Path, ns: argparse.Namespace) -> RegressionFn | None:
+def _regression_function(baseline: dict[str, list[float]]) -> RegressionFn | None:
     """Live slow-regression checks against history's baseline, when there is one."""
-    if ns.no_history:
-        return None
-    try:
-        from hotlap.history.analysis import regressions
-        from hotlap.history.hooks import load_baseline
-    except ImportError:
-        return None
-    baseline = load_baseline(project)
     if not baseline:
         return None
+    from hotlap.history.analysis import regressions
+
     return lambda state, now: list(regressions(state, baseline, now=now))
 
 

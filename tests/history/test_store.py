@@ -127,17 +127,58 @@ def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
 
 
 def test_baseline_and_worker_suggestion(tmp_path: Path, hh) -> None:
-    """Without history: empty baseline, no suggestion, nothing created; with it: both known."""
-    from hotlap.history.hooks import load_baseline, suggest_workers
+    """Without history: empty baseline, no suggestion, nothing created; with it: what the
+    run's context gets from one read of the store, and the workers that fit in memory."""
+    import argparse
 
-    assert load_baseline(tmp_path) == {}
-    assert suggest_workers(tmp_path, 4.0, 1 << 30) is None
+    from hotlap.history.hooks import HistoryHooks, suggest_workers
+    from hotlap.runner.hooks import RunContext
+
+    def prepared() -> RunContext:
+        ctx = RunContext(tmp_path, [], argparse.Namespace(schedule=False))
+        HistoryHooks().prepare(ctx)
+        return ctx
+
+    ctx = RunContext(tmp_path, [], argparse.Namespace())
+    assert ctx.baseline == {} and suggest_workers(ctx, 4.0, 1 << 30) is None
     assert not (tmp_path / ".hotlap").exists()
     with HistoryStore.open(tmp_path / ".hotlap") as store:
         state = hh.make_state({f"t.py::{i}": ("passed", 0.1) for i in range(8)})
         store.record_run(state, _meta())
         assert store.peak_rss() == 2000
-    assert load_baseline(tmp_path)["t.py::0"] == pytest.approx([0.1])
-    assert suggest_workers(tmp_path, 4.0, 1 << 30) == 4
-    assert suggest_workers(tmp_path, 4.0, 5000) == 2  # 80 % of 5000 B fits two 2000 B workers
-    assert suggest_workers(tmp_path, 16.0, 1 << 30) == 8  # never more workers than tests
+    ctx = prepared()
+    assert ctx.baseline["t.py::0"] == pytest.approx([0.1])
+    assert ctx.expected["t.py::0"] == pytest.approx(0.1) and ctx.peak_rss == 2000
+    assert suggest_workers(ctx, 4.0, 1 << 30) == 4
+    assert suggest_workers(ctx, 4.0, 5000) == 2  # 80 % of 5000 B fits two 2000 B workers
+    assert suggest_workers(ctx, 16.0, 1 << 30) == 8  # never more workers than tests
+
+
+def test_flaky_candidates_lose_no_flaky_test(tmp_path: Path) -> None:
+    """``changing`` keeps every test ``find_flaky`` would report: over random histories of
+    outcomes, reruns and dependency hashes, the flaky tests found among its candidates only are
+    the flaky tests found among all tests (and its candidates are fewer than all)."""
+    import random
+
+    from hotlap.history.analysis import VERDICTS, find_flaky
+
+    rng = random.Random(7)
+    with HistoryStore.open(tmp_path / ".hotlap") as store:
+        for run in range(1, 13):
+            store.conn.execute("INSERT INTO runs VALUES (?, 0, 1, 0, 1, 0, '', '{}')", (run,))
+            for i in range(60):
+                outcome = rng.choice(["passed"] * 6 + ["failed", "error", "skipped", "xfailed"])
+                if i % 3 == 0:
+                    outcome = "passed"  # a third of the tests never change
+                reruns = 1 if rng.random() < 0.03 else 0
+                store.conn.execute(
+                    "INSERT INTO tests VALUES (?, ?, ?, 0, 0.1, 0, 0, 0, 0, 'gw0', ?, ?)",
+                    (run, f"t.py::{i}", outcome, reruns, rng.choice(["d1", "d1", "d2", ""])),
+                )
+        store.conn.commit()
+        for last in (1, 5, 20):
+            everything = find_flaky(store.tests(last))
+            candidates = store.changing(last, VERDICTS)
+            assert len(candidates) < 60
+            assert find_flaky(store.tests(last, only=candidates)) == everything
+        assert find_flaky(store.tests(20))  # the histories above do contain flaky tests

@@ -30,7 +30,7 @@ RELATIVE = 0.5
 ABSOLUTE = 0.05
 
 #: Outcomes that say whether a test works (skips and xfails say nothing about flakiness).
-_VERDICTS = {"passed": True, "failed": False, "error": False}
+VERDICTS = {"passed": True, "failed": False, "error": False}
 
 
 def median(values: Sequence[float]) -> float:
@@ -159,13 +159,13 @@ class Flaky:
 
 def flaky_test(nodeid: str, rows: Sequence[TestRow]) -> Flaky | None:
     """Whether the test with these rows (oldest first) is flaky."""
-    judged = [r for r in rows if r.outcome in _VERDICTS]
-    passes = sum(1 for r in judged if _VERDICTS[r.outcome])
+    judged = [r for r in rows if r.outcome in VERDICTS]
+    passes = sum(1 for r in judged if VERDICTS[r.outcome])
     if any(r.reruns and r.outcome == "passed" for r in judged):
         return Flaky(nodeid, len(judged), passes, "passed on rerun")
     for before, after in pairwise(judged):
         if (
-            _VERDICTS[before.outcome] != _VERDICTS[after.outcome]
+            VERDICTS[before.outcome] != VERDICTS[after.outcome]
             and before.deps
             and before.deps == after.deps
         ):

@@ -13,10 +13,22 @@ from pathlib import Path
 from typing import Any
 
 from hotlap.export.report import RunMeta
-from hotlap.history.analysis import Flaky, Regression, find_flaky, find_regressions
+from hotlap.history.analysis import (
+    VERDICTS,
+    Flaky,
+    Regression,
+    find_flaky,
+    find_regressions,
+)
 from hotlap.history.fingerprint import impact_deps, impact_token, source_fingerprint
 from hotlap.history.plan import fixture_groups, schedule_payload, write_schedule
-from hotlap.history.store import DEFAULT_KEEP, HistoryError, HistoryStore
+from hotlap.history.store import (
+    DEFAULT_KEEP,
+    HistoryError,
+    HistoryStore,
+    duration_samples,
+    expected_seconds,
+)
 from hotlap.model.run_state import RunState
 from hotlap.runner.hooks import RunContext
 
@@ -28,6 +40,8 @@ ENV_RERUNS = "HOTLAP_RERUNS"
 
 #: Runs whose durations a regression is judged against.
 BASELINE_RUNS = 10
+#: Runs whose durations give a test's expected seconds (ETA, scheduling).
+EXPECTED_RUNS = 5
 #: Runs whose outcomes flaky detection looks at after each run.
 FLAKY_RUNS = 20
 
@@ -84,8 +98,13 @@ class HistoryHooks:
             ctx.notes.extend(store.warnings)
             runs = store.run_count()
             if runs:
-                ctx.expected.update(store.expected())
-                self.baseline = store.duration_samples(BASELINE_RUNS)
+                # One read serves both: expected seconds from the newest EXPECTED_RUNS runs,
+                # the regression baseline from the newest BASELINE_RUNS.
+                recent = store.recent(max(BASELINE_RUNS, EXPECTED_RUNS))
+                since = store.first_run_id(EXPECTED_RUNS) or 0
+                ctx.expected.update(expected_seconds(recent, since))
+                self.baseline = ctx.baseline = duration_samples(recent)
+                ctx.peak_rss = store.peak_rss()
                 ctx.notes.append(f"history: {runs} run{'s' * (runs != 1)}")
             fixtures = store.fixtures(5) if runs else []
         finally:
@@ -130,8 +149,10 @@ class HistoryHooks:
         flaky: list[Flaky] = []
         if store is not None:
             try:
-                history = {n: rows for n, rows in store.tests(FLAKY_RUNS).items() if n in ran}
-                flaky = find_flaky(history)
+                # Only a test whose verdict changed (or that passed on a rerun) can be flaky:
+                # the store finds those, so only their rows are read.
+                candidates = store.changing(FLAKY_RUNS, VERDICTS) & ran
+                flaky = find_flaky(store.tests(FLAKY_RUNS, only=candidates))
             finally:
                 store.close()
         messages += [r.message for r in slower] + [f.message for f in flaky]
@@ -154,45 +175,17 @@ class HistoryHooks:
         return find_regressions(current, self.baseline)
 
 
-def load_baseline(project: Path, last: int = BASELINE_RUNS) -> dict[str, list[float]]:
-    """Earlier durations per nodeid for live slow-regression checks ({} without history).
-
-    Load once before a run, then call
-    ``hotlap.history.analysis.regressions(state, baseline, now=now)`` on each refresh.
-    Never creates the store and never raises.
-    """
-    from hotlap.history.store import DB_NAME
-
-    directory = history_dir(project)
-    if not (directory / DB_NAME).exists():
-        return {}
-    try:
-        with HistoryStore.open(directory) as store:
-            return store.duration_samples(last)
-    except Exception:
-        return {}
-
-
-def suggest_workers(project: Path, effective_cores: float, mem_available: int) -> int | None:
+def suggest_workers(ctx: RunContext, effective_cores: float, mem_available: int) -> int | None:
     """``-n`` from effective cores and the per-worker peak RSS history recorded; None if unknown.
 
-    None when there is no history (the caller keeps its own choice).
+    Reads what :meth:`HistoryHooks.prepare` put on ``ctx``; None when there is no history
+    (the caller keeps its own choice).
     """
     from hotlap.history.plan import auto_workers
-    from hotlap.history.store import DB_NAME
 
-    directory = history_dir(project)
-    if not (directory / DB_NAME).exists():
+    if not ctx.expected:
         return None
-    try:
-        with HistoryStore.open(directory) as store:
-            if not store.run_count():
-                return None
-            peak = store.peak_rss()
-            tests = len(store.expected())
-    except Exception:
-        return None
-    return auto_workers(effective_cores, peak, mem_available, tests)
+    return auto_workers(effective_cores, ctx.peak_rss, mem_available, len(ctx.expected))
 
 
 def record(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -338,17 +338,78 @@ class HistoryStore:
     def _run_ids(self, last: int) -> list[int]:
         return [r.id for r in self.runs(last)]
 
-    def tests(self, last: int = DEFAULT_KEEP) -> dict[str, list[TestRow]]:
-        """Per nodeid, its rows in the newest ``last`` runs, oldest first."""
-        ids = self._run_ids(last)
-        if not ids:
+    def first_run_id(self, last: int) -> int | None:
+        """The oldest id among the newest ``last`` runs (None without runs)."""
+        row = self.conn.execute(
+            "SELECT min(id) FROM (SELECT id FROM runs ORDER BY id DESC LIMIT ?)", (max(0, last),)
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def tests(
+        self, last: int = DEFAULT_KEEP, only: Collection[str] | None = None
+    ) -> dict[str, list[TestRow]]:
+        """Per nodeid, its rows in the newest ``last`` runs, oldest first (only the nodeids in
+        ``only`` when given)."""
+        first = self.first_run_id(last)
+        if first is None or (only is not None and not only):
             return {}
         out: dict[str, list[TestRow]] = {}
-        for row in self.conn.execute(
-            "SELECT * FROM tests WHERE run_id >= ? ORDER BY run_id", (ids[0],)
-        ):
+        if only is None:
+            rows: Iterable[Any] = self.conn.execute(
+                "SELECT * FROM tests WHERE run_id >= ? ORDER BY run_id", (first,)
+            )
+        else:
+            rows = [
+                row
+                for nodeid in sorted(only)
+                for row in self.conn.execute(
+                    "SELECT * FROM tests WHERE nodeid = ? AND run_id >= ? ORDER BY run_id",
+                    (nodeid, first),
+                )
+            ]
+        for row in rows:
             out.setdefault(row[1], []).append(TestRow(*row))
         return out
+
+    def recent(self, last: int) -> dict[str, list[tuple[int, float, str]]]:
+        """Per nodeid, ``(run id, seconds, outcome)`` in the newest ``last`` runs, oldest first.
+
+        What expected durations and the regression baseline are computed from, read before
+        every run: three columns and no :class:`TestRow` per row keep it cheap.
+        """
+        first = self.first_run_id(last)
+        if first is None:
+            return {}
+        out: dict[str, list[tuple[int, float, str]]] = {}
+        for nodeid, run_id, seconds, outcome in self.conn.execute(
+            "SELECT nodeid, run_id, setup + call + teardown, outcome FROM tests"
+            " WHERE run_id >= ? ORDER BY run_id",
+            (first,),
+        ):
+            entry = (run_id, seconds, outcome)
+            rows = out.get(nodeid)
+            if rows is None:
+                out[nodeid] = [entry]
+            else:
+                rows.append(entry)
+        return out
+
+    def changing(self, last: int, verdicts: Mapping[str, bool]) -> set[str]:
+        """Nodeids whose verdict (``verdicts[outcome]``) differs between the newest ``last``
+        runs, or that passed on a rerun there: the only tests that can be flaky."""
+        first = self.first_run_id(last)
+        if first is None or not verdicts:
+            return set()
+        judged = list(verdicts)
+        passing = [o for o, ok in verdicts.items() if ok] or [""]
+        marks, pass_marks = ",".join("?" * len(judged)), ",".join("?" * len(passing))
+        query = (
+            f"SELECT nodeid FROM tests WHERE run_id >= ? AND outcome IN ({marks})"
+            f" GROUP BY nodeid HAVING count(DISTINCT outcome IN ({pass_marks})) > 1"
+            f" OR max(reruns > 0 AND outcome IN ({pass_marks}))"
+        )
+        params = [first, *judged, *passing, *passing]
+        return {row[0] for row in self.conn.execute(query, params)}
 
     def fixtures(self, last: int = DEFAULT_KEEP) -> list[FixtureRow]:
         """Fixture rows of the newest ``last`` runs, oldest run first."""
@@ -364,10 +425,7 @@ class HistoryStore:
 
     def duration_samples(self, last: int = 10) -> dict[str, list[float]]:
         """Per nodeid, its durations in the newest ``last`` runs where it ran (not skipped)."""
-        return {
-            nodeid: [r.duration for r in rows if r.outcome not in ("skipped", "deselected")]
-            for nodeid, rows in self.tests(last).items()
-        }
+        return duration_samples(self.recent(last))
 
     def peak_rss(self, last: int = 5) -> int:
         """The largest peak RSS (bytes) any test process reached in the newest ``last`` runs."""
@@ -381,15 +439,32 @@ class HistoryStore:
 
     def expected(self, last: int = 5) -> dict[str, float]:
         """Expected seconds per nodeid: the median of its recent durations."""
-        from hotlap.history.analysis import median
+        return expected_seconds(self.recent(last))
 
-        out = {}
-        for nodeid, rows in self.tests(last).items():
-            samples = [r.duration for r in rows if r.outcome != "skipped"] or [
-                r.duration for r in rows
-            ]
-            out[nodeid] = median(samples)
-        return out
+
+def duration_samples(recent: Mapping[str, list[tuple[int, float, str]]]) -> dict[str, list[float]]:
+    """Per nodeid of :meth:`HistoryStore.recent` rows, its durations where it ran."""
+    return {
+        nodeid: [s for _, s, outcome in rows if outcome not in ("skipped", "deselected")]
+        for nodeid, rows in recent.items()
+    }
+
+
+def expected_seconds(
+    recent: Mapping[str, list[tuple[int, float, str]]], since: int = 0
+) -> dict[str, float]:
+    """Expected seconds per nodeid of :meth:`HistoryStore.recent` rows from run ``since`` on:
+    the median of its durations where it was not skipped (of all of them if it always was)."""
+    from hotlap.history.analysis import median
+
+    out = {}
+    for nodeid, rows in recent.items():
+        kept = [r for r in rows if r[0] >= since] if since else rows
+        if not kept:
+            continue
+        samples = [s for _, s, outcome in kept if outcome != "skipped"] or [s for _, s, _ in kept]
+        out[nodeid] = median(samples)
+    return out
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

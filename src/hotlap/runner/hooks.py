@@ -27,6 +27,10 @@ class RunContext:
     env: dict[str, str] = field(default_factory=dict)
     #: Expected seconds per nodeid (from history), for the ETA and scheduling.
     expected: dict[str, float] = field(default_factory=dict)
+    #: Earlier durations per nodeid (from history), for live slow-regression checks.
+    baseline: dict[str, list[float]] = field(default_factory=dict)
+    #: The largest peak RSS in bytes a test process reached in recent runs (0: unknown).
+    peak_rss: int = 0
     #: Human-readable notes to print before the run ("history: 3 runs", …).
     notes: list[str] = field(default_factory=list)
     #: Set by a hook to skip running pytest (e.g. ``--affected`` found nothing to run).
