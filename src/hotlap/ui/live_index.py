@@ -23,7 +23,7 @@ from operator import attrgetter, itemgetter
 from typing import Any, overload
 
 from hotlap.model.run_state import RunState, TestRecord
-from hotlap.protocol import Event, HangStack, TestReport, TestStart, WorkerCrash
+from hotlap.protocol import Event, HangStack, TestDone, TestReport, TestStart, WorkerCrash
 from hotlap.ui.index import _FAILING, _RANK, TestView, outcome_of
 from hotlap.ui.sorted_keys import SortedKeys
 
@@ -33,7 +33,7 @@ _NUMERIC = {"setup", "call", "teardown", "cpu"}
 
 
 #: Events that change one test's row (named by their ``nodeid``).
-_ROW_EVENTS = (TestStart, TestReport, HangStack)
+_ROW_EVENTS = (TestStart, TestReport, TestDone, HangStack)
 #: Events that may change a test the event does not name: the index is rebuilt. (A new
 #: collection or collection error is seen by :meth:`LiveTestIndex.update` itself.)
 _RESHAPING_EVENTS = (WorkerCrash,)
