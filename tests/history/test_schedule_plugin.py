@@ -181,3 +181,66 @@ def test_unknown_or_zero_durations_still_use_both_workers(
     assert result.code == 0, result.describe()
     tests = json.loads((proj / "r.json").read_text())["tests"]
     assert len(tests) == 8 and len({t["worker"] for t in tests}) == 2
+
+
+class _Config:
+    """The two options xdist's LoadScheduling reads, for driving the scheduler by hand."""
+
+    def getvalue(self, name: str) -> list[str]:
+        return ["2*popen"]
+
+    def getoption(self, name: str) -> None:
+        return None
+
+
+class _Node:
+    """What the scheduler sees of a worker: a send method and a shutdown flag."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = type("Gateway", (), {"id": name})()
+        self.shutting_down = False
+        self.sends: list[list[int]] = []
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sends.append(list(indices))
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+@pytest.mark.parametrize("tiny", [True, False])
+def test_lpt_bookkeeping_and_batches(tiny: bool) -> None:
+    """Driving the scheduler by hand through a whole run: every test is sent exactly once,
+    each node's queued seconds stay the sum of what it holds, both nodes shut down at the
+    end; a suite of tiny tests goes out in batches (not one message per test), and a suite
+    of mixed durations still starts longest first."""
+    import random
+
+    from hotlap.plugin.lpt import LongestFirstScheduling
+
+    rng = random.Random(3)
+    collection = [f"t.py::test_{i}" for i in range(600)]
+    durations = {n: (0.001 if tiny else rng.choice([0.001, 0.02, 0.3, 2.0])) for n in collection}
+    sched = LongestFirstScheduling(_Config(), None, durations, {})  # type: ignore[arg-type]
+    nodes = [_Node("gw0"), _Node("gw1")]
+    for node in nodes:
+        sched.add_node(node)
+        sched.add_node_collection(node, collection)
+    sched.schedule()
+    if not tiny:
+        firsts = [durations[collection[n.sends[0][0]]] for n in nodes]
+        assert firsts == [2.0, 2.0]
+    ran: list[int] = []
+    while any(sched.node2pending[n] for n in nodes):
+        node = rng.choice([n for n in nodes if sched.node2pending[n]])
+        index = sched.node2pending[node][0]
+        ran.append(index)
+        sched.mark_test_complete(node, index)
+        for n in nodes:
+            held = sum(sched.weight[i] for i in sched.node2pending[n])
+            assert sched.queued.get(n, 0.0) == pytest.approx(held, abs=1e-9)
+    assert sorted(ran) == list(range(len(collection)))
+    assert all(n.shutting_down for n in nodes)
+    messages = sum(len(n.sends) for n in nodes)
+    if tiny:
+        assert messages < len(collection) / 10, messages

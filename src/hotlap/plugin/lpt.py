@@ -38,6 +38,10 @@ class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
         self.collection: list[str] | None = None
         #: Size of the unit that starts at a pending index (absent: a single test).
         self.unit_size: dict[int, int] = {}
+        #: Expected seconds of everything sent to a node and not completed yet, kept as tests
+        #: are sent and completed: summing a worker's queue on every completed test cost the
+        #: controller O(queue) per test.
+        self.queued: dict[Any, float] = {}
 
     # -- order --------------------------------------------------------------------------------
     def _plan(self, collection: list[str]) -> list[int]:
@@ -61,8 +65,10 @@ class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
     # -- distribution ---------------------------------------------------------------------
     def _ahead(self, node: Any) -> float:
         """Expected seconds queued on ``node`` beyond the test it runs now."""
-        queued: list[int] = self.node2pending[node][1:]
-        return sum(self.weight[i] for i in queued)
+        pending: list[int] = self.node2pending[node]
+        if not pending:
+            return 0.0
+        return max(0.0, self.queued.get(node, 0.0) - self.weight[pending[0]])
 
     def _take_unit(self) -> list[int]:
         size = self.unit_size.pop(self.pending[0], 1)
@@ -73,21 +79,26 @@ class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
     def _send(self, node: Any, indices: list[int]) -> None:
         if indices:
             self.node2pending[node].extend(indices)
+            self.queued[node] = self.queued.get(node, 0.0) + sum(self.weight[i] for i in indices)
             node.send_runtest_some(indices)
 
     def _fill(self, node: Any) -> None:
         batch: list[int] = []
-        while self.pending and self._needs_with(node, batch):
-            batch.extend(self._take_unit())
+        weight = 0.0
+        while self.pending and self._needs_with(node, batch, weight):
+            unit = self._take_unit()
+            batch.extend(unit)
+            weight += sum(self.weight[i] for i in unit)
         self._send(node, batch)
 
-    def _needs_with(self, node: Any, batch: list[int]) -> bool:
-        """Whether ``node``, once sent ``batch``, should get the next unit of the queue too."""
+    def _needs_with(self, node: Any, batch: list[int], batch_weight: float) -> bool:
+        """Whether ``node``, once sent ``batch`` (``batch_weight`` seconds), should get the
+        next unit of the queue too."""
         pending = self.node2pending[node]
         count = len(pending) + len(batch)
         if count < 2:
             return True  # a worker runs a test only once it knows the next one
-        ahead = self._ahead(node) + sum(self.weight[i] for i in batch)
+        ahead = self._ahead(node) + batch_weight
         if not pending:
             ahead -= self.weight[batch[0]]
         if ahead < LOOKAHEAD:
@@ -95,6 +106,12 @@ class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
         # A second short test in reserve lets the worker go on while the controller answers;
         # a long one would be committed to this worker too early.
         return count < 3 and bool(self.pending) and self.weight[self.pending[0]] < SHORT
+
+    def _hungry(self, node: Any) -> bool:
+        """Whether a node that just completed a test is topped up now. Below two tests, always;
+        short tests are topped up only once half the lookahead is gone, so that a worker
+        running tiny tests gets them in batches, not one message per test."""
+        return len(self.node2pending[node]) < 2 or self._ahead(node) < LOOKAHEAD / 2
 
     def _shutdown_if_done(self) -> None:
         if not self.pending:
@@ -120,7 +137,9 @@ class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
         load = dict.fromkeys(self.nodes, 0.0)
         while self.pending:
             hungry = [
-                n for n in self.nodes if self._needs_with(n, assigned[n]) and not n.shutting_down
+                n
+                for n in self.nodes
+                if self._needs_with(n, assigned[n], load[n]) and not n.shutting_down
             ]
             if not hungry:
                 break
@@ -136,9 +155,20 @@ class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
         """A node finished a test: top it up from the head of the queue (the longest left)."""
         if node.shutting_down:
             return
-        if self.pending:
+        if self.pending and self._hungry(node):
             self._fill(node)
         self._shutdown_if_done()
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+        left = self.queued.get(node, 0.0) - self.weight[item_index]
+        # Float sums drift: an emptied queue is exactly empty.
+        self.queued[node] = left if len(self.node2pending[node]) > 1 and left > 0 else 0.0
+        super().mark_test_complete(node, item_index, duration)
+
+    def remove_node(self, node: Any) -> str | None:
+        self.queued.pop(node, None)
+        crashitem: str | None = super().remove_node(node)
+        return crashitem
 
     def mark_test_pending(self, item: str) -> None:
         assert self.collection is not None
