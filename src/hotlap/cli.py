@@ -356,9 +356,10 @@ def _regression_function(baseline: dict[str, list[float]]) -> RegressionFn | Non
     """Live slow-regression checks against history's baseline, when there is one."""
     if not baseline:
         return None
-    from hotlap.history.analysis import regressions
+    from hotlap.history.analysis import Limits, regressions
 
-    return lambda state, now: list(regressions(state, baseline, now=now))
+    limits = Limits(baseline)
+    return lambda state, now: list(regressions(state, limits, now=now))
 
 
 def _eta_function() -> EtaFn | None:

@@ -61,6 +61,22 @@ def test_find_regressions_orders_worst_first() -> None:
     assert [r.nodeid for r in found] == ["b", "a"]
 
 
+def test_limits_give_what_check_gives() -> None:
+    """A baseline's cached limits flag exactly what :func:`check` flags, on every call (the
+    second call reads the cache), including tests the baseline does not know."""
+    from hotlap.history.analysis import Limits, check
+
+    base = {"a": [0.1, 0.1, 0.1], "b": [1.0, 1.2, 0.9, 1.1], "few": [1.0]}
+    limits = Limits(base)
+    for _ in range(2):
+        for nodeid in ("a", "b", "few", "unknown"):
+            for new in (0.0, 0.12, 0.3, 1.3, 2.5, 9.0):
+                assert limits.check(nodeid, new) == check(nodeid, new, base.get(nodeid, ()))
+    assert find_regressions({"a": 0.5, "b": 3.0}, limits) == find_regressions(
+        {"a": 0.5, "b": 3.0}, base
+    )
+
+
 def test_live_regressions_flag_an_overrunning_test(hh) -> None:
     """A still-running test already past its limit is flagged when ``now`` is given."""
     from hotlap.protocol import TestStart

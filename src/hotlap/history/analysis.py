@@ -90,32 +90,49 @@ def check(nodeid: str, new: float, samples: Sequence[float]) -> Regression | Non
     return Regression(nodeid, median(samples), new, spread(samples), len(samples))
 
 
+class Limits:
+    """A baseline's regression limits, each computed once: a live view checks every test
+    against its limit on every refresh, and the baseline does not change during a run."""
+
+    def __init__(self, baseline: Mapping[str, Sequence[float]]) -> None:
+        self.baseline = baseline
+        self._limits: dict[str, float | None] = {}
+
+    def check(self, nodeid: str, new: float) -> Regression | None:
+        """As :func:`check` against this baseline's samples of ``nodeid``."""
+        try:
+            limit = self._limits[nodeid]
+        except KeyError:
+            limit = self._limits[nodeid] = threshold(self.baseline.get(nodeid, ()))
+        if limit is None or new <= limit:
+            return None
+        samples = self.baseline[nodeid]
+        return Regression(nodeid, median(samples), new, spread(samples), len(samples))
+
+
 def find_regressions(
-    current: Mapping[str, float], baseline: Mapping[str, Sequence[float]]
+    current: Mapping[str, float], baseline: Mapping[str, Sequence[float]] | Limits
 ) -> list[Regression]:
     """Regressions among ``current`` durations against earlier samples, worst first."""
-    found = [
-        r
-        for nodeid, new in current.items()
-        if (r := check(nodeid, new, baseline.get(nodeid, ()))) is not None
-    ]
+    limits = baseline if isinstance(baseline, Limits) else Limits(baseline)
+    found = [r for nodeid, new in current.items() if (r := limits.check(nodeid, new)) is not None]
     return sorted(found, key=lambda r: r.new - r.old, reverse=True)
 
 
 def regressions(
-    state: RunState, store: HistoryStore | Mapping[str, Sequence[float]], *, now: float = 0.0
+    state: RunState,
+    store: HistoryStore | Mapping[str, Sequence[float]] | Limits,
+    *,
+    now: float = 0.0,
 ) -> list[Regression]:
     """Live slow regressions of a run: finished tests, and running ones already past the limit.
 
-    ``store`` is an open :class:`HistoryStore` or the baseline it gives
-    (``store.duration_samples()``); load the baseline once before the run and pass it on
-    every refresh. ``now`` (``time.monotonic()``) lets a still-running test be flagged as soon
-    as it has overrun; 0 checks finished tests only.
+    ``store`` is an open :class:`HistoryStore`, the baseline it gives
+    (``store.duration_samples()``) or that baseline's :class:`Limits`; load the baseline once
+    before the run and pass its limits on every refresh. ``now`` (``time.monotonic()``) lets
+    a still-running test be flagged as soon as it has overrun; 0 checks finished tests only.
     """
-    if isinstance(store, Mapping):
-        baseline: Mapping[str, Sequence[float]] = store
-    else:
-        baseline = store.duration_samples()
+    baseline = store if isinstance(store, (Mapping, Limits)) else store.duration_samples()
     current = {}
     for rec in state.tests.values():
         if rec.outcome == "skipped":
