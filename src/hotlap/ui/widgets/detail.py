@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual import events
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.visual import Visual, visualize
 
 from hotlap.model.run_state import RunState, TestRecord
 from hotlap.ui.format import fmt_delta_bytes, fmt_seconds
 from hotlap.ui.index import outcome_of
 
 
-class TestDetail(VerticalScroll):
-    """Scrollable text about one test; re-rendered only when that test changed."""
+class TestDetail(ScrollView, can_focus=True):
+    """Scrollable text about one test; re-rendered only when that test changed.
+
+    A Line-API view of ready strips, not a ``Static`` in a scroll container: a ``Static``
+    whose text changes height asks for a layout of the whole screen (~20-50 ms at 160x48),
+    and the text changes shape each time the cursor lands on another test.
+    """
 
     __test__ = False
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -30,11 +39,10 @@ class TestDetail(VerticalScroll):
         super().__init__(id=id)
         self.nodeid: str | None = None
         self._signature: tuple[object, ...] = ()
-        self._shape: tuple[object, ...] = ()
-        self._body = Static("", id="detail-body")
-
-    def compose(self):  # type: ignore[no-untyped-def]
-        yield self._body
+        self._text = Text()
+        self._lines: list[Strip] = []
+        self._wrapped_width = -1
+        self._base: Style | None = None
 
     def show(self, state: RunState, nodeid: str | None, now: float) -> None:
         """Show ``nodeid`` (None: the empty state); cheap when nothing changed."""
@@ -43,15 +51,80 @@ class TestDetail(VerticalScroll):
         running = rec is not None and rec.finished is None
         if signature == self._signature and not running:
             return
-        if nodeid != self.nodeid:
-            self.scroll_home(animate=False)
         text = self.render_test(state, nodeid, rec, now)
-        # A layout pass re-renders much of the screen (~30-50 ms at 160x48): skip it when the
-        # text keeps its shape (its lines' lengths), as when a running test's seconds tick on.
-        shape = tuple(len(line) for line in text.plain.split("\n"))
-        layout = shape != self._shape
-        self.nodeid, self._signature, self._shape = nodeid, signature, shape
-        self._body.update(text, layout=layout)
+        moved = nodeid != self.nodeid
+        self.nodeid, self._signature = nodeid, signature
+        if not moved and text.plain == self._text.plain and text.spans == self._text.spans:
+            return
+        self._text = text
+        before = len(self._lines)
+        self._wrap()
+        top = int(self.scroll_offset.y)
+        if moved and top:
+            self.scroll_to(y=0, animate=False, immediate=True)
+            self.refresh()
+            return
+        # Repaint the lines the text covers now or covered before, not the blank ones below
+        # (each line costs Textual's styling and filters, text or not).
+        rows = max(before, len(self._lines)) - top
+        if rows > 0:
+            self.refresh(Region(0, 0, self.scrollable_content_region.width, rows))
+
+    @property
+    def text(self) -> str:
+        """What the pane shows, as plain text (for tests)."""
+        return self._text.plain
+
+    def _wrap(self) -> None:
+        """Wrap the text to the pane's width and size the scrollable area to it."""
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            self._lines, self._wrapped_width = [], -1
+            return
+        visual: Visual | None = visualize(self, self._text)
+        self._lines = (
+            Visual.to_strips(self, visual, width, None, self.visual_style) if visual else []
+        )
+        self._wrapped_width = width
+        size = Size(width, len(self._lines))
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted or not self.container_size:
+            self.virtual_size = size
+            return
+        # Only the scrollbar depends on the height: no layout pass (a scrollbar that
+        # appears or goes makes its own, and the resize that follows re-wraps).
+        self.set_reactive(ScrollView.virtual_size, size)
+        self._refresh_scrollbars()
+        self.vertical_scrollbar.window_virtual_size = size.height
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.scrollable_content_region.width != self._wrapped_width:
+            self._wrap()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._wrapped_width = -1  # the strips carry the old styles
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # ``rich_style`` walks the ancestors' styles: read it once per pass, not per line.
+        self._base = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._base = None
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if width != self._wrapped_width:
+            self._wrap()
+        base = self._base or self.rich_style
+        row = int(self.scroll_offset.y) + y
+        if row < len(self._lines):
+            line = self._lines[row]
+            return line if line.cell_length == width else line.crop_extend(0, width, base)
+        return Strip.blank(width, base)
 
     def render_test(
         self, state: RunState, nodeid: str | None, rec: TestRecord | None, now: float

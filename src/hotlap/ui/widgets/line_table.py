@@ -234,10 +234,12 @@ class LineTable(ScrollView, can_focus=True):
     def _scroll_to_cursor(self) -> None:
         visible = max(1, self.scrollable_content_region.height - 1)
         top = int(self.scroll_offset.y)
+        # Quietly: the caller repaints the rows, and the scrollbar is repainted only if its
+        # thumb moves (a page at 50,000 rows moves it less than a cell's eighth).
         if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+            self._scroll_quietly(self.cursor)
         elif self.cursor >= top + visible:
-            self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
+            self._scroll_quietly(self.cursor - visible + 1)
 
     def move_cursor(self, row: int) -> None:
         """Put the cursor on ``row`` (clamped) and scroll it into view; from now on it stays
@@ -266,7 +268,9 @@ class LineTable(ScrollView, can_focus=True):
             self.move_cursor(row)
 
     def on_resize(self, event: events.Resize) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self.keys) + 1)
+        # Quietly: the resize came from a layout pass, and asking for another one re-renders
+        # the screen (~20-50 ms) for a width only the scrollbars depend on.
+        self._set_virtual_size(Size(self.scrollable_content_region.width, len(self.keys) + 1))
 
     # -- rendering ------------------------------------------------------------------------------
     def _layout(self, width: int) -> list[tuple[Column, int]]:
