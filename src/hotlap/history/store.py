@@ -395,21 +395,20 @@ class HistoryStore:
         return out
 
     def changing(self, last: int, verdicts: Mapping[str, bool]) -> set[str]:
-        """Nodeids whose verdict (``verdicts[outcome]``) differs between the newest ``last``
-        runs, or that passed on a rerun there: the only tests that can be flaky."""
+        """Nodeids with a failing verdict (``verdicts[outcome]`` false) or a rerun in the
+        newest ``last`` runs: a test that always passed there cannot be flaky, so flaky
+        detection reads only these. A plain range scan of the primary key: grouping by nodeid
+        made SQLite walk the whole table through the nodeid index (60-76 ms at 50 runs of
+        2,000 tests, against ~11 ms)."""
         first = self.first_run_id(last)
-        if first is None or not verdicts:
+        failing = [outcome for outcome, ok in verdicts.items() if not ok]
+        if first is None:
             return set()
-        judged = list(verdicts)
-        passing = [o for o, ok in verdicts.items() if ok] or [""]
-        marks, pass_marks = ",".join("?" * len(judged)), ",".join("?" * len(passing))
+        marks = ",".join("?" * len(failing)) or "NULL"
         query = (
-            f"SELECT nodeid FROM tests WHERE run_id >= ? AND outcome IN ({marks})"
-            f" GROUP BY nodeid HAVING count(DISTINCT outcome IN ({pass_marks})) > 1"
-            f" OR max(reruns > 0 AND outcome IN ({pass_marks}))"
+            f"SELECT nodeid FROM tests WHERE run_id >= ? AND (outcome IN ({marks}) OR reruns > 0)"
         )
-        params = [first, *judged, *passing, *passing]
-        return {row[0] for row in self.conn.execute(query, params)}
+        return {row[0] for row in self.conn.execute(query, (first, *failing))}
 
     def fixtures(self, last: int = DEFAULT_KEEP) -> list[FixtureRow]:
         """Fixture rows of the newest ``last`` runs, oldest run first."""
