@@ -267,11 +267,11 @@ class HotlapApp(App[int]):
         with self.batch_update():
             if running or changes:
                 self.header.refresh()
-            if running or changes & Change.WORKERS:
-                # A new lane changes the lanes' height: only then is a layout pass needed.
-                lanes = len(self.state.workers)
-                self.lanes.refresh(layout=lanes != self._lane_count)
-                self._lane_count = lanes
+            if running or changes & (Change.WORKERS | Change.SESSION):
+                # Only a change of the lanes' height needs a layout pass.
+                rows = self.view.lane_rows()
+                self.lanes.refresh(layout=rows != self._lane_count)
+                self._lane_count = rows
             tests = self.tests
             if changes & (Change.TESTS | Change.COUNTS):
                 tests.update_rows()

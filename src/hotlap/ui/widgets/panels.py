@@ -64,6 +64,32 @@ class RunView:
         lanes = [w for w in self.state.workers.values() if not w.crashed]
         return max(1, len(lanes) or self.state.session.numprocesses)
 
+    def lane_rows(self) -> int:
+        """Rows the lanes panel takes: one per lane, and while the run has not ended at least
+        as many as the ``-n N`` it was started with, so that the workers' arrival does not
+        move everything below (a layout pass re-renders the whole screen)."""
+        rows = max(1, len(self.state.workers))
+        if self.state.phase in (RunPhase.DONE, RunPhase.CANCELLED):
+            return rows
+        return max(rows, numprocesses(self.pytest_args))
+
+
+def numprocesses(args: list[str]) -> int:
+    """The worker count ``-n N`` / ``-nN`` / ``--numprocesses[=]N`` asks for (the last one
+    given; 0 when none or not a number, as with ``-n auto``)."""
+    count = 0
+    for i, arg in enumerate(args):
+        value = ""
+        if arg in ("-n", "--numprocesses"):
+            value = args[i + 1] if i + 1 < len(args) else ""
+        elif arg.startswith("--numprocesses="):
+            value = arg.partition("=")[2]
+        elif arg.startswith("-n") and not arg.startswith("--"):
+            value = arg[2:]
+        if value:
+            count = int(value) if value.isdigit() else 0
+    return count
+
 
 class _TextPanel(Widget):
     """A widget that renders one Text from the run view, styled by component classes."""
@@ -225,6 +251,9 @@ class WorkerLanes(_LinePanel):
         "lanes--crashed",
         "lanes--spark",
     }
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self.view.lane_rows()
 
     def lines(self, width: int) -> list[Text]:
         v, s = self.view, self.view.state
