@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -70,13 +71,19 @@ def _spec(cls: type[Event]) -> _Spec:
 
 _SPECS: dict[str, _Spec] = {kind: _spec(cls) for kind, cls in EVENT_TYPES.items()}
 _NAMES: dict[type[Event], tuple[str, ...]] = {s.cls: s.names for s in _SPECS.values()}
+# Per event type: its field names and one getter for all of them (encoding is on every test's
+# path in the workers).
+_GETTERS: dict[type[Event], tuple[tuple[str, ...], Callable[[Event], tuple[Any, ...]]]] = {
+    cls: (names, operator.attrgetter(*names)) for cls, names in _NAMES.items()
+}
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def to_dict(event: Event) -> dict[str, Any]:
     """The event as a JSON-ready dict, with ``kind`` and ``v``."""
+    names, get = _GETTERS[type(event)]
     data: dict[str, Any] = {"kind": event.kind, "v": PROTOCOL_VERSION}
-    for name in _NAMES[type(event)]:
-        data[name] = getattr(event, name)
+    data.update(zip(names, get(event), strict=True))
     return data
 
 
@@ -86,7 +93,7 @@ def encode(event: Event) -> bytes:
     Strings that cannot be encoded as UTF-8 (lone surrogates) are escaped by ``json`` as
     ``\\udXXX`` sequences, so encoding never fails on hostile test output.
     """
-    return json.dumps(to_dict(event), separators=(",", ":")).encode("utf-8") + b"\n"
+    return _dumps(to_dict(event)).encode("utf-8") + b"\n"
 
 
 def from_dict(data: Any) -> Event:
