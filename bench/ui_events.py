@@ -199,22 +199,31 @@ class MeasuredApp(HotlapApp):
     lags: list[float]
     work: list[float]
     applied: int
+    #: Per measured refresh, where its lag went: (lag, waited before the tick, the tick,
+    #: tick end to painted, events). Reporting only: ``lags`` is what the figures use.
+    phases: list[tuple[float, float, float, float, int]]
 
     def tick(self) -> int:
         source = self.source
         assert isinstance(source, PushSource)
         before = len(source.batch_push_times)
         cpu = time.thread_time()
+        started = time.monotonic()
         n = super().tick()
+        ended = time.monotonic()
         self.applied = getattr(self, "applied", 0) + n
         if len(source.batch_push_times) > before:
             pushed = source.batch_push_times[-1]
 
             def painted() -> None:
-                self.lags.append(time.monotonic() - pushed)
+                now = time.monotonic()
+                self.lags.append(now - pushed)
                 # The app's own work for this batch (apply, refresh, paint), on this thread's
                 # CPU clock: unlike the lag, it does not grow when other processes hold a core.
                 self.work.append(time.thread_time() - cpu)
+                self.phases.append(
+                    (now - pushed, started - pushed, ended - started, now - ended, n)
+                )
 
             self.call_after_refresh(painted)
         return n
@@ -237,6 +246,7 @@ async def run(
     )
     app.lags = []
     app.work = []
+    app.phases = []
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(0.5)
         if sort or text:
@@ -277,6 +287,15 @@ async def run(
     print(
         f"CPU (app + producer thread): {cpu:.2f}s -> {app.applied / cpu:,.0f} events per CPU-second"
         f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    worst = sorted(app.phases, reverse=True)[:3]
+    print(
+        "worst refreshes (waited for the tick + tick + tick end to painted, events): "
+        + "; ".join(
+            f"{lag * 1000:.0f} = {wait * 1000:.0f} + {tick * 1000:.0f} + {paint * 1000:.0f} ms"
+            f" ({n:,})"
+            for lag, wait, tick, paint, n in worst
+        )
     )
     print(f"tests table rows: {rows:,}; page-downs while streaming: {scrolled}")
     print(f"app RSS at the end: {rss / 2**20:.0f} MB")
