@@ -56,6 +56,7 @@ class RunView:
     notes: list[str] = field(default_factory=list)
     #: The header's ETA, fed by the app with the tests each refresh's events touched.
     live_eta: LiveEta = field(default_factory=LiveEta)
+    _asked: int | None = field(default=None, init=False, repr=False)
 
     def now(self) -> float:
         return self.clock()
@@ -71,7 +72,9 @@ class RunView:
         rows = max(1, len(self.state.workers))
         if self.state.phase in (RunPhase.DONE, RunPhase.CANCELLED):
             return rows
-        return max(rows, numprocesses(self.pytest_args))
+        if self._asked is None:
+            self._asked = numprocesses(self.pytest_args)
+        return max(rows, self._asked)
 
 
 def numprocesses(args: list[str]) -> int:
