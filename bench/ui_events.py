@@ -289,6 +289,12 @@ async def run(
         f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     worst = sorted(app.phases, reverse=True)[:3]
+    mid = len(app.phases) // 2
+    waits, ticks, paints = (sorted(p[i] for p in app.phases) for i in (1, 2, 3))
+    print(
+        f"median wait for the tick {waits[mid] * 1000:.0f} ms, tick {ticks[mid] * 1000:.0f} ms,"
+        f" tick end to painted {paints[mid] * 1000:.0f} ms"
+    )
     print(
         "worst refreshes (waited for the tick + tick + tick end to painted, events): "
         + "; ".join(
