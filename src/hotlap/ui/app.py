@@ -220,20 +220,7 @@ class HotlapApp(App[int]):
         if self.regressions is not None and self.ticks % int(2 * self.refresh_hz) == 0:
             self._flag_regressions()
         self.refresh_panels(changes)
-        if events:
-            self._paint_now()
         return len(events)
-
-    def _paint_now(self) -> None:
-        """Put what the tick changed on screen now, not at the screen's next update.
-
-        Textual repaints on an idle-resumed 60 Hz timer: up to 17 ms (8 on average) of an
-        event's way to the screen spent waiting after the work is done. This is what that
-        timer calls (and what Textual's Pilot calls to paint at once).
-        """
-        update = getattr(self.screen, "_on_timer_update", None)
-        if update is not None and not self._batch_count:
-            update()
 
     def _note(self, events: list[Event]) -> None:
         """Tell the views that keep up incrementally which tests the applied events changed."""
