@@ -249,7 +249,10 @@ class LineTable(ScrollView, can_focus=True):
         self.user_moved = True
         self.cursor = max(0, min(len(self.keys) - 1, row))
         self._sync_cursor()
-        self.refresh()
+        # Repaint, and remember what is shown: the next refresh of the rows then repaints
+        # only if a row on screen changed since (not a second time for this move).
+        self._shown = ()
+        self.refresh_if_changed()
 
     def action_cursor(self, delta: int) -> None:
         self.move_cursor(self.cursor + delta)
