@@ -14,6 +14,7 @@ from hotlap.protocol import (
     CollectionFinish,
     Event,
     HangStack,
+    TestDone,
     TestReport,
     TestStart,
     WorkerCrash,
@@ -95,7 +96,8 @@ def _report(worker: str, nodeid: str, when: str, outcome: str, t: float) -> Test
 def _random_run(seed: int) -> list[Event]:
     """An invented stream with what recorded runs rarely hold: a collection listing a test
     twice, a collection error for a collected test (and one for a module), tests started out
-    of collection order, a test that was not collected, reruns, hang stacks, a crash."""
+    of collection order, a test that was not collected, reruns, hang stacks, a crash, and
+    passing tests reported in one ``test_done`` event."""
     rng = random.Random(seed)
     names = [
         f"tests/test_{rng.choice(('inventory', 'orders', 'misc'))}.py::test_{i}" for i in range(40)
@@ -121,6 +123,11 @@ def _random_run(seed: int) -> list[Event]:
             events.append(HangStack(worker, 1, t, nodeid, 1.0, "stack"))
         if rng.random() < 0.05:
             events.append(WorkerCrash("controller", 1, t, worker, nodeid, "killed"))
+            continue
+        if rng.random() < 0.3:  # a quietly passing test in one event
+            events.append(
+                TestDone(worker, 1, t, nodeid, 0.1, t % 0.7, 0.1, t, t + 0.3, 0.2, 1000, 2000)
+            )
             continue
         setup = "failed" if rng.random() < 0.05 else "passed"
         events.append(_report(worker, nodeid, "setup", setup, t + 0.1))
