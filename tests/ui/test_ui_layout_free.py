@@ -11,6 +11,7 @@ import pytest
 from textual.screen import Screen
 from ui_helpers import events_of, replay_app
 
+import hotlap.ui.app as app_module
 from hotlap.model.run_state import RunState
 from hotlap.protocol import Event, SessionFinish, TestStart, WorkerStart
 from hotlap.ui.app import HotlapApp
@@ -128,3 +129,36 @@ async def test_moving_the_cursor_over_every_row_needs_no_layout(
         assert len(shapes) > 3  # texts of many heights were shown
         assert layouts == []
         assert tests.scroll_offset.y > 0
+
+
+async def test_a_tick_over_its_budget_leaves_the_detail_pane_to_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tick that has worked past ``DETAIL_BUDGET`` refreshes the table but not the detail
+    pane (nor does the cursor's move show it); the next tick within budget shows the test."""
+    events = [e for e in events_of("ui_demo_n2.jsonl") if not isinstance(e, SessionFinish)]
+    source = ManualSource()
+    app = HotlapApp(
+        source,
+        RunState(),
+        title="test",
+        pytest_args=["-n", "2"],
+        effective_cores=2.0,
+        expected={},
+        slow_threshold=1.0,
+        start_run=None,
+        refresh_hz=1,
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        monkeypatch.setattr(app_module, "DETAIL_BUDGET", -1.0)
+        source.pending = events[:60]
+        app.tick()
+        await pilot.pause()
+        assert app.tests.cursor_key is not None
+        assert app.detail.nodeid is None
+        monkeypatch.setattr(app_module, "DETAIL_BUDGET", 10.0)
+        app.tick()
+        await pilot.pause()
+        assert app.detail.nodeid == app.tests.cursor_key
+        assert app.tests.cursor_key in app.detail.text

@@ -42,6 +42,8 @@ StartRun = Callable[[str, list[str]], EventSource]
 
 #: Refreshes per second of the panels (events are applied at the same rate).
 REFRESH_HZ = 20
+#: Seconds of a tick's work after which the detail pane waits for the next tick.
+DETAIL_BUDGET = 0.02
 #: Below this width the detail pane goes under the tests table.
 NARROW = 110
 PANES = ("tests-pane", "fixtures-pane", "resources-pane")
@@ -123,6 +125,8 @@ class HotlapApp(App[int]):
         self.active = False
         self.ticks = 0
         self._lane_count = -1
+        #: The detail pane was left to the next tick (see ``_show_detail``).
+        self._detail_due = False
         self._refreshes = 0
         #: The collector's thresholds before the app changed them (None: not changed).
         self._gc_threshold: tuple[int, int, int] | None = None
@@ -194,6 +198,7 @@ class HotlapApp(App[int]):
 
     def tick(self) -> int:
         """Drain the source, apply its events, refresh what changed. Returns events applied."""
+        started = time.perf_counter()
         self.ticks += 1
         events = self.source.drain()
         apply = self.state.apply
@@ -219,7 +224,7 @@ class HotlapApp(App[int]):
             self._watch_tick()
         if self.regressions is not None and self.ticks % int(2 * self.refresh_hz) == 0:
             self._flag_regressions()
-        self.refresh_panels(changes)
+        self.refresh_panels(changes, started)
         return len(events)
 
     def _note(self, events: list[Event]) -> None:
@@ -260,8 +265,9 @@ class HotlapApp(App[int]):
         self.tests.refresh()
         self.notify(reason, title=f"pytest exited with code {code}", severity="error", timeout=10)
 
-    def refresh_panels(self, changes: Change) -> None:
-        """Refresh the panels that show what ``changes`` says changed."""
+    def refresh_panels(self, changes: Change, started: float | None = None) -> None:
+        """Refresh the panels that show what ``changes`` says changed (``started``: when the
+        tick that asks began, on ``time.perf_counter``, to keep it within its budget)."""
         running = self.active
         pane = self.panes.active
         with self.batch_update():
@@ -275,21 +281,28 @@ class HotlapApp(App[int]):
             tests = self.tests
             if changes & (Change.TESTS | Change.COUNTS):
                 tests.update_rows()
-                self._show_detail()
-            elif running:
-                self._show_detail()
+                self._show_detail(started)
+            elif running or self._detail_due:
+                self._show_detail(started)
             if changes & Change.FIXTURES and pane == "fixtures-pane":
                 self.fixtures.update_rows()
             if changes & Change.RESOURCES and pane == "resources-pane":
                 self.resources.refresh()
         self._refreshes += 1
 
-    def _show_detail(self) -> None:
-        tests = self.tests
-        self.detail.show(self.state, tests.cursor_key, self.view.now())
+    def _show_detail(self, started: float | None = None) -> None:
+        """Show the selected test in the detail pane; a tick that began ``started`` and has
+        worked more than ``DETAIL_BUDGET`` leaves it to the next tick (the collection's
+        tick builds the table's index and the first text of the pane costs ~8 ms)."""
+        if started is not None and time.perf_counter() - started > DETAIL_BUDGET:
+            self._detail_due = True
+            return
+        self._detail_due = False
+        self.detail.show(self.state, self.tests.cursor_key, self.view.now())
 
     def on_line_table_highlighted(self, message: LineTable.Highlighted) -> None:
-        if isinstance(message.table, TestsTable):
+        # A tick that ran out of budget moved the cursor: its next tick shows the test.
+        if isinstance(message.table, TestsTable) and not self._detail_due:
             self._show_detail()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
