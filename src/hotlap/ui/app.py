@@ -218,7 +218,9 @@ class HotlapApp(App[int]):
                 self._report_run_error(code)
                 if self.state.phase in (RunPhase.STARTING, RunPhase.COLLECTING, RunPhase.RUNNING):
                     self.state.phase = RunPhase.DONE
-                self.refresh_bindings()
+                # After the last events are on screen: the footer's new keys recompose it
+                # and lay out the screen (~20-40 ms), which the final picture need not wait for.
+                self.call_after_refresh(self.refresh_bindings)
                 self.set_timer(GC_AFTER_RUN, self._collect_between_runs)
         if self.watching is not None:
             self._watch_tick()
