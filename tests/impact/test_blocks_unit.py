@@ -81,6 +81,40 @@ def test_block_lookup_by_code_first_line() -> None:
     assert info.block_at(2) == MODULE
 
 
+def test_block_lookup_is_the_innermost_enclosing_block_on_every_line() -> None:
+    """The memoized lookup answers what a scan of all blocks answers, for every line of a
+    file with nested functions, methods and a redefinition, asked in any order and twice."""
+    source = (
+        SOURCE
+        + textwrap.dedent(
+            """
+        def outer():
+            def inner():
+                return 1
+            return inner
+
+        def outer():
+            return 2
+        """
+        ).encode()
+    )
+    info = _info(source)
+
+    def scan(line: int) -> str:
+        best = None
+        for block in info.blocks.values():
+            if block.start == line:
+                return block.name
+            if block.start <= line <= block.end and (best is None or block.start >= best.start):
+                best = block
+        return best.name if best is not None else MODULE
+
+    lines = list(range(0, source.count(b"\n") + 3))
+    for line in [*reversed(lines), *lines]:
+        assert info.block_at(line) == scan(line), line
+    assert {info.block_at(line) for line in lines} >= {"outer", "outer.inner", "outer#2"}
+
+
 def test_hook_bodies_are_module_level() -> None:
     """A ``pytest_*`` hook body (run at collection) counts as module-level code, in a
     conftest and in a test module alike; an ordinary function body does not."""
@@ -141,5 +175,32 @@ def test_store_schema_version_mismatch_rebuilds(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     try:
         assert "schema version 99" in store.warnings[0]
+    finally:
+        store.close()
+
+
+def test_store_prunes_dead_groups_once_they_outnumber_the_tests(tmp_path: Path) -> None:
+    """Groups no test refers to stay while they are few (finding them reads every row) and
+    go, with their items, once the groups outnumber twice the tests, or when forced; groups
+    in use are never dropped."""
+    from hotlap.impact.store import TestRow
+
+    store = open_store(tmp_path)
+    try:
+        store.begin()
+        item = store.item_id("a.py", "f", "c1")
+        live = store.group_id({item})
+        store.put_test(TestRow("a.py::t", "a.py", "passed", False, [live]))
+        dead = [store.group_id({store.item_id("a.py", f"g{i}", "c")}) for i in range(60)]
+        store.prune()
+        assert set(store.groups()) == {live, *dead}  # 61 groups <= 2 * 1 + 64: kept
+        more = [store.group_id({store.item_id("b.py", f"h{i}", "c")}) for i in range(10)]
+        store.prune()  # 71 groups > 66: pruned
+        assert set(store.groups()) == {live}
+        assert set(store.items()) == {item}
+        extra = store.group_id({store.item_id("c.py", "k", "c")})
+        store.prune(force=True)
+        store.commit()
+        assert set(store.groups()) == {live} and extra not in store.groups() and more
     finally:
         store.close()

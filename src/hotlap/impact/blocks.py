@@ -47,6 +47,8 @@ class FileInfo:
     imports: list[tuple[str, int]] = field(default_factory=list)  # (module, level)
     hooks: bool = False  # a conftest with pytest_* hooks
     error: bool = False
+    # block_at's answers: a merge asks once per recorded function, a file holds many.
+    _at: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
 
     def checksum(self, name: str) -> str:
         """The current checksum of block ``name`` (MISSING when it is gone)."""
@@ -63,13 +65,19 @@ class FileInfo:
 
     def block_at(self, line: int) -> str:
         """Name of the block a code object starting at ``line`` belongs to (innermost)."""
-        best: Block | None = None
-        for block in self.blocks.values():
-            if block.start == line:
-                return block.name
-            if block.start <= line <= block.end and (best is None or block.start >= best.start):
-                best = block
-        return best.name if best is not None else MODULE
+        if not self._at:
+            # Every block's own first line at once (the first one defined there wins, as
+            # the scan below picks it); other lines are scanned once each.
+            for block in self.blocks.values():
+                self._at.setdefault(block.start, block.name)
+        name = self._at.get(line)
+        if name is None:
+            best: Block | None = None
+            for block in self.blocks.values():
+                if block.start <= line <= block.end and (best is None or block.start >= best.start):
+                    best = block
+            name = self._at[line] = best.name if best is not None else MODULE
+        return name
 
 
 def _digest(text: str) -> str:

@@ -108,7 +108,7 @@ def record_run(project: Path, tmp: Path, state: RunState, pytest_args: list[str]
     try:
         messages = list(store.warnings)
         fp = fingerprint(root, pytest_args, project)
-        messages += merge_run(store, tmp, outcomes, fp, errors)
+        messages += merge_run(store, tmp, outcomes, fp, errors, processes)
         return messages
     finally:
         store.close()

@@ -204,9 +204,12 @@ def merge_run(
     outcomes: dict[str, str],
     fingerprint: dict[str, str],
     collect_errors: list[str],
+    processes: list[dict[str, Any]] | None = None,
 ) -> list[str]:
-    """Fold one run's per-process files into the store; returns messages for the user."""
-    processes = read_process_files(directory)
+    """Fold one run's per-process files into the store (``processes``: those files, when the
+    caller has read them already); returns messages for the user."""
+    if processes is None:
+        processes = read_process_files(directory)
     if not processes:
         return []
     root = Path(processes[0]["root"])

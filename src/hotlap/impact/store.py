@@ -150,8 +150,18 @@ class ImpactStore:
             (row.nodeid, row.file, row.outcome, int(row.stale), json.dumps(row.groups)),
         )
 
-    def prune(self) -> None:
-        """Drop groups and items no test refers to any more."""
+    def prune(self, force: bool = False) -> None:
+        """Drop groups and items no test refers to any more.
+
+        Finding them reads every test's and every group's list, so unless ``force``d this
+        waits until the groups outnumber twice the tests: dead rows cost only space, and
+        that bounds it.
+        """
+        if not force:
+            groups = self.conn.execute("SELECT count(*) FROM groups").fetchone()[0]
+            tests = self.conn.execute("SELECT count(*) FROM tests").fetchone()[0]
+            if groups <= 2 * tests + 64:
+                return
         used: set[int] = set()
         for (groups,) in self.conn.execute("SELECT groups FROM tests"):
             used.update(json.loads(groups))
