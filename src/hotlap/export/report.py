@@ -69,6 +69,26 @@ def _versions(state: RunState) -> dict[str, str]:
     }
 
 
+def run_section(state: RunState, meta: RunMeta) -> dict[str, Any]:
+    """The report's ``run`` object: the run's metadata, versions and counts."""
+    return {
+        "versions": _versions(state),
+        "argv": list(meta.argv),
+        "rootdir": state.session.rootdir,
+        "workers": meta.workers or len(state.workers),
+        "worker_ids": sorted(state.workers),
+        "effective_cores": meta.effective_cores,
+        "start": meta.start or state.session.wall,
+        "wall_time": meta.wall_time,
+        "exit_code": meta.exit_code,
+        "cancelled": meta.cancelled,
+        "collected": len(state.collected),
+        "counts": state.summary_counts(),
+        "pytest_stats": dict(state.session.pytest_stats),
+        "malformed_events": meta.malformed_events,
+    }
+
+
 def build_report(
     state: RunState, meta: RunMeta, *, history: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -138,22 +158,7 @@ def build_report(
         )
     report: dict[str, Any] = {
         "report_version": REPORT_VERSION,
-        "run": {
-            "versions": _versions(state),
-            "argv": list(meta.argv),
-            "rootdir": state.session.rootdir,
-            "workers": meta.workers or len(state.workers),
-            "worker_ids": sorted(state.workers),
-            "effective_cores": meta.effective_cores,
-            "start": meta.start or state.session.wall,
-            "wall_time": meta.wall_time,
-            "exit_code": meta.exit_code,
-            "cancelled": meta.cancelled,
-            "collected": len(state.collected),
-            "counts": state.summary_counts(),
-            "pytest_stats": dict(state.session.pytest_stats),
-            "malformed_events": meta.malformed_events,
-        },
+        "run": run_section(state, meta),
         "collect_errors": [
             {"nodeid": nodeid, "longrepr": text} for nodeid, text in state.collect_errors.items()
         ],

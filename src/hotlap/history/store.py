@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hotlap.export.report import RunMeta, build_report
+from hotlap.export.report import RunMeta, run_section
 from hotlap.model.run_state import RunState
 
 DB_NAME = "history.sqlite3"
@@ -236,7 +236,7 @@ class HistoryStore:
         ``deps`` maps a nodeid to a fingerprint of what it depends on (impact data); tests not
         in it get the run's ``fingerprint``.
         """
-        run = build_report(state, meta)["run"]
+        run = run_section(state, meta)
         test_rows = []
         for rec in state.tests.values():
             if rec.finished is None:
