@@ -1,7 +1,7 @@
 """How many events per second the dashboard absorbs, and how late they reach the screen.
 
     .venv/bin/python bench/ui_events.py [--tests 50000] [--workers 8] [--rate 20000]
-        [--sort call] [--filter ":passed"] [--history]
+        [--sort call] [--filter ":passed"] [--history] [--test-done]
 
 A producer thread invents a run (every test: start, setup, call, teardown; fixtures; 1% of
 tests fail with a traceback; a resource sample every 0.5 s) and pushes its events at
@@ -39,6 +39,7 @@ from hotlap.protocol import (
     ResourceSample,
     SessionFinish,
     SessionStart,
+    TestDone,
     TestReport,
     TestStart,
     WorkerStart,
@@ -55,8 +56,12 @@ def node_ids(tests: int) -> list[str]:
     return [f"tests/test_mod{i // 100:03d}.py::test_case_{i}" for i in range(tests)]
 
 
-def synthetic_run(tests: int, workers: int) -> Iterator[Event]:
-    """Events of an invented run; ``t`` is filled in by the producer at push time."""
+def synthetic_run(tests: int, workers: int, test_done: bool = False) -> Iterator[Event]:
+    """Events of an invented run; ``t`` is filled in by the producer at push time.
+
+    ``test_done``: a passing test reports its three phases in one ``TestDone`` event, as
+    the plugin sends them since protocol's ``test_done`` (failures still go phase by phase).
+    """
     pid = os.getpid()
     names = node_ids(tests)
     lanes = [f"gw{i}" for i in range(workers)]
@@ -85,7 +90,11 @@ def synthetic_run(tests: int, workers: int) -> Iterator[Event]:
             yield FixtureSetup(
                 lane, pid, 0.0, "db", "function", "conftest.py:3", nodeid, 0.01, 0.01
             )
-        for when in ("setup", "call", "teardown"):
+        if test_done and not failed:
+            yield TestDone(
+                lane, pid, 0.0, nodeid, 0.001, 0.001, 0.001, 0.0, 0.0, 0.001, 60_000_000, 60_000_000
+            )
+        for when in ("setup", "call", "teardown") if failed or not test_done else ():
             bad = failed and when == "call"
             yield TestReport(
                 lane,
@@ -230,9 +239,15 @@ class MeasuredApp(HotlapApp):
 
 
 async def run(
-    tests: int, workers: int, rate: float, sort: str = "", text: str = "", history: bool = False
+    tests: int,
+    workers: int,
+    rate: float,
+    sort: str = "",
+    text: str = "",
+    history: bool = False,
+    test_done: bool = False,
 ) -> None:
-    source = PushSource(synthetic_run(tests, workers), rate, workers)
+    source = PushSource(synthetic_run(tests, workers, test_done), rate, workers)
     app = MeasuredApp(
         source,
         RunState(),
@@ -270,6 +285,7 @@ async def run(
     work_p99 = work[int(len(work) * 0.99) - 1] if work else 0.0
     view = f"; sort {sort!r}, filter {text!r}" if sort or text else ""
     view += "; with history (ETA)" if history else ""
+    view += "; passing tests in one test_done event" if test_done else ""
     print(f"tests {tests}, workers {workers}, target rate {rate:,.0f} events/s{view}")
     print(
         f"events applied: {app.applied:,} in {elapsed:.2f}s"
@@ -317,8 +333,13 @@ def main() -> None:
     parser.add_argument(
         "--history", action="store_true", help="expected durations for every test (an ETA)"
     )
+    parser.add_argument(
+        "--test-done",
+        action="store_true",
+        help="passing tests send start + test_done (2 events), not start + 3 reports",
+    )
     ns = parser.parse_args()
-    asyncio.run(run(ns.tests, ns.workers, ns.rate, ns.sort, ns.filter, ns.history))
+    asyncio.run(run(ns.tests, ns.workers, ns.rate, ns.sort, ns.filter, ns.history, ns.test_done))
 
 
 if __name__ == "__main__":
