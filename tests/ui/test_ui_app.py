@@ -7,10 +7,9 @@ import itertools
 import os
 import weakref
 
-from ui_helpers import FakeFeed, events_of, replay_app, state_of
+from ui_helpers import FakeFeed, ManualSource, events_of, manual_app, replay_app, state_of
 
-from hotlap.model.run_state import RunPhase, RunState
-from hotlap.protocol import Event
+from hotlap.model.run_state import RunPhase
 from hotlap.runner.replay import ReplaySource
 from hotlap.ui.app import GC_AFTER_RUN, GC_THRESHOLD, HotlapApp
 from hotlap.ui.screens.help import HelpScreen
@@ -405,52 +404,14 @@ async def test_garbage_collector_tuned_while_running_and_restored_on_exit() -> N
     assert gc.get_freeze_count() == 0
 
 
-class _ManualSource:
-    """An EventSource the test feeds: ``push`` events, the app drains them on its timer."""
-
-    def __init__(self) -> None:
-        self.pending: list[Event] = []
-        self.done = False
-
-    def start(self) -> None:
-        pass
-
-    def drain(self) -> list[Event]:
-        out, self.pending = self.pending, []
-        return out
-
-    def cancel(self) -> None:
-        self.done = True
-
-    def poll(self) -> int | None:
-        return 0 if self.done and not self.pending else None
-
-    @property
-    def summary_line(self) -> str:
-        return ""
-
-    @property
-    def output(self) -> str:
-        return ""
-
-
 async def test_selection_stays_on_the_same_test_while_the_run_streams() -> None:
     """Once the user moves the cursor, it stays on that test while rows are added, move
     (sorted by call time) and change outcome; the detail pane keeps showing it. Rows that
     move it (failures put first above it) scroll the view with it: it stays on the same
     line of the screen."""
     events = events_of("ui_demo_n2.jsonl")
-    source = _ManualSource()
-    app = HotlapApp(
-        source,
-        RunState(),
-        title="test",
-        pytest_args=["-n", "2"],
-        effective_cores=2.0,
-        expected={},
-        slow_threshold=1.0,
-        start_run=None,
-    )
+    source = ManualSource()
+    app = manual_app(source)
     async with app.run_test(size=(140, 40)) as pilot:
         source.pending = events[: len(events) // 3]
         await pilot.pause(0.2)

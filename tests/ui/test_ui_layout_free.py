@@ -9,38 +9,12 @@ from __future__ import annotations
 
 import pytest
 from textual.screen import Screen
-from ui_helpers import events_of, replay_app
+from ui_helpers import ManualSource, events_of, manual_app, replay_app
 
 import hotlap.ui.app as app_module
-from hotlap.model.run_state import RunState
-from hotlap.protocol import Event, SessionFinish, TestStart, WorkerStart
-from hotlap.ui.app import HotlapApp
+from hotlap.protocol import SessionFinish, TestStart, WorkerStart
 from hotlap.ui.screenshots import settle
 from hotlap.ui.widgets.panels import numprocesses
-
-
-class ManualSource:
-    """An EventSource the test feeds by hand."""
-
-    def __init__(self) -> None:
-        self.pending: list[Event] = []
-        self.code: int | None = None
-
-    def start(self) -> None:
-        pass
-
-    def drain(self) -> list[Event]:
-        out, self.pending = self.pending, []
-        return out
-
-    def cancel(self) -> None:
-        self.code = 2
-
-    def poll(self) -> int | None:
-        return self.code if not self.pending else None
-
-    summary_line = ""
-    output = ""
 
 
 def _layouts(monkeypatch: pytest.MonkeyPatch) -> list[object]:
@@ -75,17 +49,7 @@ async def test_a_streaming_run_refreshes_without_layout_passes(
     pane following the first row cost no layout pass, and the table does not move."""
     events = [e for e in events_of("ui_demo_n2.jsonl") if not isinstance(e, SessionFinish)]
     source = ManualSource()
-    app = HotlapApp(
-        source,
-        RunState(),
-        title="test",
-        pytest_args=["-n", "2"],
-        effective_cores=2.0,
-        expected={},
-        slow_threshold=1.0,
-        start_run=None,
-        refresh_hz=1,  # the test ticks by hand
-    )
+    app = manual_app(source, refresh_hz=1)  # the test ticks by hand
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, pilot)  # the first frames (footer, tabs) lay out the screen
         assert app.lanes.content_region.height == 2
@@ -138,17 +102,7 @@ async def test_a_tick_over_its_budget_leaves_the_detail_pane_to_the_next(
     pane (nor does the cursor's move show it); the next tick within budget shows the test."""
     events = [e for e in events_of("ui_demo_n2.jsonl") if not isinstance(e, SessionFinish)]
     source = ManualSource()
-    app = HotlapApp(
-        source,
-        RunState(),
-        title="test",
-        pytest_args=["-n", "2"],
-        effective_cores=2.0,
-        expected={},
-        slow_threshold=1.0,
-        start_run=None,
-        refresh_hz=1,
-    )
+    app = manual_app(source, refresh_hz=1)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, pilot)
         monkeypatch.setattr(app_module, "DETAIL_BUDGET", -1.0)

@@ -7,6 +7,7 @@ directory uses.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hotlap.export.record import read_record
 from hotlap.model.run_state import RunState
@@ -98,3 +99,42 @@ class FakeFeed:
 
     def close(self) -> None:
         self.closed = True
+
+
+class ManualSource:
+    """An EventSource the test feeds by hand: set ``pending``, the app drains it. Cancelling
+    ends the run with exit code 2, as pytest interrupted does."""
+
+    def __init__(self) -> None:
+        self.pending: list[Event] = []
+        self.code: int | None = None
+
+    def start(self) -> None:
+        pass
+
+    def drain(self) -> list[Event]:
+        out, self.pending = self.pending, []
+        return out
+
+    def cancel(self) -> None:
+        self.code = 2
+
+    def poll(self) -> int | None:
+        return self.code if not self.pending else None
+
+    summary_line = ""
+    output = ""
+
+
+def manual_app(source: ManualSource, **options: Any) -> HotlapApp:
+    """A dashboard on a hand-fed source, for a ``-n 2`` run (``options`` override the rest)."""
+    kwargs: dict[str, Any] = {
+        "title": "test",
+        "pytest_args": ["-n", "2"],
+        "effective_cores": 2.0,
+        "expected": {},
+        "slow_threshold": 1.0,
+        "start_run": None,
+        **options,
+    }
+    return HotlapApp(source, RunState(), **kwargs)
