@@ -335,9 +335,6 @@ class HistoryStore:
             out.append(RunRow(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], run))
         return out
 
-    def _run_ids(self, last: int) -> list[int]:
-        return [r.id for r in self.runs(last)]
-
     def first_run_id(self, last: int) -> int | None:
         """The oldest id among the newest ``last`` runs (None without runs)."""
         row = self.conn.execute(
@@ -412,13 +409,13 @@ class HistoryStore:
 
     def fixtures(self, last: int = DEFAULT_KEEP) -> list[FixtureRow]:
         """Fixture rows of the newest ``last`` runs, oldest run first."""
-        ids = self._run_ids(last)
-        if not ids:
+        first = self.first_run_id(last)
+        if first is None:
             return []
         return [
             FixtureRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], json.loads(row[7]))
             for row in self.conn.execute(
-                "SELECT * FROM fixtures WHERE run_id >= ? ORDER BY run_id", (ids[0],)
+                "SELECT * FROM fixtures WHERE run_id >= ? ORDER BY run_id", (first,)
             )
         ]
 
@@ -428,11 +425,11 @@ class HistoryStore:
 
     def peak_rss(self, last: int = 5) -> int:
         """The largest peak RSS (bytes) any test process reached in the newest ``last`` runs."""
-        ids = self._run_ids(last)
-        if not ids:
+        first = self.first_run_id(last)
+        if first is None:
             return 0
         row = self.conn.execute(
-            "SELECT max(rss_peak) FROM tests WHERE run_id >= ?", (ids[0],)
+            "SELECT max(rss_peak) FROM tests WHERE run_id >= ?", (first,)
         ).fetchone()
         return int(row[0] or 0)
 
