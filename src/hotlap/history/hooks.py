@@ -13,13 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hotlap.export.report import RunMeta
-from hotlap.history.analysis import (
-    VERDICTS,
-    Flaky,
-    Regression,
-    find_flaky,
-    find_regressions,
-)
+from hotlap.history.analysis import VERDICTS, Flaky, find_flaky, regressions
 from hotlap.history.fingerprint import impact_deps, impact_token, source_fingerprint
 from hotlap.history.plan import fixture_groups, schedule_payload, write_schedule
 from hotlap.history.store import (
@@ -56,8 +50,6 @@ class HistoryHooks:
     def __init__(self) -> None:
         self.enabled = False
         self.fingerprint = ""
-        #: Earlier durations per nodeid, loaded before the run (for live regressions too).
-        self.baseline: dict[str, list[float]] = {}
         self.schedule_path: Path | None = None
         self._impact_token: tuple[int, ...] = ()
         #: ``{"regressions": [...], "flaky": [...]}`` of the finished run, for its JSON report.
@@ -103,7 +95,7 @@ class HistoryHooks:
                 recent = store.recent(max(BASELINE_RUNS, EXPECTED_RUNS))
                 since = store.first_run_id(EXPECTED_RUNS) or 0
                 ctx.expected.update(expected_seconds(recent, since))
-                self.baseline = ctx.baseline = duration_samples(recent)
+                ctx.baseline = duration_samples(recent)
                 ctx.peak_rss = store.peak_rss()
                 ctx.notes.append(f"history: {runs} run{'s' * (runs != 1)}")
             fixtures = store.fixtures(5) if runs else []
@@ -135,7 +127,7 @@ class HistoryHooks:
         if not any(rec.finished is not None for rec in state.tests.values()):
             return []
         directory = history_dir(ctx.project)
-        slower = self.regressions(state)
+        slower = regressions(state, ctx.baseline)
         keep = int(getattr(ctx.options, "history_keep", DEFAULT_KEEP) or DEFAULT_KEEP)
         ran = {rec.nodeid for rec in state.tests.values() if rec.finished is not None}
         # Impact data describes this run only if the impact hooks recorded it already (they
@@ -164,15 +156,6 @@ class HistoryHooks:
         # Written even when recording failed: the run's report is never lost.
         messages += save_last_report(directory, state, meta, summary)
         return messages
-
-    def regressions(self, state: RunState) -> list[Regression]:
-        """Finished tests of ``state`` slower than their history (for live views too)."""
-        current = {
-            rec.nodeid: rec.duration
-            for rec in state.tests.values()
-            if rec.finished is not None and rec.outcome != "skipped"
-        }
-        return find_regressions(current, self.baseline)
 
 
 def suggest_workers(ctx: RunContext, effective_cores: float, mem_available: int) -> int | None:
