@@ -40,6 +40,10 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
 
 
+#: How many quiet phases of a test are held when its phase of that name arrives.
+_PHASE_INDEX = {"setup": 0, "call": 1, "teardown": 2}
+
+
 class _RssReader:
     """This process's resident set size in bytes: one ``pread`` of /proc/self/statm on an fd
     kept open (a few microseconds), or 0 where there is no procfs."""
@@ -230,33 +234,29 @@ class TestEmitter:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = usage.ru_utime + usage.ru_stime
         phase_cpu, self._cpu_mark = max(0.0, cpu - self._cpu_mark), cpu
-        when = report.when
+        maxrss = usage.ru_maxrss * _MAXRSS_UNIT
+        category: str | None = None  # the teststatus hook's word, once asked
         if report.passed and not report.sections:
             # The common case: hold quiet passing phases and send the test as one TestDone
             # (one event instead of three is most of what streaming a trivial test costs).
-            if when == "call":
-                status = self._teststatus(report=report, config=self.config)
-                category = str(status[0]) if status else ""
+            held = self._held
+            if report.when == "call":
+                category = self._category(report)
                 quiet = category == "passed" and getattr(report, "count_towards_summary", True)
             else:
                 quiet = True
-            held = self._held
-            if quiet and when == "setup" and not held:
-                held.append((report, phase_cpu))
-                return
-            if quiet and when == "call" and len(held) == 1 and held[0][0].nodeid == report.nodeid:
-                held.append((report, phase_cpu))
-                return
             if (
                 quiet
-                and when == "teardown"
-                and len(held) == 2
-                and held[0][0].nodeid == report.nodeid
+                and len(held) == _PHASE_INDEX.get(report.when or "", -1)
+                and (not held or held[0][0].nodeid == report.nodeid)
             ):
-                self._send_done(report, phase_cpu, usage.ru_maxrss * _MAXRSS_UNIT)
+                if report.when == "teardown":
+                    self._send_done(report, phase_cpu, maxrss)
+                else:
+                    held.append((report, phase_cpu))
                 return
         self._release_held()
-        self._send_report(report, phase_cpu, usage.ru_maxrss * _MAXRSS_UNIT)
+        self._send_report(report, phase_cpu, maxrss, category)
 
     def _send_done(self, teardown: pytest.TestReport, cpu: float, maxrss: int) -> None:
         (setup, setup_cpu), (call, call_cpu) = self._held
@@ -284,14 +284,23 @@ class TestEmitter:
             report, cpu = self._held.pop(0)
             self._send_report(report, cpu, 0)
 
-    def _send_report(self, report: pytest.TestReport, phase_cpu: float, maxrss: int) -> None:
-        if report.passed and report.when != "call":
+    def _category(self, report: pytest.TestReport) -> str:
+        """What ``pytest_report_teststatus`` calls this report ("" for an uncounted phase)."""
+        status = self._teststatus(report=report, config=self.config)
+        return str(status[0]) if status else ""
+
+    def _send_report(
+        self,
+        report: pytest.TestReport,
+        phase_cpu: float,
+        maxrss: int,
+        category: str | None = None,
+    ) -> None:
+        if category is None:
             # pytest counts no passed setup or teardown; skipping the hook call here saves two
             # of the three per test.
-            category = ""
-        else:
-            status = self._teststatus(report=report, config=self.config)
-            category = str(status[0]) if status else ""
+            passed_aside = report.passed and report.when != "call"
+            category = "" if passed_aside else self._category(report)
         longrepr = crash_path = message = ""
         crash_line = 0
         if report.longrepr is not None and not report.passed:
