@@ -299,10 +299,7 @@ class RunState:
             next_phase = "teardown" if e.when == "setup" else ""
         lane = self._lane(e.worker)
         if e.when in ("teardown", "???"):
-            self._finish(rec, e.stop if e.stop else e.t)
-            if lane.current == e.nodeid:
-                lane.current, lane.phase = "", ""
-                lane.tests_done += 1
+            self._end_on(lane, rec, e.stop if e.stop else e.t)
             change |= _WORKERS
         else:
             rec.phase = next_phase
@@ -328,12 +325,15 @@ class RunState:
         rec.rss_peak = max(rec.rss_peak, e.maxrss)
         self.counts["passed"] = self.counts.get("passed", 0) + 1
         rec.categories.append("passed")
-        self._finish(rec, e.stop if e.stop else e.t)
-        lane = self._lane(e.worker)
-        if lane.current == e.nodeid:
+        self._end_on(self._lane(e.worker), rec, e.stop if e.stop else e.t)
+        return _TESTS_COUNTS_WORKERS
+
+    def _end_on(self, lane: WorkerLane, rec: TestRecord, t: float) -> None:
+        """``rec`` finished at ``t``; the lane that was running it is free."""
+        self._finish(rec, t)
+        if lane.current == rec.nodeid:
             lane.current, lane.phase = "", ""
             lane.tests_done += 1
-        return _TESTS_COUNTS_WORKERS
 
     def _reopen(self, rec: TestRecord) -> None:
         """A finished test runs again (pytest-rerunfailures, ``--count``): it is running."""
