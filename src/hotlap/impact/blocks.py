@@ -65,19 +65,19 @@ class FileInfo:
 
     def block_at(self, line: int) -> str:
         """Name of the block a code object starting at ``line`` belongs to (innermost)."""
-        if not self._at:
-            # Every block's own first line at once (the first one defined there wins, as
-            # the scan below picks it); other lines are scanned once each.
-            for block in self.blocks.values():
-                self._at.setdefault(block.start, block.name)
         name = self._at.get(line)
         if name is None:
-            best: Block | None = None
-            for block in self.blocks.values():
-                if block.start <= line <= block.end and (best is None or block.start >= best.start):
-                    best = block
-            name = self._at[line] = best.name if best is not None else MODULE
+            name = self._at[line] = self._scan(line)
         return name
+
+    def _scan(self, line: int) -> str:
+        best: Block | None = None
+        for block in self.blocks.values():
+            if block.start == line:
+                return block.name
+            if block.start <= line <= block.end and (best is None or block.start >= best.start):
+                best = block
+        return best.name if best is not None else MODULE
 
 
 def _digest(text: str) -> str:
