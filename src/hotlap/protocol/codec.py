@@ -70,11 +70,10 @@ def _spec(cls: type[Event]) -> _Spec:
 
 
 _SPECS: dict[str, _Spec] = {kind: _spec(cls) for kind, cls in EVENT_TYPES.items()}
-_NAMES: dict[type[Event], tuple[str, ...]] = {s.cls: s.names for s in _SPECS.values()}
 # Per event type: its field names and one getter for all of them (encoding is on every test's
 # path in the workers).
 _GETTERS: dict[type[Event], tuple[tuple[str, ...], Callable[[Event], tuple[Any, ...]]]] = {
-    cls: (names, operator.attrgetter(*names)) for cls, names in _NAMES.items()
+    s.cls: (s.names, operator.attrgetter(*s.names)) for s in _SPECS.values()
 }
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
