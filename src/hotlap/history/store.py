@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from hotlap.export.report import RunMeta, run_section
 from hotlap.model.run_state import RunState
+from hotlap.sqlite import connect_wal, is_busy, retry
 
 DB_NAME = "history.sqlite3"
 SCHEMA_VERSION = 1
@@ -70,8 +71,6 @@ CREATE TABLE fixtures (
 
 #: Migrations: ``_MIGRATIONS[n]`` takes a store from ``user_version`` n to n + 1.
 _MIGRATIONS = {0: _SCHEMA_V1}
-
-T = TypeVar("T")
 
 
 class HistoryError(Exception):
@@ -130,11 +129,6 @@ class FixtureRow:
     modules: list[str]
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
 class HistoryStore:
     """An open history database. Use :meth:`open`; close it (or use ``with``) when done."""
 
@@ -159,7 +153,7 @@ class HistoryStore:
         try:
             conn = cls._connect(path)
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+            if isinstance(exc, sqlite3.OperationalError) and is_busy(exc):
                 raise
             aside = cls._move_aside(path)
             warnings.append(f"history: {path} was unreadable ({exc}); moved to {aside.name}")
@@ -168,18 +162,16 @@ class HistoryStore:
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        conn = connect_wal(path, BUSY_TIMEOUT)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA synchronous=NORMAL")
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
                 raise HistoryError(
                     f"{path} has schema {version}, newer than this hotlap's {SCHEMA_VERSION}"
                 )
             if version < SCHEMA_VERSION:
-                _retry(lambda: _migrate(conn))
+                retry(lambda: _migrate(conn))
             # Reading every table once finds most corruption now rather than mid-run.
             conn.execute("SELECT count(*) FROM runs").fetchone()
             conn.execute("SELECT nodeid FROM tests ORDER BY nodeid LIMIT 1").fetchone()
@@ -298,7 +290,7 @@ class HistoryStore:
                 self._prune(conn, keep)
                 return run_id
 
-        return _retry(write)
+        return retry(write)
 
     @staticmethod
     def _prune(conn: sqlite3.Connection, keep: int) -> None:
@@ -477,15 +469,3 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def _retry(action: Callable[[], T], attempts: int = 5) -> T:
-    """Run ``action``, retrying while another process holds the write lock."""
-    for attempt in range(attempts):
-        try:
-            return action()
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * 2**attempt)
-    raise AssertionError("unreachable")  # pragma: no cover

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hotlap.sqlite import connect_wal
+
 SCHEMA_VERSION = 1
 DB_NAME = "impact.sqlite3"
 
@@ -58,10 +60,7 @@ class ImpactStore:
 
     # -- opening ----------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
+        return connect_wal(self.path, 10.0)
 
     def _open(self) -> sqlite3.Connection:
         try:
