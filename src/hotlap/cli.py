@@ -188,7 +188,7 @@ def run_main(
     from hotlap.protocol import Event
     from hotlap.resources.cores import effective_cores
     from hotlap.runner.command import choose_workers, pytest_command
-    from hotlap.runner.hooks import RunContext
+    from hotlap.runner.hooks import Finisher, RunContext
     from hotlap.runner.session import RunSession
 
     cwd = cwd or Path.cwd()
@@ -229,6 +229,20 @@ def run_main(
     state = RunState()
     source = new_session(ctx.pytest_args)
     started_wall, started = time.time(), time.monotonic()
+
+    def make_meta(state: RunState, code: int) -> RunMeta:
+        return RunMeta(
+            argv=[*source.command[3:]],
+            exit_code=code,
+            workers=len(state.workers),
+            effective_cores=cores,
+            start=started_wall,
+            wall_time=time.monotonic() - started,
+            cancelled=source.cancelled,
+            malformed_events=(source.server.malformed if source.server else 0),
+        )
+
+    finisher = Finisher(hooks, ctx, make_meta)
     eta = _eta_function()
     if _is_headless(ns) or not _ui_available():
         from hotlap.runner.headless import run_headless
@@ -243,6 +257,7 @@ def run_main(
                 eta=eta,
                 interval=interval,
                 regressions=_regression_function(ctx.baseline),
+                on_session_end=finisher.early,
             )
         finally:
             source.close()
@@ -275,24 +290,9 @@ def run_main(
             )
         finally:
             source.close()
-    meta = RunMeta(
-        argv=[*source.command[3:]],
-        exit_code=code,
-        workers=len(state.workers),
-        effective_cores=cores,
-        start=started_wall,
-        wall_time=time.monotonic() - started,
-        cancelled=source.cancelled,
-        malformed_events=(source.server.malformed if source.server else 0),
-    )
-    # History first: what it finds (regressions, flaky tests) belongs in the JSON report.
-    for hook in hooks:
-        for message in hook.finish(ctx, state, meta):  # type: ignore[attr-defined]
-            print(f"hotlap: {message}", file=sys.stderr)
-    history = next(
-        (h.summary for h in hooks if getattr(h, "summary", None) is not None),  # type: ignore[attr-defined]
-        None,
-    )
+    meta = finisher.final(state, code)
+    for message in finisher.messages:
+        print(f"hotlap: {message}", file=sys.stderr)
     try:
         written = write_exports(
             state,
@@ -301,7 +301,7 @@ def run_main(
             durations_path=ns.durations_file,
             record_path=ns.record,
             events=events,
-            history=history,
+            history=finisher.summary,
         )
     except OSError as exc:
         print(f"hotlap: could not write an export: {exc}", file=sys.stderr)

@@ -54,6 +54,8 @@ class HistoryHooks:
         self._impact_token: tuple[int, ...] = ()
         #: ``{"regressions": [...], "flaky": [...]}`` of the finished run, for its JSON report.
         self.summary: dict[str, Any] | None = None
+        #: Where the finished run was recorded, and its id there (for :meth:`amend`).
+        self._recorded: tuple[Path, int] | None = None
 
     # -- before the run ---------------------------------------------------------------------
     def prepare(self, ctx: RunContext) -> None:
@@ -140,6 +142,7 @@ class HistoryHooks:
         )
         flaky: list[Flaky] = []
         if store is not None:
+            self._recorded = (directory, store.last_run_id)
             try:
                 # Only a test whose verdict changed (or that passed on a rerun) can be flaky:
                 # the store finds those, so only their rows are read.
@@ -156,6 +159,19 @@ class HistoryHooks:
         # Written even when recording failed: the run's report is never lost.
         messages += save_last_report(directory, state, meta, summary)
         return messages
+
+    def amend(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
+        """pytest exited with another code than its session ended with: correct the record
+        and the saved report (the run's tests and findings stay as they were)."""
+        if self._recorded is None:
+            return []
+        directory, run_id = self._recorded
+        try:
+            with HistoryStore.open(directory) as store:
+                store.amend_run(run_id, state, meta)
+        except (OSError, HistoryError, sqlite3.Error) as exc:
+            return [f"history: exit code not corrected ({exc})"]
+        return save_last_report(directory, state, meta, self.summary)
 
 
 def suggest_workers(ctx: RunContext, effective_cores: float, mem_available: int) -> int | None:

@@ -137,6 +137,8 @@ class HistoryStore:
         self.conn = conn
         #: Things the user should hear about (a corrupt file moved aside, …).
         self.warnings = warnings
+        #: The id :meth:`record_run` gave the last run it stored (0: none yet).
+        self.last_run_id = 0
 
     # -- opening ----------------------------------------------------------------------------
     @classmethod
@@ -290,7 +292,29 @@ class HistoryStore:
                 self._prune(conn, keep)
                 return run_id
 
-        return retry(write)
+        self.last_run_id = retry(write)
+        return self.last_run_id
+
+    def amend_run(self, run_id: int, state: RunState, meta: RunMeta) -> None:
+        """Correct a recorded run's exit code, wall time and cancellation: it was recorded
+        when pytest's session ended, and pytest exited otherwise (see ``runner.hooks``)."""
+        run = run_section(state, meta)
+
+        def write() -> None:
+            with self._write() as conn:
+                conn.execute(
+                    "UPDATE runs SET wall_time = ?, exit_code = ?, cancelled = ?, run_json = ?"
+                    " WHERE id = ?",
+                    (
+                        float(meta.wall_time),
+                        meta.exit_code,
+                        int(meta.cancelled),
+                        json.dumps(run),
+                        run_id,
+                    ),
+                )
+
+        retry(write)
 
     @staticmethod
     def _prune(conn: sqlite3.Connection, keep: int) -> None:

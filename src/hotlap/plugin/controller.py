@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -80,14 +81,21 @@ class ControllerEmitter:
             )
         )
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self.sink.send(
-            SessionFinish(
-                "controller",
-                self.pid,
-                time.monotonic(),
-                exitstatus=int(exitstatus),
-                stats=pytest_stats(self.config),
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(
+        self, session: pytest.Session, exitstatus: int
+    ) -> Generator[None, None, None]:
+        # Sent after every other implementation (a wrapper's tail runs last): the app treats
+        # this event as the run's end, and a plugin may still change ``session.exitstatus``.
+        try:
+            return (yield)
+        finally:
+            self.sink.send(
+                SessionFinish(
+                    "controller",
+                    self.pid,
+                    time.monotonic(),
+                    exitstatus=int(session.exitstatus),
+                    stats=pytest_stats(self.config),
+                )
             )
-        )

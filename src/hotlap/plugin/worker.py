@@ -196,19 +196,27 @@ class TestEmitter:
             )
         )
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self._release_held()
-        if self.role is Role.SINGLE:
-            self.sink.send(
-                SessionFinish(
-                    self.worker,
-                    self.pid,
-                    time.monotonic(),
-                    exitstatus=int(exitstatus),
-                    stats=pytest_stats(self.config),
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(
+        self, session: pytest.Session, exitstatus: int
+    ) -> Generator[None, None, None]:
+        # The end of the run as the app sees it, so sent after every other implementation:
+        # session-scoped teardowns and the impact plugin's file come before it, and a plugin
+        # may still change ``session.exitstatus`` (which pytest then exits with).
+        try:
+            return (yield)
+        finally:
+            self._release_held()
+            if self.role is Role.SINGLE:
+                self.sink.send(
+                    SessionFinish(
+                        self.worker,
+                        self.pid,
+                        time.monotonic(),
+                        exitstatus=int(session.exitstatus),
+                        stats=pytest_stats(self.config),
+                    )
                 )
-            )
 
     # -- tests -----------------------------------------------------------------------------
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:

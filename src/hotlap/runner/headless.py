@@ -161,11 +161,14 @@ def run_headless(
     interval: float = 2.0,
     on_events: Callable[[list[Event]], None] | None = None,
     regressions: RegressionFn | None = None,
+    on_session_end: Callable[[RunState], None] | None = None,
 ) -> int:
     """Run ``source`` to the end, printing as it goes; return pytest's exit code.
 
     Ctrl-C cancels the run (INT, TERM, KILL to pytest's group) and still waits for its end,
     so nothing is left running and the exit code is pytest's (2 when interrupted).
+    ``on_session_end`` is called once, when pytest's session has ended but before pytest
+    has exited (the work after a run can overlap pytest's own shutdown).
     """
     out = out or sys.stdout
     reporter = HeadlessReporter(
@@ -181,6 +184,9 @@ def run_headless(
                     on_events(events)
                 reporter.feed(events)
             reporter.tick(time.monotonic())
+            if on_session_end is not None and state.session.finished is not None:
+                on_session_end(state)
+                on_session_end = None
             code = source.poll()
             if code is None and not events:
                 # Short: the loop is also how soon the end of pytest is noticed, and that
