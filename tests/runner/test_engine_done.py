@@ -100,3 +100,47 @@ def test_only_quiet_passes_are_folded(tmp_path: Path, h, workers: str) -> None:
     quiet = state.tests["test_kinds.py::test_quiet"]
     assert quiet.outcome == "passed" and quiet.started and quiet.finished
     assert quiet.rss_after > 0 and quiet.rss_peak > 0
+
+
+STATUS_CONFTEST = """
+    def pytest_report_teststatus(report, config):
+        if report.when == "call" and report.passed and "custom" in report.nodeid:
+            return "checked", "c", "CHECKED"
+"""
+STATUS_TESTS = """
+    def test_custom():
+        pass
+
+    def test_plain():
+        pass
+"""
+
+
+# "sub": a conftest pytest loads only while collecting sub/ (after the worker's first look at
+# the hook's implementations). Only without xdist: under -n 2 the controller, which counts,
+# never loads it (plain pytest then says "2 passed" while the workers' hook says "checked").
+@pytest.mark.parametrize(("workers", "where"), [("0", "sub"), ("0", ""), ("2", "")])
+def test_a_conftest_status_is_asked_not_assumed(
+    tmp_path: Path, h, workers: str, where: str
+) -> None:
+    """A conftest that gives passed tests its own word: the worker does not take "passed"
+    for granted, so that test arrives phase by phase with the conftest's category, and
+    pytest's counts (which include the new word) are the app's."""
+    prefix = f"{where}/" if where else ""
+    suite = {f"{prefix}conftest.py": STATUS_CONFTEST, f"{prefix}test_status.py": STATUS_TESTS}
+    project = h.write_project(tmp_path / "p", suite)
+    record = tmp_path / "events.jsonl"
+    plain = h.run_pytest(project, "-n", workers, "-p", "no:cacheprovider")
+    result = h.run_hotlap(
+        project, "run", "--headless", "--record", str(record), "--no-history", "--no-impact",
+        "--", "-n", workers, "-p", "no:cacheprovider",
+    )  # fmt: skip
+    assert result.code == plain.code == 0, result.describe()
+    state = RunState()
+    calls = {}
+    for event in read_record(record):
+        state.apply(event)
+        if event.kind == "test_report" and event.when == "call":
+            calls[event.nodeid] = event.category
+    assert calls == {f"{prefix}test_status.py::test_custom": "checked"}, calls
+    assert state.summary_counts() == h.counts_of(plain) == {"checked": 1, "passed": 1}
