@@ -7,6 +7,7 @@ import random
 import pytest
 from ui_helpers import events_of
 
+import hotlap.ui.places as places
 import hotlap.ui.sorted_keys as sorted_keys
 from hotlap.model.run_state import RunState
 from hotlap.protocol import (
@@ -77,8 +78,10 @@ def test_incremental_order_matches_a_full_rebuild(
 ) -> None:
     """Streamed in random chunks, every sort x reverse x failures-first x filter (a sample
     of them on the longer record) shows the rows ``order_tests`` shows, in the same order.
-    Tiny blocks, so block splits and emptied blocks happen too."""
+    Tiny blocks, so block splits and emptied blocks happen too, and the collection's places
+    indexed two at a time, so lookups past the indexed part happen too."""
     monkeypatch.setattr(sorted_keys, "BLOCK", 3)
+    monkeypatch.setattr(places, "CHUNK", 2)
     events = events_of(record)
     chosen = random.Random(record).sample(_views(FILTERS), views)
     checks = sum(_replay_in_chunks(events, view, seed) for seed, view in enumerate(chosen))
@@ -146,6 +149,7 @@ def test_incremental_order_matches_on_invented_runs(
     rerun tests: the incremental order (queued block included) still equals ``order_tests``
     for every view, also when the whole stream arrives at once."""
     monkeypatch.setattr(sorted_keys, "BLOCK", 3)
+    monkeypatch.setattr(places, "CHUNK", 2)
     events = _random_run(seed)
     for n, view in enumerate(_views(FILTERS)):
         assert _replay_in_chunks(events, view, seed * 1000 + n) > 10
@@ -190,6 +194,22 @@ def test_a_crash_rebuilds_and_new_tests_leave_the_queue() -> None:
     state.apply(started)
     index.update(touched_rows([started]) or [])
     assert index[len(state.collect_errors)] == started.nodeid
+
+
+def test_collection_places_are_first_places_indexed_as_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lookup indexes only as far as its nodeid; ``advance`` indexes the rest a chunk at a
+    time; a collection listing a nodeid twice is indexed whole, first places kept."""
+    monkeypatch.setattr(places, "CHUNK", 3)
+    found = places.CollectionPlaces([f"t{i}" for i in range(10)])
+    assert found.get("t1") == 1 and found.built == 3
+    assert found.get("t7") == 7 and found.built == 9 and not found.done
+    found.advance()
+    assert found.done and found.get("nowhere") is None and not found.repeats
+    twice = places.CollectionPlaces(["a", "b", "a", "c", "b"])
+    assert twice.done and twice.repeats == {2, 4}
+    assert [twice.get(n) for n in "abc"] == [0, 1, 3]
 
 
 def test_sorted_keys_match_a_sorted_list(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ from typing import Any, overload
 from hotlap.model.run_state import RunState, TestRecord
 from hotlap.protocol import Event, HangStack, TestDone, TestReport, TestStart, WorkerCrash
 from hotlap.ui.index import _FAILING, _RANK, TestView, outcome_of
+from hotlap.ui.places import CollectionPlaces
 from hotlap.ui.sorted_keys import SortedKeys
 
 Key = tuple[Any, ...]
@@ -86,14 +87,13 @@ class LiveTestIndex(Sequence[str]):
         self._collected, self._errors = collected, len(errors)
         #: Every test's place in run order (the state's dict order), shown or not.
         self._seqs: dict[str, int] = dict(zip(tests, range(len(tests)), strict=True))
-        # Each collected nodeid's first place in the collection, built at C speed (a loop
-        # over 50,000 nodeids costs tens of ms); dict(zip) keeps a repeated key's last place.
-        n = len(collected)
-        self._cseq: dict[str, int] = dict(zip(collected, range(n), strict=True))
-        if len(self._cseq) < n:
-            self._cseq = {}
-            for seq, nodeid in enumerate(collected):
-                self._cseq.setdefault(nodeid, seq)
+        # Each collected nodeid's first place in the collection, indexed as needed; a view
+        # change keeps the places of the same collection.
+        places = getattr(self, "_places", None)
+        if places is None or places.collected is not collected:
+            places = CollectionPlaces(collected)
+        self._places: CollectionPlaces = places
+        repeats = places.repeats
         failing: set[str] = set()
         if view.failures_first:
             failing = {n for n in self._failed if outcome_of(state, n) in _FAILING}
@@ -124,7 +124,7 @@ class LiveTestIndex(Sequence[str]):
             keys += [
                 (0 if n in failing else 1, value(n, None), 2, seq, n)
                 for seq, n in enumerate(collected)
-                if n not in tests and self._cseq[n] == seq and (shown is None or shown(n))
+                if n not in tests and seq not in repeats and (shown is None or shown(n))
             ]
         self._keys: dict[str, Key] = {k[-1]: k for k in keys}
         if len(self._keys) < len(keys):
@@ -144,8 +144,9 @@ class LiveTestIndex(Sequence[str]):
     def _queued_seqs(self) -> Iterable[int]:
         """Places in the collection of the queued rows: collected, not started, no collection
         error, shown by the filter, first of their nodeid."""
-        state, cseq = self.state, self._cseq
+        state, places = self.state, self._places
         collected, tests, errors = state.collected, state.tests, state.collect_errors
+        repeats = places.repeats
         if self._outcomes and "queued" not in self._outcomes:
             return ()
         if self._words:
@@ -153,14 +154,14 @@ class LiveTestIndex(Sequence[str]):
             return [
                 seq
                 for seq, n in enumerate(collected)
-                if n not in tests and n not in errors and cseq[n] == seq and shown(n)
+                if n not in tests and n not in errors and seq not in repeats and shown(n)
             ]
         # Take out the places of started tests, collection errors and repeated entries, and
         # keep the rest at C speed (a loop over 50,000 nodeids costs tens of ms).
         n = len(collected)
-        taken = {cseq[node] for node in (*tests, *errors) if node in cseq}
-        if len(cseq) < n:
-            taken |= set(range(n)).difference(cseq.values())
+        taken: set[int | None] = {places.get(node) for node in (*tests, *errors)}
+        taken.discard(None)
+        taken |= repeats
         if not taken:
             return range(n)  # the common case, when a collection arrives
         return list(filterfalse(taken.__contains__, range(n)))
@@ -200,6 +201,8 @@ class LiveTestIndex(Sequence[str]):
         if self.reshaped():
             self.rebuild(state, self.view)
             return
+        if not self._places.done:
+            self._places.advance()  # a chunk a refresh: see hotlap.ui.places
         failures = state.failures
         if len(failures) > self._seen_failures:
             self._failed.update(failures[self._seen_failures :])
@@ -211,10 +214,10 @@ class LiveTestIndex(Sequence[str]):
         if new > 0:
             fresh = list(islice(reversed(tests), new))
             fresh.reverse()
-            queue, cseq = self._queue, self._cseq
+            queue, places = self._queue, self._places
             for nodeid in fresh:
                 seqs[nodeid] = len(seqs)
-                place = cseq.get(nodeid)
+                place = places.get(nodeid)
                 if place is not None and place in queue:
                     queue.remove(place)
         # An event names the same test 3-4 times a tick (start, setup, call, teardown).
@@ -319,7 +322,7 @@ class LiveTestIndex(Sequence[str]):
         if key is not None:
             pos: int = self._sorted.position(key)
             return pos if pos < self._before else pos + len(self._queue)
-        place = self._cseq.get(nodeid) if self._block else None
+        place = self._places.get(nodeid) if self._block else None
         if place is None or place not in self._queue:
             return None
         return self._before + self._queue.position(place)
