@@ -187,3 +187,38 @@ def test_a_value_of_the_wrong_type_still_encodes() -> None:
     json instead of raising on the test's path."""
     event = _report(nodeid=None, duration="slow")  # type: ignore[arg-type]
     assert encode(event) == _generic(event)
+
+
+def test_compiled_decoders_agree_with_the_checks() -> None:
+    """Valid events and every kind of broken field (missing, extra, wrong JSON type, a bool
+    where a number goes): a compiled decoder builds exactly what the generic checks build,
+    and refuses (None) exactly what they refuse."""
+    import random
+
+    from hotlap.protocol.codec import _SPECS, _checked, _compile_builder
+
+    rng = random.Random(11)
+    by_type = {str: "x", int: 3, float: 2.5, bool: False, list: ["a"], dict: {"k": 1}}
+    wrong: list[object] = [None, "s", 1, 1.5, True, [], {}]
+    for kind, spec in _SPECS.items():
+        build = _compile_builder(spec)
+        hints = __import__("typing").get_type_hints(spec.cls)
+        valid: dict[str, object] = {"kind": kind, "v": PROTOCOL_VERSION}
+        for f in dataclasses.fields(spec.cls):
+            origin = __import__("typing").get_origin(hints[f.name]) or hints[f.name]
+            valid[f.name] = by_type[origin]
+        cases = [dict(valid), {k: v for k, v in valid.items() if k not in spec.required}]
+        for name in spec.names:
+            cases.append({k: v for k, v in valid.items() if k != name})
+            for value in wrong:
+                cases.append({**valid, name: value})
+        cases.append({**valid, "extra": 1})
+        cases += [{**valid, "t": 7}, {**valid, "pid": 7.0}]
+        rng.shuffle(cases)
+        for data in cases:
+            try:
+                expected = _checked(spec, data)
+            except ProtocolError:
+                assert build(data) is None, (kind, data)
+            else:
+                assert build(data) == expected, (kind, data)
