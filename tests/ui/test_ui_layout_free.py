@@ -7,8 +7,11 @@ what the dashboard's event-to-screen lag goal cannot afford.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from textual.screen import Screen
+from textual.scrollbar import ScrollBar
 from ui_helpers import ManualSource, events_of, manual_app, replay_app
 
 import hotlap.ui.app as app_module
@@ -116,3 +119,44 @@ async def test_a_tick_over_its_budget_leaves_the_detail_pane_to_the_next(
         await pilot.pause()
         assert app.detail.nodeid == app.tests.cursor_key
         assert app.tests.cursor_key in app.detail.text
+
+
+async def test_the_detail_scrollbar_is_repainted_only_when_its_thumb_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Texts that fit the pane all show the same bar (a thumb filling it): moving between them
+    does not repaint the detail pane's scrollbar, moving to a taller text does, and the bar
+    always holds the height of the text shown."""
+    app = replay_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(app, pilot)
+        tests, detail = app.tests, app.detail
+        bar = detail.vertical_scrollbar
+        repaints: list[object] = []
+        original = ScrollBar.refresh
+
+        def counted(self: ScrollBar, *args: Any, **kwargs: Any) -> ScrollBar:
+            if self is bar:
+                repaints.append(detail.nodeid)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(ScrollBar, "refresh", counted)
+        window = detail.scrollable_content_region.height
+        assert detail.nodeid == tests.keys[0]
+        fitted = detail.virtual_size.height <= window
+        seen = {"fit to fit": 0, "fit to taller": 0}
+        for row in [*range(1, len(tests.keys)), 0]:  # row 0 (a failure) is the tallest
+            repaints.clear()
+            tests.move_cursor(row)
+            await pilot.pause()
+            height = detail.virtual_size.height
+            assert bar.window_virtual_size == height
+            fits = height <= window
+            if fitted and fits:
+                seen["fit to fit"] += 1
+                assert repaints == [], tests.keys[row]
+            elif fitted:
+                seen["fit to taller"] += 1
+                assert repaints, tests.keys[row]
+            fitted = fits
+        assert all(seen.values()), seen

@@ -15,6 +15,7 @@ from textual.visual import Visual, visualize
 from hotlap.model.run_state import RunState, TestRecord
 from hotlap.ui.format import fmt_delta_bytes, fmt_seconds
 from hotlap.ui.index import outcome_of
+from hotlap.ui.widgets.line_table import update_vertical_scrollbar
 
 
 class TestDetail(ScrollView, can_focus=True):
@@ -96,7 +97,7 @@ class TestDetail(ScrollView, can_focus=True):
         # appears or goes makes its own, and the resize that follows re-wraps).
         self.set_reactive(ScrollView.virtual_size, size)
         self._refresh_scrollbars()
-        self.vertical_scrollbar.window_virtual_size = size.height
+        update_vertical_scrollbar(self, size.height, self.scroll_offset.y)
         self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def on_resize(self, event: events.Resize) -> None:

@@ -29,13 +29,35 @@ from hotlap.ui.format import ellipsize_left
 
 
 def _thumb(virtual: float, window: float, position: float, size: int) -> tuple[int, int]:
-    """Where a vertical scrollbar's thumb starts and ends, in eighths of a cell (as Textual's
-    ``ScrollBarRender.render_bar`` draws it)."""
+    """Where a vertical scrollbar's thumb starts and ends on the bar, in eighths of a cell (as
+    Textual's ``ScrollBarRender.render_bar`` draws it)."""
     if not (window and size and virtual) or size == virtual or virtual == window:
         return (0, 0)
     thumb = max(1.0, window / (virtual / size))
     start = int((size - thumb) * (position / (virtual - window)) * 8)
-    return (start, start + ceil(thumb * 8))
+    # What the bar shows: a thumb longer than the bar (content shorter than the window)
+    # fills it, whatever the content's height.
+    return (max(0, start), min(size * 8, start + ceil(thumb * 8)))
+
+
+def update_vertical_scrollbar(view: ScrollView, virtual: int, position: float) -> None:
+    """Set ``view``'s vertical scrollbar; repaint it only if its thumb moves on screen.
+
+    Repainting the bar costs ~1-20 ms (Textual renders it line by line), and at 50,000 rows
+    a few rows more or a row of scrolling do not move the thumb at all, nor does a detail
+    text that grows while it fits the pane.
+    """
+    if not view.show_vertical_scrollbar:
+        return
+    bar = view.vertical_scrollbar
+    window = view.container_size.height - view.scrollbar_size_horizontal
+    height = bar.size.height
+    before = _thumb(bar.window_virtual_size, bar.window_size, bar.position, height)
+    bar.set_reactive(ScrollBar.window_virtual_size, virtual)
+    bar.set_reactive(ScrollBar.window_size, window)
+    bar.set_reactive(ScrollBar.position, position)
+    if _thumb(virtual, window, position, height) != before:
+        bar.refresh()
 
 
 class _Pass(NamedTuple):
@@ -189,22 +211,7 @@ class LineTable(ScrollView, can_focus=True):
         self._update_scrollbar(self.virtual_size.height, y)
 
     def _update_scrollbar(self, virtual: int, position: float) -> None:
-        """Set the vertical scrollbar; repaint it only if its thumb moves on screen.
-
-        Repainting the bar costs ~10-20 ms (Textual renders it line by line), and at 50,000
-        rows a few rows more or a row of scrolling do not move the thumb at all.
-        """
-        if not self.show_vertical_scrollbar:
-            return
-        bar = self.vertical_scrollbar
-        window = self.container_size.height - self.scrollbar_size_horizontal
-        height = bar.size.height
-        before = _thumb(bar.window_virtual_size, bar.window_size, bar.position, height)
-        bar.set_reactive(ScrollBar.window_virtual_size, virtual)
-        bar.set_reactive(ScrollBar.window_size, window)
-        bar.set_reactive(ScrollBar.position, position)
-        if _thumb(virtual, window, position, height) != before:
-            bar.refresh()
+        update_vertical_scrollbar(self, virtual, position)
 
     def _set_virtual_size(self, size: Size) -> None:
         """Change the number of rows without a layout pass.
