@@ -183,3 +183,31 @@ def test_wants_only_the_projects_own_source(tmp_path: Path) -> None:
     assert not owner.wants(str(tmp_path / "data.txt"))
     assert not owner.wants("/elsewhere/a.py")
     assert not ins.Instrumenter("/").wants(ins.__file__)
+
+
+def test_instrumented_code_compiles_without_warnings() -> None:
+    """The markers must not make Python warn about the user's module (a tuple constant read
+    with a str index did: "SyntaxWarning: tuple indices must be integers")."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load(SOURCE, "/p/warn.py")
+
+
+def test_a_function_is_seen_in_every_context_it_runs_in() -> None:
+    """A marker notes its function once per context however often it runs, and again in the
+    next context; a harvest touches only what ran (the dirty list), and a project's integer
+    that looks like a marker index outside a marked function is left alone."""
+    lookalike = ins.PLACEHOLDER + 1
+    source = f"number = {lookalike}\n\ndef f():\n    return 1\n\ndef g():\n    return f() + f()\n"
+    source += "".join(f"\ndef unused_{i}():\n    return {i}\n" for i in range(200))
+    module, _code = load(source, "/p/ctx.py")
+    assert module.number == lookalike
+    f_key, g_key = ("/p/ctx.py", 3, False), ("/p/ctx.py", 6, False)
+    assert ran(lambda: [module.g() for _ in range(50)]) == {f_key, g_key}
+    assert ins.DIRTY == []
+    module.f()
+    assert len(ins.DIRTY) == 1
+    assert ran(module.f) == {f_key}
+    assert ran(lambda: None) == set()

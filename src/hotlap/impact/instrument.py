@@ -5,14 +5,17 @@ callback or a C profiler hook on *every* call, which doubles the time of call-he
 project's own functions are what impact selection needs, and hotlap sees their source before
 Python compiles it; so each project function (and lambda) gets one statement at entry::
 
-    HITS[K] = 1
+    if not HITS[K]:
+        HITS[K] = 1
+        DIRTY.append(K)
 
-where ``HITS`` is not a name but a *constant* of the code object (put there when the module
-is loaded): no name lookup, a specialised list store (~10 ns), and nothing that can fail if
-the function is pickled by value into another process. ``K`` indexes ``KEYS``, the code
-location ``(file, first line, False)`` of that function. Switching context reads the list's
-set entries and clears them, so what ran is attributed to the test or fixture that was
-current, exactly like the profiler did.
+where ``HITS`` and ``DIRTY`` are not names but *constants* of the code object (put there when
+the module is loaded): no name lookup, a specialised list read (~10 ns) once the function ran
+in the current context, and nothing that can fail if the function is pickled by value into
+another process. ``K`` indexes ``KEYS``, the code location ``(file, first line, False)`` of
+that function. Switching context takes the keys listed in ``DIRTY`` and clears their entries,
+so what ran is attributed to the test or fixture that was current, exactly like the profiler
+did, at a cost that follows what ran, not how many functions the project has.
 
 Modules are compiled through a meta path finder (the project's plain modules) and through
 pytest's assertion rewriter (test modules and conftests). The compiled form holds
@@ -42,14 +45,21 @@ CodeKey = tuple[str, int, bool]
 
 HITS: list[int] = []
 KEYS: list[CodeKey] = []
-_ZEROS: list[int] = []  # as long as HITS, all zero: the "nothing ran" comparison
+#: Indexes set in ``HITS`` since the last harvest (a marker appends its own, once).
+DIRTY: list[int] = []
 _register_lock = threading.Lock()
 
 #: Compiled form: the module's table ``(LINES, first line of K=0, K=1, …)`` stands where
-#: ``HITS`` will be, and "\0hotlap:K" (K local to the module) where its index will be;
-#: :func:`relocate` swaps them in when the module is loaded.
-PLACEHOLDER = "\0hotlap:"
+#: ``HITS`` will be, and ``PLACEHOLDER + K`` (K local to the module) where its index will be;
+#: :func:`relocate` swaps them in when the module is loaded. The index is an int: the
+#: compiler warns about a tuple constant read with a str (SyntaxWarning, shown to the user).
+#: Only code objects that hold the table (marked functions) have their ints relocated, so an
+#: int of the project's own could only clash inside a marked function, and only at this
+#: value (about 6.8e18).
+PLACEHOLDER = 0x5EED_1E57 << 32
 LINES = "\0hotlap-lines"
+#: Compiled form: the one-element tuple ``(DIRTY_MARK,)`` stands where ``DIRTY`` will be.
+DIRTY_MARK = "\0hotlap-dirty"
 
 
 def _format() -> str:
@@ -76,18 +86,18 @@ _HOTLAP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.s
 
 def harvest(into: set[CodeKey] | None) -> None:
     """Move what ran since the last call into ``into`` (``None``: drop it)."""
+    dirty = DIRTY
+    if not dirty:
+        return
+    # Another thread may append while this runs: take (and remove) only what is there now.
+    n = len(dirty)
+    ran = dirty[:n]
+    del dirty[:n]
     hits = HITS
-    if hits == _ZEROS:
-        return  # nothing ran: equal small ints compare by identity (~1 us per 2,000)
-    # One C pass to bytes, then memchr: list.index(1) compares every 0 with 1 (~6x slower).
-    data = bytearray(hits)
-    keys = KEYS
-    i = data.find(1)
-    while i >= 0:
+    for i in ran:
         hits[i] = 0
-        if into is not None:
-            into.add(keys[i])
-        i = data.find(1, i + 1)
+    if into is not None:
+        into.update(map(KEYS.__getitem__, ran))
 
 
 def _place(node: ast.AST, line: int, col: int = 0) -> None:
@@ -123,14 +133,27 @@ def instrument(tree: ast.Module) -> None:
             marked.append((node, len(lines)))
             lines.append(node.lineno)
     table: Any = (LINES, *lines)  # a tuple constant: typeshed knows only scalars
+    dirty: Any = (DIRTY_MARK,)
     for node, k in marked:
-        index = ast.Constant(f"{PLACEHOLDER}{k}")
+        index = ast.Constant(PLACEHOLDER + k)
+        hit = ast.Subscript(value=ast.Constant(table), slice=index, ctx=ast.Load())
+        set_hit = ast.Call(
+            func=ast.Attribute(value=ast.Constant(table), attr="__setitem__", ctx=ast.Load()),
+            args=[index, ast.Constant(1)],
+            keywords=[],
+        )
+        note = ast.Call(
+            func=ast.Attribute(value=ast.Constant(dirty), attr="append", ctx=ast.Load()),
+            args=[index],
+            keywords=[],
+        )
         if isinstance(node, ast.Lambda):
-            # ``HITS.__setitem__(K, 1) or body``: the call returns None.
-            mark = ast.Call(
-                func=ast.Attribute(value=ast.Constant(table), attr="__setitem__", ctx=ast.Load()),
-                args=[index, ast.Constant(1)],
-                keywords=[],
+            # ``((HITS[K] or HITS.__setitem__(K, 1) or DIRTY.append(K)) and None) or body``:
+            # the calls return None, so the marker is always falsy. Set before append: a
+            # harvest in between then finds the key on its next pass, never loses it.
+            mark = ast.BoolOp(
+                op=ast.And(),
+                values=[ast.BoolOp(op=ast.Or(), values=[hit, set_hit, note]), ast.Constant(None)],
             )
             expr = node.body
             _place(mark, expr.lineno, expr.col_offset)
@@ -140,9 +163,18 @@ def instrument(tree: ast.Module) -> None:
         assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         at = 1 if _is_docstring(node.body[0]) else 0  # the docstring stays first
         anchor = node.body[min(at, len(node.body) - 1)]  # where the line number comes from
-        mark_stmt = ast.Assign(
-            targets=[ast.Subscript(value=ast.Constant(table), slice=index, ctx=ast.Store())],
-            value=ast.Constant(1),
+        mark_stmt = ast.If(
+            test=ast.UnaryOp(op=ast.Not(), operand=hit),
+            body=[
+                ast.Assign(
+                    targets=[
+                        ast.Subscript(value=ast.Constant(table), slice=index, ctx=ast.Store())
+                    ],
+                    value=ast.Constant(1),
+                ),
+                ast.Expr(note),
+            ],
+            orelse=[],
         )
         _place(mark_stmt, anchor.lineno, anchor.col_offset)
         node.body.insert(at, mark_stmt)
@@ -181,19 +213,26 @@ def relocate(code: CodeType) -> CodeType:
         base = len(KEYS)
         KEYS.extend((filename, line, False) for line in table[1:])
         HITS.extend([0] * (len(table) - 1))
-        _ZEROS.extend([0] * (len(table) - 1))
-    cut = len(PLACEHOLDER)
+    end = PLACEHOLDER + len(table) - 1
 
     def fix(co: CodeType) -> CodeType:
         consts: list[Any] = []
         changed = False
+        # A marked function holds the table; so does the module's own code (for
+        # ``is_instrumented``), which has no marker index to relocate.
+        marked = co is not code and any(
+            type(c) is tuple and c and c[0] == LINES for c in co.co_consts
+        )
         for const in co.co_consts:
             kind = type(const)
-            if kind is str and const.startswith(PLACEHOLDER):
-                const = base + int(const[cut:])
+            if marked and kind is int and PLACEHOLDER <= const < end:
+                const = base + (const - PLACEHOLDER)
                 changed = True
             elif kind is tuple and const and const[0] == LINES:
                 const = HITS
+                changed = True
+            elif kind is tuple and const == (DIRTY_MARK,):
+                const = DIRTY
                 changed = True
             elif kind is CodeType:
                 new = fix(const)
