@@ -7,6 +7,9 @@ import itertools
 import os
 import weakref
 
+from rich.style import Style
+from rich.text import Text
+from textual.strip import Strip
 from ui_helpers import FakeFeed, ManualSource, events_of, manual_app, replay_app, state_of
 
 from hotlap.model.run_state import RunPhase
@@ -15,6 +18,7 @@ from hotlap.ui.app import GC_AFTER_RUN, GC_THRESHOLD, HotlapApp
 from hotlap.ui.screens.help import HelpScreen
 from hotlap.ui.screenshots import LiveReplay, settle
 from hotlap.ui.widgets.detail import TestDetail
+from hotlap.ui.widgets.panels import line_strip
 from hotlap.ui.widgets.tables import TestsTable
 from hotlap.watch.feed import ChangeBatch
 
@@ -436,3 +440,44 @@ async def test_selection_stays_on_the_same_test_while_the_run_streams() -> None:
                 moved_in_place += tests.cursor != cursor
             line = tests.cursor - top
         assert moved_in_place > 0  # rows did move under it
+
+
+def _cells(strip: Strip) -> list[tuple[str, Style | None]]:
+    """A strip as (character, style) per cell, whatever its segments."""
+    return [(ch, seg.style) for seg in strip for ch in seg.text]
+
+
+async def test_panel_lines_are_styled_as_rich_renders_them() -> None:
+    """The header's and the lanes' strips, built span by span, have the characters and styles
+    rich's ``Text.render`` gives them (base under the line's style under each span's), padded
+    or cropped to the width; a line with overlapping spans is left to rich."""
+    app = replay_app(mid_run=True)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(app, pilot)
+        console = app.console
+        lines = 0
+        for panel in (app.header, app.lanes):
+            base = panel.rich_style
+            for width in (160, 40):
+                for line in panel.lines(width):
+                    strip = line_strip(line, base, width, {}, console)
+                    assert strip is not None
+                    own = base + line.style if isinstance(line.style, Style) else base
+                    expected = Strip(list(line.render(console))).apply_style(own)
+                    expected = expected.extend_cell_length(width, base).crop(0, width)
+                    assert _cells(strip) == _cells(expected), line.plain
+                    assert strip.cell_length == width
+                    lines += 1
+        assert lines >= 10
+        text = Text("ab", style=Style(bold=True))
+        text.append("cd", style="italic")
+        assert _cells(line_strip(text, Style(), 6, {}, console) or Strip([])) == [
+            ("a", Style(bold=True)),
+            ("b", Style(bold=True)),
+            ("c", Style(bold=True, italic=True)),
+            ("d", Style(bold=True, italic=True)),
+            (" ", Style()),
+            (" ", Style()),
+        ]
+        text.stylize("underline", 0, 3)
+        assert line_strip(text, Style(), 6, {}, console) is None
