@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from hotlap import __version__
 
 if TYPE_CHECKING:
+    from hotlap.protocol import Event
     from hotlap.runner.command import WorkerChoice
     from hotlap.runner.headless import EtaFn, RegressionFn
     from hotlap.runner.hooks import RunContext
@@ -182,10 +183,8 @@ def run_main(
     display_args: list[str] | None = None,
 ) -> int:
     """``hotlap run``: prepare (history, impact), run pytest, show it, export, record."""
-    from hotlap.export.files import write_exports
-    from hotlap.export.report import RunMeta
-    from hotlap.model.run_state import RunState
-    from hotlap.protocol import Event
+    # Only what starting pytest needs is imported before it starts; the rest (the model, the
+    # protocol's classes, exports) loads while pytest does (0.5 s or more).
     from hotlap.resources.cores import effective_cores
     from hotlap.runner.command import choose_workers, pytest_command
     from hotlap.runner.hooks import Finisher, RunContext
@@ -226,9 +225,22 @@ def run_main(
             on_drain=events.extend if ns.record else None,
         )
 
-    state = RunState()
     source = new_session(ctx.pytest_args)
     started_wall, started = time.time(), time.monotonic()
+    headless = _is_headless(ns) or not _ui_available()
+    if headless:
+        _interrupt_on_termination()
+    try:
+        if headless:
+            source.start()  # now: what follows overlaps pytest's start-up
+        from hotlap.export.files import write_exports
+        from hotlap.export.report import RunMeta
+        from hotlap.model.run_state import RunState
+    except BaseException:  # Ctrl-C here must not leave pytest running
+        source.close()
+        raise
+
+    state = RunState()
 
     def make_meta(state: RunState, code: int) -> RunMeta:
         return RunMeta(
@@ -244,10 +256,9 @@ def run_main(
 
     finisher = Finisher(hooks, ctx, make_meta)
     eta = _eta_function()
-    if _is_headless(ns) or not _ui_available():
+    if headless:
         from hotlap.runner.headless import run_headless
 
-        _interrupt_on_termination()
         interval = ns.progress_interval or (10.0 if os.environ.get("CI") else 2.0)
         try:
             code = run_headless(

@@ -10,10 +10,8 @@ import contextlib
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hotlap.export.report import RunMeta
-from hotlap.history.analysis import VERDICTS, Flaky, find_flaky, regressions
 from hotlap.history.fingerprint import impact_deps, impact_token, source_fingerprint
 from hotlap.history.plan import fixture_groups, schedule_payload, write_schedule
 from hotlap.history.store import (
@@ -23,8 +21,12 @@ from hotlap.history.store import (
     duration_samples,
     expected_seconds,
 )
-from hotlap.model.run_state import RunState
 from hotlap.runner.hooks import RunContext
+
+if TYPE_CHECKING:
+    from hotlap.export.report import RunMeta
+    from hotlap.history.analysis import Flaky
+    from hotlap.model.run_state import RunState
 
 #: Environment variables the plugin modules read on the controller and the workers.
 ENV_SCHEDULE = "HOTLAP_SCHEDULE"
@@ -124,6 +126,8 @@ class HistoryHooks:
                     self.schedule_path.unlink()
 
     def _finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
+        from hotlap.history.analysis import VERDICTS, find_flaky, regressions
+
         if not self.enabled or getattr(ctx.options, "no_history", False):
             return []
         if not any(rec.finished is not None for rec in state.tests.values()):

@@ -16,11 +16,13 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hotlap.export.report import RunMeta, run_section
-from hotlap.model.run_state import RunState
 from hotlap.sqlite import connect_wal, is_busy, retry
+
+if TYPE_CHECKING:
+    from hotlap.export.report import RunMeta
+    from hotlap.model.run_state import RunState
 
 DB_NAME = "history.sqlite3"
 SCHEMA_VERSION = 1
@@ -230,6 +232,8 @@ class HistoryStore:
         ``deps`` maps a nodeid to a fingerprint of what it depends on (impact data); tests not
         in it get the run's ``fingerprint``.
         """
+        from hotlap.export.report import run_section
+
         run = run_section(state, meta)
         test_rows = []
         for rec in state.tests.values():
@@ -298,6 +302,8 @@ class HistoryStore:
     def amend_run(self, run_id: int, state: RunState, meta: RunMeta) -> None:
         """Correct a recorded run's exit code, wall time and cancellation: it was recorded
         when pytest's session ended, and pytest exited otherwise (see ``runner.hooks``)."""
+        from hotlap.export.report import run_section
+
         run = run_section(state, meta)
 
         def write() -> None:

@@ -7,15 +7,17 @@ import secrets
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hotlap.export.report import RunMeta
 from hotlap.impact.collect import ENV_DIR
-from hotlap.impact.engine import apply_selection, compute_selection, root_of
-from hotlap.impact.fingerprint import fingerprint
-from hotlap.impact.merge import merge_run, read_process_files
-from hotlap.impact.store import open_store
-from hotlap.model.run_state import RunState
 from hotlap.runner.hooks import RunContext, RunHooks
+
+if TYPE_CHECKING:
+    from hotlap.export.report import RunMeta
+    from hotlap.model.run_state import RunState
+
+# Selection (--affected) and merging (after the run) are imported where they are used: the
+# app imports this module before it starts pytest.
 
 
 class ImpactHooks:
@@ -36,6 +38,8 @@ class ImpactHooks:
         if ctx.env.get(ENV_DIR):  # someone else (watch) already set it up
             return
         if getattr(ctx.options, "affected", False):
+            from hotlap.impact.engine import apply_selection, compute_selection, root_of
+
             selection, warnings = compute_selection(ctx.project, ctx.pytest_args)
             ctx.notes.extend(warnings)
             if selection.full_run:
@@ -93,6 +97,10 @@ def _remove_stale(base: Path, age: float = 86400.0) -> None:
 
 def record_run(project: Path, tmp: Path, state: RunState, pytest_args: list[str]) -> list[str]:
     """Merge the plugin's files in ``tmp`` with the run's outcomes into the store."""
+    from hotlap.impact.fingerprint import fingerprint
+    from hotlap.impact.merge import merge_run, read_process_files
+    from hotlap.impact.store import open_store
+
     outcomes: dict[str, str] = {}
     for nodeid, rec in state.tests.items():
         if rec.crashed:

@@ -13,10 +13,11 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hotlap.export.report import RunMeta
-from hotlap.model.run_state import RunPhase, RunState
+if TYPE_CHECKING:
+    from hotlap.export.report import RunMeta
+    from hotlap.model.run_state import RunState
 
 
 @dataclass
@@ -74,6 +75,8 @@ class Finisher:
         self._done: RunMeta | None = None
 
     def early(self, state: RunState) -> None:
+        from hotlap.model.run_state import RunPhase
+
         code = state.session.exitstatus
         if self._done is not None or code is None or state.phase is RunPhase.CANCELLED:
             return

@@ -7,8 +7,13 @@ import os
 import signal
 import subprocess
 import time
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
+
+# psutil (20 ms to import) is imported where it is used: the app imports this module before
+# it starts pytest, and only needs psutil once a run is stopped.
 
 #: Seconds to wait after SIGINT, then after SIGTERM, before SIGKILL.
 INT_GRACE = 0.6
@@ -16,6 +21,8 @@ TERM_GRACE = 0.3
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
+    import psutil
+
     try:
         return list(psutil.Process(pid).children(recursive=True))
     except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -35,6 +42,8 @@ def _group_alive(pgid: int) -> bool:
         return False
     except PermissionError:  # pragma: no cover - someone else's process reused the id
         return False
+    import psutil
+
     for member in psutil.process_iter(["status"]):
         with contextlib.suppress(OSError, psutil.Error):
             if member.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(member.pid) == pgid:
@@ -65,6 +74,8 @@ def stop_group(proc: subprocess.Popen[bytes]) -> None:
     Descendants that left the group (``setsid`` in a test) are found beforehand with psutil
     and killed at the end, so nothing is orphaned.
     """
+    import psutil
+
     pgid = proc.pid  # started with start_new_session: the leader's pid is the group id
     strays = _descendants(proc.pid)
     for sig, grace in ((signal.SIGINT, INT_GRACE), (signal.SIGTERM, TERM_GRACE)):
@@ -85,6 +96,8 @@ def stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 def kill_tree(pid: int) -> None:
     """SIGKILL ``pid`` and all its descendants (children first found, then the root)."""
+    import psutil
+
     procs = _descendants(pid)
     with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
         procs.append(psutil.Process(pid))

@@ -22,8 +22,24 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from hotlap.protocol import Event, ProtocolError, decode, decode_hello
+if TYPE_CHECKING:
+    from hotlap.protocol import Event
+
+_codec: ModuleType | None = None
+
+
+def _protocol() -> ModuleType:
+    """The codec, imported on the first line received: the app starts this server before
+    pytest, and building the event classes (~25 ms) can then overlap pytest's start-up."""
+    global _codec
+    if _codec is None:
+        from hotlap.protocol import codec
+
+        _codec = codec
+    return _codec
 
 #: Seconds the reader waits after a read so the next one takes many lines at once.
 COALESCE = 0.01
@@ -222,18 +238,19 @@ class EventServer:
             self._on_event()
 
     def _line(self, conn: _Conn, line: bytes) -> bool:
+        codec = _codec or _protocol()
         if not conn.authed:
             try:
-                conn.worker, _ = decode_hello(line, self.token)
-            except ProtocolError:
+                conn.worker, _ = codec.decode_hello(line, self.token)
+            except codec.ProtocolError:
                 self.rejected += 1
                 self._drop(conn)
                 return False
             conn.authed = True
             return False
         try:
-            event = decode(line)
-        except ProtocolError:
+            event = codec.decode(line)
+        except codec.ProtocolError:
             self.malformed += 1
             return False
         self.received += 1

@@ -19,10 +19,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hotlap.protocol import Event, SessionFinish, WorkerCrash, WorkerStart
 from hotlap.runner.process import kill_tree, stop_group
 from hotlap.runner.server import EventServer
+
+if TYPE_CHECKING:
+    from hotlap.protocol import Event
 
 #: Lines of pytest's output kept for the end of the run.
 OUTPUT_TAIL = 5000
@@ -87,6 +90,8 @@ class RunSession:
 
     # -- EventSource ----------------------------------------------------------------------
     def start(self) -> None:
+        if self.proc is not None:  # started already (the CLI starts it before the loop does)
+            return
         self.server = EventServer().start()
         env = dict(os.environ)
         env.update(self.extra_env)
@@ -225,11 +230,11 @@ class RunSession:
 
     # -- internals ------------------------------------------------------------------------
     def _track(self, event: Event) -> None:
-        if isinstance(event, WorkerStart):
-            self._worker_pids[event.pid] = event.worker
-        elif isinstance(event, SessionFinish):
-            self._saw_finish = True
         kind = event.kind
+        if kind == "worker_start":
+            self._worker_pids[event.pid] = event.worker
+        elif kind == "session_finish":
+            self._saw_finish = True
         if kind == "test_start":
             self._current[event.worker] = getattr(event, "nodeid", "")
         elif kind == "test_done" or (
@@ -248,6 +253,8 @@ class RunSession:
                 self._summary = summary
 
     def _finish(self) -> None:
+        from hotlap.protocol import SessionFinish, WorkerCrash
+
         proc = self.proc
         assert proc is not None
         code = proc.returncode
