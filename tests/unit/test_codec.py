@@ -222,3 +222,20 @@ def test_compiled_decoders_agree_with_the_checks() -> None:
                 assert build(data) is None, (kind, data)
             else:
                 assert build(data) == expected, (kind, data)
+
+
+def test_fields_encoders_write_what_the_event_would() -> None:
+    """The per-test events are encoded from their fields without building them: the line is
+    the one the event would give, defaults included, and a wrong type falls back to json."""
+    from hotlap.protocol import TestDone, TestStart
+    from hotlap.protocol.codec import fields_encoder
+
+    start = {"worker": "gw0", "pid": 1, "t": 2.5, "nodeid": "t.py::é", "path": "t.py", "line": 3}
+    start["domain"] = "é"
+    assert fields_encoder(TestStart)(**start) == encode(TestStart(**start))  # type: ignore[arg-type]
+    done = {"worker": "main", "pid": 2, "t": 3.0, "nodeid": "t.py::a\udc80", "setup": 0.1,
+            "call": 1, "teardown": float("nan"), "start": 0.0, "stop": 1e300, "cpu": 0.5,
+            "rss": 10, "maxrss": True}  # fmt: skip
+    assert fields_encoder(TestDone)(**done) == encode(TestDone(**done))  # type: ignore[arg-type]
+    odd = {**done, "nodeid": None, "setup": "slow"}
+    assert fields_encoder(TestDone)(**odd) == _generic(TestDone(**odd))  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hotlap.protocol import Event
@@ -22,6 +22,10 @@ class Sink:
 
     def send(self, event: Event) -> None:
         raise NotImplementedError
+
+    def send_new(self, cls: type[Event], **fields: Any) -> None:
+        """Send ``cls(**fields)``; a sink may encode the fields without building the event."""
+        self.send(cls(**fields))
 
     def close(self) -> None:
         """Flush and release; later sends are dropped."""
@@ -58,6 +62,7 @@ class SocketSink(Sink):
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._pending: list[bytes] = []
+        self._fields_encoders: dict[type[Event], Callable[..., bytes]] = {}
         self._flusher: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -77,6 +82,20 @@ class SocketSink(Sink):
             return
         data = self._encode(event)
         lazy = event.kind in _LAZY_KINDS and getattr(event, "outcome", "passed") == "passed"
+        self._queue(data, lazy)
+
+    def send_new(self, cls: type[Event], **fields: Any) -> None:
+        if self._dead:
+            return
+        encoder = self._fields_encoders.get(cls)
+        if encoder is None:
+            from hotlap.protocol.codec import fields_encoder
+
+            encoder = self._fields_encoders[cls] = fields_encoder(cls)
+        lazy = cls.kind in _LAZY_KINDS and fields.get("outcome", "passed") == "passed"
+        self._queue(encoder(**fields), lazy)
+
+    def _queue(self, data: bytes, lazy: bool) -> None:
         with self._lock:
             self._pending.append(data)
             if not lazy:

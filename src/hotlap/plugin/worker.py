@@ -246,17 +246,16 @@ class TestEmitter:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self._cpu_mark = usage.ru_utime + usage.ru_stime
         path, line, domain = location
-        self.sink.send(
-            TestStart(
-                self.worker,
-                self.pid,
-                time.monotonic(),
-                nodeid=clean(nodeid),
-                path=clean(str(path)),
-                line=(line + 1) if line is not None else 0,
-                domain=clean(domain),
-                rss=self._rss(),
-            )
+        self.sink.send_new(
+            TestStart,
+            worker=self.worker,
+            pid=self.pid,
+            t=time.monotonic(),
+            nodeid=clean(nodeid),
+            path=clean(str(path)),
+            line=(line + 1) if line is not None else 0,
+            domain=clean(domain),
+            rss=self._rss(),
         )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -290,21 +289,20 @@ class TestEmitter:
     def _send_done(self, teardown: pytest.TestReport, cpu: float, maxrss: int) -> None:
         (setup, setup_cpu), (call, call_cpu) = self._held
         self._held.clear()
-        self.sink.send(
-            TestDone(
-                self.worker,
-                self.pid,
-                time.monotonic(),
-                nodeid=clean(teardown.nodeid),
-                setup=float(setup.duration),
-                call=float(call.duration),
-                teardown=float(teardown.duration),
-                start=float(getattr(setup, "start", 0.0)),
-                stop=float(getattr(teardown, "stop", 0.0)),
-                cpu=setup_cpu + call_cpu + cpu,
-                rss=self._rss(),
-                maxrss=maxrss,
-            )
+        self.sink.send_new(
+            TestDone,
+            worker=self.worker,
+            pid=self.pid,
+            t=time.monotonic(),
+            nodeid=clean(teardown.nodeid),
+            setup=float(setup.duration),
+            call=float(call.duration),
+            teardown=float(teardown.duration),
+            start=float(getattr(setup, "start", 0.0)),
+            stop=float(getattr(teardown, "stop", 0.0)),
+            cpu=setup_cpu + call_cpu + cpu,
+            rss=self._rss(),
+            maxrss=maxrss,
         )
 
     def _release_held(self) -> None:

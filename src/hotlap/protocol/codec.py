@@ -104,10 +104,9 @@ _FAST_HELPERS = {
 }
 
 
-def _value_source(name: str, annotation: Any) -> str:
+def _value_source(v: str, annotation: Any) -> str:
     kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     kind = kind.split("[", 1)[0].strip()
-    v = f"e.{name}"
     if kind == "str":
         return f"_s({v})"
     if kind == "int":
@@ -119,16 +118,51 @@ def _value_source(name: str, annotation: Any) -> str:
     return f"_j({v})"
 
 
-def _compile_encoder(kind: str, cls: type[Event]) -> Callable[[Event], bytes]:
-    head = json.dumps({"kind": kind, "v": PROTOCOL_VERSION}, separators=(",", ":"))[:-1]
+def _line_source(cls: type[Event], value: Callable[[str], str]) -> str:
+    """The expression that builds ``cls``'s line, each field read by ``value(name)``."""
+    head = json.dumps({"kind": cls.kind, "v": PROTOCOL_VERSION}, separators=(",", ":"))[:-1]
     parts = [repr(head)]
     for f in dataclasses.fields(cls):
-        parts += [repr("," + json.dumps(f.name) + ":"), _value_source(f.name, f.type)]
-    body = " + ".join(parts)
-    source = f"def encode(e):\n    return ({body} + '}}\\n').encode('ascii')\n"
-    namespace: dict[str, Any] = dict(_FAST_HELPERS)
-    exec(compile(source, f"<hotlap encoder {kind}>", "exec"), namespace)
-    fast: Callable[[Event], bytes] = namespace["encode"]
+        parts += [repr("," + json.dumps(f.name) + ":"), _value_source(value(f.name), f.type)]
+    return "(" + " + ".join(parts) + " + '}\\n').encode('ascii')"
+
+
+def _compile(source: str, name: str, namespace: dict[str, Any]) -> Any:
+    exec(compile(source, f"<hotlap {name}>", "exec"), namespace)
+    return namespace["encode"]
+
+
+def _compile_encoder(kind: str, cls: type[Event]) -> Callable[[Event], bytes]:
+    body = _line_source(cls, lambda name: f"e.{name}")
+    source = f"def encode(e):\n    return {body}\n"
+    fast: Callable[[Event], bytes] = _compile(source, f"encoder {kind}", dict(_FAST_HELPERS))
+    return fast
+
+
+def fields_encoder(cls: type[Event]) -> Callable[..., bytes]:
+    """A function taking ``cls``'s fields as keywords and returning the line
+    ``encode(cls(**fields))`` would, without building the event (a frozen dataclass costs
+    ~10 us to build in a worker; the per-test events are sent this way)."""
+    params, names = [], []
+    namespace: dict[str, Any] = dict(_FAST_HELPERS, _cls=cls, _slow=_encode_generic)
+    for f in dataclasses.fields(cls):
+        names.append(f.name)
+        if f.default is not dataclasses.MISSING:
+            namespace[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+        elif f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{f.name}: a default factory is not supported here")
+        else:
+            params.append(f.name)
+    call = ", ".join(f"{n}={n}" for n in names)
+    source = (
+        f"def encode(*, {', '.join(params)}):\n"
+        f"    try:\n"
+        f"        return {_line_source(cls, lambda name: name)}\n"
+        f"    except (TypeError, AttributeError):\n"
+        f"        return _slow(_cls({call}))\n"
+    )
+    fast: Callable[..., bytes] = _compile(source, f"fields encoder {cls.kind}", namespace)
     return fast
 
 
