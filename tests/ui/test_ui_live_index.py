@@ -196,6 +196,32 @@ def test_a_crash_rebuilds_and_new_tests_leave_the_queue() -> None:
     assert index[len(state.collect_errors)] == started.nodeid
 
 
+def test_a_large_collection_arriving_with_a_few_started_tests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The refresh that receives a collection of 1,000 tests and a few started ones (out of
+    collection order, one also a collection error) takes those out of the queued block and
+    shows what ``order_tests`` shows, for every view; so does the next refresh."""
+    monkeypatch.setattr(sorted_keys, "BLOCK", 7)
+    monkeypatch.setattr(places, "CHUNK", 50)
+    collected = [f"t/test_{i // 50}.py::test_{i}" for i in range(1000)]
+    started = [collected[i] for i in (3, 640, 0, 999, 120)]
+    events: list[Event] = [CollectionFinish("gw0", 1, 0.1, len(collected), collected)]
+    events.append(CollectError("gw0", 1, 0.2, collected[640], "E boom"))
+    events += [TestStart("gw0", 1, 0.3, n, n.split("::")[0], 1, n) for n in started]
+    later = _report("gw0", started[1], "call", "failed", 0.5)
+    for view in _views(("", ":queued", "test_1")):
+        state = RunState()
+        index = LiveTestIndex(state, view)
+        for event in events:
+            state.apply(event)
+        index.update(touched_rows(events) or [])
+        assert list(index) == order_tests(state, view), view
+        state.apply(later)
+        index.update([later.nodeid])
+        assert list(index) == order_tests(state, view), view
+
+
 def test_collection_places_are_first_places_indexed_as_needed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -119,7 +119,8 @@ class LiveTestIndex(Sequence[str]):
         self._block = view.sort != "name"
         if self._block:
             self._queue_key: Key = (1, value("", None), 2)
-            self._queue = SortedKeys(self._queued_seqs(), ordered=True)
+            seqs = self._queued_seqs()
+            self._queue = seqs if isinstance(seqs, SortedKeys) else SortedKeys(seqs, ordered=True)
         else:
             keys += [
                 (0 if n in failing else 1, value(n, None), 2, seq, n)
@@ -141,7 +142,7 @@ class LiveTestIndex(Sequence[str]):
         self._sorted = SortedKeys(keys, ordered=True)
         self._recount()
 
-    def _queued_seqs(self) -> Iterable[int]:
+    def _queued_seqs(self) -> Iterable[int] | SortedKeys:
         """Places in the collection of the queued rows: collected, not started, no collection
         error, shown by the filter, first of their nodeid."""
         state, places = self.state, self._places
@@ -164,6 +165,13 @@ class LiveTestIndex(Sequence[str]):
         taken |= repeats
         if not taken:
             return range(n)  # the common case, when a collection arrives
+        if len(taken) * 64 < n:
+            # A few tests started already (they arrive with the collection): take them out
+            # of the whole range, ~1 ms at 50,000, not a filtered copy of it (~3 ms).
+            queue = SortedKeys(range(n), ordered=True)
+            for place in taken:
+                queue.remove(place)
+            return queue
         return list(filterfalse(taken.__contains__, range(n)))
 
     def _shown(self, nodeid: str) -> bool:
