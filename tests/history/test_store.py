@@ -182,3 +182,32 @@ def test_flaky_candidates_lose_no_flaky_test(tmp_path: Path) -> None:
             assert len(candidates) < 60
             assert find_flaky(store.tests(last, only=candidates)) == everything
         assert find_flaky(store.tests(20))  # the histories above do contain flaky tests
+
+
+def test_prepared_read_is_kept_until_the_store_changes(tmp_path: Path, hh) -> None:
+    """What a run reads before pytest starts is saved after the run before it; it is used
+    only while the store's files are as they were (any recorded run, a corrupt or foreign
+    file, another Python: read the store again)."""
+    from hotlap.history.hooks import PREPARED_FILE, Prepared, load_prepared, save_prepared
+
+    state = hh.make_state({"t.py::a": ("passed", 0.5)}, fixtures={"db": ("module", 0.2)})
+    with HistoryStore.open(tmp_path) as store:
+        store.record_run(state, _meta())
+        store.record_run(state, _meta())
+        known = Prepared.read(store)
+    assert known.runs == 2 and known.expected == {"t.py::a": pytest.approx(0.5)}
+    assert known.fixtures and known.baseline["t.py::a"]
+    save_prepared(tmp_path, known)
+    assert load_prepared(tmp_path) == known
+    with HistoryStore.open(tmp_path) as store:
+        Prepared.read(store)
+    assert load_prepared(tmp_path) == known  # a read leaves the files as they were
+    with HistoryStore.open(tmp_path) as store:
+        store.record_run(state, _meta())
+    assert load_prepared(tmp_path) is None
+    with HistoryStore.open(tmp_path) as store:
+        save_prepared(tmp_path, Prepared.read(store))
+    (tmp_path / PREPARED_FILE).write_bytes(b"\x00garbage")
+    assert load_prepared(tmp_path) is None
+    (tmp_path / PREPARED_FILE).unlink()
+    assert load_prepared(tmp_path) is None

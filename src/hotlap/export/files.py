@@ -7,10 +7,11 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hotlap.model.run_state import RunState
-from hotlap.protocol import Event
+if TYPE_CHECKING:
+    from hotlap.model.run_state import RunState
+    from hotlap.protocol import Event
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
