@@ -73,10 +73,12 @@ def test_hang_stack_sent_and_refreshed(hx: Any, workers: str) -> None:
     stacks = [e for e in _events(record) if e["kind"] == "hang_stack"]
     assert len(stacks) >= 2, stacks
     assert {e["nodeid"] for e in stacks} == {"test_slow.py::test_sleeps"}
-    assert all("test_slow.py" in e["stack"] and "time.sleep(2.5)" in e["stack"] for e in stacks), (
-        stacks
-    )
-    assert "_pytest" not in stacks[0]["stack"], "pytest's own frames should be cut"
+    # The newest stack is taken well inside the 2.5 s sleep. An early one may not be: twice in
+    # full-suite runs (load ~4 on 2 cores) the first stack came while pytest was still setting
+    # the test up, 0.8 s after its start.
+    texts = [e["stack"] for e in stacks]
+    assert "test_slow.py" in texts[-1] and "time.sleep(2.5)" in texts[-1], texts
+    assert "_pytest" not in texts[-1], "pytest's own frames should be cut"
     elapsed = [e["elapsed"] for e in stacks]
     assert elapsed == sorted(elapsed) and elapsed[0] >= 0.8, elapsed
 
