@@ -41,6 +41,7 @@ def _protocol() -> ModuleType:
         _codec = codec
     return _codec
 
+
 #: Seconds the reader waits after a read so the next one takes many lines at once.
 COALESCE = 0.01
 
