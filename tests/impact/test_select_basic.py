@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from impact_helpers import Project
 
@@ -77,3 +79,26 @@ def test_test_function_edit_selects_that_test(project: Project) -> None:
         "tests/test_two.py", "def test_two():\n    assert True", "def test_two():\n    assert 1"
     )
     assert project.selected() == {"tests/test_two.py::test_two"}
+
+
+def test_plugin_without_the_app_writes_outcomes(project: Project, tmp_path: Path) -> None:
+    """``pytest --hotlap-impact-dir`` alone (no app to supply outcomes) records each test's
+    outcome in its process file; under the app the app's own outcomes are used instead."""
+    import json
+    import subprocess
+    import sys
+
+    from impact_helpers import clean_env
+
+    project.write("tests/test_fails.py", "def test_fails():\n    assert 0\n")
+    out = tmp_path / "impact"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "hotlap", f"--hotlap-impact-dir={out}",
+         "-p", "no:cacheprovider", "-q"],
+        cwd=project.root, env=clean_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (data,) = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    outcomes = {nodeid: test["outcome"] for nodeid, test in data["tests"].items()}
+    assert outcomes["tests/test_fails.py::test_fails"] == "failed"
+    assert outcomes["tests/test_add.py::test_add"] == "passed"

@@ -65,7 +65,12 @@ def configure(config: pytest.Config, role: Role) -> None:
         if early is not None:
             early[0].stop()
         return
-    config.pluginmanager.register(ImpactRecorder(config, Path(out), early), "hotlap-impact")
+    # With the app, a test's outcome comes from its own state (merge prefers it); the plugin
+    # records outcomes (three more hook calls per test) only when it runs without one.
+    from hotlap.plugin.sink import ENV_SOCKET
+
+    cls = ImpactRecorder if os.environ.get(ENV_SOCKET) else OutcomeRecorder
+    config.pluginmanager.register(cls(config, Path(out), early), "hotlap-impact")
 
 
 def _fixture_key(fixturedef: Any) -> str:
@@ -187,19 +192,6 @@ class ImpactRecorder:
     def pytest_fixture_post_finalizer(self, fixturedef: Any) -> None:
         self.collector.pop(_fixture_key(fixturedef))
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        test = self.tests.get(report.nodeid)
-        if test is None:
-            return
-        if report.failed:
-            test["outcome"] = "failed"
-        elif report.skipped and test["outcome"] == "":
-            test["outcome"] = "skipped"
-        elif report.when == "call" and test["outcome"] == "":
-            test["outcome"] = "passed"
-        if report.when == "teardown" and test["outcome"] == "":
-            test["outcome"] = "passed"
-
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.collector.stop()
@@ -235,3 +227,20 @@ class ImpactRecorder:
         tmp = self.out_dir / f".{name}.tmp"
         tmp.write_text(json.dumps(data), encoding="utf-8")
         os.replace(tmp, self.out_dir / f"{name}.json")
+
+
+class OutcomeRecorder(ImpactRecorder):
+    """The recorder of a run without the app: each test's outcome goes into its file too."""
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        test = self.tests.get(report.nodeid)
+        if test is None:
+            return
+        if report.failed:
+            test["outcome"] = "failed"
+        elif report.skipped and test["outcome"] == "":
+            test["outcome"] = "skipped"
+        elif report.when == "call" and test["outcome"] == "":
+            test["outcome"] = "passed"
+        if report.when == "teardown" and test["outcome"] == "":
+            test["outcome"] = "passed"
