@@ -63,6 +63,17 @@ SUITE = {
     """,
 }
 
+
+def _plain_and_recorded(h, project: Path, workers: str, record: Path):  # type: ignore[no-untyped-def]
+    """Plain pytest's result, and hotlap's with its event stream recorded to ``record``."""
+    plain = h.run_pytest(project, "-n", workers, "-p", "no:cacheprovider")
+    result = h.run_hotlap(
+        project, "run", "--headless", "--record", str(record), "--no-history", "--no-impact",
+        "--", "-n", workers, "-p", "no:cacheprovider",
+    )  # fmt: skip
+    return plain, result
+
+
 QUIET = {"test_kinds.py::test_quiet", "test_kinds.py::test_quiet_with_fixture"}
 
 
@@ -72,11 +83,7 @@ def test_only_quiet_passes_are_folded(tmp_path: Path, h, workers: str) -> None:
     arrives as its phase reports with its own phase's output; the counts are pytest's."""
     project = h.write_project(tmp_path / "p", SUITE)
     record = tmp_path / "events.jsonl"
-    plain = h.run_pytest(project, "-n", workers, "-p", "no:cacheprovider")
-    result = h.run_hotlap(
-        project, "run", "--headless", "--record", str(record), "--no-history", "--no-impact",
-        "--", "-n", workers, "-p", "no:cacheprovider",
-    )  # fmt: skip
+    plain, result = _plain_and_recorded(h, project, workers, record)
     assert result.code == plain.code == 1, result.describe()
     kinds: dict[str, list[str]] = defaultdict(list)
     state = RunState()
@@ -130,11 +137,7 @@ def test_a_conftest_status_is_asked_not_assumed(
     suite = {f"{prefix}conftest.py": STATUS_CONFTEST, f"{prefix}test_status.py": STATUS_TESTS}
     project = h.write_project(tmp_path / "p", suite)
     record = tmp_path / "events.jsonl"
-    plain = h.run_pytest(project, "-n", workers, "-p", "no:cacheprovider")
-    result = h.run_hotlap(
-        project, "run", "--headless", "--record", str(record), "--no-history", "--no-impact",
-        "--", "-n", workers, "-p", "no:cacheprovider",
-    )  # fmt: skip
+    plain, result = _plain_and_recorded(h, project, workers, record)
     assert result.code == plain.code == 0, result.describe()
     state = RunState()
     calls = {}

@@ -16,8 +16,8 @@ import pytest
 from hotlap.plugin.role import Role
 from hotlap.plugin.sink import Sink
 from hotlap.plugin.text import bounded, clean
-from hotlap.plugin.worker import pytest_stats, session_start
-from hotlap.protocol import SessionFinish, TestReport, WorkerCrash
+from hotlap.plugin.worker import session_finish, session_start
+from hotlap.protocol import TestReport, WorkerCrash
 
 
 def _node_id(node: Any) -> str:
@@ -90,12 +90,4 @@ class ControllerEmitter:
         try:
             return (yield)
         finally:
-            self.sink.send(
-                SessionFinish(
-                    "controller",
-                    self.pid,
-                    time.monotonic(),
-                    exitstatus=int(session.exitstatus),
-                    stats=pytest_stats(self.config),
-                )
-            )
+            self.sink.send(session_finish(session, "controller"))

@@ -132,6 +132,18 @@ def session_start(config: pytest.Config, worker: str, role: Role) -> SessionStar
     )
 
 
+def session_finish(session: pytest.Session, worker: str) -> SessionFinish:
+    """The event that ends a session (the controller's or a single process's): pytest's
+    final exit status and counts."""
+    return SessionFinish(
+        worker,
+        os.getpid(),
+        time.monotonic(),
+        exitstatus=int(session.exitstatus),
+        stats=pytest_stats(session.config),
+    )
+
+
 def _phase_section(report: pytest.TestReport, stream: str) -> str:
     """What ``stream`` (stdout, stderr, log) captured in this phase only, bounded.
 
@@ -229,15 +241,7 @@ class TestEmitter:
         finally:
             self._release_held()
             if self.role is Role.SINGLE:
-                self.sink.send(
-                    SessionFinish(
-                        self.worker,
-                        self.pid,
-                        time.monotonic(),
-                        exitstatus=int(session.exitstatus),
-                        stats=pytest_stats(self.config),
-                    )
-                )
+                self.sink.send(session_finish(session, self.worker))
 
     # -- tests -----------------------------------------------------------------------------
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
