@@ -188,6 +188,7 @@ class HistoryHooks:
 
 #: What the next run's preparation reads from the store, saved by the run before it.
 PREPARED_FILE = "prepared.bin"
+PREPARED_VERSION = 1
 
 
 @dataclass
@@ -262,9 +263,6 @@ def load_prepared(directory: Path) -> Prepared | None:
         return Prepared(runs, expected, baseline, peak_rss, [FixtureRow(*f) for f in fixtures])
     except (OSError, ValueError, TypeError, EOFError):
         return None
-
-
-PREPARED_VERSION = 1
 
 
 def suggest_workers(ctx: RunContext, effective_cores: float, mem_available: int) -> int | None:

@@ -42,11 +42,18 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _checker(annotation: Any) -> Callable[[Any], bool]:
-    # Annotations are strings (``from __future__ import annotations``): "list[str]" → list.
-    # Reading the outer name is enough, and far cheaper at import than typing.get_type_hints.
+def _type_name(annotation: Any) -> str:
+    """A field's outer type name: "list" for ``list[str]``.
+
+    Annotations are strings (``from __future__ import annotations``); reading the outer name
+    is enough, and far cheaper at import than typing.get_type_hints.
+    """
     name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    check = _CHECKS.get(name.split("[", 1)[0].strip())
+    return str(name).split("[", 1)[0].strip()
+
+
+def _checker(annotation: Any) -> Callable[[Any], bool]:
+    check = _CHECKS.get(_type_name(annotation))
     if check is None:  # pragma: no cover - a new event field of an unsupported type
         raise TypeError(f"unsupported event field type {annotation!r}")
     return check
@@ -105,8 +112,7 @@ _FAST_HELPERS = {
 
 
 def _value_source(v: str, annotation: Any) -> str:
-    kind = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    kind = kind.split("[", 1)[0].strip()
+    kind = _type_name(annotation)
     if kind == "str":
         return f"_s({v})"
     if kind == "int":
@@ -212,8 +218,7 @@ def _compile_builder(spec: _Spec) -> Callable[[dict[str, Any]], Event | None]:
             if f.default_factory is not dataclasses.MISSING:
                 namespace[f"_f_{name}"] = f.default_factory
                 lines.append(f"    if {v} is _M:\n        {v} = _f_{name}()")
-        annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-        kind = annotation.split("[", 1)[0].strip()
+        kind = _type_name(f.type)
         if kind == "float":
             checks.append(f"(type({v}) is not float and type({v}) is not int)")
         else:
