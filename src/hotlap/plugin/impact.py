@@ -97,7 +97,11 @@ class ImpactRecorder:
                 self.collector.push(COLLECT)
             except Exception:
                 pass  # pytest_runtestloop reports it
-        self.tests: dict[str, dict[str, Any]] = {}
+        # Per test, only what must be seen while it runs; its file and its fixtures' contexts
+        # are read from the item when the file is written (off every test's path).
+        self.items: dict[str, pytest.Item] = {}
+        self.dynamic: dict[str, list[str]] = {}  # fixtures requested at run time
+        self.outcomes: dict[str, str] = {}
         self.collected: list[str] = []
         self.complete = True  # False: what ran is unknown, select every test next time
 
@@ -140,11 +144,9 @@ class ImpactRecorder:
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
         key = "t:" + item.nodeid
-        contexts = [key]
-        info = getattr(item, "_fixtureinfo", None)
-        for defs in getattr(info, "name2fixturedefs", {}).values():
-            contexts.extend(_fixture_key(d) for d in defs)
-        self.tests[item.nodeid] = {"contexts": contexts, "outcome": "", "path": str(item.path)}
+        self.items[item.nodeid] = item
+        if self.outcomes:  # a rerun: its outcome is the last run's
+            self.outcomes.pop(item.nodeid, None)
         self.collector.push(key)
         try:
             return (yield)
@@ -156,15 +158,10 @@ class ImpactRecorder:
         # Fixtures requested at run time (request.getfixturevalue) are not in the static
         # closure of fixture names: add every fixture the test's request used (pytest
         # clears the request after teardown, so look now).
-        test = self.tests.get(item.nodeid)
         request = getattr(item, "_request", None)
-        if test is None or not request:
-            return
-        contexts = test["contexts"]
-        for fixturedef in (getattr(request, "_fixture_defs", None) or {}).values():
-            extra = _fixture_key(fixturedef)
-            if extra not in contexts:
-                contexts.append(extra)
+        defs = getattr(request, "_fixture_defs", None) if request else None
+        if defs:
+            self.dynamic.setdefault(item.nodeid, []).extend(map(_fixture_key, defs.values()))
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_fixture_setup(
@@ -200,6 +197,25 @@ class ImpactRecorder:
         except OSError as exc:  # never break the run for impact data
             sys.stderr.write(f"hotlap: could not write impact data: {exc}\n")
 
+    def tests(self) -> dict[str, dict[str, Any]]:
+        """Each test that ran: its contexts (its own, then its fixtures', static and
+        requested at run time), its outcome when this recorder saw one, and its file."""
+        tests = {}
+        for nodeid, item in self.items.items():
+            contexts = ["t:" + nodeid]
+            info = getattr(item, "_fixtureinfo", None)
+            for defs in getattr(info, "name2fixturedefs", {}).values():
+                contexts.extend(_fixture_key(d) for d in defs)
+            for extra in self.dynamic.get(nodeid, ()):
+                if extra not in contexts:
+                    contexts.append(extra)
+            tests[nodeid] = {
+                "contexts": contexts,
+                "outcome": self.outcomes.get(nodeid, ""),
+                "path": str(item.path),
+            }
+        return tests
+
     def _write(self) -> None:
         contexts = {}
         for key, ctx in self.collector.contexts.items():
@@ -219,7 +235,7 @@ class ImpactRecorder:
             "collected": self.collected,
             "complete": self.complete,
             "unseen": self.collector.unseen_files(),
-            "tests": self.tests,
+            "tests": self.tests(),
             "contexts": contexts,
         }
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -233,14 +249,11 @@ class OutcomeRecorder(ImpactRecorder):
     """The recorder of a run without the app: each test's outcome goes into its file too."""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        test = self.tests.get(report.nodeid)
-        if test is None:
+        nodeid = report.nodeid
+        if nodeid not in self.items:
             return
+        outcome = self.outcomes.get(nodeid, "")
         if report.failed:
-            test["outcome"] = "failed"
-        elif report.skipped and test["outcome"] == "":
-            test["outcome"] = "skipped"
-        elif report.when == "call" and test["outcome"] == "":
-            test["outcome"] = "passed"
-        if report.when == "teardown" and test["outcome"] == "":
-            test["outcome"] = "passed"
+            self.outcomes[nodeid] = "failed"
+        elif outcome == "" and (report.skipped or report.when in ("call", "teardown")):
+            self.outcomes[nodeid] = "skipped" if report.skipped else "passed"
