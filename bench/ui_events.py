@@ -130,6 +130,9 @@ class PushSource:
         self.done = False
         self.code: int | None = None
         self.batch_push_times: list[float] = []
+        #: Per drained batch, the mean push time of its events (the oldest is in
+        #: ``batch_push_times``): what an average event waited, for comparison.
+        self.batch_mean_push: list[float] = []
         self.max_backlog = 0
         self.go = threading.Event()
         self._thread = threading.Thread(target=self._produce, daemon=True)
@@ -177,13 +180,16 @@ class PushSource:
         out: list[Event] = []
         queue = self.queue
         first = None
+        total = 0.0
         while queue:
             pushed, event = queue.popleft()
             if first is None:
                 first = pushed
+            total += pushed
             out.append(event)
         if first is not None:
             self.batch_push_times.append(first)
+            self.batch_mean_push.append(total / len(out))
         self.max_backlog = max(self.max_backlog, len(out))
         return out
 
@@ -213,6 +219,8 @@ class MeasuredApp(HotlapApp):
     #: Per measured refresh, where its lag went: (lag, waited before the tick, the tick,
     #: tick end to painted, events). Reporting only: ``lags`` is what the figures use.
     phases: list[tuple[float, float, float, float, int]]
+    #: Per measured refresh, the lag of its batch's average event (reporting only).
+    mean_lags: list[float]
 
     def tick(self) -> int:
         source = self.source
@@ -227,10 +235,12 @@ class MeasuredApp(HotlapApp):
             self.last_applied = ended
         if len(source.batch_push_times) > before:
             pushed = source.batch_push_times[-1]
+            mean_pushed = source.batch_mean_push[-1]
 
             def painted() -> None:
                 now = time.monotonic()
                 self.lags.append(now - pushed)
+                self.mean_lags.append(now - mean_pushed)
                 # The app's own work for this batch (apply, refresh, paint), on this thread's
                 # CPU clock: unlike the lag, it does not grow when other processes hold a core.
                 self.work.append(time.thread_time() - cpu)
@@ -267,6 +277,7 @@ async def run(
     app.last_applied = 0.0
     app.work = []
     app.phases = []
+    app.mean_lags = []
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(0.5)
         if sort or text:
@@ -274,6 +285,7 @@ async def run(
         source.go.set()
         start = time.monotonic()
         cpu_start = time.process_time()
+        machine_start = psutil.cpu_times()
         scrolled = 0
         while app.active:
             await asyncio.sleep(0.25)
@@ -284,6 +296,7 @@ async def run(
         # wakes every 0.25 s and presses a key) notices that the run is over.
         elapsed = app.last_applied - start
         cpu = time.process_time() - cpu_start
+        machine = psutil.cpu_times()
         await pilot.pause(0.2)
         rows = len(app.tests.keys)
         rss = psutil.Process().memory_info().rss
@@ -303,6 +316,11 @@ async def run(
         f"lag event->screen: worst {lags[-1] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
         f"median {lags[len(lags) // 2] * 1000:.0f} ms over {len(lags)} refreshes"
     )
+    mean_lags = sorted(app.mean_lags)
+    print(
+        f"lag of a refresh's average event (the lag above is its oldest): median"
+        f" {mean_lags[len(mean_lags) // 2] * 1000:.0f} ms, worst {mean_lags[-1] * 1000:.0f} ms"
+    )
     print(
         f"app thread CPU drain->screen: worst {work[-1] * 1000:.0f} ms, p99 {work_p99 * 1000:.0f}"
         f" ms, median {work[len(work) // 2] * 1000:.0f} ms"
@@ -310,6 +328,15 @@ async def run(
     print(
         f"CPU (app + producer thread): {cpu:.2f}s -> {app.applied / cpu:,.0f} events per CPU-second"
         f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    # How much of the machine was not ours: CPU time the hypervisor took from this VM (steal)
+    # and other processes' CPU time, as shares of the run's CPU capacity.
+    capacity = elapsed * (os.cpu_count() or 1)
+    steal = getattr(machine, "steal", 0.0) - getattr(machine_start, "steal", 0.0)
+    busy = (machine.user + machine.system) - (machine_start.user + machine_start.system)
+    print(
+        f"machine during the run: steal {steal / capacity:.0%} of its CPU time,"
+        f" other processes {max(0.0, busy - cpu) / capacity:.0%}"
     )
     worst = sorted(app.phases, reverse=True)[:3]
     mid = len(app.phases) // 2
