@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 #: Lines of pytest's output kept for the end of the run.
 OUTPUT_TAIL = 5000
 
-#: Seconds the output reader sleeps after each read (see ``_read_output``).
+#: Seconds the output reader sleeps after a small read (see ``_read_output``).
 OUTPUT_COALESCE = 0.01
+#: Bytes from one read that mean output is flowing: read again at once.
+OUTPUT_BULK = 8192
 
 _SUMMARY = re.compile(r"^=*\s*((?:no tests ran|\d+ \w+).*? in [\d.]+s(?: \([\d:]+\))?)\s*=*\s*$")
 
@@ -264,8 +266,10 @@ class RunSession:
                 self._line(raw)
             # Let output pile up in the pipe: a reader waiting on it is woken by every write,
             # and pytest writes (and flushes) a progress character per test, each write then
-            # costing its process ~0.2 ms here instead of a few microseconds.
-            if proc.poll() is None:
+            # costing its process ~0.2 ms here instead of a few microseconds. A big read
+            # means output is flowing (``-s``, a chatty test): keep reading, or the writer
+            # would block on a full pipe.
+            if len(data) < OUTPUT_BULK and proc.poll() is None:
                 time.sleep(OUTPUT_COALESCE)
         if partial:
             self._line(partial)
