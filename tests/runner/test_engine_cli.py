@@ -146,3 +146,36 @@ def test_autoload_disabled_without_xdist_runs_like_pytest(h: Any, tmp_path: Path
     plain = h.run_pytest(project, "-q", env=env, fast=False)
     assert hot.code == plain.code == 1, hot.describe()
     assert h.load_json(report_path)["run"]["counts"] == h.counts_of(plain) == THREE_COUNTS
+
+
+def test_headless_prints_pytests_closing_sections(h: Any, tmp_path: Path) -> None:
+    """A CI log gets pytest's failures with their tracebacks and its warnings summary, after
+    hotlap's one line per failure and before the summary line, which stays last; pytest's
+    own ``--tb=no`` leaves the tracebacks out, as it does for pytest."""
+    files = {
+        **THREE,
+        "test_warns.py": """
+            import warnings
+
+
+            def test_warns():
+                warnings.warn(UserWarning("careful here"))
+        """,
+    }
+    project = h.write_project(tmp_path / "proj", files)
+    hot = h.run_hotlap(project, "run", "--headless", "--", "-n", "2")
+    assert hot.code == 1, hot.describe()
+    lines = _lines(hot.stdout)
+    summary = next(i for i, line in enumerate(lines) if h.summary_line(line))
+    assert h.parse_counts(h.summary_line(lines[summary])) == {"failed": 1, "passed": 3}
+    before = lines[:summary]
+    assert any(line.startswith("FAILED test_three.py::test_c [gw") for line in before)
+    failures = next(i for i, line in enumerate(before) if " FAILURES " in line)
+    assert "E       assert 1 == 2" in before[failures:], hot.describe()
+    assert any("UserWarning: careful here" in line for line in before[failures:])
+    assert not any("test session starts" in line for line in lines)
+
+    quiet = h.run_hotlap(project, "run", "--headless", "--", "-n", "2", "--tb=no")
+    assert quiet.code == 1, quiet.describe()
+    assert " FAILURES " not in quiet.stdout and "E       assert" not in quiet.stdout
+    assert "UserWarning: careful here" in quiet.stdout  # the warnings summary still comes

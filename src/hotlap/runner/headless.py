@@ -7,6 +7,7 @@ at the end. It renders :class:`RunState`; it never computes outcomes itself.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import Protocol, TextIO
 
 from hotlap.model.run_state import RunPhase, RunState
 from hotlap.protocol import CollectError, Event, HangStack, TestReport, WorkerCrash
+from hotlap.runner.session import parse_summary_line
 from hotlap.runner.source import EventSource
 
 EtaFn = Callable[[RunState, dict[str, float], float], "float | None"]
@@ -225,9 +227,39 @@ def finish_report(
         for line in errors[-15:] or lines[-15:]:
             write(line)
         return
+    for line in pytest_sections(source.output):
+        write(line)
     summary = source.summary_line
     if summary:
         write(f" {summary} ".center(80, "="))
     else:
         counts = ", ".join(f"{n} {k}" for k, n in state.summary_counts().items())
         write(f"= {counts or 'no tests ran'} (exit code {code}) =")
+
+
+#: A rule that opens a section of pytest's terminal output: ``==== FAILURES ====``,
+#: ``____ test_x ____``, ``---- coverage: platform linux … ----``.
+_RULE = re.compile(r"^([=_-])\1{2,} (.+?) \1{2,}$")
+
+
+def pytest_sections(output: str) -> list[str]:
+    """The sections pytest printed after its tests, as it printed them, without its final
+    summary line: failures and errors with their tracebacks, the warnings summary, plugins'
+    reports (coverage), the short test summary. A CI log needs them next to the one line per
+    failure; pytest's own options (``--tb``, ``-r``, ``-W``) decide what they hold."""
+    lines = output.splitlines()
+    end = len(lines)
+    for i in range(len(lines) - 1, -1, -1):
+        if parse_summary_line(lines[i]):
+            end = i
+            break
+    for i in range(end):
+        match = _RULE.match(lines[i])
+        if match is None:
+            continue
+        title = match.group(2).strip()
+        # The header and live logs (log_cli) come before or between the tests.
+        if title == "test session starts" or title.startswith("live log"):
+            continue
+        return lines[i:end]
+    return []
