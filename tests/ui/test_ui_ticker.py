@@ -1,9 +1,17 @@
-"""The refresh clock ticks on a fixed grid and never skips a late tick (on a fake clock)."""
+"""The refresh clock ticks on a fixed grid and never skips a late tick (on a fake clock); the
+screen paints a change at once after a long paint."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
+import pytest
+import textual._time as textual_time
+import textual.timer as textual_timer
+from textual.screen import Screen
+from ui_helpers import replay_app
+
+from hotlap.ui.screenshots import settle
 from hotlap.ui.ticker import tick_forever
 
 
@@ -64,3 +72,38 @@ async def test_a_tick_that_runs_past_the_next_slot_is_followed_once_painted() ->
     await run(fake)
     assert fake.paints == pytest.approx([0.23])
     assert fake.ticks == pytest.approx([0.05, 0.10, 0.235, 0.285, 0.335])
+
+
+async def test_the_screen_paints_at_once_after_a_long_paint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a paint that took 50 ms, the screen's update timer asks for no wait before the
+    next paint (Textual's own skips to one to two frames later, 17-33 ms). The paint's length
+    is a jump of the clock Textual's timers read, so nothing here depends on real timing."""
+    jump = [0.0]
+    real_time = textual_time.get_time
+    monkeypatch.setattr(textual_time, "get_time", lambda: real_time() + jump[0])
+    waits: list[float] = []
+    real_sleep = textual_timer.sleep
+
+    async def sleep(seconds: float) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_name() == "screen_update":
+            waits.append(seconds)
+        await real_sleep(seconds)
+
+    monkeypatch.setattr(textual_timer, "sleep", sleep)
+    app = replay_app()  # a finished run: only this test makes the screen paint
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(app, pilot)
+        paint = Screen._on_timer_update
+
+        def long_paint(self: Screen[object]) -> None:
+            paint(self)
+            jump[0] += 0.05
+
+        monkeypatch.setattr(Screen, "_on_timer_update", long_paint)
+        waits.clear()
+        app.header.refresh()
+        await pilot.pause(0.1)
+        assert waits and waits[0] == 0.0

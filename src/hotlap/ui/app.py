@@ -31,7 +31,7 @@ from hotlap.runner.source import EventSource
 from hotlap.ui.format import editor_command
 from hotlap.ui.live_index import touched_rows
 from hotlap.ui.screens.help import HelpScreen
-from hotlap.ui.ticker import tick_forever
+from hotlap.ui.ticker import paint_when_idle, tick_forever
 from hotlap.ui.watching import WatchControl
 from hotlap.ui.widgets.detail import TestDetail
 from hotlap.ui.widgets.line_table import LineTable
@@ -176,6 +176,7 @@ class HotlapApp(App[int]):
         self.set_class(self.size.width < NARROW, "-narrow")
         if self.autostart:
             self._start_source()
+        paint_when_idle(self.screen)
         # Not ``set_interval``: its timer skips one to two periods after a late tick.
         self.run_worker(
             tick_forever(self.tick, 1 / self.refresh_hz, painted=self.wait_for_refresh),
