@@ -7,9 +7,11 @@ import os
 import shlex
 import shutil
 import sys
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from hotlap.impact import PROCESS_FILE_VERSION
 from hotlap.impact.blocks import (
     COLLECT_DATA,
     DATA,
@@ -48,14 +50,17 @@ def _owner_file(context_key: str) -> str | None:
 
 
 def _import_time_codes(
-    maker: _ItemMaker, project: Project, ctx: dict[str, Any], out: dict[str, set[int]]
+    maker: _ItemMaker,
+    project: Project,
+    table: list[list[Any]],
+    ctx: dict[str, Any],
+    out: dict[str, set[int]],
 ) -> None:
-    for filename, line, is_module in ctx["codes"]:
-        found: set[int] = set()
-        maker.code(filename, line, is_module, found)
+    for index in ctx["codes"]:
+        filename, line, is_module = table[index]
         rel = project.rel(filename)
         if rel is not None:
-            out.setdefault(rel, set()).update(found)
+            out.setdefault(rel, set()).update(maker.code_ids(filename, line, is_module))
 
 
 def read_process_files(directory: Path) -> list[dict[str, Any]]:
@@ -66,7 +71,7 @@ def read_process_files(directory: Path) -> list[dict[str, Any]]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and data.get("version") == 1:
+        if isinstance(data, dict) and data.get("version") == PROCESS_FILE_VERSION:
             found.append(data)
     return found
 
@@ -89,13 +94,13 @@ class _ItemMaker:
             changed = self._changed[rel] = mtime is not None and mtime > self.started_ns
         return changed
 
-    def code(self, filename: str, line: int, is_module: bool, out: set[int]) -> None:
-        # Many tests ran the same functions: resolve each (file, line) once per merge.
+    def code_ids(self, filename: str, line: int, is_module: bool) -> tuple[int, ...]:
+        # Many processes ran the same functions: resolve each (file, line) once per merge.
         key = (filename, line, is_module)
         ids = self._code_ids.get(key)
         if ids is None:
             ids = self._code_ids[key] = self._code(filename, line, is_module)
-        out.update(ids)
+        return ids
 
     def _code(self, filename: str, line: int, is_module: bool) -> tuple[int, ...]:
         rel = self.project.rel(filename)
@@ -242,9 +247,11 @@ def merge_run(
                             maker.data(filename, import_data)
                 else:
                     continue
-                _import_time_codes(maker, project, collect, import_time)
+                _import_time_codes(maker, project, proc["code_table"], collect, import_time)
         static_groups: dict[str, int] = {}
         for proc in processes:
+            # A context's codes index the process's table: each entry resolved once.
+            resolved = [maker.code_ids(f, line, m) for f, line, m in proc["code_table"]]
             context_groups: dict[str, int] = {}
             # Project code this process ran without entry markers: any part of it may
             # have run in any test.
@@ -256,9 +263,7 @@ def merge_run(
             for key, ctx in proc["contexts"].items():
                 if key == COLLECT or key.startswith("m:"):
                     continue
-                items: set[int] = set()
-                for filename, line, is_module in ctx["codes"]:
-                    maker.code(filename, line, is_module, items)
+                items: set[int] = set(chain.from_iterable(map(resolved.__getitem__, ctx["codes"])))
                 for filename in ctx["opened"]:
                     maker.data(filename, items)
                 for argv in ctx["spawned"]:

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from hotlap.impact.collect import ENV_DIR, Collector
+from hotlap.impact import PROCESS_FILE_VERSION
+from hotlap.impact.collect import ENV_DIR, CodeKey, Collector
 from hotlap.plugin import gate
 from hotlap.plugin.role import Role, worker_id
 
 __all__ = ["ENV_DIR", "ImpactRecorder", "addoption", "configure"]
-FILE_VERSION = 1
 
 
 #: Started at plugin load when the app asked for recording, so code that runs at import and
@@ -217,17 +217,22 @@ class ImpactRecorder:
         return tests
 
     def _write(self) -> None:
+        # Tests share most of the code they run: each location is written once, in the
+        # table, and a context lists indexes into it (a tenth of the file on click's suite).
+        table: dict[CodeKey, int] = {}
         contexts = {}
         for key, ctx in self.collector.contexts.items():
             contexts[key] = {
-                "codes": self.collector.code_keys(ctx),
+                "codes": [
+                    table.setdefault(code, len(table)) for code in self.collector.code_keys(ctx)
+                ],
                 "opened": sorted(ctx.opened),
                 "listed": sorted(ctx.listed),
                 "spawned": ctx.spawned,
             }
         root = self.root.rstrip(os.sep) + os.sep
         data = {
-            "version": FILE_VERSION,
+            "version": PROCESS_FILE_VERSION,
             "root": self.root,
             "started_ns": self.started_ns,
             "python": sys.version,
@@ -237,6 +242,7 @@ class ImpactRecorder:
             "unseen": self.collector.unseen_files(),
             "tests": self.tests(),
             "contexts": contexts,
+            "code_table": list(table),
         }
         self.out_dir.mkdir(parents=True, exist_ok=True)
         name = f"{worker_id(self.config)}-{os.getpid()}"
