@@ -213,7 +213,8 @@ def test_lpt_bookkeeping_and_batches(tiny: bool) -> None:
     """Driving the scheduler by hand through a whole run: every test is sent exactly once,
     each node's queued seconds stay the sum of what it holds, both nodes shut down at the
     end; a suite of tiny tests goes out in batches (not one message per test), and a suite
-    of mixed durations still starts longest first."""
+    of mixed durations starts its longest tests first (collected last), each on its own
+    node, while every other test keeps pytest's order."""
     import random
 
     from hotlap.plugin.lpt import LongestFirstScheduling
@@ -221,6 +222,8 @@ def test_lpt_bookkeeping_and_batches(tiny: bool) -> None:
     rng = random.Random(3)
     collection = [f"t.py::test_{i}" for i in range(600)]
     durations = {n: (0.001 if tiny else rng.choice([0.001, 0.02, 0.3, 2.0])) for n in collection}
+    if not tiny:
+        durations[collection[590]] = durations[collection[595]] = 60.0
     sched = LongestFirstScheduling(_Config(), None, durations, {})  # type: ignore[arg-type]
     nodes = [_Node("gw0"), _Node("gw1")]
     for node in nodes:
@@ -229,7 +232,10 @@ def test_lpt_bookkeeping_and_batches(tiny: bool) -> None:
     sched.schedule()
     if not tiny:
         firsts = [durations[collection[n.sends[0][0]]] for n in nodes]
-        assert firsts == [2.0, 2.0]
+        assert firsts == [60.0, 60.0]
+    rest = list(sched.pending)  # what the first distribution left queued
+    assert rest and rest == sorted(rest)
+    assert tiny or not {590, 595} & set(rest)
     ran: list[int] = []
     while any(sched.node2pending[n] for n in nodes):
         node = rng.choice([n for n in nodes if sched.node2pending[n]])
@@ -244,3 +250,34 @@ def test_lpt_bookkeeping_and_batches(tiny: bool) -> None:
     messages = sum(len(n.sends) for n in nodes)
     if tiny:
         assert messages < len(collection) / 10, messages
+
+
+def test_quick_tests_keep_pytests_order(tmp_path: Path, hh) -> None:
+    """Only a test long enough to matter goes first: quick tests that depend on running in
+    pytest's order (state left by an earlier test) keep passing, even when history says the
+    later one takes longer."""
+    suite = {
+        "test_order.py": """
+        STATE = {}
+
+        def test_sets():
+            STATE["x"] = 1
+
+        def test_reads():
+            assert STATE.get("x") == 1
+
+        def test_slow():
+            pass
+        """,
+    }
+    proj = hh.project(tmp_path, suite)
+    durations = {
+        "test_order.py::test_sets": 0.001,
+        "test_order.py::test_reads": 0.03,
+        "test_order.py::test_slow": 2.0,
+    }
+    (proj / "d.json").write_text(json.dumps(durations))
+    result = hh.pytest(proj, "-n", "1", "--hotlap-schedule=d.json", "--hotlap-json=r.json")
+    assert result.code == 0, result.describe()
+    tests = sorted(json.loads((proj / "r.json").read_text())["tests"], key=lambda t: t["start"])
+    assert [t["nodeid"].split("::")[1] for t in tests] == ["test_slow", "test_sets", "test_reads"]

@@ -19,10 +19,16 @@ from hotlap.plugin.schedule import LOOKAHEAD
 MIN_WEIGHT = 0.001
 #: Tests shorter than this (seconds) may be queued two deep on a worker.
 SHORT = 0.25
+#: A unit goes ahead of pytest's order only when it takes at least this many seconds …
+MOVE_MIN = 0.05
+#: … and at least this fraction (1/MOVE_SHARE) of a worker's share of the suite: started last,
+#: a shorter one stretches the run by less than that.
+MOVE_SHARE = 20
 
 
 class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
-    """LPT over units (single tests, or tests grouped around a shared expensive fixture)."""
+    """LPT over the long units (single tests, or tests grouped around a shared expensive
+    fixture); the others in pytest's order."""
 
     def __init__(
         self,
@@ -54,7 +60,13 @@ class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
         for i, nodeid in enumerate(collection):
             key = self.groups.get(nodeid)
             units.setdefault(f"group:{key}" if key else f"test:{i}", []).append(i)
-        ordered = sorted(units.values(), key=lambda u: (-sum(self.weight[i] for i in u), u[0]))
+        # Only units long enough to stretch the run if started late go first, longest first;
+        # the others keep pytest's order (at their first test), as xdist would run them. A
+        # suite whose quick tests depend on the order they run in keeps passing.
+        cut = max(MOVE_MIN, sum(self.weight) / (max(1, self.numnodes) * MOVE_SHARE))
+        sized = [(sum(self.weight[i] for i in unit), unit) for unit in units.values()]
+        heavy = sorted((s for s in sized if s[0] >= cut), key=lambda s: (-s[0], s[1][0]))
+        ordered = [unit for _, unit in heavy] + [unit for size, unit in sized if size < cut]
         pending: list[int] = []
         for unit in ordered:
             if len(unit) > 1:
