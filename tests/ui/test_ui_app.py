@@ -14,7 +14,7 @@ from ui_helpers import FakeFeed, ManualSource, events_of, manual_app, replay_app
 
 from hotlap.model.run_state import RunPhase
 from hotlap.runner.replay import ReplaySource
-from hotlap.ui.app import GC_AFTER_RUN, GC_THRESHOLD, HotlapApp
+from hotlap.ui.app import GC_AFTER_RUN, GC_YOUNG, HotlapApp
 from hotlap.ui.screens.help import HelpScreen
 from hotlap.ui.screenshots import LiveReplay, settle
 from hotlap.ui.widgets.detail import TestDetail
@@ -382,10 +382,11 @@ async def test_table_resized_by_a_filter_keeps_its_scrollbar_true() -> None:
 
 
 async def test_garbage_collector_tuned_while_running_and_restored_on_exit() -> None:
-    """While the app runs, collections are frequent and survivors frozen; a run that ends
-    is followed by a full collection (a cycle that was frozen is freed); on exit the
-    thresholds are the process's own again and nothing stays frozen."""
-    before = gc.get_threshold()
+    """While the app runs, the collector never runs by itself: young objects piled up by a
+    tick are collected once that tick is on screen, and the survivors frozen; a run that
+    ends is followed by a full collection (a cycle that was frozen is freed); on exit the
+    collector is enabled again and nothing stays frozen."""
+    before = gc.isenabled()
 
     class Cycle:
         def __init__(self) -> None:
@@ -394,7 +395,20 @@ async def test_garbage_collector_tuned_while_running_and_restored_on_exit() -> N
     app = replay_app(mid_run=True)
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause()
-        assert app.active and gc.get_threshold() == GC_THRESHOLD
+        assert app.active and not gc.isenabled()
+        frozen = gc.get_freeze_count()
+        # Each list is a tracked object; twice the threshold, as objects made earlier and
+        # freed meanwhile count down.
+        young = [[] for _ in range(2 * GC_YOUNG)]
+        assert gc.get_count()[0] >= GC_YOUNG  # no collection while they were made
+        app.tick()
+        assert gc.get_count()[0] >= GC_YOUNG  # nor in the tick
+        for _ in range(100):  # once the tick is painted (a loaded machine: a while)
+            await pilot.pause(0.02)
+            if gc.get_count()[0] < GC_YOUNG:
+                break
+        assert gc.get_count()[0] < GC_YOUNG
+        assert gc.get_freeze_count() >= frozen + len(young)
         cycle = weakref.ref(Cycle())
         gc.freeze()  # as if it had survived a collection during the run
         await pilot.pause()
@@ -404,7 +418,7 @@ async def test_garbage_collector_tuned_while_running_and_restored_on_exit() -> N
         assert not app.active and cycle() is not None  # not during the final refresh
         await pilot.pause(GC_AFTER_RUN + 0.3)
         assert cycle() is None
-    assert gc.get_threshold() == before
+    assert gc.isenabled() == before
     assert gc.get_freeze_count() == 0
 
 

@@ -48,8 +48,11 @@ DETAIL_BUDGET = 0.02
 #: Below this width the detail pane goes under the tests table.
 NARROW = 110
 PANES = ("tests-pane", "fixtures-pane", "resources-pane")
-#: Garbage collector thresholds while the dashboard runs (see ``HotlapApp.on_mount``).
-GC_THRESHOLD = (5_000, 1, 1_000)
+#: New container objects after which, while the dashboard runs, a young collection follows
+#: the next paint (see ``HotlapApp.on_mount``).
+GC_YOUNG = 5_000
+#: ... or runs in the tick itself, if that many piled up without a paint.
+GC_BACKSTOP = 40 * GC_YOUNG
 #: Seconds after a run ends before the full collection (~0.2 s at 50,000 tests), so the
 #: final screen and the keys pressed meanwhile are handled first.
 GC_AFTER_RUN = 0.5
@@ -129,8 +132,11 @@ class HotlapApp(App[int]):
         #: The detail pane was left to the next tick (see ``_show_detail``).
         self._detail_due = False
         self._refreshes = 0
-        #: The collector's thresholds before the app changed them (None: not changed).
-        self._gc_threshold: tuple[int, int, int] | None = None
+        #: The app runs the garbage collector (see ``on_mount``); whether it was enabled before.
+        self._gc_owned = False
+        self._gc_enabled = True
+        #: A young collection waits for the next paint.
+        self._gc_due = False
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -157,11 +163,16 @@ class HotlapApp(App[int]):
         # So collect the young often (each pause a few ms) and freeze what survives (the
         # records, which form no cycles): no collection walks the records while a run
         # streams. Cycles that die later (removed widgets) wait for the collection that
-        # follows each run (``_collect_between_runs``).
-        self._gc_threshold = gc.get_threshold()
+        # follows each run (``_collect_between_runs``). And collect only between frames:
+        # the collector's own trigger fired inside ticks and paints (pauses of 1-10 ms,
+        # the collection's tick walked its 50,000 new records), on the lag's path; after a
+        # paint the next tick is tens of ms away (``_collect_after_paint``).
+        self._gc_enabled = gc.isenabled()
         gc.freeze()
-        gc.set_threshold(*GC_THRESHOLD)
+        gc.disable()
         gc.callbacks.append(_freeze_survivors)
+        self._gc_owned = True
+        self._gc_due = False
         # Kept as attributes: the timer may fire once more while the screen is torn down.
         self.header = self.query_one(RunHeader)
         self.lanes = self.query_one(WorkerLanes)
@@ -187,13 +198,13 @@ class HotlapApp(App[int]):
         self.tick()
 
     def on_unmount(self) -> None:
-        threshold = self._gc_threshold
-        if threshold is not None:
+        if self._gc_owned:
             if _freeze_survivors in gc.callbacks:
                 gc.callbacks.remove(_freeze_survivors)
-            gc.set_threshold(*threshold)
+            if self._gc_enabled:
+                gc.enable()
             gc.unfreeze()
-            self._gc_threshold = None
+            self._gc_owned = False
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < NARROW, "-narrow")
@@ -235,7 +246,24 @@ class HotlapApp(App[int]):
         if self.regressions is not None and self.ticks % int(2 * self.refresh_hz) == 0:
             self._flag_regressions()
         self.refresh_panels(changes, started)
+        if self._gc_owned:
+            young = gc.get_count()[0]
+            if young >= GC_BACKSTOP:
+                gc.collect(0)  # no paint came for a long while
+            elif young >= GC_YOUNG and not self._gc_due:
+                self._gc_due = True
+                self.call_after_refresh(self._collect_after_paint)
         return len(events)
+
+    def _collect_after_paint(self) -> None:
+        """Collect the young objects once the screen shows the tick: after the callbacks
+        that wait for that paint, not before them."""
+        asyncio.get_running_loop().call_soon(self._collect_young)
+
+    def _collect_young(self) -> None:
+        self._gc_due = False
+        if self._gc_owned:
+            gc.collect(0)
 
     def _note(self, events: list[Event]) -> None:
         """Tell the views that keep up incrementally which tests the applied events changed."""
@@ -245,7 +273,7 @@ class HotlapApp(App[int]):
 
     def _collect_between_runs(self) -> None:
         """A full collection once a run is over and on screen."""
-        if self.active or self._gc_threshold is None:
+        if self.active or not self._gc_owned:
             return
         gc.unfreeze()
         gc.collect()
