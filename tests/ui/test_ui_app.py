@@ -495,3 +495,35 @@ async def test_panel_lines_are_styled_as_rich_renders_them() -> None:
         ]
         text.stylize("underline", 0, 3)
         assert line_strip(text, Style(), 6, {}, console) is None
+
+
+async def test_late_ticks_in_a_real_run() -> None:
+    """Outside ``run_test`` (as ``hotlap`` runs it): a tick that overruns its slot makes the
+    refresh loop wait for the paint, then go on. That wait once used
+    ``App.wait_for_refresh``, which only works under ``run_test``: the first late tick of a
+    real run stopped the dashboard with an AssertionError."""
+    import asyncio
+    import time
+
+    app = replay_app(mid_run=True)
+    ticks: list[float] = []
+    real_tick = app.tick
+
+    def slow_tick() -> int:
+        ticks.append(time.monotonic())
+        if len(ticks) % 3 == 0:
+            time.sleep(2 / app.refresh_hz)  # past the next slot
+        return real_tick()
+
+    app.tick = slow_tick  # type: ignore[method-assign]
+
+    async def stop_later() -> None:
+        while len(ticks) < 12:
+            await asyncio.sleep(0.05)
+        app.exit(0)
+
+    stopper = asyncio.ensure_future(stop_later())
+    await asyncio.wait_for(app.run_async(headless=True, size=(100, 30)), timeout=30)
+    stopper.cancel()
+    assert app.return_code == 0, app._exception
+    assert len(ticks) >= 12

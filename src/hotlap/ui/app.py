@@ -190,7 +190,7 @@ class HotlapApp(App[int]):
         paint_when_idle(self.screen)
         # Not ``set_interval``: its timer skips one to two periods after a late tick.
         self.run_worker(
-            tick_forever(self.tick, 1 / self.refresh_hz, painted=self.wait_for_refresh),
+            tick_forever(self.tick, 1 / self.refresh_hz, painted=self._painted),
             name="refresh",
             group="refresh",
             exclusive=True,
@@ -214,6 +214,15 @@ class HotlapApp(App[int]):
         self.source.start()
         self.active = True
         self.exit_status = None
+
+    async def _painted(self) -> None:
+        """Until the screen has painted what the last tick changed.
+
+        Not ``App.wait_for_refresh``: it asserts the app's own task, which only
+        ``App.run_test`` sets, so a real run failed at its first late tick."""
+        painted = asyncio.Event()
+        if self.call_after_refresh(painted.set):
+            await painted.wait()
 
     def tick(self) -> int:
         """Drain the source, apply its events, refresh what changed. Returns events applied."""
