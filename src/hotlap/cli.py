@@ -367,10 +367,9 @@ def _regression_function(baseline: dict[str, list[float]]) -> RegressionFn | Non
     """Live slow-regression checks against history's baseline, when there is one."""
     if not baseline:
         return None
-    from hotlap.history.analysis import Limits, regressions
+    from hotlap.history.analysis import Limits, LiveRegressions
 
-    limits = Limits(baseline)
-    return lambda state, now: list(regressions(state, limits, now=now))
+    return LiveRegressions(Limits(baseline))
 
 
 def _eta_function() -> EtaFn | None:

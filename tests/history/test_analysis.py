@@ -130,3 +130,83 @@ def test_find_flaky_orders_by_pass_rate() -> None:
         "c": [row(1, "passed"), row(2, "passed")],
     }
     assert [f.nodeid for f in find_flaky(history)] == ["b", "a"]
+
+
+def test_live_regressions_match_a_full_walk_as_the_run_grows() -> None:
+    """The incremental check a view calls on every refresh finds, at every step, what
+    walking every test finds: finished tests (checked once), running ones past their limit,
+    skipped ones never; a new state starts afresh."""
+    import random
+
+    from hotlap.history.analysis import Limits, LiveRegressions
+    from hotlap.model.run_state import RunState
+    from hotlap.protocol import TestDone, TestReport, TestStart
+
+    rng = random.Random(5)
+    ids = [f"t.py::test_{i}" for i in range(60)]
+    base = {n: [0.1, 0.11, 0.09] for n in ids[:50]}  # the last ten are new tests
+    limits = Limits(base)
+
+    def report(nodeid: str, t: float, when: str, outcome: str, seconds: float) -> TestReport:
+        return TestReport(
+            "gw0",
+            1,
+            t,
+            nodeid=nodeid,
+            when=when,
+            outcome=outcome,
+            category=outcome,
+            counts=True,
+            duration=seconds,
+            start=t,
+            stop=t + seconds,
+            cpu=0.0,
+            rss=0,
+            maxrss=0,
+        )
+
+    def run(live: LiveRegressions) -> None:
+        state = RunState()
+        t = 100.0
+        started: list[str] = []
+        for nodeid in ids:
+            t += 0.05
+            state.apply(TestStart("gw0", 1, t, nodeid=nodeid, path="t.py", line=1, domain=""))
+            started.append(nodeid)
+            if rng.random() < 0.7:  # finish some of the started ones
+                done = started.pop(rng.randrange(len(started)))
+                if rng.random() < 0.15:  # skipped in setup: never a regression
+                    state.apply(report(done, t, "setup", "skipped", 9.0))
+                    state.apply(report(done, t, "teardown", "passed", 0.0))
+                else:
+                    seconds = rng.choice([0.1, 0.12, 0.6, 2.0])
+                    state.apply(
+                        TestDone(
+                            "gw0",
+                            1,
+                            t,
+                            nodeid=done,
+                            setup=0.0,
+                            call=seconds,
+                            teardown=0.0,
+                            start=t,
+                            stop=t + seconds,
+                            cpu=0.0,
+                            rss=0,
+                            maxrss=0,
+                        )
+                    )
+            now = t + rng.choice([0.0, 0.05, 1.0, 3.0])
+            assert sorted(r.nodeid for r in live(state, now)) == sorted(
+                r.nodeid for r in regressions(state, limits, now=now)
+            )
+        final = live(state, 0.0)
+        assert sorted(final, key=lambda r: r.nodeid) == sorted(
+            regressions(state, limits), key=lambda r: r.nodeid
+        )
+        lost = [r.new - r.old for r in final]
+        assert final and lost == sorted(lost, reverse=True)  # worst first
+
+    live = LiveRegressions(limits)
+    run(live)
+    run(live)  # a second run's state: nothing carried over

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, TextIO
 
 from hotlap.model.run_state import RunPhase, RunState
@@ -38,7 +38,7 @@ class SlowFinding(Protocol):
 
 
 #: ``(state, now) -> regressions found so far``; supplied when history has a baseline.
-RegressionFn = Callable[[RunState, float], "list[SlowFinding]"]
+RegressionFn = Callable[[RunState, float], "Sequence[SlowFinding]"]
 
 
 def _fmt_seconds(seconds: float) -> str:
