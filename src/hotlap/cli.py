@@ -374,10 +374,10 @@ def _regression_function(baseline: dict[str, list[float]]) -> RegressionFn | Non
 
 def _eta_function() -> EtaFn | None:
     try:
-        from hotlap.history.eta import eta_seconds
+        from hotlap.history.eta import LiveEta
     except ImportError:
         return None
-    return eta_seconds
+    return LiveEta()
 
 
 def _ui_available() -> bool:

@@ -82,3 +82,30 @@ def test_recorded_run_counts_down_to_zero() -> None:
     assert seen, "the ETA was never known"
     assert seen[-1] == 0.0
     assert max(seen) <= sum(expected.values()) + 1e-9
+
+
+@pytest.mark.parametrize("record", ["engine_n2.jsonl", "ui_demo_n2.jsonl"])
+def test_live_eta_matches_a_full_walk_while_the_run_streams(record: str) -> None:
+    """The incremental ETA a progress line asks for gives, event after event, what walking
+    every test gives (its per-test gap and the ETA); a new state starts afresh."""
+    from hotlap.export.durations import durations_from_state
+    from hotlap.export.record import read_record
+    from hotlap.history.eta import LiveEta, per_test_gap
+
+    events = sorted(read_record(DATA / record), key=lambda e: e.t)
+    full = RunState()
+    for e in events:
+        full.apply(e)
+    expected = durations_from_state(full)
+    live = LiveEta()
+    for _ in range(2):
+        state = RunState()
+        gaps = 0
+        for e in events:
+            state.apply(e)
+            now = e.t + 0.5
+            want = per_test_gap(state, now, 2)
+            assert live.gap(state, now, 2) == pytest.approx(want, abs=1e-9)
+            gaps += want > 0
+            assert live(state, expected, now) == pytest.approx(eta_seconds(state, expected, now))
+        assert gaps, "the gap was never measured"
