@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hotlap.history.analysis import (
+    Limits,
+    LiveRegressions,
     check,
     find_flaky,
     find_regressions,
@@ -15,6 +17,7 @@ from hotlap.history.analysis import (
     threshold,
 )
 from hotlap.history.store import TestRow
+from hotlap.protocol import TestReport
 
 
 def row(run: int, outcome: str, seconds: float = 0.1, deps: str = "fp", reruns: int = 0) -> TestRow:
@@ -77,16 +80,59 @@ def test_limits_give_what_check_gives() -> None:
     )
 
 
+def _report(nodeid: str, t: float, when: str, outcome: str, seconds: float) -> TestReport:
+    return TestReport(
+        "gw0", 2, t, nodeid=nodeid, when=when, outcome=outcome, category=outcome, counts=True,
+        duration=seconds, start=t - seconds, stop=t, cpu=0.0, rss=0, maxrss=0,
+    )  # fmt: skip
+
+
 def test_live_regressions_flag_an_overrunning_test(hh) -> None:
-    """A still-running test already past its limit is flagged when ``now`` is given."""
+    """A still-running test already past its limit is flagged when ``now`` is given, once
+    its setup is over (a setup may be paying for a session fixture)."""
     from hotlap.protocol import TestStart
 
     state = hh.make_state({"t.py::a": ("passed", 0.1)})
     state.apply(TestStart("gw0", 2, 200.0, nodeid="t.py::slow", path="", line=1, domain=""))
     base = {"t.py::a": [0.1, 0.1, 0.1], "t.py::slow": [0.2, 0.2, 0.2]}
     assert regressions(state, base) == []
+    assert regressions(state, base, now=201.0) == []  # still in its setup
+    state.apply(_report("t.py::slow", 200.01, "setup", "passed", 0.01))
     live = regressions(state, base, now=201.0)
     assert [r.nodeid for r in live] == ["t.py::slow"]
+    assert [r.nodeid for r in LiveRegressions(Limits(base))(state, 201.0)] == ["t.py::slow"]
+
+
+def test_wider_fixtures_a_test_paid_for_are_not_a_regression() -> None:
+    """A session fixture's setup and teardown land on whichever test comes first (last) on
+    a worker: those seconds do not make that test slower than its history; its own do."""
+    from hotlap.model.run_state import RunState
+    from hotlap.protocol import FixtureSetup, FixtureTeardown, TestDone, TestStart
+
+    base = {f"t.py::{n}": [2.0, 2.0, 2.0] for n in ("first", "last", "slower")}
+    state = RunState()
+    t = 10.0
+    # Limit: 2.0 s + half of it. "first" and "last" are past it only by what they paid.
+    for name, seconds in (("first", 3.5), ("slower", 3.5), ("last", 3.2)):
+        nodeid = f"t.py::{name}"
+        state.apply(TestStart("gw0", 2, t, nodeid=nodeid, path="t.py", line=1, domain=name))
+        if name == "first":
+            state.apply(
+                FixtureSetup("gw0", 2, t + 1, name="db", scope="session", location="c.py:1",
+                             nodeid=nodeid, duration=1.5, own=1.5, failed=False)
+            )  # fmt: skip
+        if name == "last":
+            state.apply(
+                FixtureTeardown("gw0", 2, t + 3.2, name="db", scope="session",
+                                location="c.py:1", nodeid=nodeid, duration=1.2)
+            )  # fmt: skip
+        state.apply(
+            TestDone("gw0", 2, t + seconds, nodeid=nodeid, setup=0.0, call=seconds, teardown=0.0,
+                     start=t, stop=t + seconds, cpu=0.0, rss=0, maxrss=0)
+        )  # fmt: skip
+        t += seconds
+    assert [r.nodeid for r in regressions(state, base)] == ["t.py::slower"]
+    assert [r.nodeid for r in LiveRegressions(Limits(base))(state, t)] == ["t.py::slower"]
 
 
 def test_flaky_when_outcome_changes_without_code_change() -> None:

@@ -44,6 +44,9 @@ class TestRecord:
     wasxfail: str = ""
     crashed: bool = False
     hang_stack: str = ""
+    #: Seconds of fixtures wider than the function (module, session, …) set up or torn down
+    #: during this test: whichever test comes first (or last) on a worker pays them.
+    shared: float = 0.0
     hang_elapsed: float = 0.0
 
     @property

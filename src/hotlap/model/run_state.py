@@ -367,6 +367,8 @@ class RunState:
         cost.setup_total += e.own
         cost.failed += e.failed
         self._open_uses.setdefault((e.worker, e.name, e.scope, e.location), []).append(use)
+        if e.scope != "function" and (rec := self.tests.get(e.nodeid)) is not None:
+            rec.shared += e.own
         return Change.FIXTURES
 
     def _fixture_teardown(self, e: FixtureTeardown) -> Change:
@@ -376,6 +378,8 @@ class RunState:
         if stack:
             use = stack.pop()
             use.teardown, use.teardown_nodeid = e.duration, e.nodeid
+        if e.scope != "function" and (rec := self.tests.get(e.nodeid)) is not None:
+            rec.shared += e.duration
         return Change.FIXTURES
 
     def _worker_crash(self, e: WorkerCrash) -> Change:
