@@ -73,12 +73,14 @@ def test_hang_stack_sent_and_refreshed(hx: Any, workers: str) -> None:
     stacks = [e for e in _events(record) if e["kind"] == "hang_stack"]
     assert len(stacks) >= 2, stacks
     assert {e["nodeid"] for e in stacks} == {"test_slow.py::test_sleeps"}
-    # The newest stack is taken well inside the 2.5 s sleep. An early one may not be: twice in
-    # full-suite runs (load ~4 on 2 cores) the first stack came while pytest was still setting
-    # the test up, 0.8 s after its start.
+    # A stack taken inside the 2.5 s sleep points at it. Under full-suite load (~4 on 2 cores)
+    # the first stack once came while pytest was still setting the test up, and the last one
+    # while the worker was still sending the finished test's report (execnet's flush): the
+    # test is current until pytest says it finished. So some stack, not a given one.
     texts = [e["stack"] for e in stacks]
-    assert "test_slow.py" in texts[-1] and "time.sleep(2.5)" in texts[-1], texts
-    assert "_pytest" not in texts[-1], "pytest's own frames should be cut"
+    inside = [t for t in texts if "test_slow.py" in t and "time.sleep(2.5)" in t]
+    assert inside, texts
+    assert all("_pytest" not in t for t in inside), "pytest's own frames should be cut"
     elapsed = [e["elapsed"] for e in stacks]
     assert elapsed == sorted(elapsed) and elapsed[0] >= 0.8, elapsed
 
