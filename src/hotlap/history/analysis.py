@@ -136,20 +136,57 @@ def regressions(
     baseline = store if isinstance(store, (Mapping, Limits)) else store.duration_samples()
     current = {}
     for rec in state.tests.values():
-        if rec.outcome == "skipped":
-            continue
-        if rec.finished is not None:
-            current[rec.nodeid] = own_seconds(rec)
-        elif now and rec.started is not None and rec.phase != "setup":
-            current[rec.nodeid] = max(0.0, now - rec.started - rec.shared)
+        seconds = own_seconds(rec, now)
+        if seconds is not None:
+            current[rec.nodeid] = seconds
     return find_regressions(current, baseline)
 
 
-def own_seconds(rec: TestRecord) -> float:
-    """A test's duration without the wider fixtures it happened to pay for: a session
-    fixture's setup lands on whichever test comes first on a worker, and that changes from
-    run to run (the demo's first database test went from 2 s to 3 s: not a regression)."""
-    return max(0.0, rec.duration - rec.shared)
+def own_seconds(rec: TestRecord, now: float = 0.0) -> float | None:
+    """The seconds a test is judged on: its duration, or for a running test (when ``now``
+    is given and its setup is over) its time so far; None for a test not to judge (skipped,
+    not started, or still in its setup).
+
+    Without the wider fixtures it happened to pay for: a session fixture's setup lands on
+    whichever test comes first on a worker, and that changes from run to run (the demo's
+    first database test went from 2 s to 3 s: not a regression)."""
+    if rec.outcome == "skipped":
+        return None
+    if rec.finished is not None:
+        return max(0.0, rec.duration - rec.shared)
+    if now and rec.started is not None and rec.phase != "setup":
+        return max(0.0, now - rec.started - rec.shared)
+    return None
+
+
+class FollowedTests:
+    """The tests of one growing run that are not finished yet, taken in as they appear, so
+    that a view asking again and again walks only those (a new state starts afresh)."""
+
+    def __init__(self) -> None:
+        self._tests: object = None  # the state's dict of tests being followed
+        self._seen = 0  # how many of its records have been taken in
+        #: Taken in and not yet closed.
+        self.open: dict[str, TestRecord] = {}
+
+    def update(self, state: RunState) -> bool:
+        """Take in the tests ``state`` gained; True when it is another run's state (the
+        caller then drops what it kept about the previous one)."""
+        tests = state.tests
+        fresh = tests is not self._tests or len(tests) < self._seen
+        if fresh:
+            self._tests, self._seen = tests, 0
+            self.open.clear()
+        if len(tests) > self._seen:
+            for rec in islice(tests.values(), self._seen, None):
+                self.open[rec.nodeid] = rec
+            self._seen = len(tests)
+        return fresh
+
+    def close(self, nodeids: list[str]) -> None:
+        """Stop following these (finished) tests."""
+        for nodeid in nodeids:
+            del self.open[nodeid]
 
 
 class LiveRegressions:
@@ -163,38 +200,26 @@ class LiveRegressions:
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._tests: object = None  # the state's dict of tests being followed
-        self._seen = 0  # how many of its records have been taken in
-        self._open: dict[str, TestRecord] = {}  # taken in, not yet finished
+        self._tests = FollowedTests()
         self._found: dict[str, Regression] = {}  # finished tests found slower
 
     def __call__(self, state: RunState, now: float = 0.0) -> list[Regression]:
-        tests = state.tests
-        if tests is not self._tests or len(tests) < self._seen:
-            self._tests, self._seen = tests, 0
-            self._open.clear()
+        if self._tests.update(state):
             self._found.clear()
-        if len(tests) > self._seen:
-            for rec in islice(tests.values(), self._seen, None):
-                self._open[rec.nodeid] = rec
-            self._seen = len(tests)
         running: list[Regression] = []
         done: list[str] = []
-        for nodeid, rec in self._open.items():
-            if rec.outcome == "skipped":
-                if rec.finished is not None:
-                    done.append(nodeid)
-            elif rec.finished is not None:
+        for nodeid, rec in self._tests.open.items():
+            if rec.finished is not None:
                 done.append(nodeid)
-                found = self.limits.check(nodeid, own_seconds(rec))
-                if found is not None:
-                    self._found[nodeid] = found
-            elif now and rec.started is not None and rec.phase != "setup":
-                found = self.limits.check(nodeid, max(0.0, now - rec.started - rec.shared))
-                if found is not None:
-                    running.append(found)
-        for nodeid in done:
-            del self._open[nodeid]
+            seconds = own_seconds(rec, now)
+            found = self.limits.check(nodeid, seconds) if seconds is not None else None
+            if found is None:
+                continue
+            if rec.finished is None:
+                running.append(found)
+            else:
+                self._found[nodeid] = found
+        self._tests.close(done)
         found_all = [*self._found.values(), *running]
         return sorted(found_all, key=lambda r: r.new - r.old, reverse=True)
 

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from itertools import islice
-from typing import TYPE_CHECKING
 
-from hotlap.history.analysis import median
+from hotlap.history.analysis import FollowedTests, median
 from hotlap.model.run_state import RunPhase, RunState
-
-if TYPE_CHECKING:
-    from hotlap.model.records import TestRecord
 
 #: ``(state, now, workers) -> seconds``: :func:`per_test_gap` or :meth:`LiveEta.gap`.
 GapFn = Callable[[RunState, float, int], float]
@@ -90,9 +85,7 @@ class LiveEta:
     """
 
     def __init__(self) -> None:
-        self._tests: object = None  # the state's dict of tests being followed
-        self._seen = 0  # how many of its records have been taken in
-        self._open: dict[str, TestRecord] = {}  # taken in, not finished
+        self._tests = FollowedTests()
         self._first: float | None = None
         self._busy = 0.0  # seconds of the finished tests
         self._done = 0
@@ -102,18 +95,11 @@ class LiveEta:
 
     def gap(self, state: RunState, now: float, workers: int) -> float:
         """What :func:`per_test_gap` returns."""
-        tests = state.tests
-        if tests is not self._tests or len(tests) < self._seen:
-            self._tests, self._seen = tests, 0
-            self._open.clear()
+        if self._tests.update(state):
             self._first, self._busy, self._done = None, 0.0, 0
-        if len(tests) > self._seen:
-            for rec in islice(tests.values(), self._seen, None):
-                self._open[rec.nodeid] = rec
-            self._seen = len(tests)
         running = 0.0
         finished: list[str] = []
-        for nodeid, rec in self._open.items():
+        for nodeid, rec in self._tests.open.items():
             if rec.started is None:
                 continue
             if self._first is None or rec.started < self._first:
@@ -124,8 +110,7 @@ class LiveEta:
                 finished.append(nodeid)
             else:
                 running += max(0.0, now - rec.started)
-        for nodeid in finished:
-            del self._open[nodeid]
+        self._tests.close(finished)
         if self._first is None or self._done < 10:
             return 0.0
         return max(0.0, (workers * (now - self._first) - self._busy - running) / self._done)

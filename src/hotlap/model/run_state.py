@@ -367,8 +367,7 @@ class RunState:
         cost.setup_total += e.own
         cost.failed += e.failed
         self._open_uses.setdefault((e.worker, e.name, e.scope, e.location), []).append(use)
-        if e.scope != "function" and (rec := self.tests.get(e.nodeid)) is not None:
-            rec.shared += e.own
+        self._charge_shared(e.nodeid, e.scope, e.own)
         return Change.FIXTURES
 
     def _fixture_teardown(self, e: FixtureTeardown) -> Change:
@@ -378,9 +377,13 @@ class RunState:
         if stack:
             use = stack.pop()
             use.teardown, use.teardown_nodeid = e.duration, e.nodeid
-        if e.scope != "function" and (rec := self.tests.get(e.nodeid)) is not None:
-            rec.shared += e.duration
+        self._charge_shared(e.nodeid, e.scope, e.duration)
         return Change.FIXTURES
+
+    def _charge_shared(self, nodeid: str, scope: str, seconds: float) -> None:
+        """A wider fixture's setup or teardown ran during ``nodeid``: it paid for it."""
+        if scope != "function" and (rec := self.tests.get(nodeid)) is not None:
+            rec.shared += seconds
 
     def _worker_crash(self, e: WorkerCrash) -> Change:
         lane = self._lane(e.crashed_worker)
