@@ -67,7 +67,6 @@ def test_find_regressions_orders_worst_first() -> None:
 def test_limits_give_what_check_gives() -> None:
     """A baseline's cached limits flag exactly what :func:`check` flags, on every call (the
     second call reads the cache), including tests the baseline does not know."""
-    from hotlap.history.analysis import Limits, check
 
     base = {"a": [0.1, 0.1, 0.1], "b": [1.0, 1.2, 0.9, 1.1], "few": [1.0]}
     limits = Limits(base)
@@ -184,32 +183,13 @@ def test_live_regressions_match_a_full_walk_as_the_run_grows() -> None:
     skipped ones never; a new state starts afresh."""
     import random
 
-    from hotlap.history.analysis import Limits, LiveRegressions
     from hotlap.model.run_state import RunState
-    from hotlap.protocol import TestDone, TestReport, TestStart
+    from hotlap.protocol import TestDone, TestStart
 
     rng = random.Random(5)
     ids = [f"t.py::test_{i}" for i in range(60)]
     base = {n: [0.1, 0.11, 0.09] for n in ids[:50]}  # the last ten are new tests
     limits = Limits(base)
-
-    def report(nodeid: str, t: float, when: str, outcome: str, seconds: float) -> TestReport:
-        return TestReport(
-            "gw0",
-            1,
-            t,
-            nodeid=nodeid,
-            when=when,
-            outcome=outcome,
-            category=outcome,
-            counts=True,
-            duration=seconds,
-            start=t,
-            stop=t + seconds,
-            cpu=0.0,
-            rss=0,
-            maxrss=0,
-        )
 
     def run(live: LiveRegressions) -> None:
         state = RunState()
@@ -222,8 +202,8 @@ def test_live_regressions_match_a_full_walk_as_the_run_grows() -> None:
             if rng.random() < 0.7:  # finish some of the started ones
                 done = started.pop(rng.randrange(len(started)))
                 if rng.random() < 0.15:  # skipped in setup: never a regression
-                    state.apply(report(done, t, "setup", "skipped", 9.0))
-                    state.apply(report(done, t, "teardown", "passed", 0.0))
+                    state.apply(_report(done, t, "setup", "skipped", 9.0))
+                    state.apply(_report(done, t, "teardown", "passed", 0.0))
                 else:
                     seconds = rng.choice([0.1, 0.12, 0.6, 2.0])
                     state.apply(
