@@ -67,7 +67,16 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("exports")
     out.add_argument("--json", metavar="PATH", help="write the versioned JSON report to PATH")
     out.add_argument(
-        "--durations-file", metavar="PATH", help="write pytest-split's .test_durations to PATH"
+        "--durations-file",
+        metavar="PATH",
+        help="write pytest-split's .test_durations to PATH, merged into the durations already "
+        "there (as pytest --store-durations does)",
+    )
+    out.add_argument(
+        "--durations-clean",
+        action="store_true",
+        help="replace the durations file with this run's tests only (pytest-split's "
+        "--clean-durations)",
     )
     out.add_argument(
         "--record",
@@ -313,10 +322,11 @@ def run_main(
             record_path=ns.record,
             events=events,
             history=finisher.summary,
+            durations_merge=not ns.durations_clean,
         )
     except OSError as exc:
         print(f"hotlap: could not write an export: {exc}", file=sys.stderr)
-        written = []
+        written = list(getattr(exc, "written", []))
     for path in written:
         print(f"hotlap: wrote {path}", file=sys.stderr)
     return code

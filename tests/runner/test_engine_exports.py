@@ -212,3 +212,52 @@ def test_record_replays_to_the_report_counts(
     assert state.summary_counts() == report["run"]["counts"] == RICH_COUNTS, hot.describe()
     assert sorted(state.tests) == sorted(t["nodeid"] for t in report["tests"])
     assert state.session.exitstatus == report["run"]["exit_code"] == 1
+
+
+def test_durations_file_merges_like_store_durations(h: Any, tmp_path: Path) -> None:
+    """A run updates the tests it ran and keeps the others' seconds, as ``pytest
+    --store-durations`` does; a ``--setup-plan`` run (no test code ran) changes nothing;
+    ``--durations-clean`` keeps only this run's tests."""
+    project = h.write_project(tmp_path / "proj", SPLIT_SUITE)
+    path = project / ".test_durations"
+    planted = {
+        "test_split.py::test_slow": 7.0,
+        "test_split.py::test_fast_1": 99.0,
+        "gone.py::test_removed": 3.0,
+    }
+    path.write_text(json.dumps(planted))
+
+    def hotlap(*args: str) -> None:
+        hot = h.run_hotlap(project, "run", "--headless", "--durations-file", str(path), *args)
+        assert hot.code == 0, hot.describe()
+
+    hotlap("--", "-n", "2", "-k", "fast_1 or fast_2")
+    merged = json.loads(path.read_text(encoding="utf-8"))
+    assert sorted(merged) == sorted([*planted, "test_split.py::test_fast_2"])
+    assert merged["test_split.py::test_slow"] == 7.0
+    assert merged["gone.py::test_removed"] == 3.0
+    assert merged["test_split.py::test_fast_1"] < 1.0  # measured, not the planted 99
+
+    before = path.read_text(encoding="utf-8")
+    hotlap("--", "-n", "0", "--setup-plan")
+    assert path.read_text(encoding="utf-8") == before
+
+    hotlap("--durations-clean", "--", "-n", "0", "-k", "fast_1")
+    assert list(json.loads(path.read_text(encoding="utf-8"))) == ["test_split.py::test_fast_1"]
+
+
+def test_durations_file_that_is_not_one_is_left_alone(h: Any, tmp_path: Path) -> None:
+    """A ``--durations-file`` that holds something else is not overwritten: a clear message,
+    pytest's exit code, and the other exports are still written."""
+    project = h.write_project(tmp_path / "proj", SPLIT_SUITE)
+    path = project / "durations.json"
+    path.write_text('["not", "durations"]')
+    report_path = project / "report.json"
+    hot = h.run_hotlap(
+        project, *h.hotlap_args(report_path, "0", extra=("--durations-file", str(path)))
+    )
+    assert hot.code == 0, hot.describe()
+    assert "could not write an export" in hot.stderr
+    assert "not a durations file" in hot.stderr, hot.describe()
+    assert path.read_text() == '["not", "durations"]'
+    assert h.load_json(report_path)["run"]["counts"] == {"passed": 4}

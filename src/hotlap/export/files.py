@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,22 +42,48 @@ def write_exports(
     record_path: str | None = None,
     events: Sequence[Event] = (),
     history: dict[str, Any] | None = None,
+    durations_merge: bool = True,
 ) -> list[str]:
     """Write each export asked for; return the paths written. ``history`` (regressions and
-    flaky tests found by comparing with earlier runs) goes into the JSON report."""
+    flaky tests found by comparing with earlier runs) goes into the JSON report. The
+    durations are merged into the file already at ``durations_path`` unless
+    ``durations_merge`` is false.
+
+    One export that cannot be written does not stop the others: :class:`ExportError` is
+    raised after all were tried, with the paths that were written.
+    """
     from hotlap.export.durations import durations_from_state, write_durations
     from hotlap.export.record import write_record
     from hotlap.export.report import RunMeta, build_report, write_report
 
+    assert isinstance(meta, RunMeta)
+    writers: list[tuple[str | None, Callable[[str], None]]] = [
+        (json_path, lambda p: write_report(p, build_report(state, meta, history=history))),
+        (
+            durations_path,
+            lambda p: write_durations(p, durations_from_state(state), merge=durations_merge),
+        ),
+        (record_path, lambda p: write_record(p, events)),
+    ]
     written: list[str] = []
-    if json_path:
-        assert isinstance(meta, RunMeta)
-        write_report(json_path, build_report(state, meta, history=history))
-        written.append(json_path)
-    if durations_path:
-        write_durations(durations_path, durations_from_state(state))
-        written.append(durations_path)
-    if record_path:
-        write_record(record_path, events)
-        written.append(record_path)
+    errors: list[str] = []
+    for path, write in writers:
+        if not path:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            errors.append(str(exc))
+        else:
+            written.append(path)
+    if errors:
+        raise ExportError("; ".join(errors), written)
     return written
+
+
+class ExportError(OSError):
+    """Some exports could not be written; ``written`` lists the ones that were."""
+
+    def __init__(self, message: str, written: list[str]) -> None:
+        super().__init__(message)
+        self.written = written

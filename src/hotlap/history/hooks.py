@@ -135,8 +135,10 @@ class HistoryHooks:
 
         if not self.enabled or getattr(ctx.options, "no_history", False):
             return []
-        if not any(rec.finished is not None for rec in state.tests.values()):
-            return []
+        if state.session.dry_run or not any(
+            rec.finished is not None for rec in state.tests.values()
+        ):
+            return []  # nothing ran (--collect-only, --setup-plan, …): nothing to learn
         directory = history_dir(ctx.project)
         slower = regressions(state, ctx.baseline)
         keep = int(getattr(ctx.options, "history_keep", DEFAULT_KEEP) or DEFAULT_KEEP)

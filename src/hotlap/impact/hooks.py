@@ -71,6 +71,10 @@ class ImpactHooks:
     def finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
         if self.tmp is None:
             return []
+        if state.session.dry_run:  # --setup-plan "passes" tests that ran no code
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+            return []
         try:
             return record_run(ctx.project, self.tmp, state, self.args)
         except Exception as exc:

@@ -168,6 +168,7 @@ class SessionInfo:
     xdist_version: str = ""
     python_version: str = ""
     numprocesses: int = 0
+    dry_run: bool = False
     exitstatus: int | None = None
     finished: float | None = None
     pytest_stats: dict[str, int] = field(default_factory=dict)

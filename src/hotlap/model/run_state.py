@@ -186,7 +186,7 @@ class RunState:
         s.wall, s.start, s.argv, s.rootdir = e.wall, e.t, list(e.argv), e.rootdir
         s.hotlap_version, s.pytest_version = e.hotlap_version, e.pytest_version
         s.xdist_version, s.python_version = e.xdist_version, e.python_version
-        s.numprocesses = e.numprocesses
+        s.numprocesses, s.dry_run = e.numprocesses, e.dry_run
         if self.phase is RunPhase.STARTING:
             self.phase = RunPhase.COLLECTING
         return Change.SESSION

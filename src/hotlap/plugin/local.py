@@ -8,6 +8,7 @@ the workers find it in the environment they inherit.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
@@ -70,11 +71,16 @@ class LocalExports:
         from hotlap.export.report import RunMeta
 
         meta = RunMeta.from_state(self.state, argv=list(config.invocation_params.args))
-        write_exports(
-            self.state,
-            meta,
-            json_path=config.getoption("hotlap_json", None),
-            durations_path=config.getoption("hotlap_durations", None),
-            record_path=config.getoption("hotlap_record", None),
-            events=self.events,
-        )
+        try:
+            write_exports(
+                self.state,
+                meta,
+                json_path=config.getoption("hotlap_json", None),
+                durations_path=config.getoption("hotlap_durations", None),
+                record_path=config.getoption("hotlap_record", None),
+                events=self.events,
+                durations_merge=not config.getoption("hotlap_durations_clean", False),
+            )
+        except OSError as exc:
+            # pytest's run is done and its exit code stands; say what was not written.
+            sys.stderr.write(f"hotlap: could not write an export: {exc}\n")

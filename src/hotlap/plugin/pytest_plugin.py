@@ -36,7 +36,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--hotlap-durations",
         metavar="PATH",
         default=None,
-        help="write test durations in pytest-split's .test_durations format to PATH",
+        help="write test durations in pytest-split's .test_durations format to PATH, merged "
+        "into the durations already there (as --store-durations does)",
+    )
+    group.addoption(
+        "--hotlap-durations-clean",
+        action="store_true",
+        default=False,
+        help="replace the --hotlap-durations file with this run's tests only",
     )
     group.addoption(
         "--hotlap-record",

@@ -116,6 +116,10 @@ def session_start(config: pytest.Config, worker: str, role: Role) -> SessionStar
     """The event that opens a session, for a controller or a single process."""
     pytest_version, xdist_version = _versions()
     numprocesses = getattr(config.option, "numprocesses", 0)
+    option = config.option
+    dry_run = any(
+        getattr(option, name, False) for name in ("collectonly", "setuponly", "setupplan")
+    )
     return SessionStart(
         worker,
         os.getpid(),
@@ -129,6 +133,7 @@ def session_start(config: pytest.Config, worker: str, role: Role) -> SessionStar
         xdist_version=xdist_version,
         python_version=".".join(map(str, sys.version_info[:3])),
         numprocesses=numprocesses if isinstance(numprocesses, int) else 0,
+        dry_run=dry_run,
     )
 
 

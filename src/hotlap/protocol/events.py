@@ -42,6 +42,9 @@ class SessionStart(Event):
     xdist_version: str
     python_version: str
     numprocesses: int
+    #: pytest only collects or plans (``--collect-only``, ``--setup-only``, ``--setup-plan``):
+    #: its "passed" tests ran no test code, and their seconds measure nothing.
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
