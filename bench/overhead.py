@@ -6,9 +6,13 @@ clock, alternating runs of
 * ``plain``:  ``pytest -n 2``
 * ``hotlap``: ``hotlap run --headless -- -n 2``
 * ``plugin``: ``pytest -p hotlap --hotlap-json=… -n 2`` (no app: the plugin's own exports)
+* ``plain2``: ``pytest -n 2`` again: its ratio to ``plain`` is the noise floor of the machine
+  (two identical commands differ by that much), to read the other ratios against
 
 rotating the order each round so neither drift nor warm caches favour one. It prints each
-run, the medians and the median ratios to ``plain`` (goal: hotlap ≤ 1.03x).
+run, the medians and the median ratios to ``plain`` (goal: hotlap ≤ 1.03x), and the median
+of the per-round ratios (each run against the ``plain`` run of its own round, which is less
+exposed to the machine's drift between rounds).
 
 Then it measures the app's side on a real recorded event stream of the same suite: events/s
 through ``decode`` + ``RunState.apply``, and through a real ``EventServer`` socket fed by a
@@ -38,7 +42,7 @@ from hotlap.model.run_state import RunState
 from hotlap.protocol import decode, encode_hello
 from hotlap.runner.server import EventServer
 
-VARIANTS = ("plain", "hotlap", "plugin")
+VARIANTS = ("plain", "hotlap", "plugin", "plain2")
 
 
 def generate_suite(root: Path, files: int, tests: int) -> None:
@@ -64,6 +68,7 @@ def commands(work: Path, hotlap_extra: list[str]) -> dict[str, list[str]]:
         "plain": [py, "-m", "pytest", *common],
         "hotlap": [*hotlap_exe(), "run", "--headless", *hotlap_extra, "--", *common],
         "plugin": [py, "-m", "pytest", "-p", "hotlap", f"--hotlap-json={work / 'r.json'}", *common],
+        "plain2": [py, "-m", "pytest", *common],
     }
 
 
@@ -115,6 +120,17 @@ def bench_runs(suite: Path, work: Path, variants: list[str], rounds: int, extra:
         print(
             f"median {name:7} wall {med:6.3f} s ({med / base:.3f}x {variants[0]})  "
             f"cpu {cpu:6.3f} s ({cpu / base_cpu:.3f}x)"
+        )
+    print()
+    first = variants[0]
+    for name in variants[1:]:
+        walls = [t / b for t, b in zip(times[name], times[first], strict=True)]
+        cpu_ratios = [c / b for c, b in zip(cpus[name], cpus[first], strict=True)]
+        print(
+            f"per-round {name:7} wall {statistics.median(walls):.3f}x {first} "
+            f"(range {min(walls):.3f}-{max(walls):.3f})  "
+            f"cpu {statistics.median(cpu_ratios):.3f}x (range {min(cpu_ratios):.3f}-"
+            f"{max(cpu_ratios):.3f})"
         )
 
 
