@@ -60,6 +60,17 @@ def update_vertical_scrollbar(view: ScrollView, virtual: int, position: float) -
         bar.refresh()
 
 
+def _runs(indexes: set[int]) -> list[tuple[int, int]]:
+    """``indexes`` as runs of consecutive ones, ``(start, stop)`` each, in order."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(indexes):
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
 class _Pass(NamedTuple):
     """What every line of one render pass shares."""
 
@@ -147,16 +158,31 @@ class LineTable(ScrollView, can_focus=True):
         return self.keys[top : top + max(0, self.scrollable_content_region.height - 1)]
 
     def refresh_if_changed(self) -> None:
-        """Refresh only if a visible row (or which rows are visible) changed.
+        """Repaint the lines whose row changed (another key, its data, the cursor on or off
+        it); everything when the number of visible rows changed.
 
         Rows added or removed out of view change only the scrollbar, which ``set_rows``
-        updates: repainting a screenful of rows costs ~30 ms at 160x48.
+        updates: repainting a screenful of rows costs ~30 ms at 160x48. A few rows that
+        change on screen (a new failure put first shifts the failures above the selection)
+        cost only their lines: each repainted line is a pass through Textual's styles and
+        filters, cached strip or not.
         """
-        shown: tuple[Any, ...] = tuple((k, self.row_version(k)) for k in self.visible_keys())
-        shown += (self.cursor - int(self.scroll_offset.y),)
-        if shown != self._shown:
-            self._shown = shown
+        rows = tuple((k, self.row_version(k)) for k in self.visible_keys())
+        line = self.cursor - int(self.scroll_offset.y)
+        shown: tuple[Any, ...] = (*rows, line)
+        old = self._shown
+        if shown == old:
+            return
+        self._shown = shown
+        if len(shown) != len(old):
             self.refresh()
+            return
+        changed = {i for i, (was, now) in enumerate(zip(old[:-1], rows, strict=True)) if was != now}
+        if old[-1] != line:
+            changed.update(i for i in (old[-1], line) if 0 <= i < len(rows))
+        width = self.scrollable_content_region.width
+        for start, stop in _runs(changed):
+            self.refresh(Region(0, start + 1, width, stop - start))  # line 0: the header
 
     def fg(self, name: str) -> Style:
         """A component style without its background, so the cursor row's background shows."""
