@@ -155,17 +155,22 @@ def test_unmarked_slow_test_fails_the_run(tmp_path: Path, hh, workers: str) -> N
     assert "test_p.py::test_unmarked took 0.3" in text and "slow threshold of 0.20s" in text
 
 
-@pytest.mark.parametrize("dry", ["--setup-plan", "--collect-only"])
-def test_a_run_that_ran_no_test_code_records_nothing(tmp_path: Path, hh, dry: str) -> None:
+@pytest.mark.parametrize(
+    ("dry", "code"), [("--setup-plan", 0), ("--collect-only", 0), ("-knothing_matches", 5)]
+)
+def test_a_run_that_ran_no_test_code_records_nothing(
+    tmp_path: Path, hh, dry: str, code: int
+) -> None:
     """``--setup-plan`` "passes" every test without running it: history, the last report and
-    impact data stay as the real run left them (no 0-second runs, no false flaky)."""
+    impact data stay as the real run left them (no 0-second runs, no false flaky). Nor does
+    a run that selected nothing say it recorded anything."""
     proj = hh.project(tmp_path / "proj", {"test_f.py": FLAKY})
     env = {"COUNTER_FILE": str(tmp_path / "counter")}
     assert _run(hh, proj, "--", "-n", "0", env=env).code == 1  # test_flaky fails on run 1
     store = proj / ".hotlap"
     before = {p.name: p.read_bytes() for p in store.iterdir() if p.is_file()}
     dry_run = _run(hh, proj, "--", "-n", "0", dry, env=env)
-    assert dry_run.code == 0, dry_run.describe()
+    assert dry_run.code == code, dry_run.describe()
     assert "flaky" not in dry_run.stderr, dry_run.describe()
     assert "impact: recorded" not in dry_run.stderr, dry_run.describe()
     after = {p.name: p.read_bytes() for p in store.iterdir() if p.is_file()}
