@@ -162,8 +162,8 @@ def test_a_run_that_ran_no_test_code_records_nothing(
     tmp_path: Path, hh, dry: str, code: int
 ) -> None:
     """``--setup-plan`` "passes" every test without running it: history, the last report and
-    impact data stay as the real run left them (no 0-second runs, no false flaky). Nor does
-    a run that selected nothing say it recorded anything."""
+    impact data stay as the real run left them (no 0-second runs, no false flaky). A run that
+    selected nothing records no run and does not talk of impact after pytest's message."""
     proj = hh.project(tmp_path / "proj", {"test_f.py": FLAKY})
     env = {"COUNTER_FILE": str(tmp_path / "counter")}
     assert _run(hh, proj, "--", "-n", "0", env=env).code == 1  # test_flaky fails on run 1
@@ -174,5 +174,7 @@ def test_a_run_that_ran_no_test_code_records_nothing(
     assert "flaky" not in dry_run.stderr, dry_run.describe()
     assert "impact: recorded" not in dry_run.stderr, dry_run.describe()
     after = {p.name: p.read_bytes() for p in store.iterdir() if p.is_file()}
-    assert after == before
+    if code == 0:  # the dry runs; -k nothing may note what pytest collected, impact-wise
+        assert after == before
+    assert after["last-report.json"] == before["last-report.json"]
     assert json.loads(hh.hotlap(proj, "report", "--json").stdout)["runs"] == 1

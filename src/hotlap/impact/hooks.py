@@ -71,9 +71,7 @@ class ImpactHooks:
     def finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
         if self.tmp is None:
             return []
-        # --setup-plan "passes" tests that ran no code; a usage error or an empty selection
-        # ran none: nothing to record (and no line after pytest's own error).
-        if state.session.dry_run or not any(r.finished is not None for r in state.tests.values()):
+        if state.session.dry_run:  # --setup-plan "passes" tests that ran no code
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
             return []

@@ -323,4 +323,6 @@ def merge_run(
         store.conn.execute("ROLLBACK")
         raise
     n = sum(len(p["tests"]) for p in processes)
-    return [f"impact: recorded dependencies of {n} tests"]
+    # A run that ran no test (a usage error, an empty selection, a collection error) may still
+    # have recorded collection errors, but has nothing to say after pytest's own error.
+    return [f"impact: recorded dependencies of {n} tests"] if n else []
