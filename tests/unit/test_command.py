@@ -110,3 +110,23 @@ def test_command_loads_the_plugin() -> None:
 def test_summary_line_parsing(line: str, summary: str | None) -> None:
     """pytest's final line is recognised with and without ``=`` padding, and nothing else is."""
     assert parse_summary_line(line) == summary
+
+
+def test_choosing_n_imports_neither_pytest_nor_xdist(tmp_path: Path) -> None:
+    """Everything before pytest starts delays it: hotlap's -n choice finds xdist without
+    importing it (``import xdist`` imports pytest, ~130 ms here)."""
+    import subprocess
+    import sys
+
+    project = _project(tmp_path, SMALL_RUN + 5)
+    code = (
+        "import sys; from pathlib import Path; from hotlap.runner.command import choose_workers;"
+        f"choice = choose_workers([], Path({str(project)!r}));"
+        "print(choice.reason, '|', sorted(m for m in ('pytest', 'xdist') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    reason, _, imported = out.partition("|")
+    assert "effective core" in reason, out
+    assert imported.strip() == "[]", out
