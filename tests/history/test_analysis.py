@@ -49,11 +49,15 @@ def test_regression_beyond_noise_is_flagged_with_old_and_new() -> None:
 
 
 def test_noise_is_not_a_regression() -> None:
-    """Within the test's own spread, within 1.5x, or under 50 ms more, nothing is flagged."""
+    """Within the test's own spread, within 1.5x, or under 100 ms more, nothing is flagged: a
+    10 ms test at 60 ms is what a loaded machine does (click 8.5.1's test_path_option under
+    load: 'slower … 0.01s -> 0.06s')."""
     noisy = [1.0, 1.6, 0.7, 1.3, 0.9]
     assert check("t", 1.9, noisy) is None  # inside 4 spreads of a noisy test
     assert check("t", 1.4, [1.0, 1.0, 1.0]) is None  # 1.4x of a steady test
     assert check("t", 0.045, [0.001, 0.001, 0.001]) is None  # 45x, but only 44 ms
+    assert check("t", 0.075, [0.01, 0.01, 0.01]) is None  # 7.5x, but only 65 ms
+    assert check("t", 0.115, [0.01, 0.01, 0.01]) is not None  # 105 ms more
     assert check("t", 2.0, [1.0, 1.0, 1.0]) is not None
 
 

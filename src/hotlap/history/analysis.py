@@ -2,7 +2,7 @@
 
 A *slow regression* is a duration beyond a test's own noise: its median over the recent runs
 plus the largest of four robust spreads (MAD scaled to a standard deviation), half the median,
-and 50 ms. Timing noise on a loaded CI machine easily reaches ±30 %, so anything tighter than
+and 100 ms. Timing noise on a loaded CI machine easily reaches ±30 %, so anything tighter than
 1.5x flags noise; the absolute floor keeps millisecond tests from flagging at all.
 
 A *flaky* test changed outcome between two runs whose dependencies were the same (its impact
@@ -28,7 +28,7 @@ SIGMAS = 4.0
 #: … and at least this fraction of the median …
 RELATIVE = 0.5
 #: … and at least this many seconds.
-ABSOLUTE = 0.05
+ABSOLUTE = 0.1
 
 #: Outcomes that say whether a test works (skips and xfails say nothing about flakiness).
 VERDICTS = {"passed": True, "failed": False, "error": False}
