@@ -80,7 +80,8 @@ async def test_a_visible_row_that_changes_repaints_only_its_line() -> None:
     app = manual_app(source, pytest_args=["-n", "1"])
     async with app.run_test(size=(140, 40)) as pilot:
         source.pending = _opening()
-        await pilot.pause(0.2)
+        app.tick()
+        await pilot.pause()
         await pilot.pause()
         tests = app.query_one(TestsTable)
         assert list(tests.keys[:11]) == NAMES[:11]
