@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from hotlap import jsonref
 from hotlap.model.run_state import RunState
 
 
@@ -28,7 +29,7 @@ def durations_from_state(state: RunState) -> dict[str, float]:
 
 def dumps_durations(durations: Mapping[str, float]) -> str:
     """The file's text, exactly as pytest-split writes it (sorted keys, indent 4)."""
-    return json.dumps(dict(durations), sort_keys=True, indent=4) + "\n"
+    return jsonref.dumps(dict(durations), sort_keys=True, indent=4) + "\n"
 
 
 class DurationsFileError(OSError):

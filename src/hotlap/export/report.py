@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotlap import __version__
+from hotlap import __version__, jsonref
 from hotlap.model.run_state import RunState
 
 REPORT_VERSION = 1
@@ -187,8 +187,8 @@ def dumps_report(report: dict[str, Any], compact: bool = False) -> str:
     """The report's text. ``ensure_ascii`` keeps it valid JSON whatever the tests printed.
     ``compact`` (no indentation) lets json's C encoder do it: ~10x faster on big runs."""
     if compact:
-        return json.dumps(report, ensure_ascii=True, separators=(",", ":")) + "\n"
-    return json.dumps(report, indent=2, ensure_ascii=True) + "\n"
+        return jsonref.dumps(report, ensure_ascii=True, separators=(",", ":")) + "\n"
+    return jsonref.dumps(report, indent=2, ensure_ascii=True) + "\n"
 
 
 def write_report(path: str | Path, report: dict[str, Any], compact: bool = False) -> None:

@@ -8,7 +8,6 @@ alone) writes its own JSON file there at the end; the hotlap app merges them int
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from hotlap import jsonref
 from hotlap.impact import PROCESS_FILE_VERSION
 from hotlap.impact.collect import ENV_DIR, CodeKey, Collector
 from hotlap.plugin import gate
@@ -247,7 +247,7 @@ class ImpactRecorder:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         name = f"{worker_id(self.config)}-{os.getpid()}"
         tmp = self.out_dir / f".{name}.tmp"
-        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.write_text(jsonref.dumps(data), encoding="utf-8")
         os.replace(tmp, self.out_dir / f"{name}.json")
 
 

@@ -33,6 +33,7 @@ class LocalExports:
         self._pending: list[Event] = []
         self.sink: Sink = CallbackSink(self._apply)
         self._started = time.time()
+        self._pid = os.getpid()
         if role is Role.CONTROLLER:
             self.server = EventServer().start()
             os.environ.update(
@@ -66,6 +67,8 @@ class LocalExports:
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if os.getpid() != self._pid:
+            return  # a test forked this process and its child ran on: the exports are the parent's
         self._drain_server()
         from hotlap.export.files import write_exports
         from hotlap.export.report import RunMeta

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import hotlap.jsonref  # noqa: F401  (json's functions, captured before any test runs)
 from hotlap.plugin import extensions, gate
 from hotlap.plugin.role import Role, role_of, worker_id
 from hotlap.plugin.sink import sink_from_env

@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,17 @@ ENV_TOKEN = "HOTLAP_TOKEN"
 
 
 class Sink:
-    """Anything that accepts events. Sending never raises."""
+    """Anything that accepts events. Sending never raises.
+
+    A process forked from this one (a test that forks and whose child goes on running the
+    session instead of exiting) sends nothing: its events would count the parent's tests a
+    second time. Subclasses drop events once ``_dead`` is true.
+    """
+
+    _dead = False
+
+    def __init__(self) -> None:
+        _SINKS.add(self)
 
     def send(self, event: Event) -> None:
         raise NotImplementedError
@@ -56,9 +67,9 @@ class SocketSink(Sink):
         from hotlap.protocol.codec import encode, encode_hello
 
         self._encode, self._encode_hello = encode, encode_hello
+        super().__init__()
         self._path, self._token, self._worker = path, token, worker
         self._sock: socket.socket | None = None
-        self._dead = False
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._pending: list[bytes] = []
@@ -145,12 +156,27 @@ class CallbackSink(Sink):
     """Hands events to a function in this process (plain-pytest exports without xdist)."""
 
     def __init__(self, callback: Callable[[Event], None]) -> None:
+        super().__init__()
         self._callback = callback
         self._lock = threading.Lock()
 
     def send(self, event: Event) -> None:
+        if self._dead:
+            return
         with self._lock:
             self._callback(event)
+
+
+_SINKS: weakref.WeakSet[Sink] = weakref.WeakSet()
+
+
+def _silence_in_child() -> None:
+    for sink in list(_SINKS):
+        sink._dead = True  # its socket is the parent's: left open for the parent
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_silence_in_child)
 
 
 def sink_from_env(worker: str) -> Sink | None:

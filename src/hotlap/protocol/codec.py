@@ -17,6 +17,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from hotlap.jsonref import dumps as _json_dumps
+from hotlap.jsonref import loads as _json_loads
 from hotlap.protocol.events import EVENT_TYPES, PROTOCOL_VERSION, Event
 
 
@@ -126,10 +128,10 @@ def _value_source(v: str, annotation: Any) -> str:
 
 def _line_source(cls: type[Event], value: Callable[[str], str]) -> str:
     """The expression that builds ``cls``'s line, each field read by ``value(name)``."""
-    head = json.dumps({"kind": cls.kind, "v": PROTOCOL_VERSION}, separators=(",", ":"))[:-1]
+    head = _json_dumps({"kind": cls.kind, "v": PROTOCOL_VERSION}, separators=(",", ":"))[:-1]
     parts = [repr(head)]
     for f in dataclasses.fields(cls):
-        parts += [repr("," + json.dumps(f.name) + ":"), _value_source(value(f.name), f.type)]
+        parts += [repr("," + _json_dumps(f.name) + ":"), _value_source(value(f.name), f.type)]
     return "(" + " + ".join(parts) + " + '}\\n').encode('ascii')"
 
 
@@ -274,7 +276,7 @@ def _checked(spec: _Spec, data: dict[str, Any]) -> Event:
 def decode(line: bytes | str) -> Event:
     """Decode one JSON line into an event, or raise :class:`ProtocolError`."""
     try:
-        data = json.loads(line)
+        data = _json_loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"not JSON: {exc}") from None
     return from_dict(data)
@@ -283,13 +285,13 @@ def decode(line: bytes | str) -> Event:
 def encode_hello(token: str, worker: str, pid: int) -> bytes:
     """The first line a sender writes on a new connection."""
     hello = {"kind": "hello", "v": PROTOCOL_VERSION, "token": token, "worker": worker, "pid": pid}
-    return json.dumps(hello, separators=(",", ":")).encode("utf-8") + b"\n"
+    return _json_dumps(hello, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
 def decode_hello(line: bytes, token: str) -> tuple[str, int]:
     """Check a hello line against the run's token; return the sender's (worker, pid)."""
     try:
-        data = json.loads(line)
+        data = _json_loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"hello is not JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("kind") != "hello":

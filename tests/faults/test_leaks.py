@@ -1,0 +1,81 @@
+"""Tests that leave the process changed for the tests after them: hotlap must still count
+what pytest counts and write valid exports.
+
+* a test replaces ``json.dumps`` and never restores it: the events encoded after it, and a
+  plain ``pytest -p hotlap`` run's exports, were that test's "garbage";
+* a test forks and its child, instead of exiting, runs the rest of the session: the child's
+  events counted every later test twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+JSON_LEAK = {
+    "test_leak.py": """
+        import json
+
+        def test_a_leak():
+            json.dumps = lambda *a, **k: "garbage"
+
+        def test_b():
+            pass
+
+        def test_c():
+            assert False, "fails after the leak"
+    """,
+}
+
+FORK = {
+    "test_fork.py": """
+        import os
+
+        def test_fork_no_exit():
+            pid = os.fork()
+            if pid:
+                os.waitpid(pid, 0)
+
+        def test_after_1():
+            pass
+
+        def test_after_2():
+            assert 0
+    """,
+}
+
+EXPECTED = {"failed": 1, "passed": 2}
+
+
+def _outcomes(report: dict[str, Any]) -> list[str]:
+    return sorted(t["outcome"] for t in report["tests"])
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_test_that_replaces_json_dumps(hx: Any, workers: str) -> None:
+    """``hotlap run`` and a plain ``pytest --hotlap-json`` run count all three tests, decode
+    every event and write valid JSON (every failure of this test read "garbage")."""
+    project = hx.project(JSON_LEAK)
+    hot = hx.hotlap(project, "-n", workers)
+    assert hot.code == 1, hot.describe()
+    assert hot.report["run"]["counts"] == EXPECTED, hot.describe()
+    assert hot.report["run"]["malformed_events"] == 0, hot.describe()
+    assert _outcomes(hot.report) == ["failed", "passed", "passed"], hot.describe()
+    assert "CRASHED" not in hot.output, hot.describe()
+    plugin = hx.plugin(project, "-n", workers)  # load_report: strict, ASCII JSON
+    assert plugin.report["run"]["counts"] == EXPECTED, plugin.describe()
+
+
+def test_a_forked_child_that_runs_on_is_not_counted(hx: Any) -> None:
+    """A child that goes on running the session after a test forked it sends nothing: the
+    counts stay pytest's (they were doubled), with the app and with the plugin alone."""
+    project = hx.project(FORK)
+    plain = hx.pytest(project, "-n", "0")
+    assert plain.counts == EXPECTED, plain.describe()
+    hot = hx.hotlap(project, "-n", "0")
+    assert hot.code == 1, hot.describe()
+    assert hot.report["run"]["counts"] == EXPECTED, hot.describe()
+    assert [len(t["categories"]) for t in hot.report["tests"]] == [1, 1, 1], hot.describe()
+    plugin = hx.plugin(project, "-n", "0")
+    assert plugin.report["run"]["counts"] == EXPECTED, plugin.describe()
