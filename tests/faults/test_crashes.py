@@ -103,3 +103,27 @@ def test_crash_without_xdist_ends_the_run_with_the_signal(hx: Any) -> None:
     hot = hx.pytest(project, "-n", "0", f"--hotlap-json={project / 'r.json'}")
     assert plain.code < 0 and hot.code == plain.code, hot.describe()
     assert "Segmentation fault" in hot.stderr, hot.describe()
+
+
+def test_a_test_raising_keyboardinterrupt_is_no_worker_crash(hx: Any) -> None:
+    """Under xdist a test that raises KeyboardInterrupt ends its worker's session (exit 2):
+    the worker is alive, so no "CRASHED" line and no crash forensics (which waited 5 s for it
+    to exit), and the test ends as xdist reports it, not left "running" by the phases the
+    worker still held."""
+    project = hx.project(
+        {
+            "test_kb.py": """
+                def test_ok():
+                    pass
+
+                def test_kbint():
+                    raise KeyboardInterrupt
+            """
+        }
+    )
+    hot = hx.hotlap(project, "-n", "2")
+    assert hot.code == 2, hot.describe()
+    assert "CRASHED" not in hot.output, hot.describe()
+    assert hot.report["run"]["counts"] == hot.counts, hot.describe()
+    kbint = hot.test("test_kb.py::test_kbint")
+    assert kbint["outcome"] == "failed", hot.describe()

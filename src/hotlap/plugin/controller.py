@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from hotlap.plugin.crash import INTERRUPTED
 from hotlap.plugin.role import Role
 from hotlap.plugin.sink import Sink
 from hotlap.plugin.text import bounded, clean
@@ -66,7 +67,7 @@ class ControllerEmitter:
         )
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        if not error:
+        if not error or error == INTERRUPTED:  # an interrupted session, not a dead worker
             return
         worker = _node_id(node)
         self.sink.send(

@@ -44,6 +44,12 @@ _SIGNAL_HINTS = {
 }
 
 
+#: xdist's "error" for a worker whose session ended with KeyboardInterrupt (a test raised it,
+#: or Ctrl-C reached the worker): the worker is alive and exits normally, so it is no crash
+#: to explain, and waiting for its exit code held the run up for 5 s.
+INTERRUPTED = "keyboard-interrupt"
+
+
 def hotlap_active(config: pytest.Config) -> bool:
     """Whether hotlap drives this run (app socket) or writes exports."""
     if sink_from_env("controller") is not None:
@@ -197,7 +203,7 @@ class CrashForensics:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         files = self._captures.pop(str(getattr(node.gateway, "id", "")), [])
         try:
-            if error:
+            if error and error != INTERRUPTED:
                 node.hotlap_crash_reason = self.reason(node, error, files)
         finally:
             for _, f in files:

@@ -244,6 +244,10 @@ class TestEmitter:
         try:
             return (yield)
         finally:
+            if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+                # The running test was interrupted: its held phases would arrive after xdist's
+                # report of it (a failure) and reopen it as running.
+                self._held.clear()
             self._release_held()
             if self.role is Role.SINGLE:
                 self.sink.send(session_finish(session, self.worker))
