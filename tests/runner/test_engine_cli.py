@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hotlap.resources.cores import effective_cores, worker_count
 
 THREE = {
@@ -179,3 +181,21 @@ def test_headless_prints_pytests_closing_sections(h: Any, tmp_path: Path) -> Non
     assert quiet.code == 1, quiet.describe()
     assert " FAILURES " not in quiet.stdout and "E       assert" not in quiet.stdout
     assert "UserWarning: careful here" in quiet.stdout  # the warnings summary still comes
+
+
+_TIME = re.compile(r"in \d+\.\d+s")
+
+
+@pytest.mark.parametrize("args", [("-q",), ("-qq",), ("--color=yes",), ("--co", "-q")])
+def test_headless_ends_with_pytests_own_last_line(
+    h: Any, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """The log ends as pytest's output ends: ``-q``'s bare summary line, the ``=`` rule with
+    its colours under ``--color=yes``, and no summary hotlap made up when ``-qq`` asked pytest
+    for none."""
+    project = h.write_project(tmp_path / "proj", THREE)
+    plain = h.run_pytest(project, "-n", "0", *args)
+    hot = h.run_hotlap(project, "run", "--headless", "--", "-n", "0", *args)
+    assert hot.code == plain.code, hot.describe()
+    plain_last, hot_last = _lines(plain.stdout)[-1], _lines(hot.stdout)[-1]
+    assert _TIME.sub("in Ts", hot_last) == _TIME.sub("in Ts", plain_last), hot.describe()

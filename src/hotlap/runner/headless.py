@@ -15,7 +15,7 @@ from typing import Protocol, TextIO
 
 from hotlap.model.run_state import RunPhase, RunState
 from hotlap.protocol import CollectError, Event, HangStack, TestReport, WorkerCrash
-from hotlap.runner.session import parse_summary_line
+from hotlap.runner.session import parse_summary_line, plain_text
 from hotlap.runner.source import EventSource
 
 EtaFn = Callable[[RunState, dict[str, float], float], "float | None"]
@@ -218,7 +218,7 @@ def finish_report(
             + (f" ({done})" if done else "")
         )
         if source.summary_line:
-            write(f" {source.summary_line} ".center(80, "="))
+            write(summary_text(source))
         return
     if code in (3, 4) or (code == 2 and not state.tests and not state.collect_errors):
         # A usage or internal error: only pytest's output explains it.
@@ -229,12 +229,20 @@ def finish_report(
         return
     for line in pytest_sections(source.output):
         write(line)
-    summary = source.summary_line
-    if summary:
-        write(f" {summary} ".center(80, "="))
-    else:
+    if source.summary_line:
+        write(summary_text(source))
+    elif state.session.finished is None:
+        # pytest died before its summary (a crash, a signal): say what hotlap saw. A session
+        # that ended without one (-qq, -p no:terminal) asked for none.
         counts = ", ".join(f"{n} {k}" for k, n in state.summary_counts().items())
         write(f"= {counts or 'no tests ran'} (exit code {code}) =")
+
+
+def summary_text(source: EventSource) -> str:
+    """pytest's summary line as pytest printed it (``-q``'s bare line, the ``=`` rule, its
+    colours), else rebuilt from the counts (a replayed record has no output)."""
+    text: str = getattr(source, "summary_text", "")
+    return text or f" {source.summary_line} ".center(80, "=")
 
 
 #: A rule that opens a section of pytest's terminal output: ``==== FAILURES ====``,
@@ -254,7 +262,7 @@ def pytest_sections(output: str) -> list[str]:
             end = i
             break
     for i in range(end):
-        match = _RULE.match(lines[i])
+        match = _RULE.match(plain_text(lines[i]))
         if match is None:
             continue
         title = match.group(2).strip()

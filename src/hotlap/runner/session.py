@@ -37,10 +37,19 @@ OUTPUT_BULK = 8192
 
 _SUMMARY = re.compile(r"^=*\s*((?:no tests ran|\d+ \w+).*? in [\d.]+s(?: \([\d:]+\))?)\s*=*\s*$")
 
+#: SGR escapes (colours, bold) as pytest's ``--color=yes`` writes them.
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def plain_text(line: str) -> str:
+    """``line`` without colour escapes."""
+    return _SGR.sub("", line) if "\x1b" in line else line
+
 
 def parse_summary_line(line: str) -> str | None:
-    """pytest's final summary ("1 failed, 2 passed in 0.12s") from one output line."""
-    match = _SUMMARY.match(line.strip())
+    """pytest's final summary ("1 failed, 2 passed in 0.12s") from one output line, coloured
+    or not."""
+    match = _SUMMARY.match(plain_text(line).strip())
     return match.group(1) if match else None
 
 
@@ -82,7 +91,7 @@ class RunSession:
         self.proc: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
         self._output: deque[str] = deque(maxlen=OUTPUT_TAIL)
-        self._summary = ""
+        self._summary = self._summary_text = ""
         self._reader: threading.Thread | None = None
         self._sampler: object | None = None
         self._extra: deque[Event] = deque()
@@ -168,6 +177,12 @@ class RunSession:
     @property
     def summary_line(self) -> str:
         return self._summary
+
+    @property
+    def summary_text(self) -> str:
+        """The summary line exactly as pytest printed it (its ``=`` rule, ``-q``'s bare
+        line, its colours)."""
+        return self._summary_text
 
     @property
     def output(self) -> str:
@@ -279,7 +294,7 @@ class RunSession:
         self._output.append(line)
         summary = parse_summary_line(line)
         if summary:
-            self._summary = summary
+            self._summary, self._summary_text = summary, line
 
     def _finish(self) -> None:
         from hotlap.protocol import SessionFinish, WorkerCrash
