@@ -199,3 +199,27 @@ def test_headless_ends_with_pytests_own_last_line(
     assert hot.code == plain.code, hot.describe()
     plain_last, hot_last = _lines(plain.stdout)[-1], _lines(hot.stdout)[-1]
     assert _TIME.sub("in Ts", hot_last) == _TIME.sub("in Ts", plain_last), hot.describe()
+
+
+def test_a_chatty_failure_keeps_the_other_tracebacks(h: Any, tmp_path: Path) -> None:
+    """A failing test that printed 6,000 lines: pytest's FAILURES section is that long, and
+    the log still shows every traceback (keeping 5,000 lines lost them all)."""
+    project = h.write_project(
+        tmp_path / "proj",
+        {
+            "test_chatty.py": """
+                def test_fails_first():
+                    value = 1
+                    assert value == 2
+
+                def test_chatty_fail():
+                    for i in range(6000):
+                        print("line", i)
+                    assert False
+            """
+        },
+    )
+    hot = h.run_hotlap(project, "run", "--headless", "--", "-n", "2")
+    assert hot.code == 1, hot.describe()
+    assert "E       assert 1 == 2" in hot.stdout, hot.describe()
+    assert " FAILURES " in hot.stdout, hot.describe()

@@ -47,3 +47,15 @@ def test_nothing_after_the_tests() -> None:
 def test_output_without_a_summary_line_keeps_its_sections_to_the_end() -> None:
     # -p no:terminal-like plugins or a summary the tail lost: what is there is shown.
     assert pytest_sections("\n".join(["F", *FAILURES])) == FAILURES
+
+
+def test_a_report_whose_start_was_cut_shows_its_end_with_a_note() -> None:
+    """Over the lines hotlap keeps, the first rule is gone: the end of the report still comes
+    (it came out empty, every traceback lost), after a line that says it was cut."""
+    tail = "\n".join([*FAILURES[2:], *COVERAGE[1:], SUMMARY])  # from mid-traceback
+    sections = pytest_sections(tail, cut=6000)
+    assert sections[0].startswith("hotlap: the start of pytest's report was cut (6000")
+    assert sections[1:] == [*FAILURES[2:], *COVERAGE[1:]]
+    assert pytest_sections(tail) == []  # nothing was cut: no rule means no report
+    # A cut tail whose first rule survived reads as usual.
+    assert pytest_sections("\n".join(["x", *FAILURES, SUMMARY]), cut=10) == FAILURES

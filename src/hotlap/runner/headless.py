@@ -227,7 +227,7 @@ def finish_report(
         for line in errors[-15:] or lines[-15:]:
             write(line)
         return
-    for line in pytest_sections(source.output):
+    for line in pytest_sections(source.output, cut=getattr(source, "output_cut", 0)):
         write(line)
     if source.summary_line:
         write(summary_text(source))
@@ -250,11 +250,14 @@ def summary_text(source: EventSource) -> str:
 _RULE = re.compile(r"^([=_-])\1{2,} (.+?) \1{2,}$")
 
 
-def pytest_sections(output: str) -> list[str]:
+def pytest_sections(output: str, cut: int = 0) -> list[str]:
     """The sections pytest printed after its tests, as it printed them, without its final
     summary line: failures and errors with their tracebacks, the warnings summary, plugins'
     reports (coverage), the short test summary. A CI log needs them next to the one line per
-    failure; pytest's own options (``--tb``, ``-r``, ``-W``) decide what they hold."""
+    failure; pytest's own options (``--tb``, ``-r``, ``-W``) decide what they hold.
+
+    ``cut`` lines were dropped from the start of ``output``: when that took the first rule,
+    what is left is the end of pytest's report, shown after a line that says so."""
     lines = output.splitlines()
     end = len(lines)
     for i in range(len(lines) - 1, -1, -1):
@@ -270,4 +273,7 @@ def pytest_sections(output: str) -> list[str]:
         if title == "test session starts" or title.startswith("live log"):
             continue
         return lines[i:end]
+    if cut and end:
+        note = f"hotlap: the start of pytest's report was cut ({cut} earlier lines); its end:"
+        return [note, *lines[:end]]
     return []

@@ -27,8 +27,9 @@ from hotlap.runner.server import EventServer
 if TYPE_CHECKING:
     from hotlap.protocol import Event
 
-#: Lines of pytest's output kept for the end of the run.
-OUTPUT_TAIL = 5000
+#: Lines of pytest's output kept for the end of the run (its closing sections: a failing test
+#: that printed 6,000 lines made 5,000 lose every traceback).
+OUTPUT_TAIL = 50_000
 
 #: Seconds the output reader sleeps after a small read (see ``_read_output``).
 OUTPUT_COALESCE = 0.01
@@ -91,6 +92,7 @@ class RunSession:
         self.proc: subprocess.Popen[bytes] | None = None
         self.returncode: int | None = None
         self._output: deque[str] = deque(maxlen=OUTPUT_TAIL)
+        self._lines_seen = 0
         self._summary = self._summary_text = ""
         self._reader: threading.Thread | None = None
         self._sampler: object | None = None
@@ -187,6 +189,11 @@ class RunSession:
     @property
     def output(self) -> str:
         return "\n".join(self._output)
+
+    @property
+    def output_cut(self) -> int:
+        """Lines of pytest's output dropped from the start of :attr:`output`."""
+        return self._lines_seen - len(self._output)
 
     # -- extras ---------------------------------------------------------------------------
     @property
@@ -292,6 +299,7 @@ class RunSession:
     def _line(self, raw: bytes) -> None:
         line = raw.decode("utf-8", "replace").rstrip("\r")
         self._output.append(line)
+        self._lines_seen += 1
         summary = parse_summary_line(line)
         if summary:
             self._summary, self._summary_text = summary, line
