@@ -313,6 +313,14 @@ def run_main(
     meta = finisher.final(state, code)
     for message in finisher.messages:
         print(f"hotlap: {message}", file=sys.stderr)
+    if not state.session.hotlap_version and code in (0, 1, 2, 5) and not source.cancelled:
+        # pytest ran its session, but hotlap's plugin never spoke: its tests are not in the
+        # report, the durations or history.
+        print(
+            "hotlap: pytest sent no events: is hotlap's plugin disabled (-p no:hotlap)? "
+            "Nothing of this run is in hotlap's report, durations or history.",
+            file=sys.stderr,
+        )
     try:
         written = write_exports(
             state,

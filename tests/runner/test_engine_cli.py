@@ -223,3 +223,15 @@ def test_a_chatty_failure_keeps_the_other_tracebacks(h: Any, tmp_path: Path) -> 
     assert hot.code == 1, hot.describe()
     assert "E       assert 1 == 2" in hot.stdout, hot.describe()
     assert " FAILURES " in hot.stdout, hot.describe()
+
+
+def test_a_run_with_the_plugin_disabled_says_so(h: Any, tmp_path: Path) -> None:
+    """``-p no:hotlap`` runs pytest's session without hotlap's plugin: pytest's exit code
+    stands, and hotlap says why its report has no tests instead of writing an empty one
+    silently."""
+    project = h.write_project(tmp_path / "proj", THREE)
+    hot = h.run_hotlap(project, "run", "--headless", "--", "-n", "0", "-p", "no:hotlap")
+    assert hot.code == 1, hot.describe()
+    assert "pytest sent no events" in hot.stderr, hot.describe()
+    normal = h.run_hotlap(project, "run", "--headless", "--", "-n", "0")
+    assert "pytest sent no events" not in normal.stderr, normal.describe()
