@@ -147,3 +147,43 @@ def test_a_conftest_status_is_asked_not_assumed(
             calls[event.nodeid] = event.category
     assert calls == {f"{prefix}test_status.py::test_custom": "checked"}, calls
     assert state.summary_counts() == h.counts_of(plain) == {"checked": 1, "passed": 1}
+
+
+LONG_CALL = {
+    "test_long.py": """
+        import time
+
+
+        def test_long_call():
+            time.sleep(0.8)
+
+
+        def test_quick():
+            pass
+    """,
+}
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_long_call_shows_its_phase_while_it_runs(tmp_path: Path, h, workers: str) -> None:
+    """A quiet test whose call runs on is not held as one TestDone to its end: its setup
+    report leaves while the call runs (the dashboard's lane said "setup" for the whole of a
+    3 s call), so the app sees it in its call. A quick test still arrives as one TestDone."""
+    project = h.write_project(tmp_path / "p", LONG_CALL)
+    record = tmp_path / "events.jsonl"
+    plain, result = _plain_and_recorded(h, project, workers, record)
+    assert result.code == plain.code == 0, result.describe()
+    events = list(read_record(record))
+    kinds = defaultdict(list)
+    for event in events:
+        if event.kind in ("test_done", "test_report"):
+            kinds[event.nodeid].append(event)
+    assert [e.kind for e in kinds["test_long.py::test_quick"]] == ["test_done"]
+    long_call = kinds["test_long.py::test_long_call"]
+    assert [getattr(e, "when", e.kind) for e in long_call] == ["setup", "call", "teardown"]
+    setup, call = long_call[0], long_call[1]
+    assert call.t - setup.t > 0.5  # sent while the 0.8 s call still ran
+    state = RunState()
+    for event in events:
+        state.apply(event)
+    assert state.summary_counts() == h.counts_of(plain) == {"passed": 2}

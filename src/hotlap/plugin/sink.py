@@ -41,6 +41,10 @@ class Sink:
     def close(self) -> None:
         """Flush and release; later sends are dropped."""
 
+    def set_linger(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` every :data:`LINGER` seconds from a background thread, before
+        lazy events are flushed, if this sink has such a thread (the socket sink does)."""
+
 
 #: Events a view needs at once: everything but passing phase reports and fixture costs.
 _LAZY_KINDS = frozenset(("test_report", "test_done", "fixture_setup", "fixture_teardown"))
@@ -76,6 +80,10 @@ class SocketSink(Sink):
         self._fields_encoders: dict[type[Event], Callable[..., bytes]] = {}
         self._flusher: threading.Thread | None = None
         self._closing = threading.Event()
+        self._linger: Callable[[], None] | None = None
+
+    def set_linger(self, callback: Callable[[], None]) -> None:
+        self._linger = callback
 
     def _connect(self) -> socket.socket | None:
         try:
@@ -111,7 +119,7 @@ class SocketSink(Sink):
             self._pending.append(data)
             if not lazy:
                 self._flush_locked()
-            elif self._flusher is None:
+            if self._flusher is None:  # from the first event: a first test may be long
                 self._flusher = threading.Thread(
                     target=self._flush_soon, name="hotlap-sink", daemon=True
                 )
@@ -119,6 +127,11 @@ class SocketSink(Sink):
 
     def _flush_soon(self) -> None:
         while not self._closing.wait(LINGER):
+            if self._linger is not None:
+                # Outside the lock: the callback sends through this sink. A view's detail is
+                # never worth stopping the flushes for.
+                with contextlib.suppress(Exception):
+                    self._linger()
             with self._lock:
                 if self._pending:
                     self._flush_locked()

@@ -10,6 +10,7 @@ import contextlib
 import os
 import resource
 import sys
+import threading
 import time
 from collections.abc import Generator
 from functools import partial
@@ -19,7 +20,7 @@ import pytest
 
 from hotlap import __version__
 from hotlap.plugin.role import Role
-from hotlap.plugin.sink import Sink
+from hotlap.plugin.sink import LINGER, Sink
 from hotlap.plugin.text import bounded, clean, clean_tree
 from hotlap.protocol import (
     CollectError,
@@ -178,13 +179,18 @@ class TestEmitter:
         self._fixture_stack: list[float] = []
         self._teardown_started: dict[int, float] = {}
         self._locations: dict[int, str] = {}
-        # Quiet passing phases of the running test, sent later as one TestDone.
-        self._held: list[tuple[pytest.TestReport, float]] = []
+        # Quiet passing phases of the running test (report, CPU, category), sent later as one
+        # TestDone; the sink's flusher thread sends them as they are once the test has run
+        # on for a while (see release_stale), so a view shows its phase.
+        self._held: list[tuple[pytest.TestReport, float, str]] = []
+        self._held_at = 0.0
+        self._held_lock = threading.Lock()
         self._teststatus = config.hook.pytest_report_teststatus
         self._status_impls: list[Any] | None = None  # as last checked
         self._status_plain = False
         self._rss = _RssReader()
         config.add_cleanup(self._rss.close)
+        sink.set_linger(self.release_stale)
 
     # -- session ---------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
@@ -244,17 +250,19 @@ class TestEmitter:
         try:
             return (yield)
         finally:
-            if session.exitstatus == pytest.ExitCode.INTERRUPTED:
-                # The running test was interrupted: its held phases would arrive after xdist's
-                # report of it (a failure) and reopen it as running.
-                self._held.clear()
-            self._release_held()
+            with self._held_lock:
+                if session.exitstatus == pytest.ExitCode.INTERRUPTED:
+                    # The running test was interrupted: its held phases would arrive after
+                    # xdist's report of it (a failure) and reopen it as running.
+                    self._held.clear()
+                self._release_held()
             if self.role is Role.SINGLE:
                 self.sink.send(session_finish(session, self.worker))
 
     # -- tests -----------------------------------------------------------------------------
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self._release_held()  # a test whose teardown was never reported
+        with self._held_lock:
+            self._release_held()  # a test whose teardown was never reported
         self.current = nodeid
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self._cpu_mark = usage.ru_utime + usage.ru_stime
@@ -277,30 +285,33 @@ class TestEmitter:
         phase_cpu, self._cpu_mark = max(0.0, cpu - self._cpu_mark), cpu
         maxrss = usage.ru_maxrss * _MAXRSS_UNIT
         category: str | None = None  # the teststatus hook's word, once asked
-        if report.passed and not report.sections:
-            # The common case: hold quiet passing phases and send the test as one TestDone
-            # (one event instead of three is most of what streaming a trivial test costs).
-            held = self._held
-            if report.when == "call":
-                category = "passed" if self._plainly_passed(report) else self._category(report)
-                quiet = category == "passed" and getattr(report, "count_towards_summary", True)
-            else:
-                quiet = True
-            if (
-                quiet
-                and len(held) == _PHASE_INDEX.get(report.when or "", -1)
-                and (not held or held[0][0].nodeid == report.nodeid)
-            ):
-                if report.when == "teardown":
-                    self._send_done(report, phase_cpu, maxrss)
+        with self._held_lock:
+            if report.passed and not report.sections:
+                # The common case: hold quiet passing phases and send the test as one TestDone
+                # (one event instead of three is most of what streaming a trivial test costs).
+                held = self._held
+                if report.when == "call":
+                    category = "passed" if self._plainly_passed(report) else self._category(report)
+                    quiet = category == "passed" and getattr(report, "count_towards_summary", True)
                 else:
-                    held.append((report, phase_cpu))
-                return
-        self._release_held()
-        self._send_report(report, phase_cpu, maxrss, category)
+                    quiet = True
+                if (
+                    quiet
+                    and len(held) == _PHASE_INDEX.get(report.when or "", -1)
+                    and (not held or held[0][0].nodeid == report.nodeid)
+                ):
+                    if report.when == "teardown":
+                        self._send_done(report, phase_cpu, maxrss)
+                    else:
+                        if not held:
+                            self._held_at = time.monotonic()
+                        held.append((report, phase_cpu, category or ""))
+                    return
+            self._release_held()
+            self._send_report(report, phase_cpu, maxrss, category)
 
     def _send_done(self, teardown: pytest.TestReport, cpu: float, maxrss: int) -> None:
-        (setup, setup_cpu), (call, call_cpu) = self._held
+        (setup, setup_cpu, _), (call, call_cpu, _) = self._held
         self._held.clear()
         self.sink.send_new(
             TestDone,
@@ -319,10 +330,20 @@ class TestEmitter:
         )
 
     def _release_held(self) -> None:
-        """Send held phases as the reports they are: their test turned out not quiet."""
+        """Send held phases as the reports they are: their test turned out not quiet (the
+        caller holds ``_held_lock``)."""
         while self._held:
-            report, cpu = self._held.pop(0)
-            self._send_report(report, cpu, 0)
+            report, cpu, category = self._held.pop(0)
+            self._send_report(report, cpu, 0, category)
+
+    def release_stale(self) -> None:
+        """From the sink's flusher thread: the running test's held phases, once it has run on
+        past them for :data:`~hotlap.plugin.sink.LINGER`, go out as reports, so a view
+        shows it in its call (or teardown) instead of its setup. A quick test is still sent
+        as one TestDone."""
+        with self._held_lock:
+            if self._held and time.monotonic() - self._held_at >= LINGER:
+                self._release_held()
 
     def _plainly_passed(self, report: pytest.TestReport) -> bool:
         """Whether ``pytest_report_teststatus`` would call this passed report "passed":
