@@ -292,8 +292,9 @@ def test_app_is_a_textual_app_with_keys_in_the_footer() -> None:
 class UsageErrorSource:
     """A run pytest refuses to start: no events, exit 4, the reason in its output."""
 
-    summary_line = ""
+    summary_line = summary_text = ""
     output = "ERROR: file or directory not found: test_gone.py\n\n"
+    output_cut = 0
 
     def start(self) -> None:
         self.started = True

@@ -122,8 +122,9 @@ class ManualSource:
     def poll(self) -> int | None:
         return self.code if not self.pending else None
 
-    summary_line = ""
+    summary_line = summary_text = ""
     output = ""
+    output_cut = 0
 
 
 def manual_app(source: ManualSource, **options: Any) -> HotlapApp:

@@ -227,7 +227,7 @@ def finish_report(
         for line in errors[-15:] or lines[-15:]:
             write(line)
         return
-    for line in pytest_sections(source.output, cut=getattr(source, "output_cut", 0)):
+    for line in pytest_sections(source.output, cut=source.output_cut):
         write(line)
     if source.summary_line:
         write(summary_text(source))
@@ -241,8 +241,7 @@ def finish_report(
 def summary_text(source: EventSource) -> str:
     """pytest's summary line as pytest printed it (``-q``'s bare line, the ``=`` rule, its
     colours), else rebuilt from the counts (a replayed record has no output)."""
-    text: str = getattr(source, "summary_text", "")
-    return text or f" {source.summary_line} ".center(80, "=")
+    return source.summary_text or f" {source.summary_line} ".center(80, "=")
 
 
 #: A rule that opens a section of pytest's terminal output: ``==== FAILURES ====``,

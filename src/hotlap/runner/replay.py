@@ -102,8 +102,16 @@ class ReplaySource:
         return summary_line(self._finish.stats, self._last - self._first)
 
     @property
+    def summary_text(self) -> str:
+        return ""  # a record holds events, not pytest's output
+
+    @property
     def output(self) -> str:
         return ""
+
+    @property
+    def output_cut(self) -> int:
+        return 0
 
     def close(self) -> None:
         """Nothing to release (the record was read up front)."""

@@ -182,8 +182,6 @@ class RunSession:
 
     @property
     def summary_text(self) -> str:
-        """The summary line exactly as pytest printed it (its ``=`` rule, ``-q``'s bare
-        line, its colours)."""
         return self._summary_text
 
     @property
@@ -192,7 +190,6 @@ class RunSession:
 
     @property
     def output_cut(self) -> int:
-        """Lines of pytest's output dropped from the start of :attr:`output`."""
         return self._lines_seen - len(self._output)
 
     # -- extras ---------------------------------------------------------------------------

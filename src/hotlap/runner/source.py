@@ -31,5 +31,14 @@ class EventSource(Protocol):
         """pytest's own final summary line ("1 failed, 3 passed in 0.52s"), once known."""
 
     @property
+    def summary_text(self) -> str:
+        """That line exactly as pytest printed it (its ``=`` rule, ``-q``'s bare line, its
+        colours), or "" when no pytest output is at hand (a replayed record)."""
+
+    @property
     def output(self) -> str:
         """What pytest printed (stdout and stderr, the tail if it was long)."""
+
+    @property
+    def output_cut(self) -> int:
+        """Lines of pytest's output dropped from the start of :attr:`output`."""

@@ -667,7 +667,7 @@ def run_dashboard(
             time.sleep(0.05)
     if on_exit is not None:
         on_exit(app.state, last)
-    line = getattr(last, "summary_text", "") or last.summary_line
+    line = last.summary_text or last.summary_line
     if line:
         print(line)
     elif code not in (0, 1, None):

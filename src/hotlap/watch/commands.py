@@ -196,8 +196,16 @@ class RecordingSource:
         return self.session.summary_line
 
     @property
+    def summary_text(self) -> str:
+        return self.session.summary_text
+
+    @property
     def output(self) -> str:
         return self.session.output
+
+    @property
+    def output_cut(self) -> int:
+        return self.session.output_cut
 
 
 def _dashboard(
