@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from hotlap import jsonref
 from hotlap.model.run_state import RunState
@@ -32,6 +33,13 @@ def dumps_durations(durations: Mapping[str, float]) -> str:
     return jsonref.dumps(dict(durations), sort_keys=True, indent=4) + "\n"
 
 
+def is_durations(data: Any) -> bool:
+    """Whether decoded JSON is a durations file's content: an object of seconds."""
+    return isinstance(data, dict) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in data.values()
+    )
+
+
 class DurationsFileError(OSError):
     """The file to merge into is not a durations file: left as it was."""
 
@@ -52,9 +60,7 @@ def read_durations(path: str | Path) -> dict[str, float]:
         data = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
         raise DurationsFileError(f"{path}: not a durations file (invalid JSON: {exc})") from None
-    if not isinstance(data, dict) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in data.values()
-    ):
+    if not is_durations(data):
         raise DurationsFileError(
             f"{path}: not a durations file (expected a JSON object of test ids to seconds)"
         )

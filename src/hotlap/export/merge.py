@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hotlap.export.durations import is_durations
 from hotlap.export.report import REPORT_VERSION
 
 
@@ -35,9 +36,7 @@ def load_input(path: str | Path) -> tuple[str, dict[str, Any]]:
                 f" version {REPORT_VERSION}"
             )
         return "report", data
-    if isinstance(data, dict) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in data.values()
-    ):
+    if is_durations(data):
         return "durations", data
     raise MergeError(f"{path} is neither a .test_durations file nor a hotlap JSON report")
 
