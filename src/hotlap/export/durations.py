@@ -7,7 +7,6 @@ Like ``pytest --store-durations``, a run merges its tests into the file already 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,8 +56,8 @@ def read_durations(path: str | Path) -> dict[str, float]:
     except UnicodeDecodeError as exc:
         raise DurationsFileError(f"{path}: not a durations file ({exc})") from None
     try:
-        data = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as exc:
+        data = jsonref.loads(text) if text.strip() else {}
+    except jsonref.JSONDecodeError as exc:
         raise DurationsFileError(f"{path}: not a durations file (invalid JSON: {exc})") from None
     if not is_durations(data):
         raise DurationsFileError(
