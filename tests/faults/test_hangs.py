@@ -154,7 +154,7 @@ def test_kill_after_from_the_environment(hx: Any) -> None:
 def test_kill_on_request(hx: Any, workers: str) -> None:
     """The app's kill key: :func:`request_kill` makes the test process's watchdog kill the
     running test with the app's reason (no kill limit set), and the run goes on."""
-    from hotlap.plugin.hang import request_kill
+    from hotlap.channel import request_kill
 
     faults = hx.tmp_path / "faults"
     faults.mkdir()

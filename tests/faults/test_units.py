@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
+from hotlap.channel import kill_request_path, request_kill
 from hotlap.plugin.crash import _trim_fatal, exit_description, read_tail
 from hotlap.plugin.hang import (
     ENV_OWNER,
     describe_children,
     format_stack,
     kill_owned,
-    kill_request_path,
-    request_kill,
     setting,
 )
 

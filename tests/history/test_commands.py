@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from hotlap.commands.history import export_main, replay_main, report_main
 from hotlap.export.record import read_record
 from hotlap.export.report import RunMeta
-from hotlap.history.commands import export_main, replay_main, report_main
 from hotlap.history.hooks import save_last_report
 from hotlap.history.store import HistoryStore
 from hotlap.model.run_state import RunState

@@ -145,7 +145,7 @@ def test_prepare_sets_plugin_environment(tmp_path: Path, hh) -> None:
 
     from hotlap.export.report import RunMeta
     from hotlap.history.hooks import make_hooks
-    from hotlap.runner.hooks import RunContext
+    from hotlap.model.run_context import RunContext
 
     opts = argparse.Namespace(
         no_history=False, schedule=True, slow_threshold=0.5, fail_unmarked_slow=True, reruns=2,

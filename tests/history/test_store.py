@@ -132,7 +132,7 @@ def test_baseline_and_worker_suggestion(tmp_path: Path, hh) -> None:
     import argparse
 
     from hotlap.history.hooks import HistoryHooks, suggest_workers
-    from hotlap.runner.hooks import RunContext
+    from hotlap.model.run_context import RunContext
 
     def prepared() -> RunContext:
         ctx = RunContext(tmp_path, [], argparse.Namespace(schedule=False))

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from hotlap.export.record import read_record
+from hotlap.impact.selection import Selection
 from hotlap.model.run_state import RunState
 from hotlap.protocol import Event, ResourceSample
 from hotlap.runner.replay import ReplaySource
 from hotlap.ui.app import HotlapApp, StartRun
 from hotlap.ui.screenshots import LiveReplay, busy_cut
-from hotlap.watch.feed import ChangeBatch, Selection, WatchFeed
+from hotlap.watch.feed import ChangeBatch, WatchFeed
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DEMO = DATA / "ui_demo_n2.jsonl"

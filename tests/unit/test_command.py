@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hotlap.cli import parse_run_args
+from hotlap.commands.options import parse_run_args
 from hotlap.resources.cores import effective_cores, worker_count
 from hotlap.runner.command import SMALL_RUN, choose_workers, estimate_tests, pytest_command
 from hotlap.runner.session import parse_summary_line

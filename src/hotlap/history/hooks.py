@@ -28,7 +28,7 @@ from hotlap.history.store import (
     duration_samples,
     expected_seconds,
 )
-from hotlap.runner.hooks import RunContext
+from hotlap.model.run_context import RunContext
 
 if TYPE_CHECKING:
     from hotlap.export.report import RunMeta
@@ -318,7 +318,7 @@ def save_last_report(
 ) -> list[str]:
     """Keep the run's full JSON report for ``hotlap export --json``; warnings if it fails."""
     from hotlap.export.report import build_report, write_report
-    from hotlap.history.commands import LAST_REPORT
+    from hotlap.history.store import LAST_REPORT
 
     try:
         # Kept compact (written after every run); ``hotlap export --json`` indents it.

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from hotlap.model.run_state import RunState
 
 DB_NAME = "history.sqlite3"
+#: The last run's compact JSON report in ``.hotlap/`` (``hotlap export`` reads it).
+LAST_REPORT = "last-report.json"
 SCHEMA_VERSION = 1
 #: Runs kept by default (``--history-keep``).
 DEFAULT_KEEP = 50

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from hotlap.impact.fingerprint import fingerprint, split_args
 from hotlap.impact.select import select_tests
+from hotlap.impact.selection import Selection
 from hotlap.impact.store import ImpactStore, open_store
-from hotlap.watch.feed import Selection
 
 
 def _root(store: ImpactStore, project: Path) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hotlap.impact.collect import ENV_DIR
-from hotlap.runner.hooks import RunContext, RunHooks
+from hotlap.model.run_context import RunContext, RunHooks
 
 if TYPE_CHECKING:
     from hotlap.export.report import RunMeta

@@ -10,30 +10,7 @@ from typing import Any
 
 from hotlap.impact.blocks import Block, FileInfo, analyse_source, data_digest
 from hotlap.impact.store import ImpactStore
-
-#: Directories never part of the project's own code or data.
-SKIP_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".tox",
-        ".nox",
-        ".venv",
-        "venv",
-        "env",
-        "node_modules",
-        "build",
-        "dist",
-        "__pycache__",
-        ".hotlap",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".hypothesis",
-        "site-packages",
-    }
-)
+from hotlap.paths import SKIP_DIRS
 
 
 def _to_json(info: FileInfo) -> dict[str, Any]:

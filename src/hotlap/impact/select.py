@@ -17,9 +17,10 @@ from hotlap.impact.blocks import (
     listing_digest,
 )
 from hotlap.impact.fingerprint import changed
-from hotlap.impact.project import SKIP_DIRS, Project
+from hotlap.impact.project import Project
+from hotlap.impact.selection import Selection
 from hotlap.impact.store import ImpactStore
-from hotlap.watch.feed import Selection
+from hotlap.paths import SKIP_DIRS
 
 _BAD = ("failed", "error", "crashed")
 

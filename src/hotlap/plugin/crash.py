@@ -23,7 +23,8 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from hotlap.plugin.hang import ENV_FAULT_DIR, kill_owned, note_path
+from hotlap.channel import ENV_FAULT_DIR, note_path
+from hotlap.plugin.hang import kill_owned
 from hotlap.plugin.sink import sink_from_env
 from hotlap.plugin.text import clean
 

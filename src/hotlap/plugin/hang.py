@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from hotlap.channel import ENV_FAULT_DIR, kill_request_path, note_path
 from hotlap.plugin.role import Role, worker_id
 from hotlap.plugin.sink import Sink, sink_from_env
 from hotlap.plugin.text import bounded, clean
@@ -43,8 +44,6 @@ ENV_KILL_AFTER = "HOTLAP_KILL_AFTER"
 #: Set in every test process to its own pid; children inherit it, so a process a test
 #: started is found and killed even after it left the process tree.
 ENV_OWNER = "HOTLAP_TEST_OWNER"
-#: Directory (made by the controller) where a worker leaves its last words before a kill.
-ENV_FAULT_DIR = "HOTLAP_FAULT_DIR"
 #: Seconds between two stacks of the same hanging test (less when the hang limit is shorter).
 REFRESH = 2.0
 #: Exit code of a worker that killed itself because its test hung (as ``timeout(1)``).
@@ -203,30 +202,6 @@ def kill_owned(pid: int) -> int:
     except Exception:
         pass
     return len(procs)
-
-
-def note_path(directory: str, pid: int) -> str:
-    """Where worker ``pid`` leaves its last words for the controller."""
-    return os.path.join(directory, f"{pid}.txt")
-
-
-def kill_request_path(directory: str, pid: int) -> str:
-    """The file whose appearance asks test process ``pid`` to kill its running test."""
-    return os.path.join(directory, f"{pid}.kill")
-
-
-def request_kill(directory: str, pid: int, reason: str) -> None:
-    """Ask test process ``pid`` (watching with a hang limit) to kill its running test.
-
-    For the app's kill key: the process's own watchdog does the kill within ~0.2 s, the same
-    way as at ``--hotlap-kill-after`` (last stack, children, replacement worker), and
-    ``reason`` ("hung: killed after 75s") becomes the crash reason. ``directory`` is the
-    :data:`ENV_FAULT_DIR` the app gave pytest. If the process does not go, kill its tree.
-    """
-    path = kill_request_path(directory, pid)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(reason)
-    os.replace(path + ".tmp", path)  # whole, never half-written, when the watchdog looks
 
 
 class HangWatch:

@@ -67,7 +67,7 @@ def configure(config: pytest.Config, role: Role) -> None:
         return
     # With the app, a test's outcome comes from its own state (merge prefers it); the plugin
     # records outcomes (three more hook calls per test) only when it runs without one.
-    from hotlap.plugin.sink import ENV_SOCKET
+    from hotlap.channel import ENV_SOCKET
 
     cls = ImpactRecorder if os.environ.get(ENV_SOCKET) else OutcomeRecorder
     config.pluginmanager.register(cls(config, Path(out), early), "hotlap-impact")

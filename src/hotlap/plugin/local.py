@@ -13,10 +13,11 @@ import time
 
 import pytest
 
+from hotlap.channel import ENV_SOCKET, ENV_TOKEN
 from hotlap.model.run_state import RunState
 from hotlap.plugin.gate import ENV_PARENT_PID
 from hotlap.plugin.role import Role
-from hotlap.plugin.sink import ENV_SOCKET, ENV_TOKEN, CallbackSink, Sink
+from hotlap.plugin.sink import CallbackSink, Sink
 from hotlap.protocol import Event
 from hotlap.runner.server import EventServer
 

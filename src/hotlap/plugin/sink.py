@@ -10,12 +10,12 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hotlap.channel import ENV_SOCKET, ENV_TOKEN
+
 if TYPE_CHECKING:
     from hotlap.protocol import Event
 
 #: Environment variables the app sets for the pytest processes it starts.
-ENV_SOCKET = "HOTLAP_SOCKET"
-ENV_TOKEN = "HOTLAP_TOKEN"
 
 
 class Sink:

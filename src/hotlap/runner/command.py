@@ -111,7 +111,7 @@ def estimate_tests(args: list[str], cwd: Path, limit: int = SMALL_RUN + 1) -> in
 
 def _walk_test_files(root: Path) -> list[Path]:
     # The directories impact selection and the watcher skip too (virtualenvs, caches, builds).
-    from hotlap.impact.project import SKIP_DIRS
+    from hotlap.paths import SKIP_DIRS
 
     found = []
     for dirpath, dirnames, filenames in os.walk(root):

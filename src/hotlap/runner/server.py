@@ -112,7 +112,7 @@ class EventServer:
     # -- public API -------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
         """Environment variables that make the hotlap plugin send here."""
-        from hotlap.plugin.sink import ENV_SOCKET, ENV_TOKEN
+        from hotlap.channel import ENV_SOCKET, ENV_TOKEN
 
         return {ENV_SOCKET: self.path, ENV_TOKEN: self.token}
 

@@ -214,7 +214,7 @@ class RunSession:
         pid = pids[-1]
         if self.fault_dir:
             try:
-                from hotlap.plugin.hang import request_kill
+                from hotlap.channel import request_kill
 
                 request_kill(self.fault_dir, pid, reason)
             except (ImportError, OSError):

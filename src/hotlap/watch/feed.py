@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
-
-@dataclass
-class Selection:
-    """What to run for a batch of changes, and why."""
-
-    full_run: bool
-    reason: str
-    #: nodeid -> reasons ("src/pkg/mod.py::func changed", "failed last run", …)
-    tests: dict[str, list[str]] = field(default_factory=dict)
+from hotlap.impact.selection import Selection
 
 
 @dataclass

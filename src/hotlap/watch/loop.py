@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, TextIO
 
 from hotlap.export.report import RunMeta
 from hotlap.impact.engine import apply_selection
+from hotlap.impact.selection import Selection
+from hotlap.model.run_context import RunContext, RunHooks
 from hotlap.model.run_state import RunState
-from hotlap.runner.hooks import RunContext, RunHooks
-from hotlap.watch.feed import Selection
 from hotlap.watch.watcher import ProjectWatchFeed
 
 if TYPE_CHECKING:

@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hotlap.impact.project import SKIP_DIRS
+from hotlap.impact.selection import Selection
 from hotlap.impact.store import ImpactStore, open_store
-from hotlap.watch.feed import ChangeBatch, Selection
+from hotlap.paths import SKIP_DIRS
+from hotlap.watch.feed import ChangeBatch
 
 #: How long a burst of changes must pause before it is handed on, in ms. watchfiles yields
 #: once its set of changes stopped growing for one ``step`` (so a lone save waits one to two

@@ -13,10 +13,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from hotlap.history.store import DB_NAME, HistoryError, HistoryStore
-
-#: Where ``hotlap run`` keeps the full JSON report of its last run.
-LAST_REPORT = "last-report.json"
+from hotlap.history.store import DB_NAME, LAST_REPORT, HistoryError, HistoryStore
 
 
 class _Parser(argparse.ArgumentParser):

@@ -12,9 +12,9 @@ from pathlib import Path
 from types import FrameType
 
 from hotlap.export.report import RunMeta
+from hotlap.model.run_context import RunContext, RunHooks
 from hotlap.model.run_state import RunState
 from hotlap.protocol import Event
-from hotlap.runner.hooks import RunContext, RunHooks
 from hotlap.watch.loop import headless_watch, make_run_hooks, plan_cycle
 from hotlap.watch.spare import SparePytest, SpareSession
 from hotlap.watch.watcher import ProjectWatchFeed
@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_watch_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """hotlap's run options plus the watch ones; the rest goes to pytest."""
-    from hotlap.cli import add_run_options
+    from hotlap.commands.options import add_run_options
 
     parser = _Parser(prog="hotlap watch", allow_abbrev=False)
     add_run_options(parser)
@@ -231,7 +231,7 @@ def _dashboard(
         if kind == "all" or not nodeids:
             args = list(pytest_args)
         else:
-            from hotlap.watch.feed import Selection
+            from hotlap.impact.selection import Selection
 
             sel = Selection(False, kind, {n: [] for n in nodeids})
             args = plan_cycle(sel, pytest_args, feed.root, cwd).args

@@ -1,0 +1,37 @@
+"""How the app and the plugin find each other: the environment variables the app sets for
+pytest, and the files of the fault directory (a worker's last words, the app's kill request).
+Plain Python, shared by both sides."""
+
+from __future__ import annotations
+
+import os
+
+#: The app's Unix socket, and the token a connection must present first.
+ENV_SOCKET = "HOTLAP_SOCKET"
+ENV_TOKEN = "HOTLAP_TOKEN"
+#: Directory (made by the controller) where a worker leaves its last words before a kill.
+ENV_FAULT_DIR = "HOTLAP_FAULT_DIR"
+
+
+def note_path(directory: str, pid: int) -> str:
+    """Where worker ``pid`` leaves its last words for the controller."""
+    return os.path.join(directory, f"{pid}.txt")
+
+
+def kill_request_path(directory: str, pid: int) -> str:
+    """The file whose appearance asks test process ``pid`` to kill its running test."""
+    return os.path.join(directory, f"{pid}.kill")
+
+
+def request_kill(directory: str, pid: int, reason: str) -> None:
+    """Ask test process ``pid`` (watching with a hang limit) to kill its running test.
+
+    For the app's kill key: the process's own watchdog does the kill within ~0.2 s, the same
+    way as at ``--hotlap-kill-after`` (last stack, children, replacement worker), and
+    ``reason`` ("hung: killed after 75s") becomes the crash reason. ``directory`` is the
+    :data:`ENV_FAULT_DIR` the app gave pytest. If the process does not go, kill its tree.
+    """
+    path = kill_request_path(directory, pid)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(reason)
+    os.replace(path + ".tmp", path)  # whole, never half-written, when the watchdog looks

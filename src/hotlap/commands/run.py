@@ -1,0 +1,290 @@
+"""``hotlap run`` and ``hotlap demo``: prepare (history, impact), run pytest, show it, export."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hotlap.commands.options import parse_run_args
+
+if TYPE_CHECKING:
+    from hotlap.model.run_context import RunContext
+    from hotlap.protocol import Event
+    from hotlap.runner.command import WorkerChoice
+    from hotlap.runner.headless import EtaFn, RegressionFn
+
+
+def _is_headless(ns: argparse.Namespace) -> bool:
+    return bool(ns.headless or os.environ.get("CI") or not sys.stdout.isatty())
+
+
+def _hooks(ctx: object) -> list[object]:
+    found = []
+    for name in ("hotlap.history.hooks", "hotlap.impact.hooks"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        found.append(module.make_hooks(ctx))
+    return found
+
+
+def run_main(
+    ns: argparse.Namespace,
+    pytest_args: list[str],
+    *,
+    cwd: Path | None = None,
+    project: Path | None = None,
+    title: str | None = None,
+    display_args: list[str] | None = None,
+) -> int:
+    """``hotlap run``: prepare (history, impact), run pytest, show it, export, record."""
+    # Only what starting pytest needs is imported before it starts; the rest (the model, the
+    # protocol's classes, exports) loads while pytest does (0.5 s or more).
+    from hotlap.model.run_context import RunContext
+    from hotlap.resources.cores import effective_cores
+    from hotlap.runner.command import choose_workers, pytest_command
+    from hotlap.runner.hooks import Finisher
+    from hotlap.runner.session import RunSession
+
+    cwd = cwd or Path.cwd()
+    ctx = RunContext(project or cwd, list(pytest_args), ns)
+    hooks = _hooks(ctx)
+    for hook in hooks:
+        hook.prepare(ctx)  # type: ignore[attr-defined]
+    for note in ctx.notes:
+        print(f"hotlap: {note}", file=sys.stderr)
+    if ctx.skip_reason:
+        print(f"hotlap: {ctx.skip_reason}; nothing to run")
+        return 0
+    known = len(ctx.expected) if ctx.expected and not ctx.pytest_args else None
+    choice = choose_workers(ctx.pytest_args, cwd, known_tests=known)
+    cores = effective_cores()
+    if choice.workers > 1 and not ns.no_history:
+        choice = _fit_memory(choice, ctx, cores)
+    if choice.workers >= 0:
+        print(f"hotlap: {choice.reason}", file=sys.stderr)
+    env = dict(ctx.env)
+    if ns.hang_after:
+        env["HOTLAP_HANG_AFTER"] = str(ns.hang_after)
+    if ns.kill_after:
+        env["HOTLAP_KILL_AFTER"] = str(ns.kill_after)
+
+    events: list[Event] = []
+
+    def new_session(args: list[str]) -> RunSession:
+        events.clear()  # --record keeps the last run (the dashboard's r/f start new ones)
+        return RunSession(
+            args,
+            cwd,
+            env,
+            command=pytest_command(args, choice),
+            on_drain=events.extend if ns.record else None,
+        )
+
+    source = new_session(ctx.pytest_args)
+    started_wall, started = time.time(), time.monotonic()
+    headless = _is_headless(ns) or not _ui_available()
+    if headless:
+        _interrupt_on_termination()
+    try:
+        if headless:
+            source.start()  # now: what follows overlaps pytest's start-up
+        from hotlap.export.files import write_exports
+        from hotlap.export.report import RunMeta
+        from hotlap.model.run_state import RunState
+    except BaseException:  # Ctrl-C here must not leave pytest running
+        source.close()
+        raise
+
+    state = RunState()
+
+    def make_meta(state: RunState, code: int) -> RunMeta:
+        return RunMeta(
+            argv=[*source.command[3:]],
+            exit_code=code,
+            workers=len(state.workers),
+            effective_cores=cores,
+            start=started_wall,
+            wall_time=time.monotonic() - started,
+            cancelled=source.cancelled,
+            malformed_events=(source.server.malformed if source.server else 0),
+        )
+
+    finisher = Finisher(hooks, ctx, make_meta)
+    eta = _eta_function()
+    if headless:
+        from hotlap.runner.headless import run_headless
+
+        interval = ns.progress_interval or (10.0 if os.environ.get("CI") else 2.0)
+        try:
+            code = run_headless(
+                source,
+                state,
+                expected=ctx.expected,
+                eta=eta,
+                interval=interval,
+                regressions=_regression_function(ctx.baseline),
+                on_session_end=finisher.early,
+            )
+        finally:
+            source.close()
+    else:
+        from hotlap.runner.source import EventSource
+        from hotlap.ui.app import run_dashboard
+
+        def start_run(kind: str, nodeids: list[str]) -> RunSession:
+            args = ctx.pytest_args if kind == "all" else _with_nodeids(ctx.pytest_args, nodeids)
+            return new_session(args)
+
+        def keep_last(last_state: RunState, last_source: EventSource) -> None:
+            nonlocal state, source
+            state = last_state
+            if isinstance(last_source, RunSession):
+                source = last_source
+
+        try:
+            code = run_dashboard(
+                source,
+                state,
+                title=title or f"hotlap · {cwd.name}",
+                pytest_args=display_args if display_args is not None else ctx.pytest_args,
+                effective_cores=cores,
+                expected=ctx.expected,
+                slow_threshold=ns.slow_threshold or 1.0,
+                start_run=start_run,
+                on_exit=keep_last,
+                regressions=_regression_function(ctx.baseline),
+            )
+        finally:
+            source.close()
+    meta = finisher.final(state, code)
+    for message in finisher.messages:
+        print(f"hotlap: {message}", file=sys.stderr)
+    if not state.session.hotlap_version and code in (0, 1, 2, 5) and not source.cancelled:
+        # pytest ran its session, but hotlap's plugin never spoke: its tests are not in the
+        # report, the durations or history.
+        print(
+            "hotlap: pytest sent no events: is hotlap's plugin disabled (-p no:hotlap)? "
+            "Nothing of this run is in hotlap's report, durations or history.",
+            file=sys.stderr,
+        )
+    try:
+        written = write_exports(
+            state,
+            meta,
+            json_path=ns.json,
+            durations_path=ns.durations_file,
+            record_path=ns.record,
+            events=events,
+            history=finisher.summary,
+            durations_merge=not ns.durations_clean,
+        )
+    except OSError as exc:
+        print(f"hotlap: could not write an export: {exc}", file=sys.stderr)
+        written = list(getattr(exc, "written", []))
+    for path in written:
+        print(f"hotlap: wrote {path}", file=sys.stderr)
+    return code
+
+
+def _fit_memory(choice: WorkerChoice, ctx: RunContext, cores: float) -> WorkerChoice:
+    """Fewer workers than cores when history says their peak RSS would not fit in memory."""
+    try:
+        import psutil
+
+        from hotlap.history.hooks import suggest_workers
+    except ImportError:
+        return choice
+    from hotlap.runner.command import WorkerChoice
+
+    suggested = suggest_workers(ctx, cores, psutil.virtual_memory().available)
+    if suggested is None or suggested >= choice.workers:
+        return choice
+    if suggested <= 1:
+        return WorkerChoice(["-n", "0"], 0, "-n 0: the workers' peak memory (history) needs it")
+    reason = f"-n {suggested}: {cores:g} effective cores, but the workers' peak memory (history)"
+    return WorkerChoice(["-n", str(suggested)], suggested, reason)
+
+
+def _interrupt_on_termination() -> None:
+    """SIGTERM and SIGHUP (a CI timeout, a closed terminal) stop the run like Ctrl-C does, so
+    pytest, which runs in its own process group, is never left behind."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            with contextlib.suppress(ValueError, OSError):  # not the main thread
+                signal.signal(sig, handler)
+
+
+def _with_nodeids(args: list[str], nodeids: list[str], cwd: Path | None = None) -> list[str]:
+    """``args`` with its test paths replaced by ``nodeids``; options and their values kept."""
+    from hotlap.impact.fingerprint import split_args
+
+    options, _paths = split_args(args, cwd or Path.cwd())
+    return [*options, *nodeids]
+
+
+def _regression_function(baseline: dict[str, list[float]]) -> RegressionFn | None:
+    """Live slow-regression checks against history's baseline, when there is one."""
+    if not baseline:
+        return None
+    from hotlap.history.analysis import Limits, LiveRegressions
+
+    return LiveRegressions(Limits(baseline))
+
+
+def _eta_function() -> EtaFn | None:
+    try:
+        from hotlap.history.eta import LiveEta
+    except ImportError:
+        return None
+    return LiveEta()
+
+
+def _ui_available() -> bool:
+    try:
+        importlib.import_module("hotlap.ui.app")
+    except ImportError:
+        return False
+    return True
+
+
+def demo_main(argv: list[str]) -> int:
+    """``hotlap demo``: the bundled demo suite, in the dashboard (headless without a TTY)."""
+    from hotlap.demo import demo_pytest_args, suite_path
+
+    ns, pytest_args = parse_run_args("hotlap demo", argv)
+    state_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hotlap" / "demo"
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        ns.no_history = True
+    ns.no_impact = True
+    return run_main(
+        ns,
+        [*demo_pytest_args(), *pytest_args],
+        cwd=suite_path(),
+        project=state_dir,
+        title="hotlap demo",
+        display_args=["(bundled demo suite)", *pytest_args],
+    )
+
+
+def run_command(argv: list[str]) -> int:
+    """``hotlap run [HOTLAP OPTIONS] [PYTEST ARGS...]``."""
+    ns, pytest_args = parse_run_args("hotlap run", argv)
+    return run_main(ns, pytest_args)
