@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from hotlap.protocol.codec import ProtocolError, decode, decode_hello, encode, encode_hello
+from hotlap.protocol.codec import (
+    ProtocolError,
+    decode,
+    decode_hello,
+    encode,
+    encode_hello,
+    encode_many,
+)
 from hotlap.protocol.events import (
     EVENT_TYPES,
     PROTOCOL_VERSION,
@@ -13,6 +20,7 @@ from hotlap.protocol.events import (
     FixtureSetup,
     FixtureTeardown,
     HangStack,
+    RecoveredReports,
     ResourceSample,
     SessionFinish,
     SessionStart,
@@ -34,6 +42,7 @@ __all__ = [
     "FixtureTeardown",
     "HangStack",
     "ProtocolError",
+    "RecoveredReports",
     "ResourceSample",
     "SessionFinish",
     "SessionStart",
@@ -46,4 +55,5 @@ __all__ = [
     "decode_hello",
     "encode",
     "encode_hello",
+    "encode_many",
 ]

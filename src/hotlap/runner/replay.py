@@ -8,10 +8,11 @@ process's monotonic clock so that "running for 2.3s" reads right in the view.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import msgspec
 
 from hotlap.export.record import read_record
 from hotlap.protocol import Event, ResourceSample, SessionFinish
@@ -68,7 +69,7 @@ class ReplaySource:
     def _shift(self, event: Event) -> Event:
         assert self._start is not None
         offset = (event.t - self._first) / (self._speed or 1.0)
-        return dataclasses.replace(event, t=self._start + max(0.0, offset))
+        return msgspec.structs.replace(event, t=self._start + max(0.0, offset))
 
     def drain(self) -> list[Event]:
         """The events due by now (all of them when not paced)."""

@@ -228,16 +228,22 @@ class EventServer:
                 self.malformed += 1
                 conn.buf.clear()
             return
-        *lines, rest = conn.buf.split(b"\n")
-        conn.buf = bytearray(rest)
-        got = False
-        for line in lines:
-            if line and self._line(conn, bytes(line)):
-                got = True
-            if conn.sock.fileno() < 0:
+        end = conn.buf.rindex(b"\n") + 1
+        chunk = bytes(conn.buf[:end])
+        del conn.buf[:end]
+        if not conn.authed:
+            first, _, chunk = chunk.partition(b"\n")
+            if not self._line(conn, first) and conn.sock.fileno() < 0:
                 return
-        if got and self._on_event is not None:
-            self._on_event()
+        if not chunk:
+            return
+        events, bad = (_codec or _protocol()).decode_lines(chunk)
+        self.malformed += bad
+        if events:
+            self.received += len(events)
+            self._queue.extend(events)
+            if self._on_event is not None:
+                self._on_event()
 
     def _line(self, conn: _Conn, line: bytes) -> bool:
         codec = _codec or _protocol()
