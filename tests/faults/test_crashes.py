@@ -127,3 +127,26 @@ def test_a_test_raising_keyboardinterrupt_is_no_worker_crash(hx: Any) -> None:
     assert hot.report["run"]["counts"] == hot.counts, hot.describe()
     kbint = hot.test("test_kb.py::test_kbint")
     assert kbint["outcome"] == "failed", hot.describe()
+
+
+def test_quick_tests_just_before_a_crash_are_counted(hx: Any) -> None:
+    """A worker sends its quick tests in batches (every 0.1 s); one that dies right after
+    thirty quick tests takes their events with it. The xdist controller's copy of their
+    reports fills the gap: the same counts and exit code as ``pytest -n 1``, every test in
+    the report with pytest's outcome, the crash named."""
+    body = "import os\n\ndef test_fails():\n    assert 0\n\n"
+    body += "\n".join(f"def test_quick_{i}():\n    pass\n" for i in range(30))
+    body += "\ndef test_zz_dies():\n    os._exit(3)\n"
+    project = hx.project({"test_quick.py": body})
+    plain = hx.pytest(project, "-n", "1", "-p", "no:randomly")
+    assert plain.counts == {"failed": 2, "passed": 30}, plain.describe()
+    for run in (hx.hotlap, hx.plugin):
+        hot = run(project, "-n", "1")
+        assert hot.code == plain.code == 1, hot.describe()
+        assert hot.report["run"]["counts"] == plain.counts, hot.describe()
+        outcomes = {t["nodeid"]: t["outcome"] for t in hot.report["tests"]}
+        assert len(outcomes) == 32, hot.describe()
+        assert outcomes["test_quick.py::test_fails"] == "failed"
+        assert outcomes["test_quick.py::test_zz_dies"] == "failed"
+        assert all(outcomes[f"test_quick.py::test_quick_{i}"] == "passed" for i in range(30))
+        assert [c["nodeid"] for c in hot.report["crashes"]] == ["test_quick.py::test_zz_dies"]

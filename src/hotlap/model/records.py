@@ -48,6 +48,9 @@ class TestRecord:
     #: during this test: whichever test comes first (or last) on a worker pays them.
     shared: float = 0.0
     hang_elapsed: float = 0.0
+    #: Initials of the phases reported so far ("s", "c", "t"), to apply a dead worker's
+    #: recovered reports only once.
+    phases: str = ""
 
     @property
     def duration(self) -> float:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
+
+from msgspec.structs import replace
 
 from hotlap.model.records import (
     LANE_HISTORY,
@@ -29,6 +30,7 @@ from hotlap.protocol.events import (
     FixtureSetup,
     FixtureTeardown,
     HangStack,
+    RecoveredReports,
     ResourceSample,
     SessionFinish,
     SessionStart,
@@ -263,6 +265,7 @@ class RunState:
             rec.phase = "setup"
         if rec.started is None:
             rec.started = e.start
+        rec.phases += e.when[:1]
         if e.when == "setup":
             rec.setup += e.duration
         elif e.when == "call":
@@ -311,11 +314,24 @@ class RunState:
     def _test_done(self, e: TestDone) -> Change:
         """Three passing phases at once: what their three reports would have done."""
         rec = self._test(e.nodeid)
+        lane = self._lane(e.worker)
+        if e.began and (rec.started is None or rec.finished is not None):
+            # No TestStart was sent (a quick test): this event says what it would have.
+            if rec.finished is not None:
+                self._reopen(rec)
+                rec.setup = rec.call = rec.teardown = rec.cpu = 0.0
+            rec.worker, rec.path, rec.line = e.worker, e.path, e.line
+            rec.started, rec.rss_before = e.began, e.rss_before
+            lane.pid = lane.pid or e.pid
+            lane.tests_done += 1
+            if self.phase in (RunPhase.STARTING, RunPhase.COLLECTING):
+                self.phase = RunPhase.RUNNING
         rec.worker = rec.worker or e.worker
         if rec.finished is not None:
             self._reopen(rec)
         if rec.started is None:
             rec.started = e.start
+        rec.phases += "sct"
         rec.setup += e.setup
         rec.call += e.call
         rec.teardown += e.teardown
@@ -325,7 +341,7 @@ class RunState:
         rec.rss_peak = max(rec.rss_peak, e.maxrss)
         self.counts["passed"] = self.counts.get("passed", 0) + 1
         rec.categories.append("passed")
-        self._end_on(self._lane(e.worker), rec, e.stop if e.stop else e.t)
+        self._end_on(lane, rec, e.stop if e.stop else e.t)
         return _TESTS_COUNTS_WORKERS
 
     def _end_on(self, lane: WorkerLane, rec: TestRecord, t: float) -> None:
@@ -382,8 +398,47 @@ class RunState:
 
     def _charge_shared(self, nodeid: str, scope: str, seconds: float) -> None:
         """A wider fixture's setup or teardown ran during ``nodeid``: it paid for it."""
-        if scope != "function" and (rec := self.tests.get(nodeid)) is not None:
-            rec.shared += seconds
+        if scope != "function" and nodeid:
+            # A quick test's record may not exist yet: its one event comes after its fixtures'.
+            self._test(nodeid).shared += seconds
+
+    def _recovered_reports(self, e: RecoveredReports) -> Change:
+        """A dead worker's reports as the controller relayed them: the ones whose events
+        died with the worker count now (setups before calls before teardowns)."""
+        order = {"setup": 0, "call": 1, "teardown": 2}
+        rows = [
+            r
+            for r in e.reports
+            if len(r) == 6
+            and all(isinstance(r[i], str) for i in range(4))
+            and isinstance(r[5], (int, float))
+        ]
+        rows.sort(key=lambda r: order.get(r[1], 3))
+        change = Change.NONE
+        for nodeid, when, outcome, category, counts, duration in rows:
+            rec = self.tests.get(nodeid)
+            if when not in order or (
+                rec is not None and (rec.finished is not None or when[:1] in rec.phases)
+            ):
+                continue
+            report = TestReport(
+                e.crashed_worker,
+                e.pid,
+                e.t,
+                nodeid=nodeid,
+                when=when,
+                outcome=outcome,
+                category=category,
+                counts=bool(counts),
+                duration=float(duration),
+                start=0.0,
+                stop=0.0,
+                cpu=0.0,
+                rss=0,
+                maxrss=0,
+            )
+            change |= self._test_report(report)
+        return change
 
     def _worker_crash(self, e: WorkerCrash) -> Change:
         lane = self._lane(e.crashed_worker)
@@ -470,6 +525,7 @@ _HANDLERS: dict[type[Event], Callable[[RunState, Any], Change]] = {
     FixtureSetup: RunState._fixture_setup,
     FixtureTeardown: RunState._fixture_teardown,
     WorkerCrash: RunState._worker_crash,
+    RecoveredReports: RunState._recovered_reports,
     HangStack: RunState._hang_stack,
     SessionFinish: RunState._session_finish,
     ResourceSample: RunState._resource_sample,

@@ -18,7 +18,7 @@ from hotlap.plugin.role import Role
 from hotlap.plugin.sink import Sink
 from hotlap.plugin.text import bounded, clean
 from hotlap.plugin.worker import session_finish, session_start
-from hotlap.protocol import TestReport, WorkerCrash
+from hotlap.protocol import RecoveredReports, TestReport, WorkerCrash
 
 
 def _node_id(node: Any) -> str:
@@ -33,7 +33,9 @@ class ControllerEmitter:
         self.config = config
         self.sink = sink
         self.pid = os.getpid()
-        self._crashed_in: dict[str, str] = {}
+        #: Dead workers whose crash is not sent yet: xdist names the test a worker died in
+        #: (its when="???" report) right after announcing the worker down.
+        self._down: dict[str, tuple[float, str]] = {}
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -42,9 +44,11 @@ class ControllerEmitter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # A report with when="???" is xdist's stand-in for the test a worker died in.
         if str(report.when) != "???":
+            if self._down:
+                self._send_crashes()
             return
         worker = _node_id(getattr(report, "node", None))
-        self._crashed_in[worker] = report.nodeid
+        self._send_crashes(worker, report.nodeid)  # the crash first, as the view expects
         status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
         self.sink.send(
             TestReport(
@@ -70,17 +74,61 @@ class ControllerEmitter:
         if not error or error == INTERRUPTED:  # an interrupted session, not a dead worker
             return
         worker = _node_id(node)
-        self.sink.send(
-            WorkerCrash(
-                "controller",
-                self.pid,
-                time.monotonic(),
-                crashed_worker=worker,
-                nodeid=clean(self._crashed_in.pop(worker, "")),
-                # Set by hotlap.plugin.crash (signal or exit code, output tail, hang kill).
-                reason=clean(getattr(node, "hotlap_crash_reason", "") or str(error)),
+        recovered = self._reports_of(node)
+        if recovered:
+            self.sink.send(
+                RecoveredReports(
+                    "controller", self.pid, time.monotonic(), worker, reports=recovered
+                )
             )
-        )
+        # Set by hotlap.plugin.crash (signal or exit code, output tail, hang kill).
+        reason = clean(getattr(node, "hotlap_crash_reason", "") or str(error))
+        self._down[worker] = (time.monotonic(), reason)
+
+    def _send_crashes(self, worker: str = "", nodeid: str = "") -> None:
+        """The crashes of dead workers, ``worker``'s naming ``nodeid``, the test it ran."""
+        for name, (t, reason) in list(self._down.items()):
+            del self._down[name]
+            self.sink.send(
+                WorkerCrash(
+                    "controller",
+                    self.pid,
+                    t,
+                    crashed_worker=name,
+                    nodeid=clean(nodeid) if name == worker else "",
+                    reason=reason,
+                )
+            )
+
+    def _reports_of(self, node: Any) -> list[list[Any]]:
+        """Every report xdist relayed from ``node``, as :class:`RecoveredReports` rows: the
+        worker's own events of its last tests may have died with it."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        stats: dict[str, list[Any]] = getattr(reporter, "stats", None) or {}
+        status = self.config.hook.pytest_report_teststatus
+        rows: list[list[Any]] = []
+        for category, reports in stats.items():
+            for report in reports:
+                if getattr(report, "node", None) is not node or not hasattr(report, "when"):
+                    continue
+                if report.when == "???":
+                    continue
+                if category and report.outcome != "passed":
+                    word = category
+                else:
+                    found = status(report=report, config=self.config)
+                    word = str(found[0]) if found else ""
+                rows.append(
+                    [
+                        clean(report.nodeid),
+                        str(report.when),
+                        str(report.outcome),
+                        clean(word),
+                        bool(getattr(report, "count_towards_summary", True)),
+                        float(report.duration),
+                    ]
+                )
+        return rows
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(
@@ -91,4 +139,5 @@ class ControllerEmitter:
         try:
             return (yield)
         finally:
+            self._send_crashes()
             self.sink.send(session_finish(session, "controller"))

@@ -15,8 +15,6 @@ from hotlap.channel import ENV_SOCKET, ENV_TOKEN
 if TYPE_CHECKING:
     from hotlap.protocol import Event
 
-#: Environment variables the app sets for the pytest processes it starts.
-
 
 class Sink:
     """Anything that accepts events. Sending never raises.
@@ -35,7 +33,7 @@ class Sink:
         raise NotImplementedError
 
     def send_new(self, cls: type[Event], **fields: Any) -> None:
-        """Send ``cls(**fields)``; a sink may encode the fields without building the event."""
+        """Send ``cls(**fields)``."""
         self.send(cls(**fields))
 
     def close(self) -> None:
@@ -46,7 +44,8 @@ class Sink:
         lazy events are flushed, if this sink has such a thread (the socket sink does)."""
 
 
-#: Events a view needs at once: everything but passing phase reports and fixture costs.
+#: Events a view needs at once: everything but passing phase reports, quick tests and
+#: fixture costs.
 _LAZY_KINDS = frozenset(("test_report", "test_done", "fixture_setup", "fixture_teardown"))
 
 #: Seconds a lazy event may wait for company before a background flush sends it.
@@ -60,10 +59,12 @@ class SocketSink(Sink):
     and is given up for good on the first error: if the app went away, pytest must finish
     anyway, only without us.
 
-    Passing phase reports and fixture costs are buffered and go out with the next urgent
-    event (a test start, a failure, …) or within :data:`LINGER` seconds: one ``sendall`` per
-    test instead of four, which on a busy 2-core machine is most of what streaming costs.
-    Urgent events flush at once, so a worker that dies has already said which test it ran.
+    Lazy events (a quick test's one TestDone, passing phase reports, fixture costs) are
+    buffered and go out with the next urgent event (a failure, a long test's start, …) or
+    within :data:`LINGER` seconds, from the flusher thread: a suite of quick tests costs one
+    ``sendall`` per worker every 0.1 s, not one per test. A worker that dies takes at most
+    that much with it, and the xdist controller sends what it knows of those tests (see
+    :mod:`hotlap.plugin.controller`).
     """
 
     def __init__(self, path: str, token: str, worker: str) -> None:
@@ -77,7 +78,6 @@ class SocketSink(Sink):
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._pending: list[bytes] = []
-        self._fields_encoders: dict[type[Event], Callable[..., bytes]] = {}
         self._flusher: threading.Thread | None = None
         self._closing = threading.Event()
         self._linger: Callable[[], None] | None = None
@@ -102,17 +102,6 @@ class SocketSink(Sink):
         data = self._encode(event)
         lazy = event.kind in _LAZY_KINDS and getattr(event, "outcome", "passed") == "passed"
         self._queue(data, lazy)
-
-    def send_new(self, cls: type[Event], **fields: Any) -> None:
-        if self._dead:
-            return
-        encoder = self._fields_encoders.get(cls)
-        if encoder is None:
-            from hotlap.protocol.codec import fields_encoder
-
-            encoder = self._fields_encoders[cls] = fields_encoder(cls)
-        lazy = cls.kind in _LAZY_KINDS and fields.get("outcome", "passed") == "passed"
-        self._queue(encoder(**fields), lazy)
 
     def _queue(self, data: bytes, lazy: bool) -> None:
         with self._lock:

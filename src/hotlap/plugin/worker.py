@@ -174,6 +174,11 @@ class TestEmitter:
         self.pid = os.getpid()
         self.rootpath = config.rootpath
         self.current = ""  # nodeid of the test running now
+        # The running test's logstart: (nodeid, location, monotonic start, RSS before). Its
+        # TestStart is sent only when it is needed (see _announce).
+        self._start: tuple[str, tuple[str, int | None, str], float, int] | None = None
+        self._announced = True
+        self._last_rss = 0  # after the last teardown: the next test's RSS before
         self._cpu_mark = 0.0
         self._deselected = 0
         self._fixture_stack: list[float] = []
@@ -261,29 +266,46 @@ class TestEmitter:
 
     # -- tests -----------------------------------------------------------------------------
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        # Nothing is sent here: a quick test goes out as one TestDone that says where and when
+        # it started, and the sink's flusher thread announces a test that runs on (release_stale).
         with self._held_lock:
             self._release_held()  # a test whose teardown was never reported
-        self.current = nodeid
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        self._cpu_mark = usage.ru_utime + usage.ru_stime
-        path, line, domain = location
-        self.sink.send_new(
-            TestStart,
-            worker=self.worker,
-            pid=self.pid,
-            t=time.monotonic(),
-            nodeid=clean(nodeid),
-            path=clean(str(path)),
-            line=(line + 1) if line is not None else 0,
-            domain=clean(domain),
-            rss=self._rss(),
+            self.current = nodeid
+            self._start = (nodeid, location, time.monotonic(), self._last_rss or self._rss())
+            self._announced = False
+            if self.role is Role.SINGLE:
+                # No xdist controller will say which test this process died in, nor relay
+                # the tests it finished: announce each test (one send per test).
+                self._announce()
+        self._cpu_mark = time.process_time()
+
+    def _announce(self) -> None:
+        """Send the running test's TestStart if it was not sent yet (the caller holds
+        ``_held_lock``): before any per-phase report of it, or once it has run a while."""
+        start = self._start
+        if self._announced or start is None:
+            return
+        self._announced = True
+        nodeid, (path, line, domain), began, rss = start
+        self.sink.send(
+            TestStart(
+                self.worker,
+                self.pid,
+                began,
+                nodeid=clean(nodeid),
+                path=clean(str(path)),
+                line=(line + 1) if line is not None else 0,
+                domain=clean(domain),
+                rss=rss,
+            )
         )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = usage.ru_utime + usage.ru_stime
+        cpu = time.process_time()
         phase_cpu, self._cpu_mark = max(0.0, cpu - self._cpu_mark), cpu
-        maxrss = usage.ru_maxrss * _MAXRSS_UNIT
+        maxrss = 0
+        if report.when == "teardown":
+            maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _MAXRSS_UNIT
         category: str | None = None  # the teststatus hook's word, once asked
         with self._held_lock:
             if report.passed and not report.sections:
@@ -313,20 +335,34 @@ class TestEmitter:
     def _send_done(self, teardown: pytest.TestReport, cpu: float, maxrss: int) -> None:
         (setup, setup_cpu, _), (call, call_cpu, _) = self._held
         self._held.clear()
-        self.sink.send_new(
-            TestDone,
-            worker=self.worker,
-            pid=self.pid,
-            t=time.monotonic(),
-            nodeid=clean(teardown.nodeid),
-            setup=float(setup.duration),
-            call=float(call.duration),
-            teardown=float(teardown.duration),
-            start=float(getattr(setup, "start", 0.0)),
-            stop=float(getattr(teardown, "stop", 0.0)),
-            cpu=setup_cpu + call_cpu + cpu,
-            rss=self._rss(),
-            maxrss=maxrss,
+        rss = self._last_rss = self._rss()
+        start = self._start
+        if self._announced or start is None or start[0] != teardown.nodeid:
+            began, path, line, domain, rss_before = 0.0, "", 0, "", 0
+        else:
+            _, (path, lineno, domain), began, rss_before = start
+            line = (lineno + 1) if lineno is not None else 0
+            self._announced = True
+        self.sink.send(
+            TestDone(
+                self.worker,
+                self.pid,
+                time.monotonic(),
+                nodeid=clean(teardown.nodeid),
+                setup=setup.duration,
+                call=call.duration,
+                teardown=teardown.duration,
+                start=getattr(setup, "start", 0.0),
+                stop=getattr(teardown, "stop", 0.0),
+                cpu=setup_cpu + call_cpu + cpu,
+                rss=rss,
+                maxrss=maxrss,
+                began=began,
+                path=clean(str(path)),
+                line=line,
+                domain=clean(domain),
+                rss_before=rss_before,
+            )
         )
 
     def _release_held(self) -> None:
@@ -342,6 +378,9 @@ class TestEmitter:
         shows it in its call (or teardown) instead of its setup. A quick test is still sent
         as one TestDone."""
         with self._held_lock:
+            start = self._start
+            if not self._announced and start is not None and time.monotonic() - start[2] >= LINGER:
+                self._announce()
             if self._held and time.monotonic() - self._held_at >= LINGER:
                 self._release_held()
 
@@ -387,6 +426,11 @@ class TestEmitter:
                 crash_path, crash_line = str(crash.path), int(crash.lineno or 0)
                 message = str(getattr(crash, "message", "") or "").strip().split("\n", 1)[0]
         sections = bool(report.sections)
+        if report.nodeid == self.current:
+            self._announce()
+        rss = 0
+        if report.when == "teardown":
+            rss = self._last_rss = self._rss()
         self.sink.send(
             TestReport(
                 self.worker,
@@ -401,7 +445,7 @@ class TestEmitter:
                 start=float(getattr(report, "start", 0.0)),
                 stop=float(getattr(report, "stop", 0.0)),
                 cpu=phase_cpu,
-                rss=self._rss() if report.when == "teardown" else 0,
+                rss=rss,
                 maxrss=maxrss,
                 longrepr=bounded(longrepr) if longrepr else "",
                 stdout=_phase_section(report, "stdout") if sections else "",
