@@ -3,11 +3,11 @@
 Collectors of "functions entered", each attributing what it sees to the *current context*
 (a test, or a fixture's setup/teardown):
 
-* by default, entry markers compiled into the project's own functions
-  (:mod:`hotlap.impact.instrument`), read and cleared at each context change; on 3.12+,
-  project code loaded without markers is watched with ``sys.monitoring`` local events;
-* ``sys.monitoring`` ``PY_START`` on all code (3.12+), each code object disabled after its
-  first report and re-armed (``restart_events``) when the context changes;
+* on 3.12+, ``sys.monitoring`` ``PY_START`` as local events on the project's own code
+  objects only (no bytecode changes), each disabled after its first report and re-armed
+  when the context changes;
+* on 3.10/3.11, entry markers compiled into the project's own functions
+  (:mod:`hotlap.impact.instrument`), read and cleared at each context change;
 * ``cProfile`` (C, on the main thread) on 3.10/3.11 when pytest's assertion rewriter
   cannot carry the markers.
 
@@ -24,10 +24,28 @@ from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
-from hotlap.impact.instrument import SITE_PACKAGES, Instrumenter, harvest, is_instrumented
+from hotlap.impact.instrument import (
+    _HOTLAP_DIR,
+    SITE_PACKAGES,
+    Instrumenter,
+    harvest,
+    is_instrumented,
+)
 
 #: Where the app asks the plugin to write per-process dependency files (set by the app).
 ENV_DIR = "HOTLAP_IMPACT_DIR"
+#: hotlap's own cache of compiled code with markers (``.hotlap/pycache``, set by the app).
+ENV_PYCACHE = "HOTLAP_PYCACHE"
+#: Globs of files compiled without markers (``[tool.hotlap] impact-exclude``), joined by
+#: ``os.pathsep``.
+ENV_EXCLUDE = "HOTLAP_IMPACT_EXCLUDE"
+
+
+def settings_from_env() -> tuple[list[str], str | None]:
+    """(exclusion globs, marker cache directory) as the app gave them."""
+    exclude = [g for g in os.environ.get(ENV_EXCLUDE, "").split(os.pathsep) if g]
+    return exclude, os.environ.get(ENV_PYCACHE) or None
+
 
 #: What ``spawned`` holds for a fork (no new program: the child runs the parent's code).
 FORK = "<fork>"
@@ -63,61 +81,119 @@ class _Tracer:
         self.current = context
 
 
-def _claim_py_start(tracer: _Tracer) -> int:
-    """A free ``sys.monitoring`` tool id whose PY_START callback adds the started code to
-    ``tracer``'s current context, then disables that event for the code until re-armed."""
+def _claim_tool(name: str) -> int:
+    """A free ``sys.monitoring`` tool id (the profiler's and coverage's own ids last)."""
     mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
     for tool in (4, 3, 2, 1):
         try:
-            mon.use_tool_id(tool, "hotlap-impact")
+            mon.use_tool_id(tool, name)
         except ValueError:
             continue
-        break
-    else:
-        raise RuntimeError("no free sys.monitoring tool id")
-    disable = mon.DISABLE
-
-    def on_start(code: CodeType, offset: int) -> Any:
-        ctx = tracer.current
-        if ctx is not None:
-            ctx.codes.add(code)
-        return disable
-
-    mon.register_callback(tool, mon.events.PY_START, on_start)
-    return tool
+        return tool
+    raise RuntimeError("no free sys.monitoring tool id")
 
 
-class MonitoringTracer(_Tracer):
-    """``sys.monitoring`` PY_START, disabled per code after the first hit (3.12+)."""
+class LocalMonitorTracer(_Tracer):
+    """``sys.monitoring`` PY_START as *local* events on the project's own code (3.12+).
 
-    def __init__(self) -> None:
+    No bytecode of the project changes, and code that is not the project's pays nothing.
+    Each code object is reported once per context: the callback answers DISABLE, and a
+    context switch re-arms just the code objects that reported since the last one.
+    """
+
+    def __init__(self, root: str) -> None:
         super().__init__()
+        self.root = root
         self.tool: int | None = None
+        #: Files whose code is watched (module code seen at exec, or functions found loaded).
+        self.files: set[str] = set()
+        self._seen: dict[int, CodeType] = {}  # by identity, kept alive (no reused ids)
+        self._fired: list[CodeType] = []  # reported (and disabled) since the last switch
+
+    def wants(self, filename: str) -> bool:
+        return (
+            filename.endswith(".py")
+            and filename.startswith(self.root)
+            and SITE_PACKAGES not in filename
+            and not filename.startswith(_HOTLAP_DIR)
+        )
 
     def start(self) -> None:
-        self.tool = _claim_py_start(self)
         mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
-        mon.set_events(self.tool, mon.events.PY_START)
+        self.tool = _claim_tool("hotlap-impact")
+        disable = mon.DISABLE
+        fired = self._fired
+
+        def on_start(code: CodeType, offset: int) -> Any:
+            ctx = self.current
+            if ctx is not None:
+                ctx.codes.add(code)
+            fired.append(code)
+            return disable
+
+        mon.register_callback(self.tool, mon.events.PY_START, on_start)
+        self.cover_loaded()
+
+    def watch(self, code: CodeType) -> None:
+        """Report ``code`` and every code object nested in it when they start."""
+        if self.tool is None:
+            return
+        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+        event = mon.events.PY_START
+        seen = self._seen
+        stack = [code]
+        while stack:
+            co = stack.pop()
+            if id(co) in seen:
+                continue
+            seen[id(co)] = co
+            mon.set_local_events(self.tool, co, event)
+            stack.extend(c for c in co.co_consts if isinstance(c, CodeType))
+        self.files.add(code.co_filename)
+
+    def cover_loaded(self) -> None:
+        """Watch the functions of project modules loaded before recording started."""
+        import gc
+        from types import FunctionType
+
+        wants = self.wants
+        for obj in gc.get_objects():
+            if type(obj) is FunctionType:
+                code = obj.__code__
+                if wants(code.co_filename):
+                    self.watch(code)
+        for module in list(sys.modules.values()):
+            path = getattr(module, "__file__", None)
+            if isinstance(path, str) and wants(path):
+                self.files.add(path)
 
     def switch(self, context: Context | None, rearm: bool = True) -> None:
         self.current = context
-        if rearm:
-            # Re-arm every disabled code so the new context sees what it runs (this is the
-            # costly part: every code object run afterwards is instrumented again).
-            sys.monitoring.restart_events()  # type: ignore[attr-defined,unused-ignore]
+        fired = self._fired
+        if rearm and fired and self.tool is not None:
+            # Setting a code's events again re-instruments it: its DISABLE is undone. Only
+            # what ran since the last switch was disabled, so only that is re-armed.
+            mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+            tool, event = self.tool, mon.events.PY_START
+            for co in fired:
+                mon.set_local_events(tool, co, 0)
+                mon.set_local_events(tool, co, event)
+            fired.clear()
 
     def stop(self) -> None:
         if self.tool is None:
             return
         mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
-        mon.set_events(self.tool, 0)
+        for co in self._seen.values():
+            mon.set_local_events(self.tool, co, 0)
         mon.register_callback(self.tool, mon.events.PY_START, None)
         mon.free_tool_id(self.tool)
         self.tool = None
 
 
 class ProfileTracer(_Tracer):
-    """cProfile on the main thread, flushed into the context at each switch (3.10/3.11)."""
+    """cProfile on the main thread, flushed into the context at each switch (3.10/3.11,
+    when pytest's assertion rewriter cannot carry markers)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -163,88 +239,20 @@ class ProfileTracer(_Tracer):
         self.running = False
 
 
-class _UnmarkedMonitor:
-    """``sys.monitoring`` PY_START as *local* events on the project code that carries no
-    markers (3.12+): modules imported before recording started or executed by path. Only
-    those code objects are instrumented, so the rest of the process pays nothing."""
-
-    def __init__(self, tracer: MarkerTracer) -> None:
-        self.tracer = tracer
-        self.tool: int | None = None
-        self.files: set[str] = set()
-        self._seen: dict[int, CodeType] = {}  # by identity, kept alive (no reused ids)
-
-    def start(self) -> None:
-        self.tool = _claim_py_start(self.tracer)  # local events only: see watch()
-
-    def watch(self, code: CodeType) -> None:
-        """Report ``code`` and every code object nested in it when they start."""
-        if self.tool is None:
-            return
-        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
-        stack = [code]
-        while stack:
-            co = stack.pop()
-            if id(co) in self._seen:
-                continue
-            self._seen[id(co)] = co
-            mon.set_local_events(self.tool, co, mon.events.PY_START)
-            self.files.add(co.co_filename)
-            stack.extend(c for c in co.co_consts if isinstance(c, CodeType))
-
-    def rearm(self) -> None:
-        if self.files:
-            sys.monitoring.restart_events()  # type: ignore[attr-defined,unused-ignore]
-
-    def stop(self) -> None:
-        if self.tool is None:
-            return
-        mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
-        mon.register_callback(self.tool, mon.events.PY_START, None)
-        mon.free_tool_id(self.tool)
-        self.tool = None
-
-
 class MarkerTracer(_Tracer):
-    """Entry markers compiled into the project's functions; on 3.12+, ``sys.monitoring``
-    local events for project code that was compiled without them."""
+    """Entry markers compiled into the project's functions (3.10/3.11)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, exclude: list[str], cache_dir: str | None) -> None:
         super().__init__()
-        self.instrumenter = Instrumenter(root)
-        self.monitor = _UnmarkedMonitor(self) if sys.version_info >= (3, 12) else None
+        self.instrumenter = Instrumenter(root, exclude, cache_dir)
 
     def start(self) -> None:
         self.instrumenter.install()
-        if self.monitor is not None:
-            try:
-                self.monitor.start()
-            except RuntimeError:  # every tool id taken: unmarked code counts as unseen
-                self.monitor = None
-            else:
-                self.cover_loaded()
         harvest(None)  # marks hit before recording started belong to no context
 
-    def cover_loaded(self) -> None:
-        """Watch the functions of project modules loaded without markers (3.12+)."""
-        if self.monitor is None or self.monitor.tool is None:
-            return
-        import gc
-        from types import FunctionType
-
-        wants, marked = self.instrumenter.wants, self.instrumenter.marked
-        for obj in gc.get_objects():
-            if type(obj) is FunctionType:
-                code = obj.__code__
-                name = code.co_filename
-                if name not in marked and wants(name):
-                    self.monitor.watch(code)
-        # Their module-level code has run: what they can still run is watched now (a module
-        # of constants has nothing to watch).
-        self.monitor.files.update(self.unmarked_modules())
-
     def unmarked_modules(self) -> list[str]:
-        """Files of the loaded project modules that were compiled without markers."""
+        """Files of the loaded project modules that were compiled without markers on every
+        function (imported before recording started, excluded, or JIT-decorated)."""
         wants, marked = self.instrumenter.wants, self.instrumenter.marked
         found = []
         for module in list(sys.modules.values()):
@@ -257,32 +265,28 @@ class MarkerTracer(_Tracer):
         ctx = self.current
         harvest(ctx.keys if ctx is not None else None)
         self.current = context
-        if rearm and self.monitor is not None:
-            self.monitor.rearm()
 
     def stop(self) -> None:
         self.switch(None, rearm=False)
-        if self.monitor is not None:
-            self.monitor.stop()
         self.instrumenter.uninstall()
 
 
-def make_tracer(root: str = "/") -> _Tracer:
-    """The cheapest collector this Python has: entry markers (with ``sys.monitoring`` for
-    unmarked project code on 3.12+). ``HOTLAP_IMPACT_TRACER`` = ``markers``,
-    ``monitoring`` (PY_START on all code, 3.12+) or ``profile`` picks one, for comparisons."""
+def make_tracer(
+    root: str = "/", exclude: list[str] | None = None, cache_dir: str | None = None
+) -> _Tracer:
+    """The cheapest collector this Python has: ``sys.monitoring`` local events on 3.12+
+    (no bytecode change), entry markers on 3.10/3.11. ``HOTLAP_IMPACT_TRACER=profile``
+    picks the profiler, for comparisons."""
     choice = os.environ.get("HOTLAP_IMPACT_TRACER", "")
-    if choice == "monitoring" and sys.version_info >= (3, 12):
-        return MonitoringTracer()
+    if choice != "profile" and sys.version_info >= (3, 12):
+        return LocalMonitorTracer(root)
     if choice != "profile":
         try:
             import _pytest.assertion.rewrite  # noqa: F401
         except ImportError:
             pass
         else:
-            return MarkerTracer(root)
-    if sys.version_info >= (3, 12):
-        return MonitoringTracer()
+            return MarkerTracer(root, exclude or [], cache_dir)
     return ProfileTracer()
 
 
@@ -292,11 +296,14 @@ _STDLIB = os.path.dirname(os.__file__) + os.sep
 def _called_by_user_code() -> bool:
     """Whether the listing comes from project code (not pytest's or importlib's own scans):
     the first caller outside the standard library decides."""
-    frame = sys._getframe(2)
+    frame = sys._getframe(3)  # past this function, on_listdir and the audit hook
     while frame is not None:
         name = frame.f_code.co_filename
         if name.startswith("<frozen"):
             return False  # importlib's finders
+        if name.startswith(_HOTLAP_DIR):
+            frame = frame.f_back  # type: ignore[assignment]
+            continue
         if not name.startswith(_STDLIB) or SITE_PACKAGES in name:
             return (
                 os.sep + "_pytest" + os.sep not in name and os.sep + "pluggy" + os.sep not in name
@@ -308,9 +315,11 @@ def _called_by_user_code() -> bool:
 class Collector:
     """Contexts, the tracer and the audit hook of one pytest process."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(
+        self, root: str, exclude: list[str] | None = None, cache_dir: str | None = None
+    ) -> None:
         self._root = root.rstrip(os.sep) + os.sep
-        self.tracer = make_tracer(self._root)
+        self.tracer = make_tracer(self._root, exclude, cache_dir)
         self.contexts: dict[str, Context] = {}
         self.stack: list[str] = []
         self.active = False
@@ -326,13 +335,13 @@ class Collector:
     @root.setter
     def root(self, root: str) -> None:
         self._root = root.rstrip(os.sep) + os.sep
-        if isinstance(self.tracer, MarkerTracer):
-            self.tracer.instrumenter.root = self._root
+        tracer = self.tracer
+        if isinstance(tracer, MarkerTracer):
+            tracer.instrumenter.root = self._root
+        elif isinstance(tracer, LocalMonitorTracer):
+            tracer.root = self._root
             if self.active:
-                self.tracer.cover_loaded()
-
-    def _markers(self) -> MarkerTracer | None:
-        return self.tracer if isinstance(self.tracer, MarkerTracer) else None
+                tracer.cover_loaded()
 
     def start(self) -> None:
         """Start collecting (the audit hook cannot be removed: it goes quiet instead)."""
@@ -389,82 +398,110 @@ class Collector:
         unmarked, and every loaded project module that was not compiled with markers
         (imported before recording started, or before the root was known)."""
         found = set(self.unseen)
-        markers = self._markers()
-        if markers is not None:
-            watched = markers.monitor.files if markers.monitor is not None else set()
-            found.update(f for f in markers.unmarked_modules() if f not in watched)
+        if isinstance(self.tracer, MarkerTracer):
+            found.update(self.tracer.unmarked_modules())
         return sorted(found)
 
     def _module_run(self, code: object) -> None:
         """Module-level code ran (an import, ``runpy``, ``exec``): a module-level key for
-        the current context, and an unseen file when it was compiled without markers."""
-        markers = self._markers()
-        if (
-            markers is None
-            or not isinstance(code, CodeType)
-            or code.co_name != "<module>"
-            or not markers.instrumenter.wants(code.co_filename)
-        ):
+        the current context; its functions are watched (3.12+), or the file counts as unseen
+        when it was compiled without markers (3.10/3.11)."""
+        tracer = self.tracer
+        if not isinstance(code, CodeType) or code.co_name != "<module>":
             return
-        if not is_instrumented(code):
-            monitor = markers.monitor
-            if monitor is not None and monitor.tool is not None:
-                monitor.watch(code)
-            else:
-                self.unseen.add(code.co_filename)
+        name = code.co_filename
+        if isinstance(tracer, LocalMonitorTracer):
+            if not tracer.wants(name):
+                return
+            tracer.watch(code)
+        elif isinstance(tracer, MarkerTracer):
+            if not tracer.instrumenter.wants(name):
+                return
+            if not is_instrumented(code):
+                self.unseen.add(name)
+        else:
+            return
         ctx = self._current()
         if ctx is not None:
-            ctx.keys.add((code.co_filename, code.co_firstlineno, True))
+            ctx.keys.add((name, code.co_firstlineno, True))
 
     def _make_audit_hook(self) -> Callable[[str, tuple[Any, ...]], None]:
+        # Called for every audited event of the process (pytest's own file opens included):
+        # one dict lookup decides, and only the events below do any work.
+        isabs, abspath, fsdecode = os.path.isabs, os.path.abspath, os.fsdecode
+
+        def on_exec(args: tuple[Any, ...]) -> None:
+            if self.active and args:
+                self._module_run(args[0])
+
+        def on_open(args: tuple[Any, ...]) -> None:
+            ctx = self._current()
+            if ctx is None:
+                return
+            path = args[0]
+            if isinstance(path, bytes):
+                path = fsdecode(path)
+            if isinstance(path, str) and not path.endswith((".py", ".pyc")):
+                ctx.opened.add(path if isabs(path) else abspath(path))
+
+        def on_spawn(args: tuple[Any, ...]) -> None:
+            ctx = self._current()
+            if ctx is None:
+                return
+            argv = args[1]
+            if isinstance(argv, (str, bytes)):
+                argv = [argv]
+            with contextlib.suppress(TypeError):
+                ctx.spawned.append([fsdecode(a) for a in argv])
+
+        def on_system(args: tuple[Any, ...]) -> None:
+            ctx = self._current()
+            if ctx is not None:
+                ctx.spawned.append(["sh", "-c", fsdecode(args[0])])
+
+        def on_fork(args: tuple[Any, ...]) -> None:
+            # A forked child runs code we never see: the whole static closure of the test
+            # (or fixture) counts instead.
+            ctx = self._current()
+            if ctx is not None and [FORK] not in ctx.spawned:
+                ctx.spawned.append([FORK])
+
+        def on_listdir(args: tuple[Any, ...]) -> None:
+            ctx = self._current()
+            if ctx is None or not self.listing_contexts(self.stack[-1]):
+                return
+            path = args[0] if args else None
+            if path is None:
+                path = "."
+            if isinstance(path, (str, bytes)) and _called_by_user_code():
+                path = fsdecode(path)
+                ctx.listed.add(path if isabs(path) else abspath(path))
+
+        def on_sqlite(args: tuple[Any, ...]) -> None:
+            ctx = self._current()
+            path = args[0] if args else None
+            if ctx is not None and isinstance(path, (str, bytes)) and path != ":memory:":
+                path = fsdecode(path)
+                ctx.opened.add(path if isabs(path) else abspath(path))
+
+        handlers: dict[str, Callable[[tuple[Any, ...]], None]] = {
+            "exec": on_exec,
+            "open": on_open,
+            "subprocess.Popen": on_spawn,
+            "os.posix_spawn": on_spawn,
+            "os.exec": on_spawn,
+            "os.system": on_system,
+            "os.fork": on_fork,
+            "os.listdir": on_listdir,
+            "os.scandir": on_listdir,
+            "sqlite3.connect": on_sqlite,
+        }
+        get = handlers.get
+
         def hook(event: str, args: tuple[Any, ...]) -> None:
-            if event == "exec":
-                if self.active and args:
-                    self._module_run(args[0])
-            elif event == "open":
-                ctx = self._current()
-                if ctx is None:
-                    return
-                path = args[0]
-                if isinstance(path, bytes):
-                    path = os.fsdecode(path)
-                if isinstance(path, str) and not path.endswith((".py", ".pyc")):
-                    ctx.opened.add(path if os.path.isabs(path) else os.path.abspath(path))
-            elif event in ("subprocess.Popen", "os.posix_spawn", "os.exec"):
-                ctx = self._current()
-                if ctx is None:
-                    return
-                argv = args[1]
-                if isinstance(argv, (str, bytes)):
-                    argv = [argv]
-                with contextlib.suppress(TypeError):
-                    ctx.spawned.append([os.fsdecode(a) for a in argv])
-            elif event == "os.system":
-                ctx = self._current()
-                if ctx is not None:
-                    ctx.spawned.append(["sh", "-c", os.fsdecode(args[0])])
-            elif event == "os.fork":
-                # A forked child runs code we never see: the whole static closure of the test
-                # (or fixture) counts instead.
-                ctx = self._current()
-                if ctx is not None and [FORK] not in ctx.spawned:
-                    ctx.spawned.append([FORK])
-            elif event in ("os.listdir", "os.scandir"):
-                ctx = self._current()
-                if ctx is None or not self.listing_contexts(self.stack[-1]):
-                    return
-                path = args[0] if args else None
-                if path is None:
-                    path = "."
-                if isinstance(path, (str, bytes)) and _called_by_user_code():
-                    path = os.fsdecode(path)
-                    ctx.listed.add(path if os.path.isabs(path) else os.path.abspath(path))
-            elif event == "sqlite3.connect":
-                ctx = self._current()
-                path = args[0] if args else None
-                if ctx is not None and isinstance(path, (str, bytes)) and path != ":memory:":
-                    path = os.fsdecode(path)
-                    ctx.opened.add(path if os.path.isabs(path) else os.path.abspath(path))
+            handler = get(event)
+            if handler is not None:
+                handler(args)
 
         return hook
 

@@ -1,47 +1,66 @@
 """Entry markers compiled into the project's own code (the 3.10/3.11 collector).
 
-Before ``sys.monitoring`` (3.12), every way Python offers to see function entries costs a
-callback or a C profiler hook on *every* call, which doubles the time of call-heavy code. The
-project's own functions are what impact selection needs, and hotlap sees their source before
-Python compiles it; so each project function (and lambda) gets one statement at entry::
+Before ``sys.monitoring`` (3.12, where :mod:`hotlap.impact.collect` changes no bytecode at
+all), every way Python offers to see function entries costs a callback or a C profiler hook
+on *every* call, which doubles the time of call-heavy code. The project's own functions are
+what impact selection needs, and hotlap sees their source before Python compiles it; so each
+project function gets one statement at entry, on the line of its first statement::
 
-    if not HITS[K]:
-        HITS[K] = 1
-        DIRTY.append(K)
+    try:
+        if not __hotlap_hits__[K]:
+            __hotlap_hits__[K] = 1
+            __hotlap_dirty__.append(K)
+    except (NameError, IndexError):
+        pass
 
-where ``HITS`` and ``DIRTY`` are not names but *constants* of the code object (put there when
-the module is loaded): no name lookup, a specialised list read (~10 ns) once the function ran
-in the current context, and nothing that can fail if the function is pickled by value into
-another process. ``K`` indexes ``KEYS``, the code location ``(file, first line, False)`` of
-that function. Switching context takes the keys listed in ``DIRTY`` and clears their entries,
-so what ran is attributed to the test or fixture that was current, exactly like the profiler
-did, at a cost that follows what ran, not how many functions the project has.
+A lambda gets none: it counts as part of the function (or module-level code) it is written
+in, which is the block a change to it changes. ``__hotlap_hits__`` and ``__hotlap_dirty__``
+are lists put in :mod:`builtins` while recording, so the marked code's constants hold only
+ints: its code objects stay hashable,
+weak-referenceable, marshal- and pickle-safe, and a function pickled by value into a process
+without hotlap runs as if unmarked (the names are missing there). A marker costs a
+specialised global read and a list read (~10 ns) once its function ran in the current
+context. ``K`` indexes :data:`KEYS`, the location ``(file, co_firstlineno, False)`` of the
+function. Switching context takes the keys listed in ``__hotlap_dirty__`` and clears their
+entries, so what ran is attributed to the test or fixture that was current.
 
-Modules are compiled through a meta path finder (the project's plain modules) and through
-pytest's assertion rewriter (test modules and conftests). The compiled form holds
-placeholders, so it is cached (apart from Python's and pytest's own caches, which are never
-given instrumented code); :func:`relocate` gives each loaded copy its entries. Project code
-that was compiled without markers (imported before recording started, or loaded by path with
-``spec_from_file_location``) is reported by the collector as *unseen*: every test then
-depends on that whole file.
+What a bytecode reader sees (numba, ``executing``, tracers): those extra instructions and an
+exception-table entry at the top of each function; line numbers, ``co_firstlineno``,
+tracebacks, ``inspect.getsource`` and coverage's lines are unchanged. Functions decorated
+with a JIT compiler's decorator (``jit``, ``njit``, ``vectorize``, ``compile``, …) are left
+unmarked, and ``[tool.hotlap] impact-exclude`` globs leave whole modules unmarked; code
+without markers counts as *unseen* (every test depends on its whole file).
+
+Modules are compiled through :class:`importlib.machinery.SourceFileLoader` (every project
+module, however it is found or loaded by path) and pytest's assertion rewriter (test modules
+and conftests). The compiled form holds placeholders, so it is cached in hotlap's own
+directory (``.hotlap/pycache``, kept whatever ``PYTHONDONTWRITEBYTECODE`` says: it is not the
+user's tree) and never in Python's or pytest's plain caches; :func:`relocate` gives each
+loaded copy its entries.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
 import contextlib
+import fnmatch
 import importlib.machinery
 import importlib.util
 import marshal
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
-from types import CodeType, ModuleType
+from collections.abc import Callable, Iterable
+from types import CodeType
 from typing import Any
 
 #: Code location: (absolute filename, first line, is module-level code).
 CodeKey = tuple[str, int, bool]
+
+#: The names the markers read; they live in :mod:`builtins` while recording.
+HITS_NAME = "__hotlap_hits__"
+DIRTY_NAME = "__hotlap_dirty__"
 
 HITS: list[int] = []
 KEYS: list[CodeKey] = []
@@ -49,23 +68,24 @@ KEYS: list[CodeKey] = []
 DIRTY: list[int] = []
 _register_lock = threading.Lock()
 
-#: Compiled form: the module's table ``(LINES, first line of K=0, K=1, …)`` stands where
-#: ``HITS`` will be, and ``PLACEHOLDER + K`` (K local to the module) where its index will be;
-#: :func:`relocate` swaps them in when the module is loaded. The index is an int: the
-#: compiler warns about a tuple constant read with a str (SyntaxWarning, shown to the user).
-#: Only code objects that hold the table (marked functions) have their ints relocated, so an
-#: int of the project's own could only clash inside a marked function, and only at this
-#: value (about 6.8e18).
+#: Compiled form: ``PLACEHOLDER + K`` (K local to the module) where a marker's index will be;
+#: :func:`relocate` swaps in the global index when the module is loaded. Only the ints of
+#: code objects that read :data:`HITS_NAME` are relocated, so an int of the project's own
+#: could only clash inside a marked function, and only at this value (about 6.8e18).
 PLACEHOLDER = 0x5EED_1E57 << 32
-LINES = "\0hotlap-lines"
-#: Compiled form: the one-element tuple ``(DIRTY_MARK,)`` stands where ``DIRTY`` will be.
-DIRTY_MARK = "\0hotlap-dirty"
+_SPAN = 1 << 24
+
+#: Decorators of JIT compilers and tracers that read a function's bytecode: such a function
+#: keeps its bytecode as written (its file then counts as unseen).
+JIT_DECORATORS = frozenset(
+    {"jit", "njit", "vectorize", "guvectorize", "cfunc", "stencil", "generated_jit"}
+    | {"compile", "script", "trace", "jit_module", "overload", "intrinsic"}
+)
 
 
 def _format() -> str:
     """Names the bytecode caches: a digest of this module's source, so any change to how
-    code is instrumented leaves the old caches unread (a stale cache once referenced a name
-    that no longer existed: every test module failed to import)."""
+    code is instrumented leaves the old caches unread."""
     import hashlib
 
     try:
@@ -76,7 +96,7 @@ def _format() -> str:
 
 
 FORMAT = _format()
-#: Ends the name of every cache file of instrumented code (hotlap's own and pytest's).
+#: Ends the name of every cache file of instrumented code pytest writes (test modules).
 _CACHE_SUFFIX = f"-hotlap-{FORMAT}.pyc"
 
 #: In an installed package (not the project's code).
@@ -100,6 +120,15 @@ def harvest(into: set[CodeKey] | None) -> None:
         into.update(map(KEYS.__getitem__, ran))
 
 
+def publish(on: bool = True) -> None:
+    """Put the markers' lists in :mod:`builtins` (``on=False``: take them out)."""
+    for name, value in ((HITS_NAME, HITS), (DIRTY_NAME, DIRTY)):
+        if on:
+            builtins.__dict__[name] = value
+        else:
+            builtins.__dict__.pop(name, None)
+
+
 def _place(node: ast.AST, line: int, col: int = 0) -> None:
     """Give new nodes a definite one-line location (``copy_location`` would copy a missing
     end position, which ``fix_missing_locations`` then fills with the parent's, before the
@@ -118,123 +147,133 @@ def _is_docstring(node: ast.stmt) -> bool:
     )
 
 
-def instrument(tree: ast.Module) -> None:
-    """Add entry markers to every function and lambda of ``tree`` (in place), and the
-    statement ``TABLE.__class__`` to its module-level code: it keeps the table of marker
-    lines in the module's constants, which also tells the collector the module was
-    instrumented (after :func:`relocate` it reads ``HITS.__class__``: harmless)."""
-    lines: list[int] = []
-    marked: list[tuple[ast.AST, int]] = []
+def _decorator_name(node: ast.expr) -> str:
+    """``numba.njit(cache=True)`` -> ``njit``."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _name(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Load())
+
+
+def _mark_parts(index: int) -> tuple[ast.expr, ast.expr]:
+    """``HITS[K]`` and ``DIRTY.append(K)``."""
+    k = ast.Constant(index)
+    hit = ast.Subscript(value=_name(HITS_NAME), slice=k, ctx=ast.Load())
+    note = ast.Call(
+        func=ast.Attribute(value=_name(DIRTY_NAME), attr="append", ctx=ast.Load()),
+        args=[k],
+        keywords=[],
+    )
+    return hit, note
+
+
+def instrument(tree: ast.Module) -> bool:
+    """Add entry markers to every function of ``tree`` (in place). Returns
+    whether every function got one (False: some were left as written, see
+    :data:`JIT_DECORATORS`)."""
+    complete = True
+    marked: list[ast.AST] = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            marked.append((node, len(lines)))
-            lines.append(min([node.lineno, *(d.lineno for d in node.decorator_list)]))
-        elif isinstance(node, ast.Lambda):
-            marked.append((node, len(lines)))
-            lines.append(node.lineno)
-    table: Any = (LINES, *lines)  # a tuple constant: typeshed knows only scalars
-    dirty: Any = (DIRTY_MARK,)
-    for node, k in marked:
-        index = ast.Constant(PLACEHOLDER + k)
-        hit = ast.Subscript(value=ast.Constant(table), slice=index, ctx=ast.Load())
-        set_hit = ast.Call(
-            func=ast.Attribute(value=ast.Constant(table), attr="__setitem__", ctx=ast.Load()),
-            args=[index, ast.Constant(1)],
-            keywords=[],
-        )
-        note = ast.Call(
-            func=ast.Attribute(value=ast.Constant(dirty), attr="append", ctx=ast.Load()),
-            args=[index],
-            keywords=[],
-        )
-        if isinstance(node, ast.Lambda):
-            # ``((HITS[K] or HITS.__setitem__(K, 1) or DIRTY.append(K)) and None) or body``:
-            # the calls return None, so the marker is always falsy. Set before append: a
-            # harvest in between then finds the key on its next pass, never loses it.
-            mark = ast.BoolOp(
-                op=ast.And(),
-                values=[ast.BoolOp(op=ast.Or(), values=[hit, set_hit, note]), ast.Constant(None)],
-            )
-            expr = node.body
-            _place(mark, expr.lineno, expr.col_offset)
-            node.body = ast.BoolOp(op=ast.Or(), values=[mark, expr])
-            ast.copy_location(node.body, expr)
-            continue
+            if any(_decorator_name(d) in JIT_DECORATORS for d in node.decorator_list):
+                complete = False
+                continue
+            marked.append(node)
+    for k, node in enumerate(marked):
         assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        hit, note = _mark_parts(PLACEHOLDER + k)
         at = 1 if _is_docstring(node.body[0]) else 0  # the docstring stays first
         anchor = node.body[min(at, len(node.body) - 1)]  # where the line number comes from
-        mark_stmt = ast.If(
-            test=ast.UnaryOp(op=ast.Not(), operand=hit),
+        store = ast.Subscript(value=_name(HITS_NAME), slice=ast.Constant(PLACEHOLDER + k))
+        store.ctx = ast.Store()
+        mark_stmt = ast.Try(
             body=[
-                ast.Assign(
-                    targets=[
-                        ast.Subscript(value=ast.Constant(table), slice=index, ctx=ast.Store())
-                    ],
-                    value=ast.Constant(1),
-                ),
-                ast.Expr(note),
+                ast.If(
+                    test=ast.UnaryOp(op=ast.Not(), operand=hit),
+                    body=[ast.Assign(targets=[store], value=ast.Constant(1)), ast.Expr(note)],
+                    orelse=[],
+                )
+            ],
+            # NameError: run in a process without hotlap (pickled by value);
+            # IndexError: a copy that was never relocated. Either way, no marker.
+            handlers=[
+                ast.ExceptHandler(
+                    type=ast.Tuple(elts=[_name("NameError"), _name("IndexError")], ctx=ast.Load()),
+                    name=None,
+                    body=[ast.Pass()],
+                )
             ],
             orelse=[],
+            finalbody=[],
         )
         _place(mark_stmt, anchor.lineno, anchor.col_offset)
         node.body.insert(at, mark_stmt)
-    body = tree.body
-    at = 1 if body and _is_docstring(body[0]) else 0
-    while at < len(body):
-        stmt = body[at]
-        if not (isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"):
-            break
-        at += 1
-    keep = ast.Expr(ast.Attribute(value=ast.Constant(table), attr="__class__", ctx=ast.Load()))
-    _place(keep, body[min(at, len(body) - 1)].lineno if body else 1)
-    body.insert(at, keep)
+    return complete
 
 
-def _table(code: CodeType) -> tuple[Any, ...] | None:
+def _walk(code: CodeType) -> Iterable[CodeType]:
+    yield code
     for const in code.co_consts:
-        if type(const) is tuple and const and const[0] == LINES:
-            return const
-    return None
+        if isinstance(const, CodeType):
+            yield from _walk(const)
+
+
+_CO_OPTIMIZED = 0x1
+#: Function-like code objects that get no marker of their own: comprehensions run inside
+#: their function, which has one; a lambda counts as part of the code it is written in.
+_UNMARKED_NAMES = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>", "<lambda>"})
+
+
+def _functions(code: CodeType) -> Iterable[CodeType]:
+    """The code objects of the functions and lambdas in ``code`` (not class bodies or
+    comprehensions)."""
+    for co in _walk(code):
+        if co is not code and co.co_flags & _CO_OPTIMIZED and co.co_name not in _UNMARKED_NAMES:
+            yield co
 
 
 def is_instrumented(code: CodeType) -> bool:
-    """Whether module-level ``code`` was compiled by :func:`instrument` (relocated or not)."""
-    return any(const is HITS for const in code.co_consts) or _table(code) is not None
+    """Whether module-level ``code`` can run no function unseen: every function in it
+    carries a marker (a module without functions has nothing to mark)."""
+    return all(HITS_NAME in co.co_names for co in _functions(code))
 
 
 def relocate(code: CodeType) -> CodeType:
-    """Give the markers of a module's compiled code their own ``HITS`` entries (a new copy
-    each time a module is loaded); code without markers is returned as it is."""
-    table = _table(code)
-    if table is None:
-        return code
+    """Give the markers of a module's compiled code their own :data:`HITS` entries (a new
+    copy each time a module is loaded); code without markers is returned as it is."""
     filename = code.co_filename
+    found: list[tuple[int, int]] = []  # (local index, first line) per marked function
+    for co in _walk(code):
+        if HITS_NAME in co.co_names:
+            for const in co.co_consts:
+                if type(const) is int and PLACEHOLDER <= const < PLACEHOLDER + _SPAN:
+                    found.append((const - PLACEHOLDER, co.co_firstlineno))
+                    break
+    if not found:
+        return code
+    size = max(k for k, _ in found) + 1
+    lines = [0] * size
+    for k, line in found:
+        lines[k] = line
     with _register_lock:
         base = len(KEYS)
-        KEYS.extend((filename, line, False) for line in table[1:])
-        HITS.extend([0] * (len(table) - 1))
-    end = PLACEHOLDER + len(table) - 1
+        KEYS.extend((filename, line, False) for line in lines)
+        HITS.extend([0] * size)
 
     def fix(co: CodeType) -> CodeType:
         consts: list[Any] = []
         changed = False
-        # A marked function holds the table; so does the module's own code (for
-        # ``is_instrumented``), which has no marker index to relocate.
-        marked = co is not code and any(
-            type(c) is tuple and c and c[0] == LINES for c in co.co_consts
-        )
+        marked = HITS_NAME in co.co_names
         for const in co.co_consts:
-            kind = type(const)
-            if marked and kind is int and PLACEHOLDER <= const < end:
+            if marked and type(const) is int and PLACEHOLDER <= const < PLACEHOLDER + _SPAN:
                 const = base + (const - PLACEHOLDER)
                 changed = True
-            elif kind is tuple and const and const[0] == LINES:
-                const = HITS
-                changed = True
-            elif kind is tuple and const == (DIRTY_MARK,):
-                const = DIRTY
-                changed = True
-            elif kind is CodeType:
+            elif isinstance(const, CodeType):
                 new = fix(const)
                 changed = changed or new is not const
                 const = new
@@ -244,16 +283,28 @@ def relocate(code: CodeType) -> CodeType:
     return fix(code)
 
 
-class Instrumenter:
-    """Installs the markers for one project root: a meta path finder and pytest's rewriter."""
+def _compile_marked(source: bytes, path: str) -> tuple[CodeType, bool]:
+    """``source`` compiled with markers, and whether every function got one."""
+    tree = ast.parse(source, filename=path)
+    complete = instrument(tree)
+    return compile(tree, path, "exec", dont_inherit=True), complete
 
-    def __init__(self, root: str) -> None:
+
+class Instrumenter:
+    """Installs the markers for one project root: :class:`SourceFileLoader` and pytest's
+    assertion rewriter compile the project's files with them."""
+
+    def __init__(
+        self, root: str, exclude: Iterable[str] = (), cache_dir: str | None = None
+    ) -> None:
         self.root = root.rstrip(os.sep) + os.sep
-        self.finder = _Finder(self)
-        self._patched: list[tuple[ModuleType, str, object]] = []
+        #: Globs (relative to the root, or absolute) of files left unmarked.
+        self.exclude = [g for g in exclude if g]
+        self.cache_dir = cache_dir
+        self._patched: list[tuple[object, str, object]] = []
         # Relocated code -> the code to cache (pytest writes what it executes).
         self._unrelocated: dict[int, tuple[CodeType, CodeType]] = {}
-        #: Files loaded with markers in this process.
+        #: Files loaded with markers on every function in this process.
         self.marked: set[str] = set()
         self.installed = False
 
@@ -266,15 +317,27 @@ class Instrumenter:
             and not filename.startswith(_HOTLAP_DIR)
         )
 
-    def load(self, path: str) -> CodeType:
-        """One project module's code with markers, from hotlap's own bytecode cache (keyed
-        by the source's hash) or compiled now."""
-        self.marked.add(path)
+    def excluded(self, filename: str) -> bool:
+        """Left unmarked by ``[tool.hotlap] impact-exclude``."""
+        if not self.exclude:
+            return False
+        rel = filename[len(self.root) :] if filename.startswith(self.root) else filename
+        rel = rel.replace(os.sep, "/")
+        return any(
+            fnmatch.fnmatchcase(rel, g) or fnmatch.fnmatchcase(filename, g) for g in self.exclude
+        )
+
+    def marks(self, filename: str) -> bool:
+        return self.wants(filename) and not self.excluded(filename)
+
+    def load(self, path: str) -> CodeType | None:
+        """One project module's code with markers, from hotlap's own cache (keyed by the
+        source's hash) or compiled now; None when it should be compiled as written."""
         with open(path, "rb") as f:
             source = f.read()
         digest = importlib.util.source_hash(source)
         header = importlib.util.MAGIC_NUMBER + b"\x03\x00\x00\x00" + digest
-        cache = _cache_path(path)
+        cache = self._cache_path(path)
         if cache is not None:
             try:
                 with open(cache, "rb") as f:
@@ -282,25 +345,47 @@ class Instrumenter:
             except OSError:
                 pass
             else:
-                if data[:16] == header:
+                if data[:16] == header and len(data) > 17:
                     try:
-                        code = marshal.loads(data[16:])
+                        code = marshal.loads(data[17:])
                     except (EOFError, ValueError, TypeError):
                         code = None
                     if isinstance(code, CodeType):
+                        if data[16:17] == b"1":
+                            self.marked.add(path)
                         return relocate(code)
-        tree = ast.parse(source, filename=path)
         try:
-            instrument(tree)
-            code = compile(tree, path, "exec", dont_inherit=True)
+            code, complete = _compile_marked(source, path)
         except SyntaxError:
-            raise
+            return None  # compiled as written, by the caller: Python's own error, frames
         except Exception:  # never break an import: unmarked means "unseen"
-            self.marked.discard(path)
-            return compile(source, path, "exec", dont_inherit=True)
-        if cache is not None and not sys.dont_write_bytecode:
-            _write_atomic(cache, header + marshal.dumps(code))
+            return None
+        if cache is not None:
+            flag = b"1" if complete else b"0"
+            _write_atomic(cache, header + flag + marshal.dumps(code))
+        if complete:
+            self.marked.add(path)
         return relocate(code)
+
+    def _cache_path(self, path: str) -> str | None:
+        """``<cache_dir>/<name>.<digest of the path>.<FORMAT>.pyc``; with no cache directory
+        (a plain ``pytest --hotlap-impact-dir`` run) ``__pycache__`` beside the source, as
+        Python would (and not when it may not write bytecode)."""
+        if self.cache_dir:
+            import hashlib
+
+            tag = hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=6)
+            name = os.path.basename(path)[:-3]
+            return os.path.join(self.cache_dir, f"{name}.{tag.hexdigest()}.{FORMAT}.pyc")
+        if sys.dont_write_bytecode:
+            return None
+        try:
+            standard = importlib.util.cache_from_source(path)
+        except (NotImplementedError, ValueError):
+            return None
+        if not standard.endswith(".pyc"):
+            return None
+        return standard[: -len(".pyc")] + _CACHE_SUFFIX
 
     def install(self) -> None:
         """Start instrumenting modules imported from now on (raises when pytest's rewriter
@@ -314,35 +399,63 @@ class Instrumenter:
                 raise RuntimeError(f"pytest's assertion rewriter has no {name}")
         if not isinstance(getattr(rewrite, "PYC_TAIL", None), str):
             raise RuntimeError("pytest's assertion rewriter has no PYC_TAIL")
-        wants = self.wants
+        marks = self.marks
         unrelocated = self._unrelocated
         marked = self.marked
+        load = self.load
         original_rewrite: Callable[..., None] = rewrite.rewrite_asserts
         original_read: Callable[..., Any] = rewrite._read_pyc
         original_write: Callable[..., Any] = rewrite._write_pyc
         original_test: Callable[..., Any] = rewrite._rewrite_test
+        loader = importlib.machinery.SourceFileLoader
+        original_get_code: Callable[..., Any] = loader.get_code
+
+        get_code = _import_frame(
+            "def get_code(self, fullname):\n"
+            "    path = self.get_filename(fullname)\n"
+            "    if isinstance(path, str) and marks(path):\n"
+            "        try:\n"
+            "            code = load(path)\n"
+            "        except OSError:\n"
+            "            code = None\n"
+            "        if code is not None:\n"
+            "            return code\n"
+            "    return original_get_code(self, fullname)\n",
+            "get_code",
+            marks=marks,
+            load=load,
+            original_get_code=original_get_code,
+        )
 
         def rewrite_asserts(mod: ast.Module, source: bytes, *args: Any, **kwargs: Any) -> None:
+            __tracebackhide__ = True
             original_rewrite(mod, source, *args, **kwargs)
             path = args[0] if args else kwargs.get("module_path")
-            if isinstance(path, str) and wants(path):
+            path = str(path) if path is not None else ""
+            if marks(path):
                 try:
-                    instrument(mod)
+                    complete = instrument(mod)
                 except Exception:  # never break an import: unmarked means "unseen"
                     return
-                marked.add(path)
+                if complete:
+                    marked.add(path)
 
         def read_pyc(source: Any, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
             code = original_read(source, *args, **kwargs)
             if isinstance(code, CodeType):
+                has = any(HITS_NAME in co.co_names for co in _walk(code))
+                if not marks(code.co_filename):
+                    return None if has else code  # cached before an exclusion: redo
+                if not has and any(True for _ in _functions(code)):
+                    return None  # cached unmarked (excluded then): redo
                 if is_instrumented(code):
                     marked.add(code.co_filename)
-                elif wants(str(source)):
-                    return None  # cached while the file was not the project's: redo
                 return relocate(code)
             return code
 
         def rewrite_test(*args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
             stamp, code = original_test(*args, **kwargs)
             moved = relocate(code)
             if moved is not code:
@@ -350,54 +463,51 @@ class Instrumenter:
             return stamp, moved
 
         def write_pyc(state: Any, co: CodeType, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
             pair = unrelocated.pop(id(co), None)
             if pair is not None and pair[0] is co:
                 co = pair[1]
             return original_write(state, co, *args, **kwargs)
 
         tail = rewrite.PYC_TAIL
-        for name, new in (
-            ("rewrite_asserts", rewrite_asserts),
-            ("_read_pyc", read_pyc),
-            ("_write_pyc", write_pyc),
-            ("_rewrite_test", rewrite_test),
+        for owner, name, new in (
+            (rewrite, "rewrite_asserts", rewrite_asserts),
+            (rewrite, "_read_pyc", read_pyc),
+            (rewrite, "_write_pyc", write_pyc),
+            (rewrite, "_rewrite_test", rewrite_test),
             # Instrumented test modules are cached apart from pytest's plain ones.
-            ("PYC_TAIL", tail[: -len(".pyc")] + _CACHE_SUFFIX),
+            (rewrite, "PYC_TAIL", tail[: -len(".pyc")] + _CACHE_SUFFIX),
+            (loader, "get_code", get_code),
         ):
-            self._patched.append((rewrite, name, getattr(rewrite, name)))
-            setattr(rewrite, name, new)
-        # After pytest's own import hook (it keeps test modules and conftests), before
-        # the path finders and editable-install finders whose specs it adapts.
-        at = 0
-        for i, finder in enumerate(sys.meta_path):
-            if type(finder).__name__ == "AssertionRewritingHook":
-                at = i + 1
-        sys.meta_path.insert(at, self.finder)
+            self._patched.append((owner, name, getattr(owner, name)))
+            setattr(owner, name, new)
+        publish()
         self.installed = True
 
     def uninstall(self) -> None:
-        """Stop instrumenting new imports (instrumented code keeps working)."""
+        """Stop instrumenting new imports (instrumented code keeps working: its markers
+        find nothing and do nothing)."""
         if not self.installed:
             return
-        for module, name, original in reversed(self._patched):
-            setattr(module, name, original)
+        for owner, name, original in reversed(self._patched):
+            setattr(owner, name, original)
         self._patched.clear()
         self._unrelocated.clear()
-        if self.finder in sys.meta_path:
-            sys.meta_path.remove(self.finder)
+        publish(False)
         self.installed = False
 
 
-def _cache_path(path: str) -> str | None:
-    """``__pycache__/name.cpython-311-hotlap-FORMAT.pyc`` (None: this Python caches
-    nothing)."""
-    try:
-        standard = importlib.util.cache_from_source(path)
-    except (NotImplementedError, ValueError):
-        return None
-    if not standard.endswith(".pyc"):
-        return None
-    return standard[: -len(".pyc")] + _CACHE_SUFFIX
+def _import_frame(source: str, name: str, **namespace: Any) -> Any:
+    """Function ``name`` of ``source``, compiled as part of the import system.
+
+    A module that fails to import shows a traceback from which Python removes the import
+    system's own frames, up to the call that ran the module's code. A frame of hotlap's
+    among them would keep them all, and itself, in the user's collection error; compiled
+    under importlib's file name, the hook is removed with them and the error reads as
+    without hotlap (pytest also hides frames of such generated code).
+    """
+    exec(compile(source, "<frozen importlib._bootstrap_external>", "exec"), namespace)
+    return namespace[name]
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -411,58 +521,3 @@ def _write_atomic(path: str, data: bytes) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-
-
-class _Finder:
-    """Asks the finders after it for a spec; a project source file gets a marking loader."""
-
-    def __init__(self, owner: Instrumenter) -> None:
-        self.owner = owner
-        self._local = threading.local()
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> Any:
-        if getattr(self._local, "busy", False):
-            return None
-        meta_path = sys.meta_path
-        try:
-            after = meta_path[meta_path.index(self) + 1 :]  # type: ignore[arg-type,unused-ignore]
-        except ValueError:
-            return None
-        self._local.busy = True
-        try:
-            spec = None
-            for finder in after:
-                find = getattr(finder, "find_spec", None)
-                if find is None:
-                    return None  # a legacy finder: leave the search to the import system
-                spec = find(fullname, path, target)
-                if spec is not None:
-                    break
-        finally:
-            self._local.busy = False
-        if spec is None:
-            return None
-        origin = spec.origin
-        if (
-            type(spec.loader) is importlib.machinery.SourceFileLoader
-            and isinstance(origin, str)
-            and self.owner.wants(origin)
-        ):
-            spec.loader = _Loader(fullname, origin, self.owner)
-        return spec
-
-    def invalidate_caches(self) -> None:
-        """Nothing cached here (the finders after this one have their own)."""
-
-
-class _Loader(importlib.machinery.SourceFileLoader):
-    """Loads a project module with markers (hotlap's own bytecode cache, never Python's)."""
-
-    def __init__(self, fullname: str, path: str, owner: Instrumenter) -> None:
-        super().__init__(fullname, path)
-        self._owner = owner
-
-    def get_code(self, fullname: str) -> CodeType:
-        return self._owner.load(self.get_filename(fullname))

@@ -19,7 +19,7 @@ import pytest
 
 from hotlap import jsonref
 from hotlap.impact import PROCESS_FILE_VERSION
-from hotlap.impact.collect import ENV_DIR, CodeKey, Collector
+from hotlap.impact.collect import ENV_DIR, CodeKey, Collector, settings_from_env
 from hotlap.plugin import gate
 from hotlap.plugin.role import Role, worker_id
 
@@ -37,7 +37,7 @@ def _start_early() -> None:
     # A session started inside a test (pytester) records nothing: see gate.owns.
     if _early is not None or gate.session_running() or not os.environ.get(ENV_DIR):
         return
-    collector = Collector(os.getcwd())
+    collector = Collector(os.getcwd(), *settings_from_env())
     try:
         collector.start()
     except Exception:  # the recorder reports it when the run starts
@@ -90,7 +90,7 @@ class ImpactRecorder:
             self.collector, self.started_ns = early
             self.collector.root = self.root.rstrip(os.sep) + os.sep
         else:
-            self.collector = Collector(self.root)
+            self.collector = Collector(self.root, *settings_from_env())
             self.started_ns = time.time_ns()
             try:
                 self.collector.start()
