@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,27 @@ def test_a_run_with_the_plugin_disabled_says_so(h: Any, tmp_path: Path) -> None:
     assert "pytest sent no events" in hot.stderr, hot.describe()
     normal = h.run_hotlap(project, "run", "--headless", "--", "-n", "0")
     assert "pytest sent no events" not in normal.stderr, normal.describe()
+
+
+def test_merged_log_ends_with_pytests_summary_line(h: Any, tmp_path: Path) -> None:
+    """In a log where stderr goes to stdout (``2>&1``), pytest's summary line is the last
+    line, as with plain pytest: hotlap's own closing lines (impact, history, the exports it
+    wrote) come before it. The exports are whole by then."""
+    import subprocess
+    import sys
+
+    project = h.write_project(tmp_path / "proj", THREE)
+    report = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hotlap", "run", "--headless", "--json", str(report), "--",
+         "-n", "2", "-p", "no:randomly"],
+        cwd=project, env=h.clean_env(None), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+    )  # fmt: skip
+    lines = _lines(proc.stdout)
+    assert proc.returncode == 1, proc.stdout
+    assert h.summary_line(lines[-1]), proc.stdout
+    hotlap_lines = [i for i, line in enumerate(lines) if line.startswith("hotlap: wrote ")]
+    assert hotlap_lines and max(hotlap_lines) < len(lines) - 1, proc.stdout
+    assert any("impact: recorded dependencies of 3 tests" in line for line in lines)
+    assert json.loads(report.read_text())["run"]["exit_code"] == 1

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from hotlap.commands.options import parse_run_args
 
 if TYPE_CHECKING:
+    from hotlap.export.report import RunMeta
     from hotlap.model.run_context import RunContext
     from hotlap.protocol import Event
     from hotlap.runner.command import WorkerChoice
@@ -121,6 +122,37 @@ def run_main(
         )
 
     finisher = Finisher(hooks, ctx, make_meta)
+    exported: list[RunMeta] = []  # the metadata the exports were written with
+
+    def export(meta: RunMeta) -> list[str]:
+        """Write the exports asked for; what to tell the user."""
+        exported[:] = [meta]
+        try:
+            written = write_exports(
+                state,
+                meta,
+                json_path=ns.json,
+                durations_path=ns.durations_file,
+                record_path=ns.record,
+                events=events,
+                history=finisher.summary,
+                durations_merge=not ns.durations_clean,
+            )
+        except OSError as exc:
+            written = list(getattr(exc, "written", []))
+            return [f"could not write an export: {exc}", *(f"wrote {p}" for p in written)]
+        return [f"wrote {path}" for path in written]
+
+    def session_end(state: RunState) -> list[str]:
+        """As pytest's session ends, before its summary line is shown: history, impact and
+        the exports, and what they have to say."""
+        meta = finisher.early(state)
+        if meta is None:
+            return []
+        lines = [*finisher.messages, *export(meta)]
+        finisher.messages.clear()
+        return [f"hotlap: {line}" for line in lines]
+
     eta = _eta_function()
     if headless:
         from hotlap.runner.headless import run_headless
@@ -134,7 +166,7 @@ def run_main(
                 eta=eta,
                 interval=interval,
                 regressions=_regression_function(ctx.baseline),
-                on_session_end=finisher.early,
+                on_session_end=session_end,
             )
         finally:
             source.close()
@@ -167,6 +199,10 @@ def run_main(
             )
         finally:
             source.close()
+    for hook in hooks:
+        settle = getattr(hook, "settle", None)
+        if settle is not None:
+            settle(0.1)  # what is left when hotlap exits is done next time
     meta = finisher.final(state, code)
     for message in finisher.messages:
         print(f"hotlap: {message}", file=sys.stderr)
@@ -178,22 +214,16 @@ def run_main(
             "Nothing of this run is in hotlap's report, durations or history.",
             file=sys.stderr,
         )
-    try:
-        written = write_exports(
-            state,
-            meta,
-            json_path=ns.json,
-            durations_path=ns.durations_file,
-            record_path=ns.record,
-            events=events,
-            history=finisher.summary,
-            durations_merge=not ns.durations_clean,
-        )
-    except OSError as exc:
-        print(f"hotlap: could not write an export: {exc}", file=sys.stderr)
-        written = list(getattr(exc, "written", []))
-    for path in written:
-        print(f"hotlap: wrote {path}", file=sys.stderr)
+    if not exported:
+        for line in export(meta):
+            print(f"hotlap: {line}", file=sys.stderr)
+    elif (exported[0].exit_code, exported[0].cancelled) != (meta.exit_code, meta.cancelled) or (
+        ns.record and events
+    ):
+        # Written as the session ended: again, with how pytest exited and its last events.
+        for line in export(meta):
+            if not line.startswith("wrote "):
+                print(f"hotlap: {line}", file=sys.stderr)
     return code
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from hotlap.impact.fingerprint import fingerprint, split_args
+from hotlap.impact.pending import merge_pending
 from hotlap.impact.select import select_tests
 from hotlap.impact.selection import Selection
 from hotlap.impact.store import ImpactStore, open_store
@@ -19,6 +20,7 @@ def compute_selection(
     project: Path, pytest_args: list[str], fresh: list[str] | None = None
 ) -> tuple[Selection, list[str]]:
     """(selection, warnings) for ``project`` now; a full run when anything is unreadable."""
+    merged = merge_pending(project)  # runs recorded but not merged yet
     try:
         store = open_store(project)
     except OSError as exc:
@@ -32,7 +34,7 @@ def compute_selection(
         selection = select_tests(
             store, project, fingerprint(root, pytest_args, project), fresh, testpaths
         )
-        return selection, store.warnings
+        return selection, [*store.warnings, *(m for m in merged if "could not" in m)]
     finally:
         store.close()
 

@@ -3,13 +3,14 @@ narrow ``--affected`` runs to the tests the changes can affect."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hotlap.impact.collect import ENV_DIR
+from hotlap.impact import pending
+from hotlap.impact.collect import ENV_DIR, ENV_EXCLUDE, ENV_PYCACHE
 from hotlap.model.run_context import RunContext, RunHooks
 
 if TYPE_CHECKING:
@@ -58,53 +59,49 @@ class ImpactHooks:
         if getattr(ctx.options, "no_impact", False):
             return
         try:
-            base = ctx.project / ".hotlap" / "impact-tmp"
-            _remove_stale(base)
+            base = pending.base_dir(ctx.project)
+            pending.remove_stale(ctx.project)
             self.tmp = base / secrets.token_hex(6)
             self.tmp.mkdir(parents=True)
         except OSError as exc:
             self.tmp = None
             ctx.notes.append(f"impact: not recording ({exc.strerror or exc})")
             return
+        # Runs a killed hotlap (or one that exited first) left to merge: while pytest runs.
+        pending.merge_in_background(ctx.project)
         ctx.env[ENV_DIR] = str(self.tmp)
+        ctx.env[ENV_PYCACHE] = str(ctx.project / ".hotlap" / "pycache")
+        exclude = getattr(ctx.options, "impact_exclude", None) or []
+        if exclude:
+            ctx.env[ENV_EXCLUDE] = os.pathsep.join(exclude)
 
     def finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
-        if self.tmp is None:
+        """The run's directory is made ready and merged on a background thread: the user
+        does not wait for it (see :mod:`hotlap.impact.pending`)."""
+        tmp, self.tmp = self.tmp, None
+        if tmp is None:
             return []
         if state.session.dry_run:  # --setup-plan "passes" tests that ran no code
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
+            shutil.rmtree(tmp, ignore_errors=True)
             return []
+        outcomes, errors = _outcomes(state)
         try:
-            return record_run(ctx.project, self.tmp, state, self.args)
-        except Exception as exc:
-            return [f"impact: could not record this run ({exc})"]
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
+            pending.mark_ready(tmp, outcomes, errors, self.args)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return [f"impact: could not record this run ({exc.strerror or exc})"]
+        pending.merge_in_background(ctx.project)
+        # A run that ran no test (a usage error, an empty selection, a collection error) may
+        # still have recorded collection errors, but has nothing to say after pytest's error.
+        return [f"impact: recorded dependencies of {len(state.tests)} tests"] if state.tests else []
+
+    def settle(self, timeout: float) -> None:
+        """Give the background merge ``timeout`` seconds to end before hotlap exits."""
+        pending.settle(timeout)
 
 
-def _remove_stale(base: Path, age: float = 86400.0) -> None:
-    """Per-run directories a killed hotlap left behind (older than a day)."""
-    try:
-        entries = list(base.iterdir())
-    except OSError:
-        return
-    now = time.time()
-    for entry in entries:
-        try:
-            if now - entry.stat().st_mtime > age:
-                shutil.rmtree(entry, ignore_errors=True)
-        except OSError:
-            continue
-
-
-def record_run(project: Path, tmp: Path, state: RunState, pytest_args: list[str]) -> list[str]:
-    """Merge the plugin's files in ``tmp`` with the run's outcomes into the store."""
-    from hotlap.impact.fingerprint import fingerprint
-    from hotlap.impact.merge import merge_run, read_process_files
-    from hotlap.impact.store import open_store
-
+def _outcomes(state: RunState) -> tuple[dict[str, str], list[str]]:
+    """Each test's outcome as the merge records it, and the files that failed to collect."""
     outcomes: dict[str, str] = {}
     for nodeid, rec in state.tests.items():
         if rec.crashed:
@@ -112,18 +109,14 @@ def record_run(project: Path, tmp: Path, state: RunState, pytest_args: list[str]
         elif rec.outcome:
             outcomes[nodeid] = rec.outcome
     errors = [nodeid.split("::", 1)[0] for nodeid in state.collect_errors]
-    processes = read_process_files(tmp)
-    if not processes:
-        return []
-    root = Path(processes[0]["root"])
-    store = open_store(project)
-    try:
-        messages = list(store.warnings)
-        fp = fingerprint(root, pytest_args, project)
-        messages += merge_run(store, tmp, outcomes, fp, errors, processes)
-        return messages
-    finally:
-        store.close()
+    return outcomes, errors
+
+
+def record_run(project: Path, tmp: Path, state: RunState, pytest_args: list[str]) -> list[str]:
+    """Merge the plugin's files in ``tmp`` with the run's outcomes into the store now."""
+    outcomes, errors = _outcomes(state)
+    pending.mark_ready(tmp, outcomes, errors, pytest_args)
+    return pending.merge_pending(project)
 
 
 def make_hooks(ctx: RunContext) -> RunHooks:

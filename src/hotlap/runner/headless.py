@@ -153,31 +153,59 @@ class HeadlessReporter:
         self.write(progress_line(self.state, now, eta))
 
 
+#: pytest's exit codes of a session that ran (passed, failed, interrupted, no tests).
+_OUTCOME_CODES = (0, 1, 2, 5)
+
+#: Seconds the end of a session waits for pytest's summary line to be read from its output
+#: (it is printed before the session's last event, in a pipe read every 10 ms).
+SUMMARY_WAIT = 0.05
+
+
 def run_headless(
     source: EventSource,
     state: RunState,
     *,
     out: TextIO | None = None,
+    notes: TextIO | None = None,
     expected: dict[str, float] | None = None,
     eta: EtaFn | None = None,
     interval: float = 2.0,
     on_events: Callable[[list[Event]], None] | None = None,
     regressions: RegressionFn | None = None,
-    on_session_end: Callable[[RunState], None] | None = None,
+    on_session_end: Callable[[RunState], list[str]] | None = None,
 ) -> int:
     """Run ``source`` to the end, printing as it goes; return pytest's exit code.
 
     Ctrl-C cancels the run (INT, TERM, KILL to pytest's group) and still waits for its end,
     so nothing is left running and the exit code is pytest's (2 when interrupted).
-    ``on_session_end`` is called once, when pytest's session has ended but before pytest
-    has exited (the work after a run can overlap pytest's own shutdown).
+
+    The end of the log is printed as soon as pytest's session has ended and its summary line
+    is read, not when pytest has exited (its shutdown can take a second): pytest's closing
+    sections, then hotlap's own lines (``on_session_end``'s, called once then, written to
+    ``notes``), then pytest's summary line. Whatever pytest prints after it follows as it
+    comes, so in a log the summary line is the last line, as with plain pytest.
     """
     out = out or sys.stdout
+    notes = notes or sys.stderr
     reporter = HeadlessReporter(
         state, out, expected=expected, eta=eta, interval=interval, regressions=regressions
     )
     source.start()
     code: int | None = None
+    ended_at: float | None = None  # when the session's last event came
+    printed: int | None = None  # pytest's output lines shown so far, once the end is printed
+
+    def note(line: str) -> None:
+        out.flush()
+        notes.write(line + "\n")
+        notes.flush()
+
+    def print_end(exit_code: int) -> None:
+        nonlocal printed
+        reporter.report_regressions(0.0)
+        messages = on_session_end(state) if on_session_end is not None else []
+        printed = finish_report(state, source, exit_code, reporter.write, messages, note)
+
     while code is None:
         try:
             events = source.drain()
@@ -185,10 +213,17 @@ def run_headless(
                 if on_events is not None:
                     on_events(events)
                 reporter.feed(events)
-            reporter.tick(time.monotonic())
-            if on_session_end is not None and state.session.finished is not None:
-                on_session_end(state)
-                on_session_end = None
+            now = time.monotonic()
+            if printed is None:
+                reporter.tick(now)
+            if printed is None and state.session.exitstatus in _OUTCOME_CODES:
+                # A usage or internal error is explained by what pytest prints after it:
+                # that end waits for pytest's exit.
+                ended_at = ended_at or now
+                if source.summary_line or now - ended_at >= SUMMARY_WAIT:
+                    print_end(state.session.exitstatus or 0)
+            elif printed is not None:
+                printed = _relay_after(source, printed, reporter.write)
             code = source.poll()
             if code is None and not events:
                 # Short: the loop is also how soon the end of pytest is noticed, and that
@@ -202,40 +237,77 @@ def run_headless(
     if on_events is not None and events:
         on_events(events)
     reporter.feed(events)
-    reporter.report_regressions(0.0)
-    finish_report(state, source, code, reporter.write)
+    if printed is None:
+        print_end(code)
+    else:
+        _relay_after(source, printed, reporter.write)
     return code
 
 
+def _relay_after(source: EventSource, shown: int, write: Callable[[str], None]) -> int:
+    """Print pytest's output lines that came after the ``shown`` ones; the new count."""
+    lines = source.output.splitlines()
+    total = len(lines) + source.output_cut
+    for line in lines[max(0, shown - source.output_cut) :]:
+        write(line)
+    return max(total, shown)
+
+
 def finish_report(
-    state: RunState, source: EventSource, code: int, write: Callable[[str], None]
-) -> None:
-    """The end of a run: pytest's own words when it failed to start, then its summary line."""
+    state: RunState,
+    source: EventSource,
+    code: int,
+    write: Callable[[str], None],
+    messages: Sequence[str] = (),
+    note: Callable[[str], None] | None = None,
+) -> int:
+    """The end of a run: pytest's own words when it failed to start, its closing sections,
+    ``messages`` (hotlap's, through ``note``), then its summary line. Returns how many of
+    pytest's output lines that covers (what comes later is pytest's, after its summary)."""
+    note = note or write
+    shown = len(source.output.splitlines()) + source.output_cut
     if state.phase is RunPhase.CANCELLED:
         done = ", ".join(f"{n} {k}" for k, n in state.summary_counts().items())
         write(
             f"hotlap: run cancelled after {state.done_count}/{state.total} tests"
             + (f" ({done})" if done else "")
         )
+        for message in messages:
+            note(message)
         if source.summary_line:
             write(summary_text(source))
-        return
+        return shown
     if code in (3, 4) or (code == 2 and not state.tests and not state.collect_errors):
         # A usage or internal error: only pytest's output explains it.
         lines = [line for line in source.output.splitlines() if line.strip()]
         errors = [ln for ln in lines if ln.startswith(("ERROR", "INTERNALERROR")) or "error:" in ln]
         for line in errors[-15:] or lines[-15:]:
             write(line)
-        return
+        for message in messages:
+            note(message)
+        return shown
     for line in pytest_sections(source.output, cut=source.output_cut):
         write(line)
+    for message in messages:
+        note(message)
     if source.summary_line:
         write(summary_text(source))
+        shown = _summary_position(source) + 1
     elif state.session.finished is None:
         # pytest died before its summary (a crash, a signal): say what hotlap saw. A session
         # that ended without one (-qq, -p no:terminal) asked for none.
         counts = ", ".join(f"{n} {k}" for k, n in state.summary_counts().items())
         write(f"= {counts or 'no tests ran'} (exit code {code}) =")
+    return shown
+
+
+def _summary_position(source: EventSource) -> int:
+    """Index of pytest's (last) summary line among all its output lines."""
+    lines = source.output.splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if parse_summary_line(lines[i]):
+            return i + source.output_cut
+    return len(lines) + source.output_cut
 
 
 def summary_text(source: EventSource) -> str:

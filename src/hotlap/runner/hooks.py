@@ -45,13 +45,22 @@ class Finisher:
         self.messages: list[str] = []
         self._done: RunMeta | None = None
 
-    def early(self, state: RunState) -> None:
+    def early(self, state: RunState) -> RunMeta | None:
+        """Finish the hooks as pytest's session ended (its exit status is known); the run's
+        metadata as assumed then (None when it cannot be finished yet)."""
         from hotlap.model.run_state import RunPhase
 
         code = state.session.exitstatus
         if self._done is not None or code is None or state.phase is RunPhase.CANCELLED:
-            return
-        self._finish(state, self.make_meta(state, code))
+            return None
+        meta = self.make_meta(state, code)
+        self._finish(state, meta)
+        return meta
+
+    @property
+    def done(self) -> RunMeta | None:
+        """The metadata the hooks were finished with (None: not yet)."""
+        return self._done
 
     def final(self, state: RunState, code: int) -> RunMeta:
         """The run's metadata as pytest exited; finishes the hooks if :meth:`early` did not."""

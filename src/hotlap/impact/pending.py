@@ -1,0 +1,170 @@
+"""Runs whose dependency files wait to be merged into ``.hotlap/impact.sqlite3``.
+
+Merging a run (resolving every recorded function to its block, the static import closures,
+one transaction) takes a large suite a few tenths of a second: too long to keep the user
+waiting for pytest's summary line, or for hotlap to exit. So a run ends by writing what the
+merge needs besides the plugin's per-process files (the tests' outcomes, the collection
+errors, pytest's arguments) into the run's directory, ``.hotlap/impact-tmp/<run>/``, and the
+merge happens on a background thread while pytest shuts down. If hotlap exits first (or is
+killed), nothing is lost: the directory stays, and the next hotlap command that needs the
+data, or the next run, merges it, oldest first.
+
+A directory is claimed for merging by renaming it (``<run>.merging-<pid>``), so two hotlap
+processes never merge the same run; a claim whose process is gone is taken over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+#: The file that makes a run's directory ready to merge (written last, atomically).
+INFO = "run.info"
+_INFO_VERSION = 1
+_CLAIM = ".merging-"
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def base_dir(project: Path) -> Path:
+    return project / ".hotlap" / "impact-tmp"
+
+
+def mark_ready(
+    directory: Path, outcomes: dict[str, str], collect_errors: list[str], pytest_args: list[str]
+) -> None:
+    """Record what the merge of this run needs besides the plugin's files."""
+    info = {
+        "version": _INFO_VERSION,
+        "outcomes": outcomes,
+        "collect_errors": collect_errors,
+        "pytest_args": pytest_args,
+        "ended_ns": time.time_ns(),
+    }
+    tmp = directory / (INFO + ".tmp")
+    tmp.write_bytes(msgspec.json.encode(info))
+    os.replace(tmp, directory / INFO)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claimable(base: Path) -> list[Path]:
+    """Ready runs and abandoned claims, oldest first."""
+    found: list[tuple[float, Path]] = []
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        name = entry.name
+        if _CLAIM in name:
+            pid = name.rsplit(_CLAIM, 1)[1]
+            if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+                continue
+        try:
+            found.append(((entry / INFO).stat().st_mtime, entry))
+        except OSError:
+            continue  # a run still going, or one a killed hotlap left unfinished
+    return [entry for _, entry in sorted(found)]
+
+
+def _claim(entry: Path) -> Path | None:
+    name = entry.name.split(_CLAIM, 1)[0]
+    claimed = entry.with_name(f"{name}{_CLAIM}{os.getpid()}")
+    try:
+        os.rename(entry, claimed)
+    except OSError:
+        return None  # another hotlap took it
+    return claimed
+
+
+def merge_pending(project: Path) -> list[str]:
+    """Merge every ready run of ``project`` into its store, oldest first; the messages of
+    the merges (failures included: a merge never raises)."""
+    with _lock:
+        messages: list[str] = []
+        for entry in _claimable(base_dir(project)):
+            claimed = _claim(entry)
+            if claimed is None:
+                continue
+            try:
+                messages += _merge(project, claimed)
+            except Exception as exc:  # never break a run or a command for impact data
+                messages.append(f"impact: could not record a run ({exc})")
+            finally:
+                shutil.rmtree(claimed, ignore_errors=True)
+        return messages
+
+
+def _merge(project: Path, directory: Path) -> list[str]:
+    from hotlap.impact.fingerprint import fingerprint
+    from hotlap.impact.merge import merge_run, read_process_files
+    from hotlap.impact.store import open_store
+
+    info: dict[str, Any] = msgspec.json.decode((directory / INFO).read_bytes())
+    if info.get("version") != _INFO_VERSION:
+        return []
+    processes = read_process_files(directory)
+    if not processes:
+        return []
+    root = Path(processes[0]["root"])
+    store = open_store(project)
+    try:
+        messages = list(store.warnings)
+        fp = fingerprint(root, list(info["pytest_args"]), project)
+        messages += merge_run(
+            store, directory, dict(info["outcomes"]), fp, list(info["collect_errors"]), processes
+        )
+        return messages
+    finally:
+        store.close()
+
+
+def merge_in_background(project: Path) -> None:
+    """Start merging ``project``'s ready runs on a daemon thread (see :func:`settle`)."""
+    global _thread
+    thread = threading.Thread(
+        target=merge_pending, args=(project,), name="hotlap-impact-merge", daemon=True
+    )
+    thread.start()
+    _thread = thread
+
+
+def settle(timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for a background merge; whether none is left running.
+    One that goes on when the process exits is rolled back and done again next time."""
+    thread = _thread
+    if thread is None:
+        return True
+    thread.join(max(0.0, timeout))
+    return not thread.is_alive()
+
+
+def remove_stale(project: Path, age: float = 86400.0) -> None:
+    """Run directories a killed hotlap left unfinished (no ``run.info``), over a day old."""
+    base = base_dir(project)
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if not (entry / INFO).exists() and now - entry.stat().st_mtime > age:
+                shutil.rmtree(entry, ignore_errors=True)

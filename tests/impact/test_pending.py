@@ -1,0 +1,69 @@
+"""Runs recorded but not merged yet (hotlap exited or was killed before its background merge
+ended) are merged by the next command that needs them: nothing recorded is lost."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from impact_helpers import Project, clean_env
+
+from hotlap.impact import pending
+
+
+def _record_without_merging(project: Project, name: str) -> Path:
+    """A run's directory as ``hotlap run`` leaves it when it exits before merging: the
+    plugin's per-process files (a real ``-n 2`` run) and the run's info."""
+    directory = pending.base_dir(project.root) / name
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "hotlap", f"--hotlap-impact-dir={directory}",
+         "-p", "no:cacheprovider", "-q", "-n", "2"],
+        cwd=project.root, env=clean_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(list(directory.glob("*.json"))) == 2  # one file per worker
+    outcomes = {
+        "tests/test_add.py::test_add": "passed",
+        "tests/test_mul.py::test_mul": "passed",
+        "tests/test_box.py::test_box_default": "passed",
+        "tests/test_other.py::test_alone": "passed",
+    }
+    pending.mark_ready(directory, outcomes, [], [])
+    return directory
+
+
+def test_a_run_left_unmerged_is_merged_by_the_next_command(project: Project) -> None:
+    """No store yet, one run waiting: ``hotlap affected`` merges it first, and selects by
+    what it recorded; the run's directory is gone afterwards. A file edited before the
+    merge counts as changed during the run (the run's version of it is gone): every test
+    that ran its code is selected, never fewer."""
+    directory = _record_without_merging(project, "left")
+    assert not (project.root / ".hotlap" / "impact.sqlite3").exists()
+    assert project.selected() == set()
+    assert not directory.exists()
+    project.edit("src/pkg/mathx.py", "return a * b", "return a * b + 0")
+    assert project.selected() == {"tests/test_mul.py::test_mul"}
+
+    _record_without_merging(project, "again")
+    project.edit("src/pkg/mathx.py", "return a * b + 0", "return a * b + 1")
+    assert project.selected() == {"tests/test_mul.py::test_mul", "tests/test_add.py::test_add"}
+
+
+def test_claims_keep_two_merges_apart_and_dead_claims_are_taken_over(project: Project) -> None:
+    """A run claimed by a live hotlap process is left to it; one claimed by a process that
+    is gone is merged; an unfinished run (no info file: still running) is left alone."""
+    ours = _record_without_merging(project, "a")
+    live = ours.with_name(f"a.merging-{os.getppid()}")  # the test runner: alive
+    ours.rename(live)
+    dead = _record_without_merging(project, "b")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    abandoned = dead.with_name(f"b.merging-{gone.stdout.strip()}")
+    dead.rename(abandoned)
+    running = pending.base_dir(project.root) / "c"
+    running.mkdir()
+    assert pending.merge_pending(project.root) == ["impact: recorded dependencies of 4 tests"]
+    assert live.exists() and running.exists() and not abandoned.exists()
+    assert (project.root / ".hotlap" / "impact.sqlite3").exists()
