@@ -48,6 +48,8 @@ class TestRecord:
     #: during this test: whichever test comes first (or last) on a worker pays them.
     shared: float = 0.0
     hang_elapsed: float = 0.0
+    #: pytest's ``-vv`` explanation of the last failed ``==`` in the test (see AssertDiff).
+    diff: str = ""
 
     @property
     def duration(self) -> float:
@@ -161,6 +163,8 @@ class SessionInfo:
 
     wall: float = 0.0
     start: float = 0.0
+    #: The process that started the session: the xdist controller, or the single process.
+    pid: int = 0
     argv: list[str] = field(default_factory=list)
     rootdir: str = ""
     hotlap_version: str = ""

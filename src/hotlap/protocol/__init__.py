@@ -6,6 +6,7 @@ from hotlap.protocol.codec import ProtocolError, decode, decode_hello, encode, e
 from hotlap.protocol.events import (
     EVENT_TYPES,
     PROTOCOL_VERSION,
+    AssertDiff,
     CollectError,
     CollectionFinish,
     CollectSkip,
@@ -26,6 +27,7 @@ from hotlap.protocol.events import (
 __all__ = [
     "EVENT_TYPES",
     "PROTOCOL_VERSION",
+    "AssertDiff",
     "CollectError",
     "CollectSkip",
     "CollectionFinish",

@@ -210,6 +210,17 @@ class HangStack(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class AssertDiff(Event):
+    """A failed ``==`` in a test, explained as ``pytest -vv`` would (pytest's own lines:
+    the summary, then the diff), whatever the run's verbosity. Sent when the assertion
+    fails, before the test's report; a later one in the same test replaces it."""
+
+    kind: ClassVar[str] = "assert_diff"
+    nodeid: str
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
 class SessionFinish(Event):
     """The session ended; ``stats`` are pytest's own summary counts by category."""
 
@@ -252,6 +263,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         FixtureTeardown,
         WorkerCrash,
         HangStack,
+        AssertDiff,
         SessionFinish,
         ResourceSample,
     )
