@@ -164,13 +164,16 @@ def run_headless(
     on_events: Callable[[list[Event]], None] | None = None,
     regressions: RegressionFn | None = None,
     on_session_end: Callable[[RunState], None] | None = None,
+    debug_hint: Callable[[str], str] | None = None,
 ) -> int:
     """Run ``source`` to the end, printing as it goes; return pytest's exit code.
 
     Ctrl-C cancels the run (INT, TERM, KILL to pytest's group) and still waits for its end,
     so nothing is left running and the exit code is pytest's (2 when interrupted).
     ``on_session_end`` is called once, when pytest's session has ended but before pytest
-    has exited (the work after a run can overlap pytest's own shutdown).
+    has exited (the work after a run can overlap pytest's own shutdown). ``debug_hint``
+    gives the command that debugs a failed test (the dashboard's ``d``), printed for the
+    first failure just before pytest's summary line.
     """
     out = out or sys.stdout
     reporter = HeadlessReporter(
@@ -203,12 +206,29 @@ def run_headless(
         on_events(events)
     reporter.feed(events)
     reporter.report_regressions(0.0)
-    finish_report(state, source, code, reporter.write)
+    hint = ""
+    failing = first_failing(state)
+    if debug_hint is not None and failing and state.phase is not RunPhase.CANCELLED:
+        hint = f"hotlap: debug {failing} with: {debug_hint(failing)}"
+    finish_report(state, source, code, reporter.write, hint)
     return code
 
 
+def first_failing(state: RunState) -> str:
+    """The first test that failed and still is failing (a rerun may have passed), or ""."""
+    for nodeid in state.failures:
+        rec = state.tests.get(nodeid)
+        if rec is not None and rec.outcome in ("failed", "error"):
+            return nodeid
+    return ""
+
+
 def finish_report(
-    state: RunState, source: EventSource, code: int, write: Callable[[str], None]
+    state: RunState,
+    source: EventSource,
+    code: int,
+    write: Callable[[str], None],
+    hint: str = "",
 ) -> None:
     """The end of a run: pytest's own words when it failed to start, then its summary line."""
     if state.phase is RunPhase.CANCELLED:
@@ -229,6 +249,8 @@ def finish_report(
         return
     for line in pytest_sections(source.output, cut=source.output_cut):
         write(line)
+    if hint and source.summary_line:
+        write(hint)  # before pytest's summary line, which stays the last line (-qq: none)
     if source.summary_line:
         write(summary_text(source))
     elif state.session.finished is None:

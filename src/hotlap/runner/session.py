@@ -122,8 +122,11 @@ class RunSession:
         env.setdefault("HOTLAP_FAULT_DIR", self.fault_dir)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.proc = self._spawn(env)
-        self._reader = threading.Thread(target=self._read_output, name="hotlap-output", daemon=True)
-        self._reader.start()
+        if self.proc.stdout is not None:  # a run in the foreground writes to the terminal
+            self._reader = threading.Thread(
+                target=self._read_output, name="hotlap-output", daemon=True
+            )
+            self._reader.start()
         if self.sample:
             self._start_sampler()
 
