@@ -219,7 +219,7 @@ async def test_help_lists_the_keys() -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        assert "rerun the failed tests" in (await settle(app, pilot, footer=False))
+        assert "Rerun failed tests" in (await settle(app, pilot, footer=False))
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)

@@ -17,6 +17,7 @@ from hotlap.commands.options import parse_run_args
 if TYPE_CHECKING:
     from hotlap.export.report import RunMeta
     from hotlap.model.run_context import RunContext
+    from hotlap.model.run_state import RunState
     from hotlap.protocol import Event
     from hotlap.runner.command import WorkerChoice
     from hotlap.runner.headless import EtaFn, RegressionFn
@@ -53,7 +54,7 @@ def run_main(
     # protocol's classes, exports) loads while pytest does (0.5 s or more).
     from hotlap.model.run_context import RunContext
     from hotlap.resources.cores import effective_cores
-    from hotlap.runner.command import choose_workers, pytest_command
+    from hotlap.runner.command import choose_workers, pytest_command, shell_command
     from hotlap.runner.hooks import Finisher
     from hotlap.runner.session import RunSession
 
@@ -158,6 +159,10 @@ def run_main(
         from hotlap.runner.headless import run_headless
 
         interval = ns.progress_interval or (10.0 if os.environ.get("CI") else 2.0)
+
+        def debug_hint(nodeid: str) -> str:
+            return shell_command(debug_args(ctx.pytest_args, _here(nodeid, state, cwd), cwd))
+
         try:
             code = run_headless(
                 source,
@@ -167,10 +172,13 @@ def run_main(
                 interval=interval,
                 regressions=_regression_function(ctx.baseline),
                 on_session_end=session_end,
+                debug_hint=debug_hint,
             )
         finally:
             source.close()
     else:
+        from hotlap.runner.command import WorkerChoice
+        from hotlap.runner.foreground import ForegroundSession
         from hotlap.runner.source import EventSource
         from hotlap.ui.app import run_dashboard
 
@@ -178,8 +186,18 @@ def run_main(
             args = ctx.pytest_args if kind == "all" else _with_nodeids(ctx.pytest_args, nodeids)
             return new_session(args)
 
+        def start_debug(nodeid: str, trace: bool) -> ForegroundSession:
+            # Not the run's environment: no history or impact recording, whose timings
+            # would include the time spent in pdb.
+            args = debug_args(ctx.pytest_args, nodeid, cwd, trace=trace)
+            return ForegroundSession(
+                args, cwd, command=pytest_command(args, WorkerChoice([], -1, ""))
+            )
+
         def keep_last(last_state: RunState, last_source: EventSource) -> None:
             nonlocal state, source
+            if isinstance(last_source, ForegroundSession):
+                return  # a debug run: exports and history keep the run before it
             state = last_state
             if isinstance(last_source, RunSession):
                 source = last_source
@@ -196,6 +214,7 @@ def run_main(
                 start_run=start_run,
                 on_exit=keep_last,
                 regressions=_regression_function(ctx.baseline),
+                start_debug=start_debug,
             )
         finally:
             source.close()
@@ -203,7 +222,8 @@ def run_main(
         settle = getattr(hook, "settle", None)
         if settle is not None:
             settle(0.1)  # what is left when hotlap exits is done next time
-    meta = finisher.final(state, code)
+    # After a debug run (the exit code), the exports describe the run before it.
+    meta = finisher.final(state, source.returncode if source.returncode is not None else code)
     for message in finisher.messages:
         print(f"hotlap: {message}", file=sys.stderr)
     if not state.session.hotlap_version and code in (0, 1, 2, 5) and not source.cancelled:
@@ -258,6 +278,25 @@ def _interrupt_on_termination() -> None:
         if sig is not None:
             with contextlib.suppress(ValueError, OSError):  # not the main thread
                 signal.signal(sig, handler)
+
+
+def debug_args(args: list[str], nodeid: str, cwd: Path, *, trace: bool = False) -> list[str]:
+    """``args``' options and ``nodeid`` alone, under pdb, in one process."""
+    from hotlap.impact.fingerprint import split_args
+    from hotlap.runner.command import debug_arguments
+
+    options, _paths = split_args(args, cwd)
+    return debug_arguments(options, nodeid, cwd, trace=trace)
+
+
+def _here(nodeid: str, state: RunState, cwd: Path) -> str:
+    """``nodeid`` as a pytest argument from this shell's directory (pytest ran in ``cwd``,
+    node ids are relative to its rootdir): relative when below it, else absolute."""
+    file, sep, rest = nodeid.partition("::")
+    root = state.session.rootdir or str(cwd)
+    path = os.path.join(root, file)
+    local = os.path.relpath(path)
+    return (path if local.startswith("..") else local) + sep + rest
 
 
 def _with_nodeids(args: list[str], nodeids: list[str], cwd: Path | None = None) -> list[str]:

@@ -216,8 +216,11 @@ def _dashboard(
     pytest_args: list[str],
     spare: SparePytest | None = None,
 ) -> int:
+    from hotlap.commands.run import debug_args
     from hotlap.impact.engine import compute_selection
     from hotlap.resources.cores import effective_cores
+    from hotlap.runner.command import WorkerChoice, pytest_command
+    from hotlap.runner.foreground import ForegroundSession
     from hotlap.ui.app import run_dashboard
 
     first_args = list(pytest_args)
@@ -237,6 +240,11 @@ def _dashboard(
             args = plan_cycle(sel, pytest_args, feed.root, cwd).args
         return RecordingSource(args, ns, project, cwd, spare)
 
+    def start_debug(nodeid: str, trace: bool) -> ForegroundSession:
+        # Not a RecordingSource: a run under pdb records no impact data or history.
+        args = debug_args(pytest_args, nodeid, cwd, trace=trace)
+        return ForegroundSession(args, cwd, command=pytest_command(args, WorkerChoice([], -1, "")))
+
     state = RunState()
     return run_dashboard(
         RecordingSource(first_args, ns, project, cwd),
@@ -248,4 +256,5 @@ def _dashboard(
         slow_threshold=ns.slow_threshold or 1.0,
         start_run=start_run,
         watch=feed,
+        start_debug=start_debug,
     )

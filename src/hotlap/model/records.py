@@ -51,6 +51,8 @@ class TestRecord:
     #: Initials of the phases reported so far ("s", "c", "t"), to apply a dead worker's
     #: recovered reports only once.
     phases: str = ""
+    #: pytest's ``-vv`` explanation of the last failed ``==`` in the test (see AssertDiff).
+    diff: str = ""
 
     @property
     def duration(self) -> float:
@@ -164,6 +166,8 @@ class SessionInfo:
 
     wall: float = 0.0
     start: float = 0.0
+    #: The process that started the session: the xdist controller, or the single process.
+    pid: int = 0
     argv: list[str] = field(default_factory=list)
     rootdir: str = ""
     hotlap_version: str = ""

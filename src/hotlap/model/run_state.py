@@ -23,6 +23,7 @@ from hotlap.model.records import (
     WorkerLane,
 )
 from hotlap.protocol.events import (
+    AssertDiff,
     CollectError,
     CollectionFinish,
     CollectSkip,
@@ -186,6 +187,7 @@ class RunState:
     def _session_start(self, e: SessionStart) -> Change:
         s = self.session
         s.wall, s.start, s.argv, s.rootdir = e.wall, e.t, list(e.argv), e.rootdir
+        s.pid = e.pid
         s.hotlap_version, s.pytest_version = e.hotlap_version, e.pytest_version
         s.xdist_version, s.python_version = e.xdist_version, e.python_version
         s.numprocesses, s.dry_run = e.numprocesses, e.dry_run
@@ -353,7 +355,7 @@ class RunState:
 
     def _reopen(self, rec: TestRecord) -> None:
         """A finished test runs again (pytest-rerunfailures, ``--count``): it is running."""
-        rec.finished, rec.outcome = None, ""
+        rec.finished, rec.outcome, rec.diff = None, "", ""
         self._done -= 1
 
     def _finish(self, rec: TestRecord, t: float) -> None:
@@ -479,6 +481,13 @@ class RunState:
         rec.hang_stack, rec.hang_elapsed = e.stack, e.elapsed
         return _TESTS_WORKERS
 
+    def _assert_diff(self, e: AssertDiff) -> Change:
+        rec = self.tests.get(e.nodeid)  # an assertion outside a test is nobody's
+        if rec is None:
+            return Change.NONE
+        rec.diff = e.explanation
+        return _FLAGS[_TESTS]
+
     def _session_finish(self, e: SessionFinish) -> Change:
         s = self.session
         s.exitstatus, s.finished, s.pytest_stats = e.exitstatus, e.t, dict(e.stats)
@@ -527,6 +536,7 @@ _HANDLERS: dict[type[Event], Callable[[RunState, Any], Change]] = {
     WorkerCrash: RunState._worker_crash,
     RecoveredReports: RunState._recovered_reports,
     HangStack: RunState._hang_stack,
+    AssertDiff: RunState._assert_diff,
     SessionFinish: RunState._session_finish,
     ResourceSample: RunState._resource_sample,
 }

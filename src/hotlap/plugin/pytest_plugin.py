@@ -90,11 +90,14 @@ def _register(config: pytest.Config, sink: Sink, role: Role) -> None:
 
         config.pluginmanager.register(ControllerEmitter(config, sink), "hotlap-controller")
     else:
+        from hotlap.plugin.explain import AssertionExplainer
         from hotlap.plugin.worker import TestEmitter
 
-        config.pluginmanager.register(
-            TestEmitter(config, sink, worker_id(config), role), "hotlap-emitter"
-        )
+        emitter = TestEmitter(config, sink, worker_id(config), role)
+        config.pluginmanager.register(emitter, "hotlap-emitter")
+        # Called only when an assertion fails: the full diff for the dashboard.
+        explainer = AssertionExplainer(sink, emitter.worker, emitter.announced_current)
+        config.pluginmanager.register(explainer, "hotlap-explain")
     config.add_cleanup(sink.close)
 
 

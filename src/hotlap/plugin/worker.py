@@ -279,6 +279,13 @@ class TestEmitter:
                 self._announce()
         self._cpu_mark = time.process_time()
 
+    def announced_current(self) -> str:
+        """The running test's nodeid, its TestStart sent first (for events about it that
+        other parts of the plugin send, which the app files under the test)."""
+        with self._held_lock:
+            self._announce()
+            return self.current
+
     def _announce(self) -> None:
         """Send the running test's TestStart if it was not sent yet (the caller holds
         ``_held_lock``): before any per-phase report of it, or once it has run a while."""

@@ -13,6 +13,7 @@ from hotlap.protocol.codec import (
 from hotlap.protocol.events import (
     EVENT_TYPES,
     PROTOCOL_VERSION,
+    AssertDiff,
     CollectError,
     CollectionFinish,
     CollectSkip,
@@ -34,6 +35,7 @@ from hotlap.protocol.events import (
 __all__ = [
     "EVENT_TYPES",
     "PROTOCOL_VERSION",
+    "AssertDiff",
     "CollectError",
     "CollectSkip",
     "CollectionFinish",

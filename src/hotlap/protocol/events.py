@@ -220,6 +220,15 @@ class HangStack(Event, frozen=True):
     stack: str
 
 
+class AssertDiff(Event, frozen=True):
+    """A failed ``==`` in a test, explained as ``pytest -vv`` would (pytest's own lines:
+    the summary, then the diff), whatever the run's verbosity. Sent when the assertion
+    fails, before the test's report; a later one in the same test replaces it."""
+
+    nodeid: str
+    explanation: str
+
+
 class SessionFinish(Event, frozen=True):
     """The session ended; ``stats`` are pytest's own summary counts by category."""
 
@@ -260,6 +269,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         WorkerCrash,
         RecoveredReports,
         HangStack,
+        AssertDiff,
         SessionFinish,
         ResourceSample,
     )

@@ -178,3 +178,82 @@ def choose_workers(args: list[str], cwd: Path, known_tests: int | None = None) -
 def pytest_command(args: list[str], choice: WorkerChoice) -> list[str]:
     """The full command: this Python, ``-m pytest``, the plugin, hotlap's -n, the user's args."""
     return [sys.executable, "-m", "pytest", "-p", "hotlap", *choice.args, *args]
+
+
+def xdist_loaded(args: list[str], cwd: Path) -> bool:
+    """Whether pytest started with ``args`` in ``cwd`` loads xdist (and so knows ``-n``)."""
+    if "-pno:xdist" in args or any(
+        a == "no:xdist" and i and args[i - 1] == "-p" for i, a in enumerate(args)
+    ):
+        return False
+    if importlib.util.find_spec("xdist") is None:  # pragma: no cover - xdist is a dependency
+        return False
+    env_addopts = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    return not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") or _xdist_named(
+        [*args, *env_addopts, *_ini_addopts(cwd)]
+    )
+
+
+#: ``--pdbcls`` for debuggers that ``PYTHONBREAKPOINT`` names, so that a failure stops in the
+#: same debugger as ``breakpoint()`` does (pdbpp replaces ``pdb`` itself: nothing to add).
+PDB_CLASSES = {
+    "ipdb": "IPython.terminal.debugger:TerminalPdb",
+    "pudb": "pudb.debugger:Debugger",
+}
+
+
+def debug_arguments(
+    options: list[str], nodeid: str, cwd: Path, *, trace: bool = False
+) -> list[str]:
+    """pytest arguments that run ``nodeid`` alone, in one process, under the debugger:
+    ``--pdb`` stops at the failure, ``--trace`` at the test's first line.
+
+    ``PYTHONBREAKPOINT`` naming another debugger than pdb (ipdb, pudb) adds ``-s``: pytest
+    hands the terminal over only to pdb's ``set_trace``, and that debugger's
+    ``breakpoint()`` would read pytest's captured stdin. It also picks the debugger of the
+    failure (``--pdbcls``) unless the options name one.
+    """
+    args = _without_numprocesses(options)
+    if xdist_loaded(options, cwd):
+        args += ["-n", "0"]
+    args.append("--trace" if trace else "--pdb")
+    hook = os.environ.get("PYTHONBREAKPOINT", "")
+    if hook and hook != "0" and not hook.startswith("pdb."):
+        if "-s" not in options and not any(a.startswith("--capture") for a in options):
+            args.append("-s")
+        cls = PDB_CLASSES.get(hook.split(".", 1)[0])
+        if cls and not any(a.startswith("--pdbcls") for a in options):
+            args.append(f"--pdbcls={cls}")
+    args.append(nodeid)
+    return args
+
+
+def _without_numprocesses(args: list[str]) -> list[str]:
+    """``args`` without ``-n N`` / ``-nN`` / ``--numprocesses[=]N`` (the run's workers)."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("-n", "--numprocesses"):
+            skip = True
+        elif not arg.startswith("--numprocesses=") and not (
+            arg.startswith("-n") and not arg.startswith("--")
+        ):
+            out.append(arg)
+    return out
+
+
+def shell_command(args: list[str]) -> str:
+    """``python -m pytest ARGS`` as one line a shell runs: this Python, called ``python``
+    when the ``python`` on ``PATH`` is in the same directory (the same virtualenv; symlinks
+    are not followed, a virtualenv's python links to its base interpreter)."""
+    import shutil
+
+    python = sys.executable
+    on_path = shutil.which("python")
+    if on_path and os.path.dirname(os.path.abspath(on_path)) == os.path.dirname(
+        os.path.abspath(python)
+    ):
+        python = "python"
+    return shlex.join([python, "-m", "pytest", *args])

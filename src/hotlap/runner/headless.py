@@ -173,6 +173,7 @@ def run_headless(
     on_events: Callable[[list[Event]], None] | None = None,
     regressions: RegressionFn | None = None,
     on_session_end: Callable[[RunState], list[str]] | None = None,
+    debug_hint: Callable[[str], str] | None = None,
 ) -> int:
     """Run ``source`` to the end, printing as it goes; return pytest's exit code.
 
@@ -182,7 +183,8 @@ def run_headless(
     The end of the log is printed as soon as pytest's session has ended and its summary line
     is read, not when pytest has exited (its shutdown can take a second): pytest's closing
     sections, then hotlap's own lines (``on_session_end``'s, called once then, written to
-    ``notes``), then pytest's summary line. Whatever pytest prints after it follows as it
+    ``notes``; ``debug_hint``'s command that debugs the first failure, the dashboard's
+    ``d``), then pytest's summary line. Whatever pytest prints after it follows as it
     comes, so in a log the summary line is the last line, as with plain pytest.
     """
     out = out or sys.stdout
@@ -204,7 +206,11 @@ def run_headless(
         nonlocal printed
         reporter.report_regressions(0.0)
         messages = on_session_end(state) if on_session_end is not None else []
-        printed = finish_report(state, source, exit_code, reporter.write, messages, note)
+        hint = ""
+        failing = first_failing(state)
+        if debug_hint is not None and failing and state.phase is not RunPhase.CANCELLED:
+            hint = f"hotlap: debug {failing} with: {debug_hint(failing)}"
+        printed = finish_report(state, source, exit_code, reporter.write, messages, note, hint)
 
     while code is None:
         try:
@@ -253,6 +259,15 @@ def _relay_after(source: EventSource, shown: int, write: Callable[[str], None]) 
     return max(total, shown)
 
 
+def first_failing(state: RunState) -> str:
+    """The first test that failed and still is failing (a rerun may have passed), or ""."""
+    for nodeid in state.failures:
+        rec = state.tests.get(nodeid)
+        if rec is not None and rec.outcome in ("failed", "error"):
+            return nodeid
+    return ""
+
+
 def finish_report(
     state: RunState,
     source: EventSource,
@@ -260,10 +275,12 @@ def finish_report(
     write: Callable[[str], None],
     messages: Sequence[str] = (),
     note: Callable[[str], None] | None = None,
+    hint: str = "",
 ) -> int:
     """The end of a run: pytest's own words when it failed to start, its closing sections,
-    ``messages`` (hotlap's, through ``note``), then its summary line. Returns how many of
-    pytest's output lines that covers (what comes later is pytest's, after its summary)."""
+    ``messages`` (hotlap's, through ``note``), ``hint``, then its summary line. Returns how
+    many of pytest's output lines that covers (what comes later is pytest's, after its
+    summary)."""
     note = note or write
     shown = len(source.output.splitlines()) + source.output_cut
     if state.phase is RunPhase.CANCELLED:
@@ -290,6 +307,8 @@ def finish_report(
         write(line)
     for message in messages:
         note(message)
+    if hint and source.summary_line:
+        write(hint)  # before pytest's summary line, which stays the last line (-qq: none)
     if source.summary_line:
         write(summary_text(source))
         shown = _summary_position(source) + 1

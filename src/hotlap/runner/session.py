@@ -54,6 +54,21 @@ def parse_summary_line(line: str) -> str | None:
     return match.group(1) if match else None
 
 
+#: Bytes of pytest arguments above which they go to pytest in an ``@file``.
+ARGS_IN_FILE = 100_000
+
+
+def _pytest_reads_argfiles() -> bool:
+    """pytest 8.2+ reads ``@file`` arguments (one per line)."""
+    try:
+        from importlib.metadata import version
+
+        major, minor = (int(part) for part in version("pytest").split(".")[:2])
+    except Exception:  # no metadata, a version like "9.0.dev1+g…"
+        return False
+    return (major, minor) >= (8, 2)
+
+
 def _alive(pid: int) -> bool:
     """True while ``pid`` runs (a zombie waiting for its parent counts as gone)."""
     try:
@@ -121,11 +136,45 @@ class RunSession:
         os.mkdir(self.fault_dir, 0o700)
         env.setdefault("HOTLAP_FAULT_DIR", self.fault_dir)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        self.proc = self._spawn(env)
-        self._reader = threading.Thread(target=self._read_output, name="hotlap-output", daemon=True)
-        self._reader.start()
+        # The subclasses' _spawn read self.command: the long form is swapped in meanwhile,
+        # and the command as given stays what the run reports.
+        command, self.command = self.command, self._argfile_command(self.command)
+        try:
+            self.proc = self._spawn(env)
+        finally:
+            self.command = command
+        if self.proc.stdout is not None:  # a run in the foreground writes to the terminal
+            self._reader = threading.Thread(
+                target=self._read_output, name="hotlap-output", daemon=True
+            )
+            self._reader.start()
         if self.sample:
             self._start_sampler()
+
+    def _argfile_command(self, command: list[str]) -> list[str]:
+        """``command`` with its trailing node ids in an ``@file`` when they are many (the
+        tests a filter shows) and pytest reads one (8.2+): Linux refuses a command line of
+        more than ~2 MB. Options stay on the command line: pytest looks for ``-p`` there
+        before it reads the file. The file is in the run's private directory."""
+        start = len(command)
+        while start > 3 and "::" in command[start - 1] and not command[start - 1].startswith("-"):
+            start -= 1
+        before = command[start - 1]
+        if start < len(command) and before.startswith("-") and "=" not in before:
+            start += 1  # that first node id may be the option's value: it stays with it
+        ids = command[start:]
+        if (
+            sum(len(a) + 1 for a in ids) < ARGS_IN_FILE
+            or command[1:3] != ["-m", "pytest"]
+            or any("\n" in a for a in ids)
+            or self.server is None
+            or not _pytest_reads_argfiles()
+        ):
+            return command
+        path = os.path.join(self.server.directory, "args")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(ids) + "\n")
+        return [*command[:start], f"@{path}"]
 
     def _spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start ``self.command`` in its own session, output piped, stdin closed (a

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,11 +30,13 @@ from hotlap.protocol import Event
 from hotlap.runner.headless import RegressionFn
 from hotlap.runner.replay import INTERRUPTED
 from hotlap.runner.source import EventSource
+from hotlap.ui.debugging import StartDebug, debug_in_terminal
 from hotlap.ui.format import editor_command
+from hotlap.ui.keys import KEY_ACTIONS
 from hotlap.ui.live_index import touched_rows
 from hotlap.ui.screens.help import HelpScreen
 from hotlap.ui.ticker import paint_when_idle, tick_forever
-from hotlap.ui.watching import WatchControl
+from hotlap.ui.watching import WatchControl, narrow_to_filter
 from hotlap.ui.widgets.detail import TestDetail
 from hotlap.ui.widgets.line_table import LineTable
 from hotlap.ui.widgets.panels import ResourcesPanel, RunHeader, RunView, WorkerLanes
@@ -79,6 +83,9 @@ class HotlapApp(App[int]):
         Binding("S", "sort_reverse", "Reverse sort", show=False),
         Binding("exclamation_mark", "failures_first", "Failures first", show=False),
         Binding("o", "open_editor", "Edit"),
+        Binding("d", "debug", "Debug"),
+        Binding("D", "debug(True)", "Trace", show=False),
+        Binding("y", "copy_nodeid", "Copy id", show=False),
         Binding("k", "kill_worker", "Kill worker", show=False),
         Binding("tab", "next_pane", "Pane", priority=True),
         Binding("shift+tab", "next_pane(-1)", "Previous pane", show=False, priority=True),
@@ -90,7 +97,7 @@ class HotlapApp(App[int]):
         Binding("w", "watch_pause", "Pause"),
         Binding("a", "rerun_all", "All", show=False),
         Binding("c", "clear", "Clear"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "quit_now", "Quit now", show=False, priority=True),
     ]
     _WATCH_ONLY = frozenset(("watch_pause", "clear"))
 
@@ -110,8 +117,15 @@ class HotlapApp(App[int]):
         autostart: bool = True,
         refresh_hz: float = REFRESH_HZ,
         regressions: RegressionFn | None = None,
+        start_debug: StartDebug | None = None,
     ) -> None:
         super().__init__()
+        #: ``(nodeid, trace) -> a run in the foreground`` for ``d``/``D`` (None: no debugging).
+        self.start_debug = start_debug
+        #: ``q`` once every test had reported: the app exits when pytest does.
+        self.finishing = False
+        #: Node ids seen in watch mode's runs (a filter narrows a cycle's files to them).
+        self.known: dict[str, None] = {}
         #: ``(state, now) -> slow regressions`` from history, checked every 2 s.
         self.regressions = regressions
         self._slow_seen: set[str] = set()
@@ -250,6 +264,11 @@ class HotlapApp(App[int]):
                 # and lay out the screen (~20-40 ms), which the final picture need not wait for.
                 self.call_after_refresh(self.refresh_bindings)
                 self.set_timer(GC_AFTER_RUN, self._collect_between_runs)
+                if self.watching is not None:
+                    self.known.update(dict.fromkeys(self.state.collected))
+                    self.known.update(dict.fromkeys(self.state.tests))
+                if self.finishing:
+                    self.call_after_refresh(self.exit, code)
         if self.watching is not None:
             self._watch_tick()
         if self.regressions is not None and self.ticks % int(2 * self.refresh_hz) == 0:
@@ -369,6 +388,7 @@ class HotlapApp(App[int]):
         self.source = source
         self.state = state if state is not None else RunState()
         self.view.state = self.state
+        self.finishing = self.view.finishing = False
         self.tests.reset(self.state)
         self.fixtures.reset(self.state)
         self._start_source()
@@ -413,7 +433,12 @@ class HotlapApp(App[int]):
             self.notify(f"could not start the run: {exc}", severity="error")
             return False
         n = len(nodeids)
-        labels = {"failed": f"rerun of {n} failed", "selection": f"{n} selected"}
+        labels = {
+            "failed": f"rerun of {n} failed",
+            "selection": f"{n} selected",
+            "shown": f"{n} shown by /{self.tests.view.text.strip()}",
+            "marked": f"{n} marked",
+        }
         self.view.run_label = labels.get(kind, "")
         self.install(source)
         return True
@@ -430,8 +455,17 @@ class HotlapApp(App[int]):
             return list(nodeids)
         return [n if os.path.isabs(n) else os.path.join(rootdir, n) for n in nodeids]
 
-    async def restart(self, kind: str, nodeids: list[str]) -> None:
+    async def finish_or_cancel(self, wait: float = 5.0) -> None:
+        """Before another run: a run whose tests have all reported is left to end by itself
+        (for up to ``wait`` seconds: its exit code, its summary); one with tests to come is
+        cancelled."""
+        deadline = time.monotonic() + wait
+        while self.active and self.all_reported() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the refresh loop notices the end
         await self.cancel_active()
+
+    async def restart(self, kind: str, nodeids: list[str]) -> None:
+        await self.finish_or_cancel()
         self.start_new(kind, nodeids)
 
     async def action_rerun_all(self) -> None:
@@ -450,7 +484,23 @@ class HotlapApp(App[int]):
             return
         await self.cancel_active()
 
+    def all_reported(self) -> bool:
+        """Every collected test has reported (pytest may still tear down session fixtures
+        or write its summary)."""
+        state = self.state
+        total = state.total
+        return state.session.finished is not None or (total > 0 and state.done_count >= total)
+
     async def action_quit(self) -> None:
+        """Quit. Once every test has reported, wait for pytest's own end (its exit code, its
+        summary) showing "finishing…"; a second ``q``, or ``q`` before that, cancels."""
+        if self.active and not self.finishing and self.all_reported():
+            self.finishing = self.view.finishing = True
+            self.header.refresh()
+            return
+        await self.action_quit_now()
+
+    async def action_quit_now(self) -> None:
         await self.cancel_active()
         self.exit(self.exit_status if self.exit_status is not None else INTERRUPTED)
 
@@ -458,9 +508,21 @@ class HotlapApp(App[int]):
     def _watch_tick(self) -> None:
         assert self.watching is not None
         request = self.watching.poll(active=self.active, failed=self.failed_nodeids())
+        if request is not None and self.tests.view.text.strip():
+            request = self._narrow(*request)
         self.view.watch_status = self.watching.status
         if request is not None:
             self.start_new(*request)
+
+    def _narrow(self, kind: str, nodeids: list[str]) -> tuple[str, list[str]] | None:
+        """A watch cycle's tests, limited to what the filter shows (until it is cleared)."""
+        assert self.watching is not None
+        state = self.state
+        known = {**self.known, **dict.fromkeys(state.collected)}
+        kept = narrow_to_filter(kind, nodeids, self.tests.view.matcher(state), known)
+        text = self.tests.view.text.strip()
+        self.watching.reason += f" · {len(kept) or 'none'} shown by /{text}"
+        return ("shown", kept) if kept else None
 
     def action_watch_pause(self) -> None:
         if self.watching is not None:
@@ -508,10 +570,13 @@ class HotlapApp(App[int]):
         if event.input.id == "filter":
             self.tests.set_view(text=event.value)
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
+        """enter in the filter: run only the tests it shows (the filter stays)."""
         if event.input.id == "filter":
             event.input.display = False
             self.tests.focus()
+            if self.tests.view.text.strip():
+                await self.run_shown()
 
     def on_key(self, event: object) -> None:
         key = getattr(event, "key", "")
@@ -520,6 +585,64 @@ class HotlapApp(App[int]):
             box.value = ""
             box.display = False
             self.tests.focus()
+        elif key == "down" and box.has_focus:
+            box.display = False  # keep the filter, go to the rows
+            self.tests.focus()
+
+    async def run_shown(self) -> None:
+        """Run the tests the filter shows, by node id."""
+        shown = list(self.tests.keys)
+        if not shown:
+            self.notify(f"no test matches “{self.tests.view.text.strip()}”")
+            return
+        await self.restart("shown", shown)
+
+    # -- marks, debugging, copying ----------------------------------------------------------
+    def action_mark(self) -> None:
+        """Mark the selected test (or unmark it) and move to the next row."""
+        nodeid = self.tests.cursor_key
+        if nodeid is None:
+            return
+        self.tests.toggle_mark(nodeid)
+        self.tests.move_cursor(self.tests.cursor + 1)
+
+    async def action_run_marked(self) -> None:
+        """Run the marked tests, or the selected one when none is marked."""
+        marked = list(self.tests.marked)
+        if marked:
+            await self.restart("marked", marked)
+        elif self.tests.cursor_key is not None:
+            await self.restart("selection", [self.tests.cursor_key])
+        else:
+            self.notify("mark tests with space, then enter runs them")
+
+    def action_unmark(self) -> None:
+        """escape on the table: clear the marks, or else the filter."""
+        if self.tests.marked:
+            self.tests.clear_marks()
+        elif self.tests.view.text:
+            self.filter_box.value = ""  # its Changed message clears the view's filter
+
+    def action_copy_nodeid(self) -> None:
+        """Copy the selected node id, quoted for a shell (OSC 52: the terminal's clipboard)."""
+        nodeid = self.tests.cursor_key
+        if nodeid is None:
+            self.notify("select a test first")
+            return
+        self.copy_to_clipboard(shlex.quote(nodeid))
+        self.notify(f"copied {nodeid}", timeout=2)
+
+    async def action_debug(self, trace: bool = False) -> None:
+        """Rerun the selected test alone in this terminal under pdb (``--pdb``, or
+        ``--trace`` for its first line), the dashboard suspended; then show its result."""
+        nodeid = self.tests.cursor_key
+        if nodeid is None:
+            self.notify("select a test to debug")
+            return
+        if self.start_debug is None:
+            self.notify("this run cannot be debugged from here", severity="warning")
+            return
+        await debug_in_terminal(self, self.start_debug, nodeid, trace)
 
     def action_sort(self) -> None:
         if self._pane() == "fixtures-pane":
@@ -584,30 +707,14 @@ class HotlapApp(App[int]):
 
     # -- command palette --------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """Textual's own commands, then every action of the dashboard with its key."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand(
-            "Rerun all tests", "Cancel if running, then run everything (r)", self.action_rerun_all
-        )
-        yield SystemCommand(
-            "Rerun failed tests", "Run only the failed tests (f)", self.action_rerun_failed
-        )
-        yield SystemCommand(
-            "Cancel the run", "Stop pytest and its workers (x)", self.action_cancel_run
-        )
-        yield SystemCommand("Filter tests", "Filter by text or :outcome (/)", self.action_filter)
-        yield SystemCommand("Sort", "Sort by the next column (s)", self.action_sort)
-        yield SystemCommand(
-            "Failures first", "Toggle failures at the top (!)", self.action_failures_first
-        )
-        yield SystemCommand(
-            "Open in editor", "Open the selected test in $EDITOR (o)", self.action_open_editor
-        )
-        yield SystemCommand("Next pane", "Tests, fixtures, resources (tab)", self.action_next_pane)
-        if self.watching is not None:
+        for key in KEY_ACTIONS:
+            if not key.palette or (key.watch and self.watching is None):
+                continue
             yield SystemCommand(
-                "Pause / resume watching", "Watch mode (w)", self.action_watch_pause
+                key.title, f"{key.help} ({key.key})", partial(self.run_action, key.action)
             )
-            yield SystemCommand("Clear results", "Forget the shown results (c)", self.action_clear)
 
 
 def last_output_line(output: str) -> str:
@@ -637,6 +744,7 @@ def run_dashboard(
     watch: WatchFeed | None = None,
     on_exit: Callable[[RunState, EventSource], None] | None = None,
     regressions: RegressionFn | None = None,
+    start_debug: StartDebug | None = None,
 ) -> int:
     """Run the dashboard until the user quits; print pytest's summary; return its exit code.
 
@@ -654,6 +762,7 @@ def run_dashboard(
         start_run=start_run,
         watch=watch,
         regressions=regressions,
+        start_debug=start_debug,
     )
     _run_app(app)
     last = app.source

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hotlap.model.run_state import OUTCOMES, FixtureCost, RunState, TestRecord
+from hotlap.ui.fuzzy import FuzzyFilter
 
 #: Sort keys of the tests table, in the order ``s`` cycles through them.
 TEST_SORTS = ("order", "name", "outcome", "worker", "setup", "call", "teardown", "cpu", "rss")
@@ -45,7 +46,8 @@ class TestView:
     failures_first: bool = True
 
     def parse(self) -> tuple[list[str], set[str]]:
-        """Words to match in the nodeid, and outcomes asked for with ``:failed`` style words."""
+        """Words to match in the nodeid (fuzzily: :mod:`hotlap.ui.fuzzy`), and outcomes
+        asked for with ``:failed`` style words."""
         words: list[str] = []
         outcomes: set[str] = set()
         for word in self.text.lower().split():
@@ -58,6 +60,18 @@ class TestView:
             else:
                 words.append(word)
         return words, outcomes
+
+    def matcher(self, state: RunState) -> Callable[[str], bool]:
+        """Whether the filter keeps a node id (its text fuzzily, its outcome in ``state``)."""
+        words, outcomes = self.parse()
+        match = FuzzyFilter(words)
+
+        def shows(nodeid: str) -> bool:
+            if match and not match(nodeid):
+                return False
+            return not outcomes or outcome_of(state, nodeid) in outcomes
+
+        return shows
 
 
 def _numeric(attr: str) -> Callable[[TestRecord | None], float]:
@@ -88,7 +102,8 @@ def order_tests(state: RunState, view: TestView) -> list[str]:
         rows = list(dict.fromkeys(rows))
     words, outcomes = view.parse()
     if words:
-        rows = [n for n in rows if all(w in n.lower() for w in words)]
+        match = FuzzyFilter(words)
+        rows = [n for n in rows if match(n)]
     if outcomes:
         rows = [n for n in rows if outcome_of(state, n) in outcomes]
     sort = view.sort

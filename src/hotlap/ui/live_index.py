@@ -24,6 +24,7 @@ from typing import Any, overload
 
 from hotlap.model.run_state import RunState, TestRecord
 from hotlap.protocol import Event, HangStack, TestDone, TestReport, TestStart, WorkerCrash
+from hotlap.ui.fuzzy import FuzzyFilter
 from hotlap.ui.index import _FAILING, _RANK, TestView, outcome_of
 from hotlap.ui.places import CollectionPlaces
 from hotlap.ui.sorted_keys import SortedKeys
@@ -78,7 +79,8 @@ class LiveTestIndex(Sequence[str]):
         """Recompute every row (the view or the state's shape changed)."""
         self.state = state
         self.view = TestView(view.text, view.sort, view.reverse, view.failures_first)
-        self._words, self._outcomes = view.parse()
+        words, self._outcomes = view.parse()
+        self._words = FuzzyFilter(words)
         self._value = _value_of(state, view.sort)
         self._failed: set[str] = set(state.failures)
         self._seen_failures = len(state.failures)
@@ -176,10 +178,8 @@ class LiveTestIndex(Sequence[str]):
 
     def _shown(self, nodeid: str) -> bool:
         """Whether the text and outcome filter keep this row."""
-        if self._words:
-            low = nodeid.lower()
-            if not all(w in low for w in self._words):
-                return False
+        if self._words and not self._words(nodeid):
+            return False
         return not self._outcomes or outcome_of(self.state, nodeid) in self._outcomes
 
     def _key(self, nodeid: str, rec: TestRecord, seq: int) -> Key | None:

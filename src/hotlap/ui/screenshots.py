@@ -29,6 +29,8 @@ from hotlap.ui.widgets.tables import TestsTable
 DATA = Path(__file__).resolve().parents[3] / "tests" / "data"
 #: A real ``hotlap demo --record`` run (-n 2, with the app's resource samples).
 RECORD = DATA / "ui_demo_n2.jsonl"
+#: The same demo recorded with the failed ``==``'s full diff (``AssertDiff``, added later).
+RECORD_DIFF = DATA / "ui_demo_diff_n2.jsonl"
 
 
 class LiveReplay(ReplaySource):
@@ -69,6 +71,11 @@ class Scene:
     pane: str = "tests-pane"
     select_failure: bool = False
     sort: str = "order"
+    #: Typed into the filter box, left open.
+    filter: str = ""
+    #: The test to select (its node id ends so).
+    select: str = ""
+    record: Path = RECORD
 
 
 SCENES = (
@@ -77,12 +84,14 @@ SCENES = (
     Scene("fixtures", (140, 30), pane="fixtures-pane"),
     Scene("resources", (140, 34), mid_run=True, pane="resources-pane"),
     Scene("narrow-80x24", (80, 24), mid_run=True),
+    Scene("fuzzy-filter", (140, 30), filter="ordlife"),
+    Scene("diff", (140, 40), select="test_refund_rounding", record=RECORD_DIFF),
 )
 
 
-def scene_app(scene: Scene, record: Path = RECORD) -> HotlapApp:
+def scene_app(scene: Scene) -> HotlapApp:
     """The app of a scene, with a frozen clock, before it runs."""
-    events = sorted(read_record(record), key=lambda e: e.t)
+    events = sorted(read_record(scene.record), key=lambda e: e.t)
     if scene.mid_run:
         cut, now = busy_cut(events)
         events = events[:cut]
@@ -119,10 +128,16 @@ async def prepare(app: HotlapApp, scene: Scene) -> None:
     app.tick()
     if scene.sort != "order":
         app.query_one(TestsTable).set_view(sort=scene.sort)
+    tests = app.query_one(TestsTable)
     if scene.select_failure and app.state.failures:
-        tests = app.query_one(TestsTable)
         tests.user_moved = True
         tests.move_cursor(tests.keys.index(app.state.failures[0]))
+    if scene.select:
+        tests.move_cursor(next(i for i, k in enumerate(tests.keys) if k.endswith(scene.select)))
+    if scene.filter:
+        app.action_filter()
+        app.filter_box.value = scene.filter
+        await asyncio.sleep(0.05)
     panes = app.query_one("#panes", TabbedContent)
     # Right after mount the tabs may still apply their initial activation: retry once.
     for _ in range(3):

@@ -6,6 +6,8 @@ paths are run together as soon as the run ends.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from hotlap.watch.feed import ChangeBatch, WatchFeed
 
 
@@ -65,3 +67,32 @@ class WatchControl:
             self.reason = f"{selection.reason} · nothing to run"
             return None
         return ("selection", list(selection.tests))
+
+
+def narrow_to_filter(
+    kind: str, entries: list[str], shows: Callable[[str], bool], known: Iterable[str]
+) -> list[str]:
+    """A cycle's tests (``entries``: node ids, or files for whole files; ``kind`` "all" for
+    a full run) limited to those ``shows`` keeps. A file or a full run stands for the
+    ``known`` node ids in it; a file with none known (a new one) is kept whole: what it
+    holds is unknown until it runs, and the table then shows only what the filter keeps."""
+    by_file: dict[str, list[str]] = {}
+    for nodeid in known:
+        by_file.setdefault(nodeid.split("::", 1)[0], []).append(nodeid)
+    if kind == "all":
+        return [n for nodeids in by_file.values() for n in nodeids if shows(n)]
+    kept: list[str] = []
+    for entry in entries:
+        if "::" in entry:
+            if shows(entry):
+                kept.append(entry)
+            continue
+        path = entry.rstrip("/")
+        inside = by_file.get(path)
+        if inside is None:  # a directory
+            inside = [n for f, ns in by_file.items() if f.startswith(f"{path}/") for n in ns]
+        if inside:
+            kept += [n for n in inside if shows(n)]
+        else:
+            kept.append(entry)
+    return list(dict.fromkeys(kept))

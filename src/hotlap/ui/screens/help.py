@@ -4,34 +4,22 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.text import Text
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS = (
-    ("r", "rerun all tests"),
-    ("f", "rerun the failed tests"),
-    ("x", "cancel the run"),
-    ("/", "filter tests: words, or :failed :error :skipped :running :queued"),
-    ("s / S", "sort by the next column / reverse the sort"),
-    ("!", "failures first"),
-    ("o", "open the selected test in $VISUAL / $EDITOR"),
-    ("k", "kill the worker running the selected test (a hang); xdist replaces it"),
-    ("tab", "next pane (tests, fixtures, resources)"),
-    ("↑ ↓ pgup pgdn", "move in the table"),
-    ("J / K", "scroll the test detail"),
-    ("ctrl+p", "command palette (every action by name)"),
-    ("q", "quit (cancels a running suite first)"),
-)
-WATCH_KEYS = (
-    ("w", "pause / resume watching"),
-    ("a", "run all tests"),
-    ("f", "run the failed tests only"),
-    ("c", "clear the results"),
-)
+from hotlap.ui.keys import KEY_ACTIONS, KeyAction
+
+
+def _line(key: KeyAction) -> str:
+    return f"{key.title} · {key.help}" if key.title else key.help
+
+
+KEYS = tuple((k.key, _line(k)) for k in KEY_ACTIONS if not k.watch)
+WATCH_KEYS = tuple((k.key, _line(k)) for k in KEY_ACTIONS if k.watch)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -49,15 +37,18 @@ class HelpScreen(ModalScreen[None]):
         rows = list(KEYS)
         if self.watch_mode:
             rows += [("", ""), ("watch mode", ""), *WATCH_KEYS]
-        text = Text()
+        table = Table.grid(padding=(0, 2))
+        table.add_column(no_wrap=True, style="bold")
+        table.add_column(ratio=1)
         for key, what in rows:
-            text.append(f"{key:<15}", style="bold")
-            text.append(f"{what}\n")
-        text.rstrip()
-        with Vertical(id="help-box"):
+            table.add_row(key, what)
+        with VerticalScroll(id="help-box"):
             yield Static("hotlap keys", id="help-title")
-            yield Static(text)
-            yield Static("escape closes", id="help-hint")
+            yield Static(table)
+            yield Static(
+                "escape closes · the same actions are in the command palette (ctrl+p)",
+                id="help-hint",
+            )
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

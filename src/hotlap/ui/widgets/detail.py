@@ -13,6 +13,7 @@ from textual.strip import Strip
 from textual.visual import Visual, visualize
 
 from hotlap.model.run_state import RunState, TestRecord
+from hotlap.ui.diff import LEFT, RIGHT, SUMMARY, diff_lines, shows_diff
 from hotlap.ui.format import fmt_delta_bytes, fmt_seconds
 from hotlap.ui.index import outcome_of
 from hotlap.ui.widgets.line_table import update_vertical_scrollbar
@@ -34,6 +35,10 @@ class TestDetail(ScrollView, can_focus=True):
         "detail--error",
         "detail--failed",
         "detail--passed",
+        "detail--diff-left",
+        "detail--diff-right",
+        "detail--diff-right-changed",
+        "detail--diff-left-changed",
     }
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -181,6 +186,8 @@ class TestDetail(ScrollView, can_focus=True):
             out.append("the worker crashed while running this test\n", style=style)
         if rec.wasxfail:
             out.append(f"xfail: {rec.wasxfail}\n", style=dim)
+        if bad and shows_diff(rec.message, rec.diff):
+            self._diff(out, rec.diff)
         if rec.longrepr:
             self._section(out, "traceback" if bad else "report", rec.longrepr, error=bad)
         if rec.hang_stack:
@@ -189,6 +196,28 @@ class TestDetail(ScrollView, can_focus=True):
         self._section(out, "captured stderr", rec.stderr)
         self._section(out, "captured log", rec.log)
         return out
+
+    def _diff(self, out: Text, explanation: str) -> None:
+        """pytest's ``-vv`` explanation of the failed ``==``: the right side's lines in one
+        colour, the left side's in another, the characters that differ marked."""
+        out.append("\n── diff ", style=self.get_component_rich_style("detail--section"))
+        out.append(
+            "- right  + left  (pytest -vv)\n", style=self.get_component_rich_style("detail--dim")
+        )
+        styles = {
+            RIGHT: self.get_component_rich_style("detail--diff-right"),
+            LEFT: self.get_component_rich_style("detail--diff-left"),
+            SUMMARY: self.get_component_rich_style("detail--title"),
+        }
+        changed = {
+            RIGHT: self.get_component_rich_style("detail--diff-right-changed"),
+            LEFT: self.get_component_rich_style("detail--diff-left-changed"),
+        }
+        for line in diff_lines(explanation):
+            start = len(out)
+            out.append(line.text + "\n", style=styles.get(line.kind))
+            for pos in line.changed:
+                out.stylize(changed[line.kind], start + pos, start + pos + 1)
 
     def _section(self, out: Text, title: str, body: str, error: bool = False) -> None:
         if not body:
@@ -217,4 +246,5 @@ def _signature(state: RunState, nodeid: str | None, rec: TestRecord | None) -> t
         len(rec.log),
         rec.hang_stack,
         rec.crashed,
+        len(rec.diff),
     )

@@ -136,6 +136,7 @@ class LineTable(ScrollView, can_focus=True):
         # rows whose data changed, which is most of the cost while a run streams.
         self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(1024)
         self._shown: tuple[Any, ...] = ()
+        self._labels: tuple[str, ...] = ()
         # What every line of one render pass shares (width, styles, scroll, focus): reading
         # ``rich_style`` walks the ancestors' styles, a third of a row's cost per line.
         self._pass: _Pass | None = None
@@ -148,6 +149,10 @@ class LineTable(ScrollView, can_focus=True):
 
     def empty_message(self) -> str:
         return self.EMPTY
+
+    def column_label(self, column: Column) -> str:
+        """What the header shows over ``column``."""
+        return column.label
 
     def row_version(self, key: Any) -> Hashable:
         """Anything that changes when row ``key``'s cells change (None: never cache)."""
@@ -170,6 +175,10 @@ class LineTable(ScrollView, can_focus=True):
         rows = tuple((k, self.row_version(k)) for k in self.visible_keys())
         line = self.cursor - int(self.scroll_offset.y)
         shown: tuple[Any, ...] = (*rows, line)
+        labels = tuple(self.column_label(c) for c, _ in self._columns)
+        if labels != self._labels:
+            self._labels = labels
+            self.refresh(Region(0, 0, self.scrollable_content_region.width, 1))
         old = self._shown
         if shown == old:
             return
@@ -336,7 +345,10 @@ class LineTable(ScrollView, can_focus=True):
         for (col, w), cell in zip(self._layout(width), cells, strict=False):
             text = cell.plain
             if len(text) > w:
-                if col.key == "name":
+                if col.key == "name" and cell.spans and w > 1:
+                    # Keep the end, and the spans on it (the filter's highlighted letters).
+                    cell = Text("…", style=cell.style) + cell[len(text) - w + 1 :]
+                elif col.key == "name":
                     cell = Text(ellipsize_left(text, w), style=cell.style)
                 else:
                     cell = cell[: w - 1] + Text("…")
@@ -403,7 +415,7 @@ class LineTable(ScrollView, can_focus=True):
             header = self.get_component_rich_style("line-table--header")
             labels = []
             for col, _ in self._columns:
-                label = col.label
+                label = self.column_label(col)
                 if col.key == self.sort_column:
                     label += " ▲" if self.sort_reverse else " ▼"
                 labels.append(Text(label))

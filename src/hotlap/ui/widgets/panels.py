@@ -55,6 +55,8 @@ class RunView:
     watch_status: str = ""
     #: What the run shown is, when not the full run ("rerun of 3 failed", "5 selected").
     run_label: str = ""
+    #: ``q`` was pressed once every test had reported: waiting for pytest's end.
+    finishing: bool = False
     notes: list[str] = field(default_factory=list)
     #: The header's ETA, fed by the app with the tests each refresh's events touched.
     live_eta: LiveEta = field(default_factory=LiveEta)
@@ -267,7 +269,10 @@ class RunHeader(_LinePanel):
         lanes = "process" if "main" in s.workers else ("worker" if workers == 1 else "workers")
         right = Text.assemble(
             (f"{workers} {lanes} / {v.effective_cores:g} cores  ", dim),
-            (f" {s.phase.value} ", self.style_of(f"state--{s.phase.value}")),
+            (
+                " finishing… " if v.finishing else f" {s.phase.value} ",
+                self.style_of(f"state--{s.phase.value}"),
+            ),
             f"  {fmt_seconds(s.elapsed(now))}",
         )
         eta = v.live_eta.eta(s, v.expected, workers, now)
@@ -304,6 +309,8 @@ class RunHeader(_LinePanel):
             rss = fmt_bytes(sample.total_rss) if sample.total_rss else "-"
             line3.append(f"   RSS {rss}")
             line3.append(f" · {fmt_bytes(sample.mem_available)} available", style=dim)
+        elif s.phase in (RunPhase.DONE, RunPhase.CANCELLED):
+            line3.append("CPU and memory: no sample of this run", style=dim)
         else:
             line3.append("CPU and memory: waiting for the first sample…", style=dim)
         if v.watch_status:
@@ -434,5 +441,7 @@ class ResourcesPanel(_TextPanel, can_focus=True):
         for row in sorted(sample.processes, key=lambda r: str(r[1]) or "~"):
             pid, worker, cpu, rss_bytes = row[:4]
             rss_text = fmt_bytes(int(rss_bytes))
-            out.append(f"   {worker or '-':<10} pid {pid:<8} {float(cpu):5.0f}%  {rss_text:>8}\n")
+            if not worker:
+                worker = "controller" if pid == s.session.pid else "-"
+            out.append(f"   {worker:<10} pid {pid:<8} {float(cpu):5.0f}%  {rss_text:>8}\n")
         return out

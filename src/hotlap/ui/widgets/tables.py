@@ -6,9 +6,11 @@ from typing import Any, ClassVar
 
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding, BindingType
 
 from hotlap.model.run_state import RunState
 from hotlap.ui.format import fmt_delta_bytes, fmt_seconds
+from hotlap.ui.fuzzy import FuzzyFilter
 from hotlap.ui.index import (
     FIXTURE_SORTS,
     TEST_SORTS,
@@ -47,7 +49,15 @@ class TestsTable(LineTable):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         *LineTable.COMPONENT_CLASSES,
         *(f"outcome--{name}" for name in GLYPHS),
+        "tests--match",
+        "tests--mark",
     }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *LineTable.BINDINGS,
+        Binding("space", "app.mark", "Mark", show=False),
+        Binding("enter", "app.run_marked", "Run marked", show=False),
+        Binding("escape", "app.unmark", "Unmark", show=False),
+    ]
     COLUMNS = (
         Column("outcome", "", 1),
         Column("name", "test"),
@@ -67,6 +77,10 @@ class TestsTable(LineTable):
         self.run_error = ""
         self.sort_column = ""
         self.rows = LiveTestIndex(state, self.view)
+        #: The filter's words, for highlighting the characters they matched.
+        self.match = FuzzyFilter([])
+        #: Tests marked with ``space`` (in the order they were marked), kept across runs.
+        self.marked: dict[str, None] = {}
         # Tests that events touched since the last update; None: rebuild every row.
         self._touched: list[str] | None = []
 
@@ -76,6 +90,28 @@ class TestsTable(LineTable):
         if self.view.text:
             return f"no test matches “{self.view.text}”"
         return "collecting…" if not self.state.collected else "no tests"
+
+    def column_label(self, column: Column) -> str:
+        label = column.label
+        if column.key == "name":
+            if self.view.text:
+                label += f"  /{self.view.text}  {len(self.keys)} shown"
+            if self.marked:
+                label += f"  {len(self.marked)} marked"
+        return label
+
+    def toggle_mark(self, nodeid: str) -> bool:
+        """Mark ``nodeid``, or unmark it; True if it is marked now."""
+        if nodeid in self.marked:
+            del self.marked[nodeid]
+        else:
+            self.marked[nodeid] = None
+        self.refresh()  # the row and the header's count
+        return nodeid in self.marked
+
+    def clear_marks(self) -> None:
+        self.marked.clear()
+        self.refresh()
 
     def reset(self, state: RunState) -> None:
         """Show a new run."""
@@ -114,8 +150,10 @@ class TestsTable(LineTable):
     def row_version(self, key: Any) -> Any:
         rec = self.state.tests.get(key)
         if rec is None:
-            return (key in self.state.collect_errors,)
+            return (key in self.state.collect_errors, key in self.marked, self.view.text)
         return (
+            key in self.marked,
+            self.view.text,
             rec.outcome,
             rec.started,
             rec.finished,
@@ -128,6 +166,7 @@ class TestsTable(LineTable):
     def set_view(self, **changes: Any) -> None:
         for name, value in changes.items():
             setattr(self.view, name, value)
+        self.match = FuzzyFilter(self.view.parse()[0])
         self.sort_column = "" if self.view.sort == "order" else self.view.sort
         self.sort_reverse = self.view.reverse
         self.update_rows(force=True)
@@ -142,13 +181,20 @@ class TestsTable(LineTable):
         state = self.state
         outcome = outcome_of(state, key)
         glyph = Text(GLYPHS.get(outcome, "?"), style=self.fg(f"outcome--{outcome}"))
+        name = Text(key)
+        if self.match:
+            match = self.fg("tests--match")
+            for pos in self.match.positions(key):
+                name.stylize(match, pos, pos + 1)
+        if key in self.marked:
+            name = Text("● ", style=self.fg("tests--mark")) + name
         rec = state.tests.get(key)
         if rec is None:
-            return [glyph, Text(key), *(Text() for _ in range(6))]
+            return [glyph, name, *(Text() for _ in range(6))]
         dim = self.fg("line-table--dim")
         return [
             glyph,
-            Text(key),
+            name,
             Text(rec.worker),
             _secs(rec.setup, dim),
             _secs(rec.call, dim),
