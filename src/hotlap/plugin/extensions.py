@@ -14,6 +14,7 @@ import pytest
 from hotlap.plugin.role import Role
 
 MODULES = (
+    "hotlap.plugin.shard",  # --hotlap-shard K/N (history)
     "hotlap.plugin.schedule",  # duration-aware ordering (history)
     "hotlap.plugin.slow",  # --slow-threshold / --fail-unmarked-slow (history)
     "hotlap.plugin.reruns",  # --reruns (history)
