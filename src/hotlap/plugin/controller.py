@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hotlap.plugin.crash import INTERRUPTED
+from hotlap.plugin.relay import Relay, offer_channel
 from hotlap.plugin.role import Role
 from hotlap.plugin.sink import Sink
 from hotlap.plugin.text import bounded, clean
@@ -34,6 +35,14 @@ class ControllerEmitter:
         self.sink = sink
         self.pid = os.getpid()
         self._crashed_in: dict[str, str] = {}
+        self._relays: dict[str, Relay] = {}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        # A worker that cannot reach the app's socket (another host) sends through this.
+        relay = offer_channel(node)
+        if relay is not None:
+            self._relays[relay.worker] = relay
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -70,6 +79,11 @@ class ControllerEmitter:
         if not error or error == INTERRUPTED:  # an interrupted session, not a dead worker
             return
         worker = _node_id(node)
+        # Set by hotlap.plugin.crash (signal or exit code, output tail, hang kill).
+        reason = getattr(node, "hotlap_crash_reason", "") or str(error)
+        relay = self._relays.pop(worker, None)
+        if relay is not None:
+            reason = relay.crash_reason(node, reason)
         self.sink.send(
             WorkerCrash(
                 "controller",
@@ -77,8 +91,7 @@ class ControllerEmitter:
                 time.monotonic(),
                 crashed_worker=worker,
                 nodeid=clean(self._crashed_in.pop(worker, "")),
-                # Set by hotlap.plugin.crash (signal or exit code, output tail, hang kill).
-                reason=clean(getattr(node, "hotlap_crash_reason", "") or str(error)),
+                reason=clean(reason),
             )
         )
 

@@ -192,8 +192,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_silence_in_child)
 
 
+#: Set on an xdist worker that sends through its controller (see hotlap.plugin.remote).
+channel_factory: Callable[[str], Sink] | None = None
+
+
 def sink_from_env(worker: str) -> Sink | None:
-    """A socket sink if the app asked for one through the environment."""
+    """A socket sink if the app asked for one through the environment (on a worker that
+    cannot reach the app's socket, the controller's channel instead)."""
+    if channel_factory is not None:
+        return channel_factory(worker)
     path, token = os.environ.get(ENV_SOCKET), os.environ.get(ENV_TOKEN)
     if not path or not token:
         return None

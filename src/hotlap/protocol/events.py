@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 #: Bumped on any incompatible change of an event's fields or meaning (a new kind is not one:
-#: the plugin and the app it talks to come from the same install).
+#: the plugin and the app it talks to come from the same install). A new field with a default
+#: is not one either: a line without it decodes to the default.
 PROTOCOL_VERSION = 1
 
 
@@ -45,14 +46,23 @@ class SessionStart(Event):
     #: pytest only collects or plans (``--collect-only``, ``--setup-only``, ``--setup-plan``):
     #: its "passed" tests ran no test code, and their seconds measure nothing.
     dry_run: bool = False
+    #: The host the session runs on (workers elsewhere say theirs in :class:`WorkerStart`).
+    host: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerStart(Event):
-    """A process that runs tests is up (an xdist worker, or ``main`` without xdist)."""
+    """A process that runs tests is up (an xdist worker, or ``main`` without xdist).
+
+    ``host`` and ``python`` (``3.12.1``) say where it runs: an xdist worker may run on another
+    machine (``--tx ssh=…``, ``--tx socket=…``) or under another interpreter
+    (``--tx popen//python=…``). Empty when not known.
+    """
 
     kind: ClassVar[str] = "worker_start"
     wall: float
+    host: str = ""
+    python: str = ""
 
 
 @dataclass(frozen=True, slots=True)
