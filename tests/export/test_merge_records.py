@@ -220,3 +220,24 @@ def test_durations_merged_over_the_base_they_started_from(tmp_path: Path, hh) ->
     assert without.code == 1 and "is in both" in without.stderr
     with pytest.raises(MergeError, match="in both"):
         merge_durations([("s1", s1), ("s2", {**s2, "a": 1.7})], base=base)
+
+
+def test_merged_report_keeps_each_shards_regressions_and_flaky_tests(runs: Path) -> None:
+    """Shards that compared their tests with history (``hotlap run`` with a restored
+    ``.hotlap``) each carry regressions and flaky tests: the merged report has all of them,
+    and still validates against the schema."""
+    import jsonschema
+
+    from hotlap.export.merge import merge_reports
+    from hotlap.export.report import load_schema
+
+    r1 = json.loads((runs / "s1.json").read_text())
+    r2 = json.loads((runs / "s2.json").read_text())
+    slow = {"nodeid": "test_b.py::test_one", "old": 0.1, "new": 0.5, "spread": 0.01, "runs": 5}
+    r1["history"] = {"regressions": [slow], "flaky": []}
+    flaky = {"nodeid": "test_a.py::test_param[1]", "runs": 5, "passes": 4, "pass_rate": 0.8,
+             "reason": "passed on rerun"}  # fmt: skip
+    r2["history"] = {"regressions": [], "flaky": [flaky]}
+    merged, _ = merge_reports([("s1", r1), ("s2", r2)])
+    assert merged["history"] == {"regressions": [slow], "flaky": [flaky]}
+    jsonschema.validate(merged, load_schema())

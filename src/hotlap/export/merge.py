@@ -225,6 +225,13 @@ def merge_reports(
         "fixtures": fixtures,
         "resources": sorted(resources, key=lambda p: p["t"]),
     }
+    histories = [r["history"] for _, r in inputs if isinstance(r.get("history"), dict)]
+    if histories:
+        # Each shard compared its own tests with its own history: their findings add up.
+        merged["history"] = {
+            key: [item for h in histories for item in h.get(key, [])]
+            for key in ("regressions", "flaky")
+        }
     return merged, warnings
 
 
