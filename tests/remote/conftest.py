@@ -19,6 +19,17 @@ from pathlib import Path
 import pytest
 
 SERVER = Path(__file__).with_name("execnet_server.py")
+#: A Python of another version with hotlap installed (e.g. a venv with ``pip install -e .``):
+#: the test of workers under another Python runs only when it is given.
+OTHER_PYTHON = os.environ.get("OTHER_PYTHON_WITH_HOTLAP", "")
+
+
+@pytest.fixture
+def other_python_server(tmp_path: Path) -> Iterator[str]:
+    """An execnet socket server under :data:`OTHER_PYTHON`."""
+    if not OTHER_PYTHON:
+        pytest.skip("set OTHER_PYTHON_WITH_HOTLAP to a Python of another version with hotlap")
+    yield from serve(tmp_path, OTHER_PYTHON)
 
 
 def server_env() -> dict[str, str]:
@@ -33,10 +44,15 @@ def server_env() -> dict[str, str]:
 def execnet_server(tmp_path: Path) -> Iterator[str]:
     """``127.0.0.1:PORT`` of a running execnet socket server (one process per connection);
     the server and every worker it started are ended afterwards."""
+    yield from serve(tmp_path, sys.executable)
+
+
+def serve(tmp_path: Path, python: str) -> Iterator[str]:
+    """Run the server under ``python`` (which must have execnet, pytest, xdist and hotlap)."""
     log = tmp_path / "execnet-server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(SERVER), "127.0.0.1:0"],
+            [python, str(SERVER), "127.0.0.1:0"],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

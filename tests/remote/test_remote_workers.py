@@ -229,3 +229,18 @@ def test_socket_gateway_workers_without_the_app(tmp_path: Path, execnet_server: 
     starts = [e for e in read_record(root / "plain.jsonl") if isinstance(e, WorkerStart)]
     assert sorted(e.worker for e in starts) == ["gw0", "gw1"]
     assert all((e.host, e.python) == (HOST, PYTHON) for e in starts)
+
+
+def test_a_worker_under_another_python(tmp_path: Path, other_python_server: str) -> None:
+    """A ``--tx socket=`` worker under another Python version beside a local one (xdist gives
+    a ``popen//python=`` worker the controller's sys.path, so another version only runs this
+    way): both report, and the record says which Python each lane runs."""
+    root = project(tmp_path / "other")
+    (root / "test_faults.py").unlink()
+    report, events = hotlap_run(
+        root, "other", "--tx", f"socket={other_python_server}//chdir={root}", "--tx", "popen",
+        "--dist", "load",
+    )  # fmt: skip
+    assert report["run"]["counts"] == {"failed": 1, "passed": 14}
+    pythons = {e.worker: e.python for e in events if isinstance(e, WorkerStart)}
+    assert pythons["gw1"] == PYTHON and pythons["gw0"] not in ("", PYTHON), pythons
