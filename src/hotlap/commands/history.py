@@ -131,15 +131,17 @@ def export_main(argv: list[str]) -> int:
 
 # -- merge ----------------------------------------------------------------------------------
 def merge_main(argv: list[str]) -> int:
-    """``hotlap merge OUT IN...``: one durations file or report from CI shards."""
+    """``hotlap merge OUT IN...``: one durations file, report or record from CI shards."""
     from hotlap.export.durations import write_durations
     from hotlap.export.merge import MergeError, merge_files
+    from hotlap.export.record import write_record
     from hotlap.export.report import write_report
 
     prog = "hotlap merge"
     parser = _Parser(
         prog=prog,
-        description="Merge .test_durations files or hotlap JSON reports from CI shards.",
+        description="Merge .test_durations files, hotlap JSON reports or event records "
+        "(--record) from CI shards.",
     )
     parser.add_argument("out", metavar="OUT")
     parser.add_argument("inputs", metavar="IN", nargs="+")
@@ -149,10 +151,19 @@ def merge_main(argv: list[str]) -> int:
     parser.add_argument(
         "--allow-mismatch", action="store_true", help="merge reports of different tool versions"
     )
+    parser.add_argument(
+        "--base",
+        metavar="PATH",
+        help="the .test_durations the shards started from: a shard's copy of a test's seconds "
+        "is not a measurement of it",
+    )
     ns = parser.parse_args(argv)
     try:
         kind, merged, warnings = merge_files(
-            ns.inputs, allow_duplicates=ns.allow_duplicates, allow_mismatch=ns.allow_mismatch
+            ns.inputs,
+            allow_duplicates=ns.allow_duplicates,
+            allow_mismatch=ns.allow_mismatch,
+            base=ns.base,
         )
     except MergeError as exc:
         return _fail(prog, str(exc))
@@ -161,12 +172,20 @@ def merge_main(argv: list[str]) -> int:
     try:
         if kind == "durations":
             write_durations(ns.out, merged)
+        elif kind == "record":
+            write_record(ns.out, merged)
         else:
             write_report(ns.out, merged)
     except OSError as exc:
         return _fail(prog, f"cannot write {ns.out}: {exc.strerror or exc}")
-    count = len(merged) if kind == "durations" else len(merged["tests"])
-    print(f"{prog}: {len(ns.inputs)} inputs, {count} tests -> {ns.out}", file=sys.stderr)
+    if kind == "durations":
+        what = f"{len(merged)} tests"
+    elif kind == "record":
+        lanes = sorted({e.worker for e in merged if e.kind == "worker_start"})
+        what = f"{len(merged)} events, lanes {' '.join(lanes) or '-'}"
+    else:
+        what = f"{len(merged['tests'])} tests"
+    print(f"{prog}: {len(ns.inputs)} inputs, {what} -> {ns.out}", file=sys.stderr)
     return 0
 
 

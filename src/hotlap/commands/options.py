@@ -110,6 +110,18 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_shard_option(parser: argparse.ArgumentParser) -> None:
+    """``--shard K/N`` (``hotlap run`` and ``demo``; a watch cycle is never a CI shard)."""
+    ci = parser.add_argument_group("CI shards")
+    ci.add_argument(
+        "--shard",
+        metavar="K/N",
+        default=None,
+        help="run shard K of N: the suite split longest-first by the --durations-file's "
+        "seconds (else history's), the same split in every shard job",
+    )
+
+
 def _split_args(argv: list[str]) -> tuple[list[str], list[str]]:
     """(hotlap part, pytest tail): everything after the first ``--`` goes to pytest."""
     if "--" in argv:
@@ -127,6 +139,14 @@ def parse_run_args(prog: str, argv: list[str]) -> tuple[argparse.Namespace, list
         epilog="Arguments hotlap does not know go to pytest unchanged; '--' ends hotlap's options.",
     )
     add_run_options(parser)
+    add_shard_option(parser)
     own, tail = _split_args(argv)
     ns, unknown = parser.parse_known_args(own)
+    if ns.shard is not None:
+        from hotlap.history.shards import ShardSpecError, parse_shard
+
+        try:
+            parse_shard(ns.shard)
+        except ShardSpecError as exc:
+            raise UsageError(str(exc)) from None
     return ns, [*unknown, *tail]

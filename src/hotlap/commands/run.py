@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from hotlap.protocol import Event
     from hotlap.runner.command import WorkerChoice
     from hotlap.runner.headless import EtaFn, RegressionFn
+    from hotlap.runner.session import RunSession
 
 
 def _is_headless(ns: argparse.Namespace) -> bool:
@@ -54,8 +56,7 @@ def run_main(
     # protocol's classes, exports) loads while pytest does (0.5 s or more).
     from hotlap.model.run_context import RunContext
     from hotlap.resources.cores import effective_cores
-    from hotlap.runner.command import choose_workers, pytest_command, shell_command
-    from hotlap.runner.hooks import Finisher
+    from hotlap.runner.command import choose_workers, pytest_command
     from hotlap.runner.session import RunSession
 
     cwd = cwd or Path.cwd()
@@ -69,6 +70,9 @@ def run_main(
         print(f"hotlap: {ctx.skip_reason}; nothing to run")
         return 0
     known = len(ctx.expected) if ctx.expected and not ctx.pytest_args else None
+    shard_args, shard_file = _shard_args(ns, ctx)
+    if shard_args and known is not None:
+        known = max(1, known // int(ns.shard.split("/")[1]))  # one shard's share
     choice = choose_workers(ctx.pytest_args, cwd, known_tests=known)
     cores = effective_cores()
     if choice.workers > 1 and not ns.no_history:
@@ -83,15 +87,42 @@ def run_main(
 
     events: list[Event] = []
 
-    def new_session(args: list[str]) -> RunSession:
+    def new_session(args: list[str], *, whole: bool = True) -> RunSession:
         events.clear()  # --record keeps the last run (the dashboard's r/f start new ones)
+        # The shard is of the whole suite: rerunning named (failed) tests runs them all.
+        sharded = [*shard_args, *args] if whole else args
         return RunSession(
             args,
             cwd,
             env,
-            command=pytest_command(args, choice),
+            command=pytest_command(sharded, choice),
             on_drain=events.extend if ns.record else None,
         )
+
+    try:
+        return _run(ns, ctx, cwd, hooks, choice, cores, new_session, events, title, display_args)
+    finally:
+        if shard_file is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(shard_file)
+
+
+def _run(
+    ns: argparse.Namespace,
+    ctx: RunContext,
+    cwd: Path,
+    hooks: list[object],
+    choice: WorkerChoice,
+    cores: float,
+    new_session: Callable[..., RunSession],
+    events: list[Event],
+    title: str | None,
+    display_args: list[str] | None,
+) -> int:
+    """The run itself, shown and exported (the rest of :func:`run_main`)."""
+    from hotlap.runner.command import pytest_command, shell_command
+    from hotlap.runner.hooks import Finisher
+    from hotlap.runner.session import RunSession
 
     source = new_session(ctx.pytest_args)
     started_wall, started = time.time(), time.monotonic()
@@ -183,8 +214,9 @@ def run_main(
         from hotlap.ui.app import run_dashboard
 
         def start_run(kind: str, nodeids: list[str]) -> RunSession:
-            args = ctx.pytest_args if kind == "all" else _with_nodeids(ctx.pytest_args, nodeids)
-            return new_session(args)
+            if kind == "all":
+                return new_session(ctx.pytest_args)
+            return new_session(_with_nodeids(ctx.pytest_args, nodeids), whole=False)
 
         def start_debug(nodeid: str, trace: bool) -> ForegroundSession:
             # Not the run's environment: no history or impact recording, whose timings
@@ -245,6 +277,25 @@ def run_main(
             if not line.startswith("wrote "):
                 print(f"hotlap: {line}", file=sys.stderr)
     return code
+
+
+def _shard_args(ns: argparse.Namespace, ctx: RunContext) -> tuple[list[str], str | None]:
+    """The plugin's arguments for ``--shard K/N``, and a temporary file to remove after the
+    run: the durations that balance the shards are the ``--durations-file`` (read before the
+    run overwrites it), else what history expects, else none (balanced by count)."""
+    shard = getattr(ns, "shard", None)
+    if not shard:
+        return [], None
+    args = ["--hotlap-shard", shard]
+    if getattr(ns, "durations_file", None):
+        return [*args, "--hotlap-shard-durations", os.path.abspath(ns.durations_file)], None
+    import json
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="hotlap-shard-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(ctx.expected, f)
+    return [*args, "--hotlap-shard-durations", path], path
 
 
 def _fit_memory(choice: WorkerChoice, ctx: RunContext, cores: float) -> WorkerChoice:

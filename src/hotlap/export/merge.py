@@ -1,9 +1,12 @@
-"""Merging CI shards: pytest-split ``.test_durations`` files, or hotlap JSON reports.
+"""Merging CI shards: pytest-split ``.test_durations`` files, hotlap JSON reports, or event
+records (``--record``, see :mod:`hotlap.export.record_merge`).
 
 pytest-split can split a suite but not put the shards' durations back together; this does,
 and refuses inputs that do not belong together: a test in two shards (the same shard merged
 twice, or overlapping splits) and reports from different hotlap report versions or different
-tool versions, unless told to allow them.
+tool versions, unless told to allow them. A shard that merged its durations into the file it
+started from (``--durations-file`` over a restored ``.test_durations``) holds every test; with
+that file as ``base``, only the seconds a shard measured again count as its own.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hotlap.export.durations import is_durations
+from hotlap.export.record_merge import unshard_deselected
 from hotlap.export.report import REPORT_VERSION
 
 
@@ -21,14 +25,37 @@ class MergeError(Exception):
     """Inputs that cannot be merged; the message is one line for the user."""
 
 
-def load_input(path: str | Path) -> tuple[str, dict[str, Any]]:
-    """(kind, data) of one input: kind is ``durations`` or ``report``."""
+def _is_record(text: str) -> bool:
+    """Whether ``text`` is an event record: JSON lines, the first an event with its kind."""
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        first = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(first, dict) and isinstance(first.get("kind"), str)
+
+
+def load_input(path: str | Path) -> tuple[str, Any]:
+    """(kind, data) of one input: kind is ``durations``, ``report`` or ``record`` (a list of
+    events)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise MergeError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
+    except UnicodeDecodeError as exc:
         raise MergeError(f"{path} is not JSON ({exc})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        if _is_record(text):
+            from hotlap.export.record import read_record
+
+            return "record", list(read_record(path))
+        raise MergeError(f"{path} is not JSON ({exc})") from None
+    if _is_record(text) and isinstance(data, dict) and "report_version" not in data:
+        from hotlap.export.record import read_record
+
+        return "record", list(read_record(path))  # a record of a single event
     if isinstance(data, dict) and "report_version" in data:
         if data["report_version"] != REPORT_VERSION:
             raise MergeError(
@@ -42,14 +69,24 @@ def load_input(path: str | Path) -> tuple[str, dict[str, Any]]:
 
 
 def merge_durations(
-    inputs: Sequence[tuple[str, dict[str, float]]], *, allow_duplicates: bool = False
+    inputs: Sequence[tuple[str, dict[str, float]]],
+    *,
+    allow_duplicates: bool = False,
+    base: dict[str, float] | None = None,
 ) -> tuple[dict[str, float], list[str]]:
-    """Union of ``(name, durations)`` inputs; duplicates are an error unless allowed (mean)."""
+    """Union of ``(name, durations)`` inputs; duplicates are an error unless allowed (mean).
+
+    With ``base`` (the durations the shards started from), a test's seconds equal to the
+    base's are that base copied, not a measurement: the result is the base with every
+    measured test's new seconds, and only two measurements of one test are duplicates.
+    """
     seen: dict[str, list[float]] = {}
     where: dict[str, str] = {}
     warnings = []
     for name, durations in inputs:
         for nodeid, seconds in durations.items():
+            if base is not None and base.get(nodeid) == seconds:
+                continue  # copied from the base, not measured by this shard
             if nodeid in seen:
                 if not allow_duplicates:
                     raise MergeError(
@@ -62,7 +99,9 @@ def merge_durations(
     dupes = sum(1 for v in seen.values() if len(v) > 1)
     if dupes:
         warnings.append(f"{dupes} tests were in more than one input; their durations averaged")
-    return {n: round(sum(v) / len(v), 6) for n, v in sorted(seen.items())}, warnings
+    merged = dict(base or {})
+    merged.update({n: round(sum(v) / len(v), 6) for n, v in seen.items()})
+    return dict(sorted(merged.items())), warnings
 
 
 def _exit_code(codes: list[int | None]) -> int | None:
@@ -151,10 +190,11 @@ def merge_reports(
         for key, n in run["pytest_stats"].items():
             stats[key] = stats.get(key, 0) + int(n)
     # Each shard deselects the tests the other shards run (pytest-split): those are not
-    # deselected from the merged run. k shards of a suite of N deselect (k - 1) * N in all.
+    # deselected from the merged run. k shards of a suite of N deselect (k - 1) * N in all,
+    # plus k times what -k/-m deselected.
     for totals in (counts, stats):
         if "deselected" in totals:
-            left = totals.pop("deselected") - (len(inputs) - 1) * len(tests)
+            left = unshard_deselected(totals.pop("deselected"), len(inputs), len(tests))
             if left > 0:
                 totals["deselected"] = left
     dupes = len([1 for _, r in inputs for _ in r["tests"]]) - len(tests)
@@ -185,25 +225,58 @@ def merge_reports(
         "fixtures": fixtures,
         "resources": sorted(resources, key=lambda p: p["t"]),
     }
+    histories = [r["history"] for _, r in inputs if isinstance(r.get("history"), dict)]
+    if histories:
+        # Each shard compared its own tests with its own history: their findings add up.
+        merged["history"] = {
+            key: [item for h in histories for item in h.get(key, [])]
+            for key in ("regressions", "flaky")
+        }
     return merged, warnings
 
 
 def merge_files(
-    paths: Sequence[str | Path], *, allow_duplicates: bool = False, allow_mismatch: bool = False
-) -> tuple[str, dict[str, Any], list[str]]:
-    """(kind, merged data, warnings) of the files at ``paths``; all must be of one kind."""
+    paths: Sequence[str | Path],
+    *,
+    allow_duplicates: bool = False,
+    allow_mismatch: bool = False,
+    base: str | Path | None = None,
+) -> tuple[str, Any, list[str]]:
+    """(kind, merged data, warnings) of the files at ``paths``; all must be of one kind.
+    ``base``: the durations file the shards started from (durations only)."""
     if not paths:
         raise MergeError("nothing to merge: give at least one input")
     loaded = [(str(p), *load_input(p)) for p in paths]
     kinds = {kind for _, kind, _ in loaded}
     if len(kinds) > 1:
-        raise MergeError("inputs mix .test_durations files and JSON reports; merge one kind")
+        raise MergeError(
+            f"inputs mix {' and '.join(sorted(kinds))} files; merge one kind at a time"
+        )
     kind = kinds.pop()
+    if base is not None and kind != "durations":
+        raise MergeError("--base is for .test_durations files only")
     if kind == "durations":
+        base_durations = None
+        if base is not None:
+            base_kind, base_durations = load_input(base)
+            if base_kind != "durations":
+                raise MergeError(f"{base} (--base) is not a .test_durations file")
         durations, warnings = merge_durations(
-            [(name, data) for name, _, data in loaded], allow_duplicates=allow_duplicates
+            [(name, data) for name, _, data in loaded],
+            allow_duplicates=allow_duplicates,
+            base=base_durations,
         )
         return kind, durations, warnings
+    if kind == "record":
+        from hotlap.export.record_merge import RecordMergeError, merge_records
+
+        try:
+            events, warnings = merge_records(
+                [(name, data) for name, _, data in loaded], allow_duplicates=allow_duplicates
+            )
+        except RecordMergeError as exc:
+            raise MergeError(str(exc)) from None
+        return kind, events, warnings
     report, warnings = merge_reports(
         [(name, data) for name, _, data in loaded],
         allow_duplicates=allow_duplicates,

@@ -87,6 +87,8 @@ class WorkerLane:
     crashed_in: str = ""
     crash_reason: str = ""
     finished: bool = False
+    host: str = ""  # where it runs ("" when it did not say)
+    python: str = ""  # its Python version
 
     @property
     def state(self) -> str:
@@ -176,6 +178,7 @@ class SessionInfo:
     python_version: str = ""
     numprocesses: int = 0
     dry_run: bool = False
+    host: str = ""
     exitstatus: int | None = None
     finished: float | None = None
     pytest_stats: dict[str, int] = field(default_factory=dict)

@@ -190,7 +190,7 @@ class RunState:
         s.pid = e.pid
         s.hotlap_version, s.pytest_version = e.hotlap_version, e.pytest_version
         s.xdist_version, s.python_version = e.xdist_version, e.python_version
-        s.numprocesses, s.dry_run = e.numprocesses, e.dry_run
+        s.numprocesses, s.dry_run, s.host = e.numprocesses, e.dry_run, e.host
         if self.phase is RunPhase.STARTING:
             self.phase = RunPhase.COLLECTING
         return Change.SESSION
@@ -200,6 +200,7 @@ class RunState:
         if lane is None:
             lane = self.workers[e.worker] = WorkerLane(e.worker)
         lane.pid, lane.started = e.pid, e.t
+        lane.host, lane.python = e.host, e.python
         if self.phase is RunPhase.STARTING:
             self.phase = RunPhase.COLLECTING
         return _SESSION_WORKERS

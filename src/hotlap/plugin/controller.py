@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hotlap.plugin.crash import INTERRUPTED
+from hotlap.plugin.relay import Relay, offer_channel
 from hotlap.plugin.role import Role
 from hotlap.plugin.sink import Sink
 from hotlap.plugin.text import bounded, clean
@@ -36,6 +37,14 @@ class ControllerEmitter:
         #: Dead workers whose crash is not sent yet: xdist names the test a worker died in
         #: (its when="???" report) right after announcing the worker down.
         self._down: dict[str, tuple[float, str]] = {}
+        self._relays: dict[str, Relay] = {}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        # A worker that cannot reach the app's socket (another host) sends through this.
+        relay = offer_channel(node)
+        if relay is not None:
+            self._relays[relay.worker] = relay
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -82,8 +91,11 @@ class ControllerEmitter:
                 )
             )
         # Set by hotlap.plugin.crash (signal or exit code, output tail, hang kill).
-        reason = clean(getattr(node, "hotlap_crash_reason", "") or str(error))
-        self._down[worker] = (time.monotonic(), reason)
+        reason = getattr(node, "hotlap_crash_reason", "") or str(error)
+        relay = self._relays.pop(worker, None)
+        if relay is not None:
+            reason = relay.crash_reason(node, reason)
+        self._down[worker] = (time.monotonic(), clean(reason))
 
     def _send_crashes(self, worker: str = "", nodeid: str = "") -> None:
         """The crashes of dead workers, ``worker``'s naming ``nodeid``, the test it ran."""

@@ -14,6 +14,8 @@ import pytest
 from hotlap.plugin.role import Role
 
 MODULES = (
+    "hotlap.plugin.remote",  # first: a worker on another host adopts the controller's channel
+    "hotlap.plugin.shard",  # --hotlap-shard K/N (history)
     "hotlap.plugin.schedule",  # duration-aware ordering (history)
     "hotlap.plugin.slow",  # --slow-threshold / --fail-unmarked-slow (history)
     "hotlap.plugin.reruns",  # --reruns (history)

@@ -132,6 +132,7 @@ _MACHINERY = (
     "runpy.py",
     "<frozen ",
     "<string>",
+    "<socket server>",  # execnet's socket server (a worker started with --tx socket=)
 )
 
 

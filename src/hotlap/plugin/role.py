@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+import functools
+import socket
+import sys
 
 import pytest
 
@@ -34,3 +37,14 @@ def worker_id(config: pytest.Config) -> str:
     if workerinput is not None:
         return str(workerinput.get("workerid", "gw?"))
     return "main"
+
+
+@functools.cache
+def origin() -> tuple[str, str]:
+    """(host name, Python version such as ``3.12.1``) of this process: where an xdist worker
+    runs, which may be another machine or interpreter than its controller's."""
+    try:
+        host = socket.gethostname()
+    except OSError:  # pragma: no cover - no name at all
+        host = ""
+    return host, ".".join(map(str, sys.version_info[:3]))

@@ -52,31 +52,25 @@ _LAZY_KINDS = frozenset(("test_report", "test_done", "fixture_setup", "fixture_t
 LINGER = 0.1
 
 
-class SocketSink(Sink):
-    """Sends events as JSON lines over the app's Unix socket.
-
-    The connection is made on the first send, starts with a hello carrying the run's token,
-    and is given up for good on the first error: if the app went away, pytest must finish
-    anyway, only without us.
+class BatchingSink(Sink):
+    """Encodes events as JSON lines and writes them in batches (see :meth:`_write`).
 
     Lazy events (a quick test's one TestDone, passing phase reports, fixture costs) are
     buffered and go out with the next urgent event (a failure, a long test's start, …) or
     within :data:`LINGER` seconds, from the flusher thread: a suite of quick tests costs one
-    ``sendall`` per worker every 0.1 s, not one per test. A worker that dies takes at most
-    that much with it, and the xdist controller sends what it knows of those tests (see
-    :mod:`hotlap.plugin.controller`).
+    write per worker every 0.1 s, not one per test. A worker that dies takes at most that
+    much with it, and the xdist controller sends what it knows of those tests (see
+    :mod:`hotlap.plugin.controller`). The first failed write ends the sending for good: if
+    the app went away, pytest must finish anyway, only without us.
     """
 
-    def __init__(self, path: str, token: str, worker: str) -> None:
+    def __init__(self) -> None:
         # Imported here, not at module level: a plugin that never sends must not pay for it.
-        from hotlap.protocol.codec import encode, encode_hello
+        from hotlap.protocol.codec import encode
 
-        self._encode, self._encode_hello = encode, encode_hello
+        self._encode = encode
         super().__init__()
-        self._path, self._token, self._worker = path, token, worker
-        self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._pid = os.getpid()
         self._pending: list[bytes] = []
         self._flusher: threading.Thread | None = None
         self._closing = threading.Event()
@@ -85,25 +79,11 @@ class SocketSink(Sink):
     def set_linger(self, callback: Callable[[], None]) -> None:
         self._linger = callback
 
-    def _connect(self) -> socket.socket | None:
-        try:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.connect(self._path)
-            sock.sendall(self._encode_hello(self._token, self._worker, self._pid))
-        except OSError:
-            self._dead = True
-            return None
-        self._sock = sock
-        return sock
-
     def send(self, event: Event) -> None:
         if self._dead:
             return
         data = self._encode(event)
         lazy = event.kind in _LAZY_KINDS and getattr(event, "outcome", "passed") == "passed"
-        self._queue(data, lazy)
-
-    def _queue(self, data: bytes, lazy: bool) -> None:
         with self._lock:
             self._pending.append(data)
             if not lazy:
@@ -131,27 +111,58 @@ class SocketSink(Sink):
             return
         data = b"".join(self._pending)
         self._pending.clear()
-        sock = self._sock or self._connect()
-        if sock is None:
-            return
-        try:
-            sock.sendall(data)
-        except OSError:
+        if not self._write(data):
             self._dead = True
-            self._close_socket()
 
-    def _close_socket(self) -> None:
-        if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.close()
-            self._sock = None
+    def _write(self, data: bytes) -> bool:
+        """Write one batch of lines (the caller holds the lock); False: give up."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Let go of what :meth:`_write` writes to (the caller holds the lock)."""
 
     def close(self) -> None:
         self._closing.set()
         with self._lock:
             self._flush_locked()
             self._dead = True
-            self._close_socket()
+            self._release()
+
+
+class SocketSink(BatchingSink):
+    """Sends events over the app's Unix socket: the connection is made on the first write and
+    starts with a hello carrying the run's token."""
+
+    def __init__(self, path: str, token: str, worker: str) -> None:
+        super().__init__()
+        self._path, self._token, self._worker = path, token, worker
+        self._sock: socket.socket | None = None
+        self._pid = os.getpid()
+
+    def _write(self, data: bytes) -> bool:
+        sock = self._sock
+        if sock is None:
+            from hotlap.protocol.codec import encode_hello
+
+            try:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.connect(self._path)
+                sock.sendall(encode_hello(self._token, self._worker, self._pid))
+            except OSError:
+                return False
+            self._sock = sock
+        try:
+            sock.sendall(data)
+        except OSError:
+            self._release()
+            return False
+        return True
+
+    def _release(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
 
 
 class CallbackSink(Sink):
@@ -181,8 +192,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_silence_in_child)
 
 
+#: Set on an xdist worker that sends through its controller (see hotlap.plugin.remote).
+channel_factory: Callable[[str], Sink] | None = None
+
+
 def sink_from_env(worker: str) -> Sink | None:
-    """A socket sink if the app asked for one through the environment."""
+    """A socket sink if the app asked for one through the environment (on a worker that
+    cannot reach the app's socket, the controller's channel instead)."""
+    if channel_factory is not None:
+        return channel_factory(worker)
     path, token = os.environ.get(ENV_SOCKET), os.environ.get(ENV_TOKEN)
     if not path or not token:
         return None

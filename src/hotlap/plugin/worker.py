@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from hotlap import __version__
-from hotlap.plugin.role import Role
+from hotlap.plugin.role import Role, origin
 from hotlap.plugin.sink import LINGER, Sink
 from hotlap.plugin.text import bounded, clean, clean_tree
 from hotlap.protocol import (
@@ -135,6 +135,7 @@ def session_start(config: pytest.Config, worker: str, role: Role) -> SessionStar
         python_version=".".join(map(str, sys.version_info[:3])),
         numprocesses=numprocesses if isinstance(numprocesses, int) else 0,
         dry_run=dry_run,
+        host=origin()[0],
     )
 
 
@@ -202,7 +203,12 @@ class TestEmitter:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.role is Role.SINGLE:
             self.sink.send(session_start(self.config, self.worker, self.role))
-        self.sink.send(WorkerStart(self.worker, self.pid, time.monotonic(), wall=time.time()))
+        host, python = origin()
+        self.sink.send(
+            WorkerStart(
+                self.worker, self.pid, time.monotonic(), wall=time.time(), host=host, python=python
+            )
+        )
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self._deselected += len(items)

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 import msgspec
 
 #: Bumped on any incompatible change of an event's fields or meaning (a new kind is not one:
-#: the plugin and the app it talks to come from the same install). It travels in a
-#: connection's hello and a record's first line, not in every event. 2: msgspec, no ``v``
-#: per event.
+#: the plugin and the app it talks to come from the same install). A new field with a default
+#: is not one either: a line without it decodes to the default. It travels in a connection's
+#: hello, not in every event. 2: msgspec, no ``v`` per event.
 PROTOCOL_VERSION = 2
 
 
@@ -55,12 +55,21 @@ class SessionStart(Event, frozen=True):
     #: pytest only collects or plans (``--collect-only``, ``--setup-only``, ``--setup-plan``):
     #: its "passed" tests ran no test code, and their seconds measure nothing.
     dry_run: bool = False
+    #: The host the session runs on (workers elsewhere say theirs in :class:`WorkerStart`).
+    host: str = ""
 
 
 class WorkerStart(Event, frozen=True):
-    """A process that runs tests is up (an xdist worker, or ``main`` without xdist)."""
+    """A process that runs tests is up (an xdist worker, or ``main`` without xdist).
+
+    ``host`` and ``python`` (``3.12.1``) say where it runs: an xdist worker may run on another
+    machine (``--tx ssh=…``, ``--tx socket=…``) or under another interpreter
+    (``--tx popen//python=…``). Empty when not known.
+    """
 
     wall: float
+    host: str = ""
+    python: str = ""
 
 
 class CollectionFinish(Event, frozen=True):

@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -35,6 +36,9 @@ OUTPUT_TAIL = 50_000
 OUTPUT_COALESCE = 0.01
 #: Bytes from one read that mean output is flowing: read again at once.
 OUTPUT_BULK = 8192
+
+#: This machine's name, as the plugin's events give theirs.
+_HOST = socket.gethostname()
 
 _SUMMARY = re.compile(r"^=*\s*((?:no tests ran|\d+ \w+).*? in [\d.]+s(?: \([\d:]+\))?)\s*=*\s*$")
 
@@ -304,7 +308,9 @@ class RunSession:
     # -- internals ------------------------------------------------------------------------
     def _track(self, event: Event) -> None:
         kind = event.kind
-        if kind == "worker_start":
+        if kind == "worker_start" and getattr(event, "host", "") in ("", _HOST):
+            # A worker on another host (--tx ssh=, socket=) has a pid of that host: not one to
+            # sample or kill here.
             self._worker_pids[event.pid] = event.worker
         elif kind == "session_finish":
             self._saw_finish = True

@@ -19,7 +19,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from typing_extensions import Self
 
-from hotlap.model.run_state import RunPhase, RunState, WorkerLane
+from hotlap.model.run_state import RunPhase, RunState, SessionInfo, WorkerLane
 from hotlap.ui.eta import LiveEta
 from hotlap.ui.format import (
     ellipsize_left,
@@ -318,6 +318,16 @@ class RunHeader(_LinePanel):
         return [line1, line2, line3]
 
 
+def lane_origin(lane: WorkerLane, session: SessionInfo) -> str:
+    """Where a lane runs, when not where the session does: ``ci-box-2 py3.12.1`` for a worker
+    on another host, ``py3.12.1`` for one under another Python, else ""."""
+    if lane.host and session.host and lane.host != session.host:
+        return f"{lane.host} py{lane.python}" if lane.python else lane.host
+    if lane.python and session.python_version and lane.python != session.python_version:
+        return f"py{lane.python}"
+    return ""
+
+
 class WorkerLanes(_LinePanel):
     """One row per worker: what it runs now, for how long, its CPU and RSS."""
 
@@ -346,10 +356,14 @@ class WorkerLanes(_LinePanel):
         dim = self.style_of("lanes--dim")
         line = Text(" ")
         line.append(f"{lane.id:<5}", style=self.style_of("lanes--id"))
+        where = lane_origin(lane, self.view.state.session)
+        if where:
+            line.append(f" {ellipsize_left(where, max(8, width // 4))}", style=dim)
         if lane.crashed:
             reason = f"  ({lane.crash_reason})" if lane.crash_reason else ""
             msg = f" crashed in {lane.crashed_in or '?'}{reason}"
-            line.append(ellipsize_left(msg, width - 7), style=self.style_of("lanes--crashed"))
+            room = width - line.cell_len - 1
+            line.append(ellipsize_left(msg, room), style=self.style_of("lanes--crashed"))
             return line
         tail = Text()
         tail.append(f"{lane.cpu_percent:4.0f}%", style="")
