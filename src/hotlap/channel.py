@@ -11,6 +11,13 @@ ENV_SOCKET = "HOTLAP_SOCKET"
 ENV_TOKEN = "HOTLAP_TOKEN"
 #: Directory (made by the controller) where a worker leaves its last words before a kill.
 ENV_FAULT_DIR = "HOTLAP_FAULT_DIR"
+#: Where the plugin writes per-process dependency files (impact recording is on).
+ENV_IMPACT_DIR = "HOTLAP_IMPACT_DIR"
+#: hotlap's own cache of compiled code with markers (``.hotlap/pycache``).
+ENV_PYCACHE = "HOTLAP_PYCACHE"
+#: Globs of files compiled without markers (``[tool.hotlap] impact-exclude``), joined by
+#: ``os.pathsep``.
+ENV_IMPACT_EXCLUDE = "HOTLAP_IMPACT_EXCLUDE"
 
 
 def note_path(directory: str, pid: int) -> str:

@@ -3,8 +3,7 @@ replay of shards merged into one record shows every shard's workers as lanes of 
 
 from __future__ import annotations
 
-import dataclasses
-
+import msgspec
 from ui_helpers import events_of
 
 from hotlap.export.record_merge import merge_records
@@ -39,10 +38,10 @@ def located(events: list[Event]) -> list[Event]:
     out: list[Event] = []
     for e in events:
         if isinstance(e, SessionStart):
-            e = dataclasses.replace(e, host="ci-main", python_version="3.11.7")
+            e = msgspec.structs.replace(e, host="ci-main", python_version="3.11.7")
         elif isinstance(e, WorkerStart):
             remote = e.worker == "gw1"
-            e = dataclasses.replace(
+            e = msgspec.structs.replace(
                 e, host="ci-box-2" if remote else "ci-main", python="3.12.1" if remote else "3.11.7"
             )
         out.append(e)
@@ -77,7 +76,7 @@ def shard(events: list[Event], name: str, wall_shift: float) -> list[Event]:
             changes["nodeids"] = [f"{name}/{n}" for n in e.nodeids]
         if hasattr(e, "wall"):
             changes["wall"] = e.wall + wall_shift
-        out.append(dataclasses.replace(e, **changes) if changes else e)
+        out.append(msgspec.structs.replace(e, **changes) if changes else e)
     return out
 
 

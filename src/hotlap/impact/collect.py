@@ -24,6 +24,8 @@ from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
 
+from hotlap.channel import ENV_IMPACT_EXCLUDE as ENV_EXCLUDE
+from hotlap.channel import ENV_PYCACHE
 from hotlap.impact.instrument import (
     _HOTLAP_DIR,
     SITE_PACKAGES,
@@ -31,14 +33,6 @@ from hotlap.impact.instrument import (
     harvest,
     is_instrumented,
 )
-
-#: Where the app asks the plugin to write per-process dependency files (set by the app).
-ENV_DIR = "HOTLAP_IMPACT_DIR"
-#: hotlap's own cache of compiled code with markers (``.hotlap/pycache``, set by the app).
-ENV_PYCACHE = "HOTLAP_PYCACHE"
-#: Globs of files compiled without markers (``[tool.hotlap] impact-exclude``), joined by
-#: ``os.pathsep``.
-ENV_EXCLUDE = "HOTLAP_IMPACT_EXCLUDE"
 
 
 def settings_from_env() -> tuple[list[str], str | None]:

@@ -9,8 +9,10 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hotlap.channel import ENV_IMPACT_DIR as ENV_DIR
+from hotlap.channel import ENV_IMPACT_EXCLUDE as ENV_EXCLUDE
+from hotlap.channel import ENV_PYCACHE
 from hotlap.impact import pending
-from hotlap.impact.collect import ENV_DIR, ENV_EXCLUDE, ENV_PYCACHE
 from hotlap.model.run_context import RunContext, RunHooks
 
 if TYPE_CHECKING:
@@ -24,9 +26,12 @@ if TYPE_CHECKING:
 class ImpactHooks:
     """Per-run directory for the plugin's files; merge into the store afterwards."""
 
-    def __init__(self) -> None:
+    def __init__(self, merge_now: bool = False) -> None:
         self.tmp: Path | None = None
         self.args: list[str] = []
+        #: Merge as the run ends (watch mode: the next cycle's selection needs this run, and
+        #: a save made meanwhile must be compared with what ran), not in the background.
+        self.merge_now = merge_now
 
     def prepare(self, ctx: RunContext) -> None:
         try:
@@ -90,7 +95,12 @@ class ImpactHooks:
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             return [f"impact: could not record this run ({exc.strerror or exc})"]
-        pending.merge_in_background(ctx.project)
+        if self.merge_now:
+            failed = [m for m in pending.merge_pending(ctx.project) if "could not" in m]
+            if failed:
+                return failed
+        else:
+            pending.merge_in_background(ctx.project)
         # A run that ran no test (a usage error, an empty selection, a collection error) may
         # still have recorded collection errors, but has nothing to say after pytest's error.
         return [f"impact: recorded dependencies of {len(state.tests)} tests"] if state.tests else []
@@ -119,6 +129,6 @@ def record_run(project: Path, tmp: Path, state: RunState, pytest_args: list[str]
     return pending.merge_pending(project)
 
 
-def make_hooks(ctx: RunContext) -> RunHooks:
-    """The impact hooks of one run."""
-    return ImpactHooks()
+def make_hooks(ctx: RunContext, merge_now: bool = False) -> RunHooks:
+    """The impact hooks of one run (``merge_now``: see :class:`ImpactHooks`)."""
+    return ImpactHooks(merge_now)

@@ -13,15 +13,21 @@ import sys
 import time
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from hotlap import jsonref
+from hotlap.channel import ENV_IMPACT_DIR as ENV_DIR
 from hotlap.impact import PROCESS_FILE_VERSION
-from hotlap.impact.collect import ENV_DIR, CodeKey, Collector, settings_from_env
 from hotlap.plugin import gate
 from hotlap.plugin.role import Role, worker_id
+
+if TYPE_CHECKING:
+    from hotlap.impact.collect import CodeKey, Collector
+
+# hotlap.impact.collect (the tracer, the import hook) is imported only when recording: an
+# installed hotlap must cost a plain pytest run nothing.
 
 __all__ = ["ENV_DIR", "ImpactRecorder", "addoption", "configure"]
 
@@ -37,6 +43,8 @@ def _start_early() -> None:
     # A session started inside a test (pytester) records nothing: see gate.owns.
     if _early is not None or gate.session_running() or not os.environ.get(ENV_DIR):
         return
+    from hotlap.impact.collect import Collector, settings_from_env
+
     collector = Collector(os.getcwd(), *settings_from_env())
     try:
         collector.start()
@@ -90,6 +98,8 @@ class ImpactRecorder:
             self.collector, self.started_ns = early
             self.collector.root = self.root.rstrip(os.sep) + os.sep
         else:
+            from hotlap.impact.collect import Collector, settings_from_env
+
             self.collector = Collector(self.root, *settings_from_env())
             self.started_ns = time.time_ns()
             try:

@@ -91,15 +91,15 @@ def _load_durations(config: pytest.Config) -> tuple[dict[str, float], str]:
 
 def settings(config: pytest.Config, role: Role) -> ShardSettings | None:
     """This process's shard settings, or None when no shard was asked for."""
-    from hotlap.history.shards import ShardSpecError, parse_shard
-
     if role is Role.WORKER:
         data = getattr(config, "workerinput", {}).get(WORKERINPUT_KEY)
         if isinstance(data, dict):
             return ShardSettings.from_payload(data)
     spec = config.getoption("hotlap_shard", None)
     if not spec:
-        return None
+        return None  # the splitter is not even imported: a run without shards pays nothing
+    from hotlap.history.shards import ShardSpecError, parse_shard
+
     try:
         k, n = parse_shard(str(spec))
     except ShardSpecError as exc:

@@ -33,7 +33,7 @@ def make_run_hooks(ctx: RunContext) -> list[RunHooks]:
             found.append(history_hooks(ctx))
     from hotlap.impact.hooks import make_hooks
 
-    found.append(make_hooks(ctx))
+    found.append(make_hooks(ctx, merge_now=True))
     return found
 
 
