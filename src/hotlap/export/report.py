@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from hotlap import __version__, jsonref
 from hotlap.model.run_state import RunState
 
@@ -184,11 +186,20 @@ def build_report(
 
 
 def dumps_report(report: dict[str, Any], compact: bool = False) -> str:
-    """The report's text. ``ensure_ascii`` keeps it valid JSON whatever the tests printed.
-    ``compact`` (no indentation) lets json's C encoder do it: ~10x faster on big runs."""
-    if compact:
-        return jsonref.dumps(report, ensure_ascii=True, separators=(",", ":")) + "\n"
-    return jsonref.dumps(report, indent=2, ensure_ascii=True) + "\n"
+    """The report's text, ASCII whatever the tests printed (non-ASCII text as ``\\u``
+    escapes). msgspec encodes it (2,000 tests: a few ms, where json's indenting encoder took
+    ~0.2 s); a report holding non-ASCII text goes through json's ``ensure_ascii``."""
+    try:
+        data: bytes | None = msgspec.json.encode(report)
+    except (UnicodeEncodeError, TypeError, OverflowError):
+        data = None
+    if data is None or not data.isascii():
+        if compact:
+            return jsonref.dumps(report, ensure_ascii=True, separators=(",", ":")) + "\n"
+        return jsonref.dumps(report, indent=2, ensure_ascii=True) + "\n"
+    if not compact:
+        data = msgspec.json.format(data, indent=2)
+    return data.decode("ascii") + "\n"
 
 
 def write_report(path: str | Path, report: dict[str, Any], compact: bool = False) -> None:
