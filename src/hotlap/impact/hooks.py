@@ -4,7 +4,6 @@ narrow ``--affected`` runs to the tests the changes can affect."""
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,7 +65,7 @@ class ImpactHooks:
         try:
             base = pending.base_dir(ctx.project)
             pending.remove_stale(ctx.project)
-            self.tmp = base / secrets.token_hex(6)
+            self.tmp = base / os.urandom(6).hex()  # secrets would import hashlib, random
             self.tmp.mkdir(parents=True)
         except OSError as exc:
             self.tmp = None

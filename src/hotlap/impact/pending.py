@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
+# msgspec is imported where a run is marked or merged: hotlap imports this module before it
+# starts pytest.
 
 #: The file that makes a run's directory ready to merge (written last, atomically).
 INFO = "run.info"
@@ -49,6 +50,8 @@ def mark_ready(
         "pytest_args": pytest_args,
         "ended_ns": time.time_ns(),
     }
+    import msgspec
+
     tmp = directory / (INFO + ".tmp")
     tmp.write_bytes(msgspec.json.encode(info))
     os.replace(tmp, directory / INFO)
@@ -113,6 +116,8 @@ def merge_pending(project: Path) -> list[str]:
 
 
 def _merge(project: Path, directory: Path) -> list[str]:
+    import msgspec
+
     from hotlap.impact.fingerprint import fingerprint
     from hotlap.impact.merge import merge_run, read_process_files
     from hotlap.impact.store import open_store
