@@ -1,0 +1,82 @@
+"""From a project directory to a ready :class:`~hotlap.mutate.session.MutationRun`: the impact
+data, history's test durations, the stored results (for ``--changed`` and the order of
+tests), the plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hotlap.impact.store import ImpactStore
+from hotlap.mutate.plan import Scope, build_plan
+from hotlap.mutate.session import MutationRun, RunOptions
+from hotlap.mutate.store import MutateStore, store_path
+
+
+class PrepareError(Exception):
+    """The run cannot start (no impact data); the message says what to do."""
+
+
+def _durations(project: Path) -> dict[str, float]:
+    """Expected seconds per test, from history (empty without one)."""
+    from hotlap.history.store import DB_NAME, HistoryError, HistoryStore
+
+    if not (project / ".hotlap" / DB_NAME).exists():
+        return {}
+    try:
+        with HistoryStore.open(project / ".hotlap") as history:
+            return history.expected(5)
+    except (OSError, HistoryError, Exception):
+        return {}
+
+
+def default_workers() -> int:
+    from hotlap.resources.cores import effective_cores, worker_count
+
+    return worker_count(effective_cores())
+
+
+def prepare_run(
+    project: Path,
+    paths: list[str],
+    *,
+    changed: bool = False,
+    workers: int | None = None,
+    only: dict[str, set[str]] | None = None,
+) -> tuple[MutationRun, list[str]]:
+    """The run for ``paths`` (``PATH[::FUNCTION]``) in ``project``, and notes for the user.
+    ``only``: file -> blocks to mutate (watch mode's just-changed code)."""
+    db = project / ".hotlap" / "impact.sqlite3"
+    if not db.exists():
+        raise PrepareError(
+            "no impact data in .hotlap/: run `hotlap` (or `hotlap run`) here first, so "
+            "hotlap knows which tests run which code"
+        )
+    impact = ImpactStore(db)
+    notes = list(impact.warnings)
+    try:
+        if not impact.tests():
+            raise PrepareError("the impact data holds no test: run `hotlap` here first")
+        root = Path(impact.get_meta("rootdir", str(project)))
+        scope = Scope.parse(paths, root, Path.cwd())
+        results = MutateStore(store_path(project))
+        notes.extend(results.warnings)
+        try:
+            since = results.block_checksums() if changed else None
+            durations = _durations(project)
+            plan = build_plan(
+                impact,
+                project,
+                scope,
+                changed_since=since,
+                durations=durations,
+                killers=results.killers,
+                only=only,
+            )
+        finally:
+            results.close()
+    finally:
+        impact.close()
+    notes.extend(plan.notes)
+    options = RunOptions(workers=workers or default_workers(), durations=durations)
+    run = MutationRun(plan, store_path(project), options, scope.describe())
+    return run, notes

@@ -1,0 +1,597 @@
+"""The process that tests mutants (run by file path: ``python worker.py warm CONFIG``).
+
+Standard library and pytest only, and never ``import hotlap``: pytest marks plugin packages
+for assertion rewriting at start-up and warns about any already imported (a suite with
+``filterwarnings = error`` would not start). Its two helpers, ``finder.py`` and
+``operators.py``, are loaded by path under private names.
+
+Commands come as JSON lines on stdin (``run`` a mutant's tests, or the tests alone for the
+baseline; ``cancel`` one), events go as JSON lines to stdout; stdin's end stops every child
+and the process.
+
+The worker runs pytest once to collect the tests, then serves: each command is a ``fork``
+of the collected session, in one of two ways:
+
+* a function's mutant replaces the code of the function objects it changes (``__code__``)
+  and the tests run through pytest's own runtest protocol, the last with no next item so
+  every fixture is torn down (teardown code is tested too). No start-up, no collection.
+* code that runs at import (module-level code, a registering decorator, which the worker
+  saw run while the tests were collected) is tested *fresh*: the child drops every module
+  of the project from ``sys.modules`` and runs a new ``pytest.main`` on the tests, which
+  imports the project anew through the mutant's import hook. pytest and the plugins are
+  imported already (a cold ``python -m pytest`` costs 4-5 times more here).
+
+Every child runs in its own process group (killed whole at its timeout), dies with its
+parent (``PR_SET_PDEATHSIG`` on Linux), reads nothing, prints nothing, writes no bytecode,
+and reports on its own pipe. Tests that start Python subprocesses get the mutant through
+``HOTLAP_MUTANT`` and the ``sitecustomize`` on ``PYTHONPATH`` (see ``site/``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib.util
+import json
+import os
+import selectors
+import signal
+import sys
+import time
+from types import CodeType, FunctionType, ModuleType
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"_hotlap_mutate_{name}", f"{HERE}/{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- output -----------------------------------------------------------------------------------
+def _send(fd: int, message: dict[str, Any]) -> None:
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        try:
+            written = os.write(fd, data)
+        except InterruptedError:
+            continue
+        data = data[written:]
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL when the parent dies, so no child outlives a killed run."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+# -- what a child reports ---------------------------------------------------------------------
+class Probe:
+    """pytest hooks of a child: each test's start, failure and time, to the child's pipe."""
+
+    def __init__(self) -> None:
+        self.fd = -1
+        self.failed: list[str] = []
+        self.outcomes: dict[str, list[Any]] = {}
+        self.stop_first = True
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        if self.fd >= 0:
+            _send(self.fd, {"t": "start", "n": nodeid})
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if self.fd < 0:
+            return
+        entry = self.outcomes.setdefault(report.nodeid, ["passed", 0.0])
+        entry[1] += float(getattr(report, "duration", 0.0) or 0.0)
+        if report.failed:
+            entry[0] = "failed"
+            if report.nodeid not in self.failed:
+                self.failed.append(report.nodeid)
+                _send(self.fd, {"t": "fail", "n": report.nodeid, "when": report.when})
+        elif report.skipped and entry[0] == "passed":
+            entry[0] = "skipped"
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if self.fd >= 0 and report.failed:
+            nodeid = report.nodeid or "<collection>"
+            self.failed.append(nodeid)
+            _send(self.fd, {"t": "fail", "n": nodeid, "when": "collect"})
+
+    def end(self, status: str, message: str = "") -> None:
+        _send(
+            self.fd,
+            {
+                "t": "end",
+                "status": status,
+                "failed": self.failed,
+                "outcomes": self.outcomes,
+                "message": message,
+            },
+        )
+
+
+# -- the server loop (both modes) ---------------------------------------------------------------
+class Child:
+    def __init__(self, cmd: dict[str, Any], pid: int, fd: int) -> None:
+        self.cmd = cmd
+        self.pid = pid
+        self.fd = fd
+        self.buf = b""
+        self.started = time.monotonic()
+        timeout = cmd.get("timeout")
+        self.deadline = self.started + float(timeout) if timeout else None
+        self.current = ""
+        self.ran: list[str] = []
+        self.end: dict[str, Any] | None = None
+        self.timed_out = False
+        self.status: int | None = None
+        self.eof = False
+
+
+class Server:
+    """Reads commands, forks a child per command, reports each child's verdict."""
+
+    def __init__(self, in_fd: int, out_fd: int, run_child: Any) -> None:
+        self.in_fd = in_fd
+        self.out = out_fd
+        self.run_child = run_child
+        self.children: dict[int, Child] = {}
+        self.by_fd: dict[int, Child] = {}
+        self.sel = selectors.DefaultSelector()
+        self.inbuf = b""
+
+    def send(self, message: dict[str, Any]) -> None:
+        _send(self.out, message)
+
+    def serve(self) -> None:
+        os.set_blocking(self.in_fd, False)
+        self.sel.register(self.in_fd, selectors.EVENT_READ)
+        open_ = True
+        while open_ or self.children:
+            timeout = 0.05
+            for events in self.sel.select(timeout):
+                key = events[0]
+                if key.fd == self.in_fd:
+                    open_ = self._read_commands()
+                    if not open_:
+                        self.sel.unregister(self.in_fd)
+                        self._kill_all()
+                else:
+                    self._read_child(self.by_fd[key.fd])
+            self._reap()
+            self._check_deadlines()
+
+    def _read_commands(self) -> bool:
+        try:
+            data = os.read(self.in_fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        self.inbuf += data
+        while b"\n" in self.inbuf:
+            line, self.inbuf = self.inbuf.split(b"\n", 1)
+            if line.strip():
+                self._command(json.loads(line))
+        return True
+
+    def _command(self, cmd: dict[str, Any]) -> None:
+        if cmd.get("op") == "cancel":
+            for child in list(self.children.values()):
+                if child.cmd.get("id") == cmd.get("id"):
+                    self._kill(child)
+            return
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 0
+            try:
+                os.close(read_fd)
+                os.setpgid(0, 0)
+                _die_with_parent()
+                for fd in [*self.by_fd, self.in_fd, self.out]:
+                    os.close(fd)
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(devnull, fd)
+                self.run_child(cmd, write_fd)
+            except BaseException as exc:  # report, never return into the server's loop
+                try:
+                    _send(write_fd, {"t": "end", "status": "error", "message": repr(exc)[:500]})
+                except Exception:
+                    code = 3
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        os.set_blocking(read_fd, False)
+        child = Child(cmd, pid, read_fd)
+        self.children[pid] = child
+        self.by_fd[read_fd] = child
+        self.sel.register(read_fd, selectors.EVENT_READ)
+
+    def _read_child(self, child: Child) -> None:
+        try:
+            data = os.read(child.fd, 1 << 16)
+        except BlockingIOError:
+            return
+        if not data:
+            child.eof = True
+            self.sel.unregister(child.fd)
+            del self.by_fd[child.fd]
+            os.close(child.fd)
+            self._finish_if_done(child)
+            return
+        child.buf += data
+        while b"\n" in child.buf:
+            line, child.buf = child.buf.split(b"\n", 1)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            kind = message.get("t")
+            if kind == "start":
+                child.current = message["n"]
+                child.ran.append(message["n"])
+            elif kind == "end":
+                child.end = message
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.get(pid)
+            if child is None:
+                continue
+            child.status = status
+            if not child.eof:
+                # Drain what it wrote; a grandchild may hold the pipe open: do not wait.
+                self._read_child(child)
+                if not child.eof:
+                    self.sel.unregister(child.fd)
+                    del self.by_fd[child.fd]
+                    os.close(child.fd)
+                    child.eof = True
+            self._finish_if_done(child)
+
+    def _finish_if_done(self, child: Child) -> None:
+        if child.status is None or not child.eof or child.pid not in self.children:
+            return
+        del self.children[child.pid]
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)  # its process group: what the tests left
+        seconds = time.monotonic() - child.started
+        end = child.end or {}
+        result: dict[str, Any] = {
+            "ev": "done",
+            "id": child.cmd.get("id"),
+            "seconds": round(seconds, 4),
+            "tests_run": len(child.ran),
+            "outcomes": end.get("outcomes", {}),
+            "message": end.get("message", ""),
+        }
+        if child.timed_out:
+            result.update(status="timeout", killed_by=[child.current] if child.current else [])
+        elif child.end is not None:
+            result.update(status=end["status"], killed_by=end.get("failed", [])[:1])
+        else:
+            status = child.status
+            how = (
+                f"signal {os.WTERMSIG(status)}"
+                if os.WIFSIGNALED(status)
+                else f"exit code {os.WEXITSTATUS(status)}"
+            )
+            if child.current:  # the test crashed its process: the mutant is detected
+                result.update(status="killed", killed_by=[child.current], message=f"crash: {how}")
+            else:
+                result.update(status="error", killed_by=[], message=f"child ended: {how}")
+        self.send(result)
+
+    def _kill(self, child: Child) -> None:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGKILL)
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for child in list(self.children.values()):
+            if child.deadline is not None and now > child.deadline and not child.timed_out:
+                child.timed_out = True
+                self._kill(child)
+
+    def _kill_all(self) -> None:
+        for child in list(self.children.values()):
+            self._kill(child)
+
+
+# -- applying a mutant --------------------------------------------------------------------------
+class Mutants:
+    """Compiles mutants and puts them in place in a child."""
+
+    def __init__(self, tmpdir: str) -> None:
+        self.tmpdir = tmpdir
+        self.operators = _load("operators")
+        self.finder = _load("finder")
+
+    def compile(self, spec: dict[str, Any]) -> tuple[CodeType, Any]:
+        """(module code, outermost function node or None) of mutant ``spec``."""
+        with open(spec["file"], encoding="utf-8") as f:
+            source = f.read()
+        import ast
+
+        tree = ast.parse(source)
+        outer = self.operators.outermost_function(tree, spec["block"])
+        code = self.operators.compile_mutant(source, spec["file"], spec["block"], spec["index"])
+        return code, outer
+
+    def publish(self, spec: dict[str, Any], code: CodeType) -> None:
+        """The mutant file for subprocesses, and the import hook here."""
+        path = os.path.join(self.tmpdir, f"mutant-{os.getpid()}.bin")
+        self.finder.write_mutant(path, spec["file"], code)
+        os.environ[self.finder.ENV_MUTANT] = path
+        self.finder.install(spec["file"], code)
+
+
+def _find_code(code: CodeType, name: str, line: int) -> CodeType | None:
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        for const in current.co_consts:
+            if isinstance(const, CodeType):
+                if const.co_name == name and const.co_firstlineno == line:
+                    return const
+                stack.append(const)
+    return None
+
+
+def _under(root: str, path: str) -> bool:
+    return path.startswith(root) and os.sep + "site-packages" + os.sep not in path
+
+
+# -- warm mode -------------------------------------------------------------------------------
+class Host:
+    """The warm server's pytest plugin: collect, then serve from ``pytest_runtestloop``."""
+
+    def __init__(self, config: dict[str, Any], out_fd: int, profiler: Any) -> None:
+        self.config = config
+        self.out = out_fd
+        self.root = os.path.realpath(config["root"]) + os.sep
+        self.profiler = profiler
+        self.items: dict[str, Any] = {}
+        self.errors: list[str] = []
+        self.import_time: list[list[Any]] = []
+        self.functions: dict[tuple[str, int, str], list[FunctionType]] = {}
+        self.loaded: set[str] = set()
+        self.probe = Probe()
+        self.mutants = Mutants(config["tmpdir"])
+        self.started = time.monotonic()
+        self.ready_sent = False
+
+    def ready(self, **extra: Any) -> None:
+        self.ready_sent = True
+        _send(
+            self.out,
+            {
+                "ev": "ready",
+                "collected": list(self.items),
+                "errors": self.errors,
+                "import_time": self.import_time,
+                "seconds": round(time.monotonic() - self.started, 4),
+                **extra,
+            },
+        )
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed and self.probe.fd < 0:
+            self.errors.append(report.nodeid)
+
+    def pytest_collection_finish(self, session: Any) -> None:
+        self.import_time = self.profiler.stop(self.root)
+        self.items = {item.nodeid: item for item in session.items}
+
+    def _index(self) -> None:
+        real: dict[str, str] = {}
+
+        def realpath(name: str) -> str:
+            found = real.get(name)
+            if found is None:
+                found = real[name] = os.path.realpath(name)
+            return found
+
+        for obj in gc.get_objects():
+            if type(obj) is FunctionType:
+                code = obj.__code__
+                if code.co_filename.startswith("<"):
+                    continue
+                path = realpath(code.co_filename)
+                if _under(self.root, path):
+                    key = (path, code.co_firstlineno, code.co_name)
+                    self.functions.setdefault(key, []).append(obj)
+        for module in list(sys.modules.values()):
+            filename = getattr(module, "__file__", None)
+            if isinstance(filename, str) and _under(self.root, realpath(filename)):
+                self.loaded.add(realpath(filename))
+
+    def pytest_runtestloop(self, session: Any) -> bool:
+        self._index()
+        self.ready()
+        session.config.pluginmanager.register(self.probe, "hotlap-mutate-probe")
+        Server(self.config["in_fd"], self.out, self.run_child).serve()
+        return True
+
+    def run_child(self, cmd: dict[str, Any], fd: int) -> None:
+        probe = self.probe
+        probe.fd = fd
+        spec = cmd.get("mutant")
+        if spec is not None and cmd.get("fresh"):
+            self._run_fresh(cmd, spec, fd)
+            return
+        if spec is not None:
+            code, outer = self.mutants.compile(spec)
+            if not self._apply(spec, code, outer):
+                probe.end("fresh")
+                return
+        items = [self.items[n] for n in cmd["tests"] if n in self.items]
+        stop_first = bool(cmd.get("stop_first", True))
+        for i, item in enumerate(items):
+            nextitem = items[i + 1] if i + 1 < len(items) else None
+            item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            if stop_first and probe.failed:
+                break
+        probe.end("killed" if probe.failed else "survived")
+
+    def _run_fresh(self, cmd: dict[str, Any], spec: dict[str, Any], fd: int) -> None:
+        """The project imported anew, mutated: every module of the project (tests and
+        conftests too) leaves ``sys.modules``, and a new pytest session in this process
+        imports and collects the mutant's tests again, so import-time code runs mutated.
+        What pytest and the installed plugins cost to import is already paid."""
+        code, _outer = self.mutants.compile(spec)
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None)
+            if name.startswith("_hotlap_mutate_") or not isinstance(path, str):
+                continue
+            if _under(self.root, os.path.realpath(path)):
+                del sys.modules[name]
+        self.mutants.publish(spec, code)
+        import pytest
+
+        probe = Probe()
+        probe.fd = fd
+        args = [*self.config["args"], *cmd["tests"]]
+        if cmd.get("stop_first", True):
+            args.append("-x")
+        pytest.main(args, plugins=[probe])
+        probe.end("killed" if probe.failed else ("survived" if probe.outcomes else "error"))
+
+    def _apply(self, spec: dict[str, Any], code: CodeType, outer: Any) -> bool:
+        """Put the mutant in place here; False when only a fresh process can test it."""
+        path = os.path.realpath(spec["file"])
+        self.mutants.publish(spec, code)  # lazy imports and subprocesses
+        if path not in self.loaded:
+            return True  # imported later, through the hook
+        if outer is None:
+            return False  # module-level code: it ran at import already
+        line = min([outer.lineno, *(d.lineno for d in outer.decorator_list)])
+        new = _find_code(code, outer.name, line)
+        functions = self.functions.get((path, line, outer.name))
+        if new is None or not functions:
+            return False
+        try:
+            for function in functions:
+                function.__code__ = new
+        except ValueError:  # another closure (a removed call used a free variable)
+            return False
+        return True
+
+
+class ImportProfile:
+    """Which project functions run while pytest starts and collects (imports, decorators,
+    parametrize helpers): their mutants need a fresh process."""
+
+    def __init__(self) -> None:
+        self.codes: set[CodeType] = set()
+        self.tool: int | None = None
+        self.profile: Any = None
+
+    def start(self) -> None:
+        if sys.version_info >= (3, 12):
+            mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+            for tool in (5, 4, 3):
+                try:
+                    mon.use_tool_id(tool, "hotlap-mutate")
+                except ValueError:
+                    continue
+                self.tool = tool
+                break
+            if self.tool is not None:
+                codes = self.codes
+
+                def on_start(code: CodeType, offset: int) -> Any:
+                    codes.add(code)
+                    return mon.DISABLE
+
+                mon.register_callback(self.tool, mon.events.PY_START, on_start)
+                mon.set_events(self.tool, mon.events.PY_START)
+                return
+        import cProfile
+
+        self.profile = cProfile.Profile()
+        self.profile.enable(subcalls=False, builtins=False)
+
+    def stop(self, root: str) -> list[list[Any]]:
+        if self.tool is not None:
+            mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
+            mon.set_events(self.tool, 0)
+            mon.register_callback(self.tool, mon.events.PY_START, None)
+            mon.free_tool_id(self.tool)
+            self.tool = None
+        elif self.profile is not None:
+            self.profile.disable()
+            for entry in self.profile.getstats():
+                if isinstance(entry.code, CodeType):
+                    self.codes.add(entry.code)
+            self.profile = None
+        found = set()
+        for code in self.codes:
+            if code.co_name == "<module>" or code.co_filename.startswith("<"):
+                continue
+            path = os.path.realpath(code.co_filename)
+            if _under(root, path):
+                found.add((path, code.co_firstlineno))
+        self.codes = set()
+        return sorted([p, line] for p, line in found)
+
+
+def warm_main(config: dict[str, Any], out_fd: int) -> int:
+    import pytest
+
+    profiler = ImportProfile()
+    host = Host(config, out_fd, profiler)
+    profiler.start()
+    try:
+        code = pytest.main([*config["args"], *config["collect"]], plugins=[host])
+    finally:
+        profiler.stop(host.root)
+    if not host.ready_sent:  # pytest stopped before its test loop (a usage error)
+        host.ready(exit=int(code))
+    return 0
+
+
+def main() -> int:
+    mode = sys.argv[1]
+    config = json.loads(sys.argv[2])
+    # As ``python -m pytest`` has it (``python worker.py`` put this file's directory first,
+    # where its siblings would shadow the project's modules).
+    sys.path[0] = os.getcwd()
+    sys.dont_write_bytecode = True
+    # Commands and events on private descriptors: pytest's capture takes over 0, 1 and 2.
+    config["in_fd"] = os.dup(0)
+    out_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the app stops us (stdin's end, or a kill)
+    if mode != "warm":
+        raise SystemExit(f"unknown mode {mode!r}")
+    return warm_main(config, out_fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
