@@ -78,5 +78,6 @@ def prepare_run(
         impact.close()
     notes.extend(plan.notes)
     options = RunOptions(workers=workers or default_workers(), durations=durations)
-    run = MutationRun(plan, store_path(project), options, scope.describe())
+    label = scope.describe() + (", changed code" if changed else "")
+    run = MutationRun(plan, store_path(project), options, label)
     return run, notes
