@@ -3,6 +3,7 @@ subprocesses): record impact data with ``hotlap run``, then ``hotlap mutate``.""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -103,3 +104,60 @@ def tree_digest(root: Path) -> str:
             with open(path, "rb") as f:
                 h.update(f.read())
     return h.hexdigest()
+
+
+class Watch:
+    """A running ``hotlap watch --headless``; its lines are read on a thread."""
+
+    def __init__(self, project: Project, *args: str) -> None:
+        import queue
+        import threading
+
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        self.proc = subprocess.Popen(
+            project.command("watch", "--headless", "--no-history", *args),
+            cwd=project.root,
+            env={**clean_env(), **project.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> str:
+        """The next line containing ``text``."""
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line with {text!r}; saw:\n" + "\n".join(self.seen))
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)

@@ -97,7 +97,7 @@ def test_module_level_code() -> None:
     found = changes(MODULE)
     assert "constant: LIMIT = 10  ->  LIMIT = 11" in found
     assert "constant: LIMIT = 10  ->  LIMIT = 9" in found
-    assert "constant: NAMES = [\"a\", \"b\"]  ->  NAMES = []" in found
+    assert 'constant: NAMES = ["a", "b"]  ->  NAMES = []' in found
     assert "constant: def retry(times=3):  ->  def retry(times=4):" in found
     assert "constant: @retry(times=4)  ->  @retry(times=5)" in found
     assert "constant: def clamp(x, low=0):  ->  def clamp(x, low=1):" in found
@@ -130,5 +130,7 @@ def test_every_mutant_compiles_with_its_lines() -> None:
 def test_blocks_named_as_impact_names_them() -> None:
     """Block names (nested, methods, redefinitions) equal impact's, so the recorded tests
     of a block are found by name."""
-    source = SOURCE + "\n\ndef clamp(x):\n    return x\n\nif True:\n    def inner():\n        pass\n"
+    source = SOURCE + (
+        "\n\ndef clamp(x):\n    return x\n\nif True:\n    def inner():\n        pass\n"
+    )
     assert list(block_nodes(ast.parse(source))) == list(analyse_source(source.encode()).blocks)

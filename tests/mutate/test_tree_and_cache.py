@@ -16,9 +16,11 @@ SLOW_SUITE = {
     "src/pkg/slow.py": """
         import time
 
+        START = 0
+
         def wait(n):
             time.sleep(0.2)
-            total = 0
+            total = START
             for i in range(n):
                 total += i
             return total
@@ -73,13 +75,17 @@ def _wait_for_progress(proc: subprocess.Popen[str]) -> str:
 
 def _no_workers_left(project: Project) -> bool:
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return not [line for line in out.splitlines() if "mutate/worker.py" in line and
-                str(project.root) in line]
+    return not [
+        line
+        for line in out.splitlines()
+        if "mutate/worker.py" in line and str(project.root) in line
+    ]
 
 
 def test_tree_unchanged_after_a_run(project: Project) -> None:
     """With bytecode writing on, a full mutation run leaves every file and directory of the
-    project (``.hotlap/`` aside) byte-identical: no mutants/ copy, no pytest cache, no pyc."""
+    project (``.hotlap/`` aside) byte-identical: no mutants/ copy, no pytest cache (the
+    module-level mutants run whole pytest sessions, which write one), no pyc."""
     _slow_project(project)
     before = tree_digest(project.root)
     proc = _start_mutate(project)
@@ -113,7 +119,9 @@ def test_tree_unchanged_after_a_kill_mid_run(project: Project, sig: signal.Signa
 def test_json_report_fail_under_and_report_score(project: Project) -> None:
     """The ``--json`` schema of the issue; ``--fail-under`` above the score exits 1, at or
     below it 0; ``hotlap report`` shows the score of the last run."""
-    project.write("src/pkg/m.py", "def add(a, b):\n    return a + b\n\ndef unused(x):\n    return -x\n")
+    project.write(
+        "src/pkg/m.py", "def add(a, b):\n    return a + b\n\ndef unused(x):\n    return -x\n"
+    )
     project.write(
         "tests/test_m.py", "from pkg.m import add\n\ndef test_add():\n    assert add(2, 2) >= 0\n"
     )
@@ -123,7 +131,14 @@ def test_json_report_fail_under_and_report_score(project: Project) -> None:
     assert data["version"] == 1 and isinstance(data["score"], float)
     for mutant in data["mutants"]:
         assert set(mutant) == {
-            "id", "file", "function", "line", "diff", "status", "killed_by", "tests_run"
+            "id",
+            "file",
+            "function",
+            "line",
+            "diff",
+            "status",
+            "killed_by",
+            "tests_run",
         }
         assert mutant["status"] in ("killed", "survived", "timeout", "no_tests", "error")
         assert mutant["file"] == "src/pkg/m.py"

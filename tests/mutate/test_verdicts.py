@@ -127,10 +127,11 @@ def test_import_time_code_is_tested_fresh(project: Project) -> None:
         "killed"
     )
     assert found["<module>: LIMIT = 10 -> LIMIT = 11"]["status"] == "killed"
-    assert found["<module>: def double(x, factor=2): -> def double(x, factor=3):"][
-        "status"
-    ] == "killed"
-    assert found['<module>: @register("double") -> @register(\'\')']["status"] == "killed"
+    assert (
+        found["<module>: def double(x, factor=2): -> def double(x, factor=3):"]["status"]
+        == "killed"
+    )
+    assert found["<module>: @register(\"double\") -> @register('')"]["status"] == "killed"
     assert not [m for m in found.values() if m["status"] == "error"], found
 
 
@@ -159,7 +160,8 @@ def test_code_run_in_a_subprocess_is_tested(project: Project) -> None:
         import sys
 
         def test_cli():
-            env = {**os.environ, "PYTHONPATH": "src" + os.pathsep + os.environ.get("PYTHONPATH", "")}
+            path = "src" + os.pathsep + os.environ.get("PYTHONPATH", "")
+            env = {**os.environ, "PYTHONPATH": path}
             out = subprocess.run(
                 [sys.executable, "-m", "pkg.cli", "hi"], capture_output=True, text=True, env=env
             )

@@ -29,6 +29,35 @@ def _durations(project: Path) -> dict[str, float]:
         return {}
 
 
+def current_checksums(project: Path) -> dict[tuple[str, str], str]:
+    """Checksums of every block of the project's source files (those impact data knows) as
+    they are on disk now."""
+    from hotlap.impact.blocks import MODULE, analyse_source
+    from hotlap.mutate.plan import is_test_file
+
+    db = project / ".hotlap" / "impact.sqlite3"
+    if not db.exists():
+        return {}
+    impact = ImpactStore(db)
+    try:
+        root = Path(impact.get_meta("rootdir", str(project)))
+        files = {f for f, _n, _c in impact.items().values() if f.endswith(".py")}
+    finally:
+        impact.close()
+    found: dict[tuple[str, str], str] = {}
+    for rel in sorted(files):
+        if is_test_file(rel):
+            continue
+        try:
+            info = analyse_source((root / rel).read_bytes())
+        except OSError:
+            continue
+        found[(rel, MODULE)] = info.module
+        for name, block in info.blocks.items():
+            found[(rel, name)] = block.checksum
+    return found
+
+
 def default_workers() -> int:
     from hotlap.resources.cores import effective_cores, worker_count
 
@@ -42,9 +71,11 @@ def prepare_run(
     changed: bool = False,
     workers: int | None = None,
     only: dict[str, set[str]] | None = None,
+    since: dict[tuple[str, str], str] | None = None,
 ) -> tuple[MutationRun, list[str]]:
     """The run for ``paths`` (``PATH[::FUNCTION]``) in ``project``, and notes for the user.
-    ``only``: file -> blocks to mutate (watch mode's just-changed code)."""
+    ``changed``: only blocks changed since the last run (or since ``since``'s checksums);
+    ``only``: file -> blocks to mutate."""
     db = project / ".hotlap" / "impact.sqlite3"
     if not db.exists():
         raise PrepareError(
@@ -61,13 +92,14 @@ def prepare_run(
         results = MutateStore(store_path(project))
         notes.extend(results.warnings)
         try:
-            since = results.block_checksums() if changed else None
+            if changed and since is None:
+                since = results.block_checksums()
             durations = _durations(project)
             plan = build_plan(
                 impact,
                 project,
                 scope,
-                changed_since=since,
+                changed_since=since if changed else None,
                 durations=durations,
                 killers=results.killers,
                 only=only,
