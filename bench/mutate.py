@@ -45,8 +45,12 @@ PROJECTS = {
             'tests_dir = ["shortuuid/"]\n'
         ),
         "hotlap_paths": ["shortuuid/main.py", "shortuuid/cli.py", "shortuuid/__init__.py"],
-        "edit": ("shortuuid/main.py", "        if pad_length:", "        if pad_length:  # edit"),
-        "edit_function": "ShortUUID.encode",
+        "edit": (
+            "shortuuid/main.py",
+            "remainder = max(padding - len(output), 0)",
+            "remainder = max(0, padding - len(output))",
+        ),
+        "edit_function": "int_to_string",
     },
 }
 
