@@ -48,7 +48,7 @@ def shown(app: Any) -> str:
 
 async def test_pane_shows_survivors_live_with_their_diffs() -> None:
     """A survivor appears as ``- old`` / ``+ new`` with the tests that ran, while the run
-    goes on; a later kill updates the counts; the end says done."""
+    goes on; a later kill updates the counts; the end says done. (The test ticks.)"""
     run = FakeRun(
         [
             [result("is_small", 2, "return x < 5", "return x <= 5", "survived")],
@@ -58,7 +58,7 @@ async def test_pane_shows_survivors_live_with_their_diffs() -> None:
         ]
     )
     state = StrengthState(total=2)
-    app = StrengthApp(run, state, title="t")  # type: ignore[arg-type]
+    app = StrengthApp(run, state, title="t", interval=None)  # type: ignore[arg-type]
     async with app.run_test(size=(120, 30)) as pilot:
         assert run.started
         app.tick()
@@ -84,7 +84,7 @@ async def test_pane_shows_survivors_live_with_their_diffs() -> None:
 async def test_quit_while_running_cancels_the_run() -> None:
     """q during a run cancels it and exits 2."""
     run = FakeRun([])
-    app = StrengthApp(run, StrengthState(total=3), title="t")  # type: ignore[arg-type]
+    app = StrengthApp(run, StrengthState(total=3), title="t", interval=None)  # type: ignore[arg-type]
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("q")
     assert run.cancelled and app.return_value == 2

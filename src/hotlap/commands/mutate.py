@@ -72,14 +72,17 @@ def parse_mutate_args(argv: list[str]) -> argparse.Namespace:
 def mutate_main(argv: list[str]) -> int:
     """Entry point of ``hotlap mutate``; exit 0, or 1 under ``--fail-under``, 2 when
     interrupted, 4 for a usage error (no impact data)."""
-    from hotlap.mutate.prepare import PrepareError, prepare_run
+    from hotlap.mutate.prepare import PrepareError, prepare_run, start_worker
 
     ns = parse_mutate_args(argv)
     if ns.fail_under is not None and not 0 <= ns.fail_under <= 100:
         raise UsageError("--fail-under takes a percentage between 0 and 100")
     cwd = Path.cwd()
+    worker = start_worker(cwd)  # pytest's import overlaps the planning
     try:
-        run, notes = prepare_run(cwd, ns.paths, changed=ns.changed, workers=ns.workers)
+        run, notes = prepare_run(
+            cwd, ns.paths, changed=ns.changed, workers=ns.workers, worker=worker
+        )
     except PrepareError as exc:
         print(f"hotlap mutate: {exc}", file=sys.stderr)
         return 4

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hotlap.impact.store import ImpactStore
 from hotlap.mutate.plan import Scope, build_plan
-from hotlap.mutate.session import MutationRun, RunOptions
+from hotlap.mutate.session import MutationRun, RunOptions, Worker
 from hotlap.mutate.store import MutateStore, store_path
 
 
@@ -72,10 +72,46 @@ def prepare_run(
     workers: int | None = None,
     only: dict[str, set[str]] | None = None,
     since: dict[tuple[str, str], str] | None = None,
+    worker: Worker | None = None,
 ) -> tuple[MutationRun, list[str]]:
     """The run for ``paths`` (``PATH[::FUNCTION]``) in ``project``, and notes for the user.
     ``changed``: only blocks changed since the last run (or since ``since``'s checksums);
-    ``only``: file -> blocks to mutate."""
+    ``only``: file -> blocks to mutate; ``worker``: one started beforehand (see
+    :func:`start_worker`), used if it fits, else stopped."""
+    try:
+        return _prepare(project, paths, changed, workers, only, since, worker)
+    except BaseException:
+        if worker is not None:
+            worker.stop()
+        raise
+
+
+def start_worker(project: Path) -> Worker | None:
+    """A worker for ``project``'s next run, importing pytest while the run is planned (None
+    when there is no impact data to plan from)."""
+    db = project / ".hotlap" / "impact.sqlite3"
+    if not db.exists():
+        return None
+    impact = ImpactStore(db)
+    try:
+        root = Path(impact.get_meta("rootdir", str(project)))
+    finally:
+        impact.close()
+    try:
+        return Worker(root)
+    except OSError:
+        return None
+
+
+def _prepare(
+    project: Path,
+    paths: list[str],
+    changed: bool,
+    workers: int | None,
+    only: dict[str, set[str]] | None,
+    since: dict[tuple[str, str], str] | None,
+    worker: Worker | None,
+) -> tuple[MutationRun, list[str]]:
     db = project / ".hotlap" / "impact.sqlite3"
     if not db.exists():
         raise PrepareError(
@@ -111,5 +147,5 @@ def prepare_run(
     notes.extend(plan.notes)
     options = RunOptions(workers=workers or default_workers(), durations=durations)
     label = scope.describe() + (", changed code" if changed else "")
-    run = MutationRun(plan, store_path(project), options, label)
+    run = MutationRun(plan, store_path(project), options, label, worker)
     return run, notes

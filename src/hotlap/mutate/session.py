@@ -88,8 +88,8 @@ def pytest_options(tmpdir: str) -> list[str]:
     return args
 
 
-def worker_env(tmpdir: str) -> dict[str, str]:
-    """The workers' environment: no hotlap run of our own leaking in, no bytecode written,
+def worker_env() -> dict[str, str]:
+    """The worker's environment: no hotlap run of our own leaking in, no bytecode written,
     the ``sitecustomize`` that gives subprocesses the mutant first on ``PYTHONPATH``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLAP_")}
     old = env.get("PYTHONPATH", "")
@@ -100,16 +100,18 @@ def worker_env(tmpdir: str) -> dict[str, str]:
     return env
 
 
-class _Worker:
-    """A worker process and its pending commands."""
+class Worker:
+    """A worker process (started at once: it imports pytest while the run is planned) and
+    the commands it has not answered yet."""
 
-    def __init__(self, mode: str, root: Path, tmpdir: str, config: dict[str, Any]) -> None:
-        self.mode = mode
-        self.log = open(os.path.join(tmpdir, f"{mode}.log"), "wb")  # noqa: SIM115
+    def __init__(self, root: Path) -> None:
+        self.mode = "worker"
+        self.root = root
+        self.log = tempfile.NamedTemporaryFile(prefix="hotlap-mutate-", suffix=".log")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, WORKER, mode, json.dumps(config)],
+            [sys.executable, WORKER],
             cwd=root,
-            env=worker_env(tmpdir),
+            env=worker_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -122,6 +124,10 @@ class _Worker:
         self.ready: dict[str, Any] | None = None
         self.inflight: dict[str, Any] = {}
         self.dead = False
+
+    @property
+    def alive(self) -> bool:
+        return not self.dead and self.proc.poll() is None
 
     def send(self, message: dict[str, Any]) -> None:
         stdin = self.proc.stdin
@@ -198,8 +204,11 @@ class MutationRun:
         store_path: Path | None,
         options: RunOptions,
         scope: str = "project",
+        worker: Worker | None = None,
     ) -> None:
         self.plan = plan
+        #: A worker started beforehand (importing pytest while the run was planned).
+        self.worker = worker
         self.store_path = store_path
         self.store: MutateStore | None = None
         self.scope = scope
@@ -252,7 +261,7 @@ class MutationRun:
     # -- the run --------------------------------------------------------------------------------
     def _main(self) -> None:
         tmpdir = tempfile.mkdtemp(prefix="hotlap-mutate-", dir=self.options.tmp_root)
-        workers: list[_Worker] = []
+        workers: list[Worker] = []
         try:
             if self.store_path is not None:
                 self.store = MutateStore(self.store_path)  # this thread's connection
@@ -262,6 +271,9 @@ class MutationRun:
         except Exception as exc:  # report, never leave the view waiting
             self._emit(Note(f"mutation run failed: {exc!r}"))
         finally:
+            if self.worker is not None:  # started for nothing (every verdict was stored)
+                workers.append(self.worker)
+                self.worker = None
             for worker in workers:
                 worker.stop()
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -277,7 +289,7 @@ class MutationRun:
             self.finished = True
             self._emit(Finished(wall, self._cancel.is_set()))
 
-    def _run(self, tmpdir: str, workers: list[_Worker]) -> None:
+    def _run(self, tmpdir: str, workers: list[Worker]) -> None:
         pending: list[Mutant] = []
         keys = [m.key for m in self.plan.mutants]
         stored = self.store.verdicts(keys) if self.store is not None else {}
@@ -298,18 +310,21 @@ class MutationRun:
         for mutant in pending:
             needed.update(dict.fromkeys(mutant.tests))
         files = sorted({n.split("::", 1)[0] for n in needed})
-        warm = _Worker(
-            "warm",
-            root,
-            tmpdir,
+        warm, self.worker = self.worker, None
+        if warm is None or not warm.alive or warm.root != root:
+            if warm is not None:
+                warm.stop()
+            warm = Worker(root)
+        workers.append(warm)
+        warm.send(
             {
+                "op": "collect",
                 "root": str(root),
                 "tmpdir": tmpdir,
                 "args": [*base, "--continue-on-collection-errors"],
                 "collect": files,
-            },
+            }
         )
-        workers.append(warm)
         Scheduler(self, warm, pending, list(needed)).run()
 
 
@@ -317,7 +332,7 @@ class Scheduler:
     """Feeds the workers: baseline first, then mutants, at most ``workers`` at a time."""
 
     def __init__(
-        self, run: MutationRun, warm: _Worker, pending: list[Mutant], tests: list[str]
+        self, run: MutationRun, warm: Worker, pending: list[Mutant], tests: list[str]
     ) -> None:
         self.run_ = run
         self.warm = warm
@@ -335,10 +350,10 @@ class Scheduler:
         self.startup = 0.5
 
     # -- plumbing --------------------------------------------------------------------------
-    def _pump(self, timeout: float) -> list[tuple[_Worker, dict[str, Any]]]:
+    def _pump(self, timeout: float) -> list[tuple[Worker, dict[str, Any]]]:
         out = []
         for key, _mask in self.sel.select(timeout):
-            worker: _Worker = key.data
+            worker: Worker = key.data
             for message in worker.read():
                 out.append((worker, message))
             if worker.dead:
@@ -346,7 +361,7 @@ class Scheduler:
                 self._worker_died(worker)
         return out
 
-    def _worker_died(self, worker: _Worker) -> None:
+    def _worker_died(self, worker: Worker) -> None:
         tail = worker.log_tail()
         if worker.inflight or worker.ready is None:
             self.run_._emit(
@@ -492,7 +507,7 @@ class Scheduler:
                 self.queue.clear()
             self._dispatch()
 
-    def _done(self, worker: _Worker, message: dict[str, Any]) -> None:
+    def _done(self, worker: Worker, message: dict[str, Any]) -> None:
         job = self.jobs.pop(str(message.get("id")), None)
         worker.inflight.pop(str(message.get("id")), None)
         if job is None:

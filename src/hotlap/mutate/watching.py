@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from hotlap.mutate.session import MutantResult, MutationRun, Note, RunEvent
+from hotlap.mutate.session import MutantResult, MutationRun, Note, RunEvent, Worker
 from hotlap.mutate.state import StrengthState, survivor_line
 
 Say = Callable[[str], None]
@@ -30,6 +30,8 @@ class MutationWatch:
         #: The code as it was when watching started, then as last mutated: a block whose
         #: checksum differs from it is "just changed".
         self.known = current_checksums(project)
+        #: A worker that has imported pytest, waiting for the next run (started idle).
+        self.spare: Worker | None = None
 
     def changed(self, paths: list[str]) -> None:
         """Saves came (a new cycle starts): whatever runs is cancelled; the paths wait for
@@ -43,12 +45,18 @@ class MutationWatch:
             self.paths.update(dict.fromkeys(p for p in paths if p.endswith(".py")))
         if exit_code != 0 or not self.paths or self.busy:
             return
-        from hotlap.mutate.prepare import PrepareError, prepare_run
+        from hotlap.mutate.prepare import PrepareError, prepare_run, start_worker
 
         paths_now, self.paths = list(self.paths), {}
+        worker, self.spare = self.spare, None
         try:
             run, notes = prepare_run(
-                self.project, paths_now, changed=True, workers=self.workers, since=self.known
+                self.project,
+                paths_now,
+                changed=True,
+                workers=self.workers,
+                since=self.known,
+                worker=worker or start_worker(self.project),
             )
         except PrepareError as exc:
             self.status = f"mutation: {exc}"
@@ -85,6 +93,10 @@ class MutationWatch:
         if finished is not None and events:
             if not finished.cancelled and self.run is not None:
                 self.known.update(self.run.plan.checksums)
+            if self.spare is None:
+                from hotlap.mutate.prepare import start_worker
+
+                self.spare = start_worker(self.project)  # pytest imported before the next save
             how = "cancelled by a save" if finished.cancelled else "done"
             self.status = f"mutation {how}: {self.state.summary_line()}"
             self._say(f"mutate: {how}: {self.state.summary_line()}")
@@ -103,6 +115,9 @@ class MutationWatch:
         if self.run is not None:
             self.run.cancel()
             self.run.wait(10)
+        if self.spare is not None:
+            self.spare.stop()
+            self.spare = None
 
     def _say(self, text: str) -> None:
         if self.say is not None:

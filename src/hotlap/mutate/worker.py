@@ -1,13 +1,15 @@
-"""The process that tests mutants (run by file path: ``python worker.py warm CONFIG``).
+"""The process that tests mutants (run by file path: ``python worker.py``).
 
 Standard library and pytest only, and never ``import hotlap``: pytest marks plugin packages
 for assertion rewriting at start-up and warns about any already imported (a suite with
 ``filterwarnings = error`` would not start). Its two helpers, ``finder.py`` and
 ``operators.py``, are loaded by path under private names.
 
-Commands come as JSON lines on stdin (``run`` a mutant's tests, or the tests alone for the
-baseline; ``cancel`` one), events go as JSON lines to stdout; stdin's end stops every child
-and the process.
+It imports pytest (and pytest's builtin plugins) as soon as it starts, while the app plans
+the run, then waits for its first command: what to collect. After that, commands come as
+JSON lines on stdin (``run`` a mutant's tests, or the tests alone for the baseline;
+``cancel`` one), events go as JSON lines to stdout; stdin's end stops every child and the
+process.
 
 The worker runs pytest once to collect the tests, then serves: each command is a ``fork``
 of the collected session, in one of two ways:
@@ -150,6 +152,14 @@ class Server:
         self.by_fd: dict[int, Child] = {}
         self.sel = selectors.DefaultSelector()
         self.inbuf = b""
+
+    def feed(self, data: bytes) -> None:
+        """Commands that arrived with the first line."""
+        self.inbuf += data
+        while b"\n" in self.inbuf:
+            line, self.inbuf = self.inbuf.split(b"\n", 1)
+            if line.strip():
+                self._command(json.loads(line))
 
     def send(self, message: dict[str, Any]) -> None:
         _send(self.out, message)
@@ -432,7 +442,9 @@ class Host:
         self._index()
         self.ready()
         session.config.pluginmanager.register(self.probe, "hotlap-mutate-probe")
-        Server(self.config["in_fd"], self.out, self.run_child).serve()
+        server = Server(self.config["in_fd"], self.out, self.run_child)
+        server.feed(self.config.get("pending", b""))
+        server.serve()
         return True
 
     def run_child(self, cmd: dict[str, Any], fd: int) -> None:
@@ -573,23 +585,50 @@ def warm_main(config: dict[str, Any], out_fd: int) -> int:
     return 0
 
 
+def _builtin_plugins() -> list[str]:
+    """The ``_pytest`` modules every pytest run imports (its default plugins)."""
+    try:
+        from _pytest.config import default_plugins
+    except ImportError:  # pragma: no cover - a pytest without it
+        return []
+    return [f"_pytest.{name}" for name in default_plugins]
+
+
+def _first_line(fd: int) -> tuple[bytes, bytes]:
+    """(the first line on ``fd``, what came after it), blocking."""
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            raise SystemExit(0)  # closed unused (a spare that was not needed)
+        data += chunk
+    line, _, rest = data.partition(b"\n")
+    return line, rest
+
+
 def main() -> int:
-    mode = sys.argv[1]
-    config = json.loads(sys.argv[2])
+    """Import pytest while the app plans, then collect what the first command says."""
     # As ``python -m pytest`` has it (``python worker.py`` put this file's directory first,
     # where its siblings would shadow the project's modules).
     sys.path[0] = os.getcwd()
     sys.dont_write_bytecode = True
     # Commands and events on private descriptors: pytest's capture takes over 0, 1 and 2.
-    config["in_fd"] = os.dup(0)
+    in_fd = os.dup(0)
     out_fd = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.close(devnull)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the app stops us (stdin's end, or a kill)
-    if mode != "warm":
-        raise SystemExit(f"unknown mode {mode!r}")
+    import pytest  # noqa: F401  (the slowest import of the run, done while the app plans)
+
+    for name in _builtin_plugins():
+        with contextlib.suppress(Exception):
+            __import__(name)
+    line, rest = _first_line(in_fd)
+    config = json.loads(line)
+    config["in_fd"] = in_fd
+    config["pending"] = rest
     return warm_main(config, out_fd)
 
 

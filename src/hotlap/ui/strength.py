@@ -117,8 +117,12 @@ class StrengthApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, run: MutationRun, state: StrengthState, *, title: str) -> None:
+    def __init__(
+        self, run: MutationRun, state: StrengthState, *, title: str, interval: float | None = 0.1
+    ) -> None:
         super().__init__()
+        #: Seconds between ticks (None: the caller ticks, as tests do).
+        self.interval = interval
         self.run_ = run
         self.state = state
         self.title = title
@@ -132,7 +136,8 @@ class StrengthApp(App[int]):
     def on_mount(self) -> None:
         self.pane = self.query_one(StrengthPane)
         self.run_.start()
-        self.set_interval(0.1, self.tick)
+        if self.interval is not None:
+            self.set_interval(self.interval, self.tick)
 
     def tick(self) -> None:
         for event in self.run_.drain():
