@@ -108,3 +108,113 @@ async def test_pane_in_any_app_repaints_only_when_the_state_moved() -> None:
         pane.show()
         await pilot.pause()
         assert "+ a != b" in shown(app)
+
+
+class ManualSource:
+    """A run the test ends by hand (``code``)."""
+
+    def __init__(self) -> None:
+        self.code: int | None = None
+
+    def start(self) -> None:
+        pass
+
+    def drain(self) -> list[object]:
+        return []
+
+    def cancel(self) -> None:
+        self.code = 2
+
+    def poll(self) -> int | None:
+        return self.code
+
+    summary_line = summary_text = output = ""
+    output_cut = 0
+
+
+class Feed:
+    """A watch feed with scripted change batches."""
+
+    paused = False
+
+    def __init__(self) -> None:
+        self.batches: list[Any] = []
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def take(self) -> Any:
+        return self.batches.pop(0) if self.batches else None
+
+    def select(self, batch: Any, failed: list[str]) -> Any:
+        from hotlap.impact.selection import Selection
+
+        return Selection(False, "1 affected", {"tests/test_size.py::test_a": ["changed"]})
+
+    def close(self) -> None: ...
+
+
+class WatchMutation:
+    """What the dashboard asks of ``hotlap watch --mutate`` (MutationWatch's interface)."""
+
+    def __init__(self) -> None:
+        self.state = StrengthState(total=1)
+        self.status = "idle"
+        self.calls: list[tuple[Any, ...]] = []
+        self.pending: list[RunEvent] = []
+
+    def poll(self) -> list[RunEvent]:
+        events, self.pending = self.pending, []
+        for event in events:
+            self.state.apply(event)
+        return events
+
+    def changed(self, paths: list[str]) -> None:
+        self.calls.append(("changed", list(paths)))
+
+    def cycle_done(self, code: int | None, paths: list[str] | None = None) -> None:
+        self.calls.append(("done", code, list(paths or [])))
+
+
+async def test_watch_dashboard_strength_tab_follows_the_cycles() -> None:
+    """With ``--mutate`` the watch dashboard has a Strength tab (tab reaches it); a cycle
+    that ends tells the mutation side its exit code and paths, a save tells it to stop
+    before the next run starts, and its survivors show in the tab."""
+    from hotlap.model.run_state import RunState
+    from hotlap.ui.app import HotlapApp
+    from hotlap.watch.feed import ChangeBatch
+
+    first = ManualSource()
+    feed, mutation = Feed(), WatchMutation()
+    app = HotlapApp(
+        first,  # type: ignore[arg-type]
+        RunState(),
+        title="t",
+        pytest_args=[],
+        effective_cores=2.0,
+        expected={},
+        slow_threshold=1.0,
+        start_run=lambda kind, nodeids: ManualSource(),  # type: ignore[arg-type,return-value]
+        watch=feed,  # type: ignore[arg-type]
+        mutation=mutation,  # type: ignore[arg-type]
+        refresh_hz=1,
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(3):
+            await pilot.press("tab")
+            await pilot.pause()
+        assert app.panes.active == "strength-pane", app.panes.active
+        first.code = 0
+        app.tick()  # the first run ends: nothing saved yet, nothing to mutate
+        assert mutation.calls == [("done", 0, [])]
+        feed.batches.append(ChangeBatch(["src/pkg/size.py"]))
+        app.tick()  # the save starts a run
+        assert mutation.calls[-1] == ("changed", ["src/pkg/size.py"])
+        app.source.code = 0  # type: ignore[attr-defined]
+        app.tick()
+        assert mutation.calls[-1] == ("done", 0, ["src/pkg/size.py"])
+        mutation.pending.append(result("is_small", 2, "return x < 5", "return x <= 5", "survived"))
+        app.tick()
+        await pilot.pause()
+        assert "+ return x <= 5" in shown(app)

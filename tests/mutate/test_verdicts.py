@@ -173,3 +173,27 @@ def test_code_run_in_a_subprocess_is_tested(project: Project) -> None:
     shout = [m for k, m in found.items() if k.startswith("shout:")]
     assert shout and all(m["status"] == "killed" for m in shout), shout
     assert all(m["killed_by"] == ["tests/test_cli.py::test_cli"] for m in shout)
+
+
+def test_endless_mutant_is_killed_by_timeout(project: Project) -> None:
+    """``n -= 1 -> n += 1`` never ends: past 3x its test's time + 1 s it is stopped and
+    counted as killed by timeout, naming the test that was running."""
+    project.write(
+        "src/pkg/count.py",
+        """
+        def countdown(n):
+            while n > 0:
+                n -= 1
+            return n
+        """,
+    )
+    project.write(
+        "tests/test_count.py",
+        "from pkg.count import countdown\n\ndef test_countdown():\n    assert countdown(3) == 0\n",
+    )
+    project.record()
+    found = by_change(project.mutate())
+    endless = found["countdown: n -= 1 -> n += 1"]
+    assert endless["status"] == "timeout", endless
+    assert endless["killed_by"] == ["tests/test_count.py::test_countdown"]
+    assert found["countdown: return n -> return None"]["status"] == "killed"

@@ -393,6 +393,8 @@ class HotlapApp(App[int]):
         elif pane == "resources-pane":
             self.resources.refresh()
             self.resources.focus()
+        elif pane == "strength-pane":
+            self.query_one(StrengthPane).focus()
         else:
             self.tests.focus()
 
