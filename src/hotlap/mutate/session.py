@@ -3,7 +3,8 @@
 The run happens in a background thread (:meth:`MutationRun.start`); views take its results
 with :meth:`MutationRun.drain` and fold them into a :class:`~hotlap.mutate.state.StrengthState`.
 
-* One worker process (:mod:`hotlap.mutate.worker`) collects every test the mutants need,
+* One worker process (:mod:`hotlap.mutate.worker`), started while the run is planned,
+  collects every test the mutants need,
   once; each mutant is then a fork of it: a function's with the function's code replaced,
   code that runs at import (module-level code, and functions the imports call, which the
   worker reports from its collection) with the project imported anew, mutated.
@@ -12,10 +13,12 @@ with :meth:`MutationRun.drain` and fold them into a :class:`~hotlap.mutate.state
 
 At most ``workers`` forks run at once. A mutant's tests run in order (those that killed this
 block's mutants before first, then the quickest) and stop at the first failure; past 3x the
-tests' time (history, else the baseline) + 1 s it counts as killed by timeout.
+tests' time (history's, or the baseline's when that was longer: the machine is slower now)
++ 1 s it counts as killed by timeout; a fresh import adds 3x the collection's time.
 
-Nothing is written into the project but ``.hotlap/mutate.sqlite3``: the workers write no
-bytecode, keep pytest's cache in a temporary directory, and get mutants as files there.
+Nothing is written into the project but ``.hotlap/mutate.sqlite3``: the worker writes no
+bytecode, keeps pytest's cache and ``tmp_path`` directories in a temporary directory, and
+gets mutants as files there.
 """
 
 from __future__ import annotations
@@ -77,9 +80,18 @@ RunEvent = MutantResult | Note | Finished
 
 
 def pytest_options(tmpdir: str) -> list[str]:
-    """Options of every pytest in a mutation run: hotlap's own plugin off, pytest's cache in
-    ``tmpdir``, one process (xdist's ``-n 0``), coverage off, quiet."""
-    args = ["-p", "no:hotlap", "-o", f"cache_dir={tmpdir}/pytest-cache", "-q", "--tb=no"]
+    """Options of every pytest in a mutation run: hotlap's own plugin off, pytest's cache and
+    temporary directories in ``tmpdir`` (removed after the run: a fork never runs pytest's
+    clean-up), one process (xdist's ``-n 0``), coverage off, quiet."""
+    args = [
+        "-p",
+        "no:hotlap",
+        "-o",
+        f"cache_dir={tmpdir}/pytest-cache",
+        f"--basetemp={tmpdir}/basetemp",
+        "-q",
+        "--tb=no",
+    ]
     autoload = not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     if autoload and importlib.util.find_spec("xdist") is not None:
         args += ["-n", "0"]
@@ -518,7 +530,10 @@ class Scheduler:
             for nodeid, (outcome, seconds) in message.get("outcomes", {}).items():
                 if outcome == "passed":
                     self.usable.add(nodeid)
-                    self.durations.setdefault(nodeid, float(seconds))
+                    # History's time, unless the machine is slower now (the baseline ran
+                    # under the same load as the mutants will): no timeout from load alone.
+                    known = self.durations.get(nodeid, 0.0)
+                    self.durations[nodeid] = max(known, float(seconds))
                 else:
                     bad.append(f"{nodeid} ({outcome})")
             if bad:

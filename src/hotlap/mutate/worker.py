@@ -440,6 +440,11 @@ class Host:
 
     def pytest_runtestloop(self, session: Any) -> bool:
         self._index()
+        # One base directory for ``tmp_path`` made now: the forks share it (each test still
+        # gets its own directory in it) instead of each clearing and remaking it.
+        factory = getattr(session.config, "_tmp_path_factory", None)
+        with contextlib.suppress(Exception):
+            factory.getbasetemp()  # type: ignore[union-attr]
         self.ready()
         session.config.pluginmanager.register(self.probe, "hotlap-mutate-probe")
         server = Server(self.config["in_fd"], self.out, self.run_child)
@@ -485,7 +490,8 @@ class Host:
 
         probe = Probe()
         probe.fd = fd
-        args = [*self.config["args"], *cmd["tests"]]
+        basetemp = os.path.join(self.config["tmpdir"], f"fresh-{os.getpid()}")
+        args = [*self.config["args"], f"--basetemp={basetemp}", *cmd["tests"]]
         if cmd.get("stop_first", True):
             args.append("-x")
         pytest.main(args, plugins=[probe])
