@@ -6,9 +6,9 @@ from typing import Any
 
 from textual.widgets import Static
 
+from hotlap.mutate.events import Finished, MutantResult, Note, RunEvent
 from hotlap.mutate.operators import Mutation
 from hotlap.mutate.plan import Mutant
-from hotlap.mutate.session import Finished, MutantResult, Note, RunEvent
 from hotlap.mutate.state import StrengthState
 from hotlap.mutate.store import Verdict
 from hotlap.ui.strength import StrengthApp, StrengthPane

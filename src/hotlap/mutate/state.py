@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hotlap.mutate.session import Finished, MutantResult, Note, RunEvent
+from hotlap.mutate.events import Finished, MutantResult, Note, RunEvent
 from hotlap.mutate.store import score_of
 
 #: Statuses in the order the summaries list them.
