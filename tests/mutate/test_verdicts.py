@@ -197,3 +197,29 @@ def test_endless_mutant_is_killed_by_timeout(project: Project) -> None:
     assert endless["status"] == "timeout", endless
     assert endless["killed_by"] == ["tests/test_count.py::test_countdown"]
     assert found["countdown: return n -> return None"]["status"] == "killed"
+
+
+def test_closure_made_at_import_is_mutated(project: Project) -> None:
+    """``handler = make_handler(3)`` runs at import; the closure it made runs in the test.
+    A mutant of the closure's body reaches that existing closure (not only closures made
+    later), so it is killed."""
+    project.write(
+        "src/pkg/handlers.py",
+        """
+        def make_handler(step):
+            def handle(x):
+                return x + step
+            return handle
+
+
+        handler = make_handler(3)
+        """,
+    )
+    project.write(
+        "tests/test_handlers.py",
+        "from pkg.handlers import handler\n\ndef test_handler():\n    assert handler(1) == 4\n",
+    )
+    project.record()
+    found = by_change(project.mutate())
+    assert found["make_handler.handle: return x + step -> return x - step"]["status"] == "killed"
+    assert found["make_handler.handle: return x + step -> return None"]["status"] == "killed"

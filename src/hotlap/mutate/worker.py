@@ -237,12 +237,22 @@ class Host:
             return False  # module-level code: it ran at import already
         line = min([outer.lineno, *(d.lineno for d in outer.decorator_list)])
         new = _find_code(code, outer.name, line)
-        functions = self.functions.get((path, line, outer.name))
-        if new is None or not functions:
+        if new is None or not self.functions.get((path, line, outer.name)):
             return False
+        # The outermost function, and every function already made from the code nested in it
+        # (a closure the imports made: ``handler = make_handler(3)``) whose code changed.
+        swaps = []
+        stack = [new]
+        while stack:
+            current = stack.pop()
+            stack.extend(c for c in current.co_consts if isinstance(c, CodeType))
+            key = (path, current.co_firstlineno, current.co_name)
+            for function in self.functions.get(key, ()):
+                if function.__code__ != current:
+                    swaps.append((function, current))
         try:
-            for function in functions:
-                function.__code__ = new
+            for function, replacement in swaps:
+                function.__code__ = replacement
         except ValueError:  # another closure (a removed call used a free variable)
             return False
         return True
