@@ -9,9 +9,13 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from hotlap.commands.options import UsageError
+
+if TYPE_CHECKING:
+    from hotlap.mutate.session import MutationRun
+    from hotlap.mutate.state import StrengthState
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,10 +124,9 @@ def mutate_main(argv: list[str]) -> int:
     return 0
 
 
-def _print_listing(state: object, out: TextIO) -> None:
-    from hotlap.mutate.state import StrengthState, render_text
+def _print_listing(state: StrengthState, out: TextIO) -> None:
+    from hotlap.mutate.state import render_text
 
-    assert isinstance(state, StrengthState)
     for line in render_text(state):
         out.write(line + "\n")
     for note in state.notes:
@@ -132,13 +135,12 @@ def _print_listing(state: object, out: TextIO) -> None:
     out.flush()
 
 
-def _headless(run: object, state: object, out: TextIO, interval: float) -> int:
+def _headless(run: MutationRun, state: StrengthState, out: TextIO, interval: float) -> int:
     """Live log: the plan, each survivor as it is found, a progress line every ``interval``
     seconds, then the listing per function and the score."""
-    from hotlap.mutate.session import Finished, MutantResult, MutationRun, Note
-    from hotlap.mutate.state import StrengthState, survivor_line
+    from hotlap.mutate.events import Finished, MutantResult, Note
+    from hotlap.mutate.state import survivor_line
 
-    assert isinstance(run, MutationRun) and isinstance(state, StrengthState)
     plan = run.plan
     blocks = len({(m.file, m.block) for m in plan.mutants})
     files = len({m.file for m in plan.mutants})
