@@ -177,6 +177,10 @@ class Host:
             factory.getbasetemp()  # type: ignore[union-attr]
         self.ready()
         session.config.pluginmanager.register(self.probe, "hotlap-mutate-probe")
+        # What exists now is shared with every fork: out of the collector's reach, a fork's
+        # collections do not walk (and copy, page by page) the collected session.
+        gc.collect()
+        gc.freeze()
         server = Server(self.config["in_fd"], self.out, self.run_child)
         server.feed(self.config.get("pending", b""))
         server.serve()
@@ -224,6 +228,7 @@ class Host:
         args = [*self.config["args"], f"--basetemp={basetemp}", *cmd["tests"]]
         if cmd.get("stop_first", True):
             args.append("-x")
+        probe.exit_at_finish = True  # the verdict is known: skip pytest's unconfigure
         pytest.main(args, plugins=[probe])
         probe.end("killed" if probe.failed else ("survived" if probe.outcomes else "error"))
 
