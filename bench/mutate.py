@@ -268,14 +268,20 @@ def main() -> int:
         for root in (mm_root, hl_root):
             path = root / rel
             path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
-        mm_edit = sh([str(ns.venv / "bin" / "mutmut"), "run"], mm_root, env_for(ns.venv))[1]
-        changed, edit_wall, _ = run_hotlap(hl_root, ns.venv, spec["hotlap_paths"], "--changed")
+        _, mm_edit, mm_edit_cpu = sh(
+            [str(ns.venv / "bin" / "mutmut"), "run"], mm_root, env_for(ns.venv)
+        )
+        changed, edit_wall, edit_cpu = run_hotlap(
+            hl_root, ns.venv, spec["hotlap_paths"], "--changed"
+        )
         _, full_after_edit, _ = run_hotlap(hl_root, ns.venv, spec["hotlap_paths"])
         print(
-            f"one-line edit in {spec['edit_function']}: mutmut {mm_edit:.2f}s; hotlap mutate "
-            f"--changed {edit_wall:.2f}s ({len(changed['mutants'])} mutants); plain hotlap "
-            f"mutate {full_after_edit:.2f}s (re-checks every mutant its tests cover)"
+            f"one-line edit in {spec['edit_function']}: mutmut {mm_edit:.2f}s wall "
+            f"{mm_edit_cpu:.2f}s CPU; hotlap mutate --changed {edit_wall:.2f}s wall "
+            f"{edit_cpu:.2f}s CPU ({len(changed['mutants'])} mutants); plain hotlap mutate "
+            f"{full_after_edit:.2f}s (re-checks every mutant whose tests run the edited code)"
         )
+        print(f"load at the end {os.getloadavg()[0]:.2f}")
 
         # Verdicts on the mutants both make.
         mm_by_key = {(f, q, k): name for name, (f, q, k) in mm_keys.items()}
