@@ -229,13 +229,21 @@ class Server:
 
     def _reap(self) -> None:
         while self.children:
+            # Find an exited child without reaping it: until it is reaped, its pid (and the
+            # id of its process group) cannot be reused, so killing that group below can
+            # only reach what its tests left running, never a stranger's processes.
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 return
-            if pid == 0:
+            if info is None or info.si_pid == 0:
                 return
+            pid = info.si_pid
             child = self.children.get(pid)
+            if child is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)  # its process group: what the tests left
+            _, status = os.waitpid(pid, 0)
             if child is None:
                 continue
             child.status = status
@@ -253,8 +261,6 @@ class Server:
         if child.status is None or not child.eof or child.pid not in self.children:
             return
         del self.children[child.pid]
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.pid, signal.SIGKILL)  # its process group: what the tests left
         seconds = time.monotonic() - child.started
         end = child.end or {}
         result: dict[str, Any] = {
