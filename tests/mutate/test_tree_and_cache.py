@@ -59,6 +59,9 @@ def _start_mutate(project: Project) -> subprocess.Popen[str]:
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        # As from a terminal: a run started from a background shell job inherits SIGINT
+        # ignored, and Python then keeps it ignored (Ctrl-C would do nothing).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
