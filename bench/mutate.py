@@ -126,6 +126,46 @@ def body_key(node: ast.AST) -> str:
     return ast.unparse(ast.Module(body=body, type_ignores=[]))
 
 
+def changed_line(old_body: str, new_body: str) -> tuple[str, str]:
+    """The first line that differs between two unparsed bodies (old, new)."""
+    import difflib
+
+    old, new = old_body.splitlines(), new_body.splitlines()
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new).get_opcodes():
+        if op != "equal":
+            return (old[i1].strip() if i1 < i2 else "", new[j1].strip() if j1 < j2 else "")
+    return ("", "")
+
+
+def kind_of(old: str, new: str) -> str:
+    """A rough name for what a mutant changed, from its line before and after."""
+    import re
+
+    if "XX" in new and "XX" not in old:
+        return "string XX..XX"
+    if new.lower() == old.lower() and new != old:
+        return "string case"
+    if re.sub(r"\w+", "", old) == re.sub(r"\w+", "", new) and "None" in new:
+        return "value -> None"
+    if new.count(",") < old.count(","):
+        return "argument removed"
+    if "None" in new and "None" not in old:
+        return "argument/value -> None"
+    if new.startswith("if True") or new.startswith("if False") or " if True " in new:
+        return "condition -> True/False"
+    if new == "pass":
+        return "call removed"
+    if re.sub(r"\d+", "N", old) == re.sub(r"\d+", "N", new):
+        return "number"
+    if re.sub(r"'[^']*'|\"[^\"]*\"", "S", old) == re.sub(r"'[^']*'|\"[^\"]*\"", "S", new):
+        return "string"
+    return "operator/other"
+
+
+#: mutmut mutant name -> (changed line before, after), filled by mutmut_mutants.
+MM_LINES: dict[str, tuple[str, str]] = {}
+
+
 def mutmut_mutants(root: Path) -> dict[str, tuple[str, str, str]]:
     """mutmut's mutants: name -> (file, function qualname, mutated body key), and status."""
     found = {}
@@ -133,6 +173,12 @@ def mutmut_mutants(root: Path) -> dict[str, tuple[str, str, str]]:
         source_file = meta.with_suffix("")
         rel = source_file.relative_to(root / "mutants").as_posix()
         tree = ast.parse(source_file.read_text(encoding="utf-8"))
+        originals = {
+            n.name.rpartition("__mutmut_")[0]: body_key(n)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.name.endswith("__mutmut_orig")
+        }
         for node in ast.walk(tree):
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
@@ -143,6 +189,7 @@ def mutmut_mutants(root: Path) -> dict[str, tuple[str, str, str]]:
             qual = base[2:] if base.startswith("x_") else base.lstrip("xǁ").replace("ǁ", ".")
             module = rel[:-3].replace("/", ".")
             found[f"{module}.{name}"] = (rel, qual, body_key(node))
+            MM_LINES[f"{module}.{name}"] = changed_line(originals.get(base, ""), body_key(node))
     return found
 
 
@@ -294,9 +341,11 @@ def main() -> int:
             name = mm_by_key.get(key)
             m = hl_status[mid]
             if name is None:
-                only_hl[
-                    (m["function"] == "<module>" and "module-level") or "not made by mutmut"
-                ] += 1
+                old_line, new_line = (line[1:].strip() for line in m["diff"].split("\n"))
+                kind = (
+                    "module-level" if m["function"] == "<module>" else kind_of(old_line, new_line)
+                )
+                only_hl[kind] += 1
                 continue
             seen_mm.add(name)
             both += 1
@@ -309,10 +358,11 @@ def main() -> int:
                     f"{new_line[1:].strip()}\n      hotlap {m['status']} "
                     f"(killed by {m['killed_by'] or '-'}, {m['tests_run']} tests), mutmut {theirs}"
                 )
-        only_mm = len(mm_keys) - len(seen_mm)
+        only_mm = Counter(kind_of(*MM_LINES[n]) for n in mm_keys if n not in seen_mm)
         print(
-            f"\n{both} mutants made by both, {differ} verdicts differ; only hotlap: "
-            f"{dict(only_hl)}; only mutmut: {only_mm}"
+            f"\n{both} mutants made by both, {differ} verdicts differ"
+            f"\nonly hotlap ({sum(only_hl.values())}): {dict(only_hl.most_common())}"
+            f"\nonly mutmut ({sum(only_mm.values())}): {dict(only_mm.most_common())}"
         )
     finally:
         if ns.keep:
