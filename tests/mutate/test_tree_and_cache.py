@@ -196,3 +196,28 @@ def test_verdicts_reused_until_a_test_or_caller_changes(project: Project) -> Non
     project.record()
     changed = project.mutate("--changed")
     assert {m["function"] for m in changed["mutants"]} == {"double"}
+
+
+def test_a_run_not_merged_yet_is_merged_before_mutating(project: Project) -> None:
+    """``hotlap run`` may exit before its dependencies are merged (a background merge);
+    ``hotlap mutate`` merges what waits before it plans, so it finds the tests."""
+    import subprocess
+    import sys
+
+    from hotlap.impact import pending
+
+    project.write("src/pkg/m.py", "def half(x):\n    return x / 2\n")
+    project.write(
+        "tests/test_m.py", "from pkg.m import half\n\ndef test_half():\n    assert half(4) == 2\n"
+    )
+    directory = pending.base_dir(project.root) / "left"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "hotlap", f"--hotlap-impact-dir={directory}",
+         "-p", "no:cacheprovider", "-q", "-n", "0"],
+        cwd=project.root, env=clean_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pending.mark_ready(directory, {"tests/test_m.py::test_half": "passed"}, [], [])
+    assert not (project.root / ".hotlap" / "impact.sqlite3").exists()
+    found = by_change(project.mutate())
+    assert found["half: return x / 2 -> return x * 2"]["status"] == "killed"

@@ -112,6 +112,10 @@ def _prepare(
     since: dict[tuple[str, str], str] | None,
     worker: Worker | None,
 ) -> tuple[MutationRun, list[str]]:
+    from hotlap.impact.pending import merge_pending
+
+    # The last run's dependencies may still wait to be merged (a run ends before its merge).
+    merged = [m for m in merge_pending(project) if not m.startswith("impact: recorded")]
     db = project / ".hotlap" / "impact.sqlite3"
     if not db.exists():
         raise PrepareError(
@@ -119,7 +123,7 @@ def _prepare(
             "hotlap knows which tests run which code"
         )
     impact = ImpactStore(db)
-    notes = list(impact.warnings)
+    notes = [*merged, *impact.warnings]
     try:
         if not impact.tests():
             raise PrepareError("the impact data holds no test: run `hotlap` here first")
