@@ -61,6 +61,9 @@ class Scheduler:
         self.usable: set[str] = set()
         self.baseline_left = 0
         self.startup = 0.5
+        #: Seconds a fork spends around each of its tests (the fork, the mutant's compile,
+        #: pytest's hooks and reports), as the baseline's forks took it under the load now.
+        self.overhead = 0.0
 
     # -- plumbing --------------------------------------------------------------------------
     def _pump(self, timeout: float) -> list[tuple[Worker, dict[str, Any]]]:
@@ -194,7 +197,10 @@ class Scheduler:
                 self.run_.verdict(mutant, Verdict("no_tests"))
                 continue
             seconds = sum(self.durations.get(t, 0.01) for t in mutant.tests)
+            # The issue's 3x the tests' time + 1 s, from when the tests can start: the fork's
+            # own time is added (on a loaded machine it alone passed 1 s: false timeouts).
             timeout = TIMEOUT_FACTOR * seconds + GRACE
+            timeout += 2 * self.overhead * (len(mutant.tests) + 1)
             if mutant.fresh:
                 timeout += TIMEOUT_FACTOR * self.startup + GRACE
             expected = seconds + (self.startup if mutant.fresh else 0.0)
@@ -227,8 +233,12 @@ class Scheduler:
             return
         if job.mutant is None:
             self.baseline_left -= 1
+            outcomes = message.get("outcomes", {})
+            tests_time = sum(float(s) for _o, s in outcomes.values())
+            around = float(message.get("seconds", 0.0)) - tests_time
+            self.overhead = max(self.overhead, around / max(1, len(outcomes)))
             bad = []
-            for nodeid, (outcome, seconds) in message.get("outcomes", {}).items():
+            for nodeid, (outcome, seconds) in outcomes.items():
                 if outcome == "passed":
                     self.usable.add(nodeid)
                     # History's time, unless the machine is slower now (the baseline ran

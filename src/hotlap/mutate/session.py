@@ -14,7 +14,8 @@ with :meth:`MutationRun.drain` and fold them into a :class:`~hotlap.mutate.state
 At most ``workers`` forks run at once. A mutant's tests run in order (those that killed this
 block's mutants before first, then the quickest) and stop at the first failure; past 3x the
 tests' time (history's, or the baseline's when that was longer: the machine is slower now)
-+ 1 s it counts as killed by timeout; a fresh import adds 3x the collection's time.
++ 1 s it counts as killed by timeout; the fork's own time around the tests (measured in the
+baseline) and, for a fresh import, 3x the collection's time come on top.
 
 Nothing is written into the project but ``.hotlap/mutate.sqlite3``: the worker writes no
 bytecode, keeps pytest's cache and ``tmp_path`` directories in a temporary directory, and
