@@ -83,7 +83,8 @@ def test_block_lookup_by_code_first_line() -> None:
 
 def test_block_lookup_is_the_innermost_enclosing_block_on_every_line() -> None:
     """The memoized lookup answers what a scan of all blocks answers, for every line of a
-    file with nested functions, methods and a redefinition, asked in any order and twice."""
+    file with nested functions, methods and a redefinition, asked in any order and twice;
+    outside every function, the name its statement binds (a lambda in ``KEY = …``)."""
     source = (
         SOURCE
         + textwrap.dedent(
@@ -107,12 +108,16 @@ def test_block_lookup_is_the_innermost_enclosing_block_on_every_line() -> None:
                 return block.name
             if block.start <= line <= block.end and (best is None or block.start >= best.start):
                 best = block
-        return best.name if best is not None else MODULE
+        if best is not None:
+            return best.name
+        bound = [name for start, end, name in info.ns["ranges"] if start <= line <= end]
+        return bound[0] if bound else MODULE
 
     lines = list(range(0, source.count(b"\n") + 3))
     for line in [*reversed(lines), *lines]:
         assert info.block_at(line) == scan(line), line
     assert {info.block_at(line) for line in lines} >= {"outer", "outer.inner", "outer#2"}
+    assert "=Box.size" in {info.block_at(line) for line in lines}
 
 
 def test_hook_bodies_are_module_level() -> None:

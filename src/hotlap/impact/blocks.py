@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 #: Block names with a special meaning (never a Python qualified name).
 MODULE = "<module>"  # module-level code
@@ -20,6 +21,11 @@ DATA = "<data>"  # a data file's bytes
 COLLECT_DATA = "<collect-data>"  # a data file read while a test module was collected
 LISTING = "<listing>"  # a directory's entries (listed while a test module was collected)
 DIRTY = "<dirty>"  # changed while the run was going on: always selects
+EFFECTS = "<effects>"  # import-time statements no name bounds, by kind
+PYTEST = "<pytest>"  # what pytest reads by name: pytestmark, pytest_plugins, collection hooks
+TESTS = "<tests>"  # the test functions and classes a test module defines
+GENERATE = "<generate>"  # pytest_generate_tests: digest|argument names it names|known
+FIXTURE = "<fixture:"  # + argname + ">": a fixture's definition (decorator, signature)
 SYNTAX_ERROR = "<syntax-error>"
 MISSING = "<missing>"
 
@@ -47,6 +53,8 @@ class FileInfo:
     imports: list[tuple[str, int]] = field(default_factory=list)  # (module, level)
     hooks: bool = False  # a conftest with pytest_* hooks
     error: bool = False
+    #: The name-level view (see :func:`hotlap.impact.names.analyse_names`); {} for data.
+    ns: dict[str, Any] = field(default_factory=dict)
     # block_at's answers: a merge asks once per recorded function, a file holds many.
     _at: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -60,14 +68,37 @@ class FileInfo:
             return self.whole
         if name in (DATA, COLLECT_DATA):
             return self.sha
+        if name[:1] == "=":
+            return str(self.ns.get("names", {}).get(name[1:], MISSING))
+        if name == EFFECTS:
+            effects = self.ns.get("effects", {})
+            return ";".join(f"{k}={v}" for k, v in sorted(effects.items()))
+        if name == PYTEST:
+            return str(self.ns.get("pytest", ""))
+        if name == TESTS:
+            return str(self.ns.get("tests", ""))
+        if name == GENERATE:
+            gen = self.ns.get("generate")
+            return MISSING if not gen else f"{gen[0]}|{','.join(gen[1])}|{gen[2]}"
+        if name.startswith(FIXTURE):
+            fx = self.ns.get("fixtures", {}).get(name[len(FIXTURE) : -1])
+            return MISSING if not fx else f"{fx[2]}|{fx[1]}"
         block = self.blocks.get(name)
         return block.checksum if block is not None else MISSING
 
     def block_at(self, line: int) -> str:
-        """Name of the block a code object starting at ``line`` belongs to (innermost)."""
+        """Name of the block a code object starting at ``line`` belongs to (innermost); for
+        code outside any function (a lambda in ``KEY = lambda …``), the name that statement
+        binds (``=KEY``), else MODULE."""
         name = self._at.get(line)
         if name is None:
-            name = self._at[line] = self._scan(line)
+            name = self._scan(line)
+            if name == MODULE:
+                for start, end, bound in self.ns.get("ranges", ()):
+                    if start <= line <= end:
+                        name = bound
+                        break
+            self._at[line] = name
         return name
 
     def _scan(self, line: int) -> str:
@@ -188,6 +219,9 @@ def analyse_source(content: bytes, is_conftest: bool = False) -> FileInfo:
     whole = _digest(ast.dump(tree, annotate_fields=False, include_attributes=False))
     blocks = _collect_blocks(tree)
     imports = _imports(tree)
+    from hotlap.impact.names import analyse_names
+
+    ns = analyse_names(tree, blocks)
     # pytest_* hooks run at collection in any file pytest loads (conftests, test modules,
     # plugins), never inside a test: their bodies count as module-level code everywhere.
     stripper = _StripBodies(keep_hooks=True)
@@ -200,4 +234,5 @@ def analyse_source(content: bytes, is_conftest: bool = False) -> FileInfo:
         blocks=blocks,
         imports=imports,
         hooks=stripper.found_hooks,
+        ns=ns,
     )

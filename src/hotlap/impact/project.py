@@ -22,6 +22,7 @@ def _to_json(info: FileInfo) -> dict[str, Any]:
         "imports": info.imports,
         "hooks": info.hooks,
         "error": info.error,
+        "ns": info.ns,
     }
 
 
@@ -34,6 +35,7 @@ def _from_json(data: dict[str, Any]) -> FileInfo:
         imports=[(m, int(lv)) for m, lv in data["imports"]],
         hooks=bool(data["hooks"]),
         error=bool(data["error"]),
+        ns=data.get("ns") or {},
     )
 
 

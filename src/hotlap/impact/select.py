@@ -10,10 +10,16 @@ from hotlap.impact.blocks import (
     COLLECT_DATA,
     DATA,
     DIRTY,
+    EFFECTS,
+    FIXTURE,
+    GENERATE,
     LISTING,
     MISSING,
     MODULE,
+    PYTEST,
+    TESTS,
     WHOLE,
+    FileInfo,
     listing_digest,
 )
 from hotlap.impact.fingerprint import changed
@@ -33,17 +39,76 @@ _FILE_CHANGES = {
     MODULE: " changed (module-level code)",
     WHOLE: " changed (run in a subprocess)",
     DIRTY: " changed during the last run",
+    PYTEST: " changed what pytest reads by name (pytestmark, pytest_plugins, collection hooks)",
+    TESTS: " changed its list of tests",
 }
 
 
-def _describe(file: str, name: str, now: str) -> str:
-    if now == MISSING and name in (MODULE, DATA, WHOLE):
+def _effect_kinds(old: str, now: str) -> list[str]:
+    """Which kinds of import-time effects differ between two ``<effects>`` checksums."""
+
+    def parse(text: str) -> dict[str, str]:
+        return dict(p.split("=", 1) for p in text.split(";") if "=" in p)
+
+    a, b = parse(old), parse(now)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def _describe(file: str, name: str, old: str, now: str) -> str:
+    if now == MISSING and name in (MODULE, DATA, WHOLE, EFFECTS):
         return f"{file} deleted"
+    if name == EFFECTS:
+        kinds = ", ".join(_effect_kinds(old, now)) or "import-time code"
+        return f"{file} changed at import ({kinds}): every importer"
+    if name == GENERATE:
+        return f"{file}::pytest_generate_tests changed"
+    if name.startswith(FIXTURE):
+        fixture = name[len(FIXTURE) : -1]
+        return f"{file}: fixture {fixture} {'removed' if now == MISSING else 'changed'}"
     if name in _FILE_CHANGES:
         return file + _FILE_CHANGES[name]
+    shown = name[1:] if name[:1] == "=" else name
     if now == MISSING:
-        return f"{file}::{name} removed"
-    return f"{file}::{name} changed"
+        return f"{file}::{shown} removed"
+    return f"{file}::{shown} changed"
+
+
+def _generate_bounded(old: str, now: str) -> bool:
+    """Whether a changed pytest_generate_tests still names only the arguments it named (and
+    decides from argument names only): then the tests it can touch are those recorded."""
+    if old == MISSING or now == MISSING:
+        return False
+    _o, old_names, old_known = old.split("|")
+    _n, new_names, new_known = now.split("|")
+    return old_known == new_known == "1" and set(new_names.split(",")) <= set(old_names.split(","))
+
+
+def _autouse(checksum: str) -> bool:
+    return checksum.endswith("|1")
+
+
+def _directory(file: str) -> str:
+    return file.rsplit("/", 1)[0] if "/" in file else "."
+
+
+def _test_entry(nodeid: str, info: FileInfo | None, whole: bool) -> str:
+    """``nodeid``, its test function (``file::C::test``, every parametrization) when
+    ``whole``, or its file when that function is gone."""
+    file, _, rest = nodeid.partition("::")
+    if not rest or not file.endswith(".py"):
+        return nodeid
+    parts = [p.split("[", 1)[0] for p in rest.split("::")]
+    names = info.ns.get("names", {}) if info is not None else {}
+    if len(parts) == 1:
+        ok = parts[0] in names
+    elif len(parts) == 2 and info is not None:
+        cls = info.ns.get("classes", {}).get(parts[0])
+        ok = cls is not None and parts[1] in cls["methods"]
+    else:
+        ok = not whole  # nested classes: keep the recorded id
+    if not ok:
+        return file
+    return "::".join([file, *parts]) if whole else nodeid
 
 
 def _test_files(root: Path, testpaths: list[str]) -> set[str]:
@@ -85,19 +150,30 @@ def select_tests(
     # Which recorded items no longer hold, and why.
     bad_items: dict[int, str] = {}
     module_changed: set[str] = set()
+    path_reasons: dict[str, list[str]] = {}  # paths to collect again as a whole
     collection_items: set[int] = set()  # their tests' files are selected whole
+    test_files = {row.file for row in tests.values()}
     for item_id, (file, name, checksum) in store.items().items():
         if name == LISTING:
             now = listing_digest(str(root / file))
         else:
             info = project.info(file)
             now = MISSING if info is None else (info.checksum(name) if name != DIRTY else "")
-        if name == DIRTY or now != checksum:
-            bad_items[item_id] = _describe(file, name, now)
-            if name in (MODULE, DIRTY):
-                module_changed.add(file)
-            if name in (COLLECT_DATA, LISTING):
-                collection_items.add(item_id)
+        if name != DIRTY and now == checksum:
+            continue
+        why = bad_items[item_id] = _describe(file, name, checksum, now)
+        if name == DIRTY:
+            module_changed.add(file)
+        elif name in (COLLECT_DATA, LISTING):
+            collection_items.add(item_id)
+        conftest = file.rsplit("/", 1)[-1] == "conftest.py"
+        whole = (
+            name in (EFFECTS, PYTEST, TESTS)
+            or (name == GENERATE and not _generate_bounded(checksum, now))
+            or (name.startswith(FIXTURE) and (_autouse(checksum) or _autouse(now)))
+        )
+        if whole and (conftest or file in test_files) and (root / file).is_file():
+            path_reasons.setdefault(_directory(file) if conftest else file, []).append(why)
     bad_groups: dict[int, list[str]] = defaultdict(list)
     recollect_groups: set[int] = set()
     if bad_items:
@@ -114,24 +190,31 @@ def select_tests(
     def exists(file: str) -> bool:
         return (root / file).is_file()
 
+    def entry(nodeid: str, whole: bool = False) -> str:
+        file = nodeid.split("::", 1)[0]
+        info = project.info(file) if file.endswith(".py") else None
+        return _test_entry(nodeid, info, whole)
+
     # Failed and never-completed tests first, then the affected ones.
     for nodeid, row in tests.items():
         if not exists(row.file):
             continue
         if row.outcome in _BAD:
-            selected.setdefault(nodeid, []).append(f"{row.outcome} last run")
+            selected.setdefault(entry(nodeid), []).append(f"{row.outcome} last run")
         elif row.stale:
-            selected.setdefault(nodeid, []).append("not run to the end last time")
+            selected.setdefault(entry(nodeid), []).append("not run to the end last time")
     for nodeid, row in tests.items():
         reasons = [r for g in row.groups for r in bad_groups.get(g, [])]
-        if reasons and exists(row.file):
-            affected.setdefault(nodeid, []).extend(dict.fromkeys(reasons))
+        ids = bad_groups.get(row.idgroup, [])
+        if (reasons or ids) and exists(row.file):
+            key = entry(nodeid, whole=bool(ids))
+            affected.setdefault(key, []).extend(dict.fromkeys([*ids, *reasons]))
     for nodeid, reasons in affected.items():
-        selected.setdefault(nodeid, []).extend(r for r in reasons if r not in selected[nodeid])
+        known_reasons = selected.setdefault(nodeid, [])
+        known_reasons.extend(r for r in reasons if r not in known_reasons)
 
     # Whole files and directories: where collection itself may differ now.
-    paths: dict[str, list[str]] = {}
-    test_files = {row.file for row in tests.values()}
+    paths: dict[str, list[str]] = {p: list(dict.fromkeys(r)) for p, r in path_reasons.items()}
     for file in sorted(module_changed):
         name = file.rsplit("/", 1)[-1]
         if not exists(file):

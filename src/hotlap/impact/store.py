@@ -18,7 +18,9 @@ from typing import Any
 
 from hotlap.sqlite import connect_wal
 
-SCHEMA_VERSION = 1
+#: 2: name-level items (``=name``, ``<effects>``…) and a test's ``idgroup``; the files cache
+#: holds each file's name-level analysis.
+SCHEMA_VERSION = 2
 DB_NAME = "impact.sqlite3"
 
 _SCHEMA = """
@@ -30,7 +32,7 @@ CREATE TABLE IF NOT EXISTS groups (
     id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, items TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tests (
     nodeid TEXT PRIMARY KEY, file TEXT NOT NULL, outcome TEXT NOT NULL,
-    stale INTEGER NOT NULL, groups TEXT NOT NULL);
+    stale INTEGER NOT NULL, groups TEXT NOT NULL, idgroup INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, info TEXT NOT NULL);
 """
@@ -47,6 +49,10 @@ class TestRow:
     outcome: str
     stale: bool
     groups: list[int]
+    #: The group of items whose change can change this test's ids (its decorators, its
+    #: fixtures' parameters, a pytest_generate_tests that names its arguments): a change
+    #: there selects the test function as a whole (``file::test``), new ids included.
+    idgroup: int = 0
 
 
 class ImpactStore:
@@ -144,9 +150,16 @@ class ImpactStore:
 
     def put_test(self, row: TestRow) -> None:
         self.conn.execute(
-            "INSERT OR REPLACE INTO tests (nodeid, file, outcome, stale, groups) "
-            "VALUES (?,?,?,?,?)",
-            (row.nodeid, row.file, row.outcome, int(row.stale), json.dumps(row.groups)),
+            "INSERT OR REPLACE INTO tests (nodeid, file, outcome, stale, groups, idgroup) "
+            "VALUES (?,?,?,?,?,?)",
+            (
+                row.nodeid,
+                row.file,
+                row.outcome,
+                int(row.stale),
+                json.dumps(row.groups),
+                row.idgroup,
+            ),
         )
 
     def prune(self, force: bool = False) -> None:
@@ -162,8 +175,9 @@ class ImpactStore:
             if groups <= 2 * tests + 64:
                 return
         used: set[int] = set()
-        for (groups,) in self.conn.execute("SELECT groups FROM tests"):
+        for groups, idgroup in self.conn.execute("SELECT groups, idgroup FROM tests"):
             used.update(json.loads(groups))
+            used.add(int(idgroup))
         all_groups = {int(r[0]) for r in self.conn.execute("SELECT id FROM groups")}
         dead = all_groups - used
         if dead:
@@ -180,15 +194,18 @@ class ImpactStore:
     # -- reading ----------------------------------------------------------------------------
     def tests(self) -> dict[str, TestRow]:
         return {
-            r[0]: TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4]))
-            for r in self.conn.execute("SELECT nodeid, file, outcome, stale, groups FROM tests")
+            r[0]: TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4]), int(r[5]))
+            for r in self.conn.execute(
+                "SELECT nodeid, file, outcome, stale, groups, idgroup FROM tests"
+            )
         }
 
     def test(self, nodeid: str) -> TestRow | None:
         r = self.conn.execute(
-            "SELECT nodeid, file, outcome, stale, groups FROM tests WHERE nodeid=?", (nodeid,)
+            "SELECT nodeid, file, outcome, stale, groups, idgroup FROM tests WHERE nodeid=?",
+            (nodeid,),
         ).fetchone()
-        return TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4])) if r else None
+        return TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4]), int(r[5])) if r else None
 
     def items(self) -> dict[int, tuple[str, str, str]]:
         return {
