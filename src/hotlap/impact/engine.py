@@ -96,3 +96,38 @@ def tracked_files(project: Path) -> set[str]:
         return {file for file, _name, _sum in store.items().values()}
     finally:
         store.close()
+
+
+def run_writes(project: Path) -> dict[str, str]:
+    """Root-relative files the last recorded run's processes wrote, with the checksum of
+    what they held when it ended ({} when nothing is recorded)."""
+    try:
+        store = open_store(project)
+    except OSError:
+        return {}
+    try:
+        found = store.get_meta("run_writes", {})
+        return dict(found) if isinstance(found, dict) else {}
+    except Exception:
+        return {}
+    finally:
+        store.close()
+
+
+def own_writes(root: Path, writes: dict[str, str], rels: list[str]) -> set[str]:
+    """Those of ``rels`` that still hold what the last run wrote there (by content: an edit
+    by anyone since, even one that kept the mtime, is not the run's)."""
+    from hotlap.impact.blocks import MISSING, data_digest
+
+    found = set()
+    for rel in rels:
+        left = writes.get(rel)
+        if left is None:
+            continue
+        try:
+            now = data_digest((root / rel).read_bytes())
+        except OSError:
+            now = MISSING
+        if now == left:
+            found.add(rel)
+    return found

@@ -96,7 +96,7 @@ def _import_time(
         info = project.info(rel)
         if info is not None and info.block_at(line).startswith("pytest_"):
             continue  # a hook: what pytest reads by name (<pytest>, <generate>) covers it
-        ids = maker.code_ids(filename, line, False)
+        ids = maker.import_ids(filename, line)
         owners = {m for m in executed if rel in project.closure(m)}
         if own is not None:
             owners.add(own)
@@ -136,6 +136,8 @@ class _ItemMaker:
         #: not an edit made while it ran.
         self.written = written
         self.resolver = Resolver(project, store)
+        self.import_resolver = Resolver(project, store, links=False)
+        self._import_ids: dict[tuple[str, int], tuple[int, ...]] = {}
         self._changed: dict[str, bool] = {}
         self._code_ids: dict[tuple[str, int, bool], tuple[int, ...]] = {}
 
@@ -172,6 +174,20 @@ class _ItemMaker:
         if not rel.endswith(".py"):
             return (resolver.item(rel, MODULE),)
         return tuple(resolver.block_items(rel, info.block_at(line)))
+
+    def import_ids(self, filename: str, line: int) -> tuple[int, ...]:
+        """A function run at import: its body, definition and reads (no registry links)."""
+        key = (filename, line)
+        ids = self._import_ids.get(key)
+        if ids is None:
+            rel = self.project.rel(filename)
+            info = self.project.info(rel) if rel is not None else None
+            if rel is None or info is None or self._changed_during_run(rel):
+                ids = self.code_ids(filename, line, False)
+            else:
+                ids = tuple(self.import_resolver.block_items(rel, info.block_at(line)))
+            self._import_ids[key] = ids
+        return ids
 
     def test_items(self, nodeid: str) -> tuple[set[int], set[int]]:
         """(items every test of its file depends on statically — the import-time effects,
@@ -306,6 +322,31 @@ class _ItemMaker:
         return files
 
 
+def _forget_gone(
+    store: ImpactStore, processes: list[dict[str, Any]], ran_paths: list[str] | None
+) -> None:
+    """Tests the run would have collected but did not (a parametrization removed, a test
+    renamed) no longer exist: their records go, so they are not selected for ever."""
+    if ran_paths is None or not all(p.get("complete", True) for p in processes):
+        return
+    collected = {n for p in processes for n in p.get("collected", [])}
+    if not collected:
+        return
+
+    def covered(nodeid: str) -> bool:
+        if not ran_paths:
+            return True
+        for path in ran_paths:
+            if nodeid == path or nodeid.startswith((path + "::", path + "[")):
+                return True
+            if "::" not in path and nodeid.startswith(path.rstrip("/") + "/"):
+                return True
+        return False
+
+    gone = [n for n in store.tests() if n not in collected and covered(n)]
+    store.conn.executemany("DELETE FROM tests WHERE nodeid=?", [(n,) for n in gone])
+
+
 def merge_run(
     store: ImpactStore,
     directory: Path,
@@ -313,9 +354,11 @@ def merge_run(
     fingerprint: dict[str, str],
     collect_errors: list[str],
     processes: list[dict[str, Any]] | None = None,
+    ran_paths: list[str] | None = None,
 ) -> list[str]:
     """Fold one run's per-process files into the store (``processes``: those files, when the
-    caller has read them already); returns messages for the user."""
+    caller has read them already; ``ran_paths``: the root-relative test paths the run was
+    given, [] for all, None when unknown); returns messages for the user."""
     if processes is None:
         processes = read_process_files(directory)
     if not processes:
@@ -420,6 +463,7 @@ def merge_run(
                         old.idgroup if old else 0,
                     )
                 )
+        _forget_gone(store, processes, ran_paths)
         for nodeid, outcome in outcomes.items():
             if outcome in _BAD and nodeid not in recorded:
                 old = store.test(nodeid)

@@ -42,9 +42,12 @@ _PLAIN_BASES = frozenset(
 class Resolver:
     """Item ids of names, blocks and attributes of one project, memoized for one merge."""
 
-    def __init__(self, project: Project, store: ImpactStore) -> None:
+    def __init__(self, project: Project, store: ImpactStore, links: bool = True) -> None:
         self.project = project
         self.store = store
+        #: Follow registration links (off for functions run at import: a registering
+        #: decorator reads the registry it fills, and its importers are selected anyway).
+        self.links = links
         self._items: dict[tuple[str, str], int] = {}
         self._names: dict[tuple[str, str], Items] = {}
         self._chains: dict[tuple[str, str], Items] = {}
@@ -171,7 +174,7 @@ class Resolver:
                 # A dataclass, an Enum, attrs…: its body is consumed as a whole.
                 for member in cls["members"]:
                     out |= self.name_items(rel, f"{name}.{member}")
-            for registrant in self.registrants().get(key, ()):
+            for registrant in self.registrants().get(key, ()) if self.links else ():
                 out.add(self.item(registrant, MODULE))
         result = frozenset(out)
         self._names[key] = result

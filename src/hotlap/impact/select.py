@@ -240,6 +240,11 @@ def select_tests(
         return Selection(True, "; ".join(paths["."]))
     result: dict[str, list[str]] = {}
     covered = sorted(paths)
+    # A test function selected whole covers its parametrizations selected one by one.
+    functions = {n for n in selected if "[" not in n and n.count("::")}
+    for nodeid in [n for n in selected if "[" in n and n.split("[", 1)[0] in functions]:
+        known_reasons = selected[nodeid.split("[", 1)[0]]
+        known_reasons.extend(r for r in selected.pop(nodeid) if r not in known_reasons)
     for nodeid, reasons in selected.items():
         file = nodeid.split("::", 1)[0]
         owner = next((p for p in covered if file == p or file.startswith(p + "/")), None)
