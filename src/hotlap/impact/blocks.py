@@ -17,6 +17,7 @@ from typing import Any
 #: Block names with a special meaning (never a Python qualified name).
 MODULE = "<module>"  # module-level code
 WHOLE = "<ast>"  # the whole file's AST (subprocess closures)
+UNSEEN = "<unseen>"  # the whole file's AST: its code ran without markers
 DATA = "<data>"  # a data file's bytes
 COLLECT_DATA = "<collect-data>"  # a data file read while a test module was collected
 LISTING = "<listing>"  # a directory's entries (listed while a test module was collected)
@@ -64,7 +65,7 @@ class FileInfo:
             return SYNTAX_ERROR
         if name == MODULE:
             return self.module
-        if name == WHOLE:
+        if name in (WHOLE, UNSEEN):
             return self.whole
         if name in (DATA, COLLECT_DATA):
             return self.sha

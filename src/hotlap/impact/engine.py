@@ -17,7 +17,7 @@ def _root(store: ImpactStore, project: Path) -> Path:
 
 
 def compute_selection(
-    project: Path, pytest_args: list[str], fresh: list[str] | None = None
+    project: Path, pytest_args: list[str], fresh: list[str] | None = None, why: bool = False
 ) -> tuple[Selection, list[str]]:
     """(selection, warnings) for ``project`` now; a full run when anything is unreadable."""
     merged = merge_pending(project)  # runs recorded but not merged yet
@@ -32,7 +32,7 @@ def compute_selection(
         if any("/" not in f for f in known):
             testpaths = []
         selection = select_tests(
-            store, project, fingerprint(root, pytest_args, project), fresh, testpaths
+            store, project, fingerprint(root, pytest_args, project), fresh, testpaths, why
         )
         return selection, [*store.warnings, *(m for m in merged if "could not" in m)]
     finally:

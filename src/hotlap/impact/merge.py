@@ -24,6 +24,7 @@ from hotlap.impact.blocks import (
     MODULE,
     PYTEST,
     TESTS,
+    UNSEEN,
     WHOLE,
     analyse_source,
     data_digest,
@@ -406,7 +407,7 @@ def merge_run(
             # have run in any test.
             unseen: set[int] = set()
             maker.closure_items(
-                {rel for f in proc.get("unseen", []) if (rel := project.rel(f))}, WHOLE, unseen
+                {rel for f in proc.get("unseen", []) if (rel := project.rel(f))}, UNSEEN, unseen
             )
             unseen_group = store.group_id(unseen) if unseen else None
             for key, ctx in proc["contexts"].items():
@@ -486,6 +487,11 @@ def merge_run(
             except OSError:
                 writes[rel] = MISSING
         store.set_meta("run_writes", writes)
+        # The (mtime, size) each item's checksum was computed at: a selection re-reads only
+        # the files whose stat differs.
+        stats = dict(store.get_meta("file_stats", {}))
+        stats.update({rel: list(st) for rel, st in project.stats.items()})
+        store.set_meta("file_stats", stats)
         # An old collection error stands until its file collects again.
         collected_files = {n.split("::", 1)[0] for p in processes for n in p.get("collected", [])}
         errors = {e for e in store.get_meta("collect_errors", []) if e not in collected_files}

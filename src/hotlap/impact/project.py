@@ -52,6 +52,8 @@ class Project:
         self._modules: dict[str, list[str]] = {}
         self._direct: dict[str, tuple[str, ...]] = {}
         self._rels: dict[str, str | None] = {}
+        #: (mtime_ns, size) of each file as analysed here: what its checksums describe.
+        self.stats: dict[str, tuple[int, int]] = {}
 
     # -- paths ------------------------------------------------------------------------------
     def rel(self, path: str | Path) -> str | None:
@@ -94,6 +96,7 @@ class Project:
                 raise FileNotFoundError(rel)
         except OSError:
             self._infos[rel] = None
+            self.stats[rel] = (0, -1)  # missing: any file there later differs
             return None
         cached = None if fresh else self.store.cached_file(rel, st.st_mtime_ns, st.st_size)
         if cached is not None:
@@ -110,6 +113,7 @@ class Project:
                 info = FileInfo(sha=data_digest(content))
             self.store.cache_file(rel, st.st_mtime_ns, st.st_size, _to_json(info))
         self._infos[rel] = info
+        self.stats[rel] = (st.st_mtime_ns, st.st_size)
         return info
 
     # -- imports ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from hotlap.impact.blocks import (
     MODULE,
     PYTEST,
     TESTS,
+    UNSEEN,
     WHOLE,
     FileInfo,
     listing_digest,
@@ -25,7 +26,7 @@ from hotlap.impact.blocks import (
 from hotlap.impact.fingerprint import changed
 from hotlap.impact.project import Project
 from hotlap.impact.selection import Selection
-from hotlap.impact.store import ImpactStore
+from hotlap.impact.store import ImpactStore, TestRow
 from hotlap.paths import SKIP_DIRS
 
 _BAD = ("failed", "error", "crashed")
@@ -38,6 +39,7 @@ _FILE_CHANGES = {
     LISTING: "/ entries changed (listed at collection)",
     MODULE: " changed (module-level code)",
     WHOLE: " changed (run in a subprocess)",
+    UNSEEN: " changed (its code ran without markers: the whole file)",
     DIRTY: " changed during the last run",
     PYTEST: " changed what pytest reads by name (pytestmark, pytest_plugins, collection hooks)",
     TESTS: " changed its list of tests",
@@ -54,8 +56,23 @@ def _effect_kinds(old: str, now: str) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
+def _rule(name: str) -> str:
+    """Which selection rule an item belongs to (``hotlap affected --why``)."""
+    if name == EFFECTS:
+        return "import-time effects (every importer)"
+    if name in (WHOLE, UNSEEN, MODULE):
+        return "whole files (run without markers, in a subprocess, or imported in a test)"
+    if name in (PYTEST, TESTS, COLLECT_DATA, LISTING, GENERATE) or name.startswith(FIXTURE):
+        return "collection (pytest's names, fixtures, parametrization, data read then)"
+    if name in (DATA,):
+        return "data files read"
+    if name == DIRTY:
+        return "changed during the last run"
+    return "by name (functions that ran, names their code read)"
+
+
 def _describe(file: str, name: str, old: str, now: str) -> str:
-    if now == MISSING and name in (MODULE, DATA, WHOLE, EFFECTS):
+    if now == MISSING and name in (MODULE, DATA, WHOLE, UNSEEN, EFFECTS):
         return f"{file} deleted"
     if name == EFFECTS:
         kinds = ", ".join(_effect_kinds(old, now)) or "import-time code"
@@ -122,12 +139,38 @@ def _test_files(root: Path, testpaths: list[str]) -> set[str]:
     return found
 
 
+def _candidates(
+    store: ImpactStore, root: Path, fresh: list[str], why: bool
+) -> dict[int, tuple[str, str, str]]:
+    """The items that may have changed: those of files whose stat differs from when their
+    checksums were computed (or that the watcher saw change), and the ones always checked."""
+    stats = store.get_meta("file_stats")
+    if not isinstance(stats, dict) or why:
+        return store.items()
+    changed: set[str] = set()
+    for rel, (mtime, size) in stats.items():
+        try:
+            st = os.stat(root / rel)
+        except OSError:
+            changed.add(rel)
+            continue
+        if st.st_mtime_ns != mtime or st.st_size != size:
+            changed.add(rel)
+    for path in fresh:
+        try:
+            changed.add(Path(os.path.abspath(path)).relative_to(root).as_posix())
+        except ValueError:
+            continue
+    return store.items(changed, (DIRTY, LISTING))
+
+
 def select_tests(
     store: ImpactStore,
     project_dir: Path,
     fingerprint: dict[str, str],
     fresh: list[str] | None = None,
     testpaths: list[str] | None = None,
+    why: bool = False,
 ) -> Selection:
     """The selection for the project as it is on disk now.
 
@@ -153,7 +196,11 @@ def select_tests(
     path_reasons: dict[str, list[str]] = {}  # paths to collect again as a whole
     collection_items: set[int] = set()  # their tests' files are selected whole
     test_files = {row.file for row in tests.values()}
-    for item_id, (file, name, checksum) in store.items().items():
+    rules: dict[int, str] = {}
+    whole_items: dict[int, str] = {}
+    for item_id, (file, name, checksum) in _candidates(store, root, fresh or [], why).items():
+        if why and name in (WHOLE, UNSEEN):
+            whole_items[item_id] = f"{file} ({'no markers' if name == UNSEEN else 'subprocess'})"
         if name == LISTING:
             now = listing_digest(str(root / file))
         else:
@@ -161,7 +208,8 @@ def select_tests(
             now = MISSING if info is None else (info.checksum(name) if name != DIRTY else "")
         if name != DIRTY and now == checksum:
             continue
-        why = bad_items[item_id] = _describe(file, name, checksum, now)
+        why_text = bad_items[item_id] = _describe(file, name, checksum, now)
+        rules[item_id] = _rule(name)
         if name == DIRTY:
             module_changed.add(file)
         elif name in (COLLECT_DATA, LISTING):
@@ -173,22 +221,33 @@ def select_tests(
             or (name.startswith(FIXTURE) and (_autouse(checksum) or _autouse(now)))
         )
         if whole and (conftest or file in test_files) and (root / file).is_file():
-            path_reasons.setdefault(_directory(file) if conftest else file, []).append(why)
+            path_reasons.setdefault(_directory(file) if conftest else file, []).append(why_text)
     bad_groups: dict[int, list[str]] = defaultdict(list)
     recollect_groups: set[int] = set()
-    if bad_items:
-        for group_id, items in store.groups().items():
+    group_rules: dict[int, set[str]] = defaultdict(set)
+    whole_groups: dict[int, set[str]] = defaultdict(set)
+    if bad_items or whole_items:
+        found = store.groups() if whole_items else store.groups_with(set(bad_items))
+        for group_id, items in found.items():
             for item in items:
                 if item in bad_items:
                     bad_groups[group_id].append(bad_items[item])
+                    group_rules[group_id].add(rules[item])
                     if item in collection_items:
                         recollect_groups.add(group_id)
+                if item in whole_items:
+                    whole_groups[group_id].add(whole_items[item])
 
     selected: dict[str, list[str]] = {}
     affected: dict[str, list[str]] = {}
 
+    existing: dict[str, bool] = {}
+
     def exists(file: str) -> bool:
-        return (root / file).is_file()
+        found = existing.get(file)
+        if found is None:
+            found = existing[file] = (root / file).is_file()
+        return found
 
     def entry(nodeid: str, whole: bool = False) -> str:
         file = nodeid.split("::", 1)[0]
@@ -254,12 +313,43 @@ def select_tests(
             paths[owner].extend(r for r in reasons if r not in paths[owner])
     for path, reasons in paths.items():
         result[path] = reasons
+    notes = _notes(tests, group_rules, whole_groups) if why else []
     if not result:
-        return Selection(False, "nothing changed since the last run")
+        return Selection(False, "nothing changed since the last run", notes=notes)
     counts: dict[str, int] = defaultdict(int)
     for reasons in result.values():
         for r in dict.fromkeys(reasons):
             counts[r] += 1
     top = sorted(counts.items(), key=lambda kv: -kv[1])[:3]
     reason = "; ".join(r for r, _ in top) + ("; …" if len(counts) > 3 else "")
-    return Selection(False, reason, result)
+    return Selection(False, reason, result, notes)
+
+
+def _notes(
+    tests: dict[str, TestRow],
+    group_rules: dict[int, set[str]],
+    whole_groups: dict[int, set[str]],
+) -> list[str]:
+    """For ``--why``: tests per rule that fired, and the whole-file fallbacks."""
+    per_rule: dict[str, int] = defaultdict(int)
+    fallback = 0
+    files: dict[str, int] = defaultdict(int)
+    for row in tests.values():
+        fired: set[str] = set()
+        wholes: set[str] = set()
+        for group in [*row.groups, row.idgroup]:
+            fired |= group_rules.get(group, set())
+            wholes |= whole_groups.get(group, set())
+        for rule in fired:
+            per_rule[rule] += 1
+        if wholes:
+            fallback += 1
+            for file in wholes:
+                files[file] += 1
+    notes = [f"rule fired: {rule}: {n} tests" for rule, n in sorted(per_rule.items())]
+    shown = ", ".join(f for f, _ in sorted(files.items(), key=lambda kv: -kv[1])[:5])
+    notes.append(
+        f"whole-file fallbacks: {fallback} of {len(tests)} recorded tests depend on whole files"
+        + (f" ({shown}{', …' if len(files) > 5 else ''})" if files else "")
+    )
+    return notes

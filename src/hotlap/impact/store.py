@@ -207,11 +207,29 @@ class ImpactStore:
         ).fetchone()
         return TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4]), int(r[5])) if r else None
 
-    def items(self) -> dict[int, tuple[str, str, str]]:
-        return {
-            int(r[0]): (r[1], r[2], r[3])
-            for r in self.conn.execute("SELECT id, file, name, checksum FROM items")
-        }
+    def items(
+        self, files: set[str] | None = None, names: tuple[str, ...] = ()
+    ) -> dict[int, tuple[str, str, str]]:
+        """Every item, or those of ``files`` and those named one of ``names``."""
+        query = "SELECT id, file, name, checksum FROM items"
+        args: list[str] = []
+        if files is not None:
+            args = [*sorted(files), *names]
+            marks = ",".join("?" * len(files)) or "NULL"
+            query += f" WHERE file IN ({marks}) OR name IN ({','.join('?' * len(names)) or 'NULL'})"
+        return {int(r[0]): (r[1], r[2], r[3]) for r in self.conn.execute(query, args)}
+
+    def groups_with(self, items: set[int]) -> dict[int, list[int]]:
+        """The groups holding any of ``items`` (all groups when there are many)."""
+        if not items or len(items) > 40:
+            return {g: i for g, i in self.groups().items() if not items or items.intersection(i)}
+        clauses = []
+        args: list[str] = []
+        for item in sorted(items):
+            clauses.append("items LIKE ? OR items LIKE ? OR items LIKE ? OR items = ?")
+            args += [f"% {item},%", f"% {item}]", f"[{item},%", f"[{item}]"]
+        query = f"SELECT id, items FROM groups WHERE {' OR '.join(clauses)}"
+        return {int(r[0]): json.loads(r[1]) for r in self.conn.execute(query, args)}
 
     def groups(self) -> dict[int, list[int]]:
         return {
