@@ -647,6 +647,70 @@ def _strip_bodies(node: ast.AST) -> ast.AST:
     return new
 
 
+def _functions(
+    body: list[ast.stmt],
+    enclosing: set[str],
+    owners: list[str],
+    by_start: dict[int, str],
+    block_reads: dict[str, list[Any]],
+    mutates: dict[str, set[str]],
+) -> None:
+    """Each function's own reads (nested functions are blocks of their own) and the globals
+    it mutates (a decorator factory's inner function counts for the factory)."""
+    for node in body:
+        if isinstance(node, _FUNCS):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            name = by_start.get(start)
+            local = enclosing | _locals_of(node)
+            reads = reads_of(list(node.body), local)
+            chain = [*owners, name] if name else owners
+            if name is not None:
+                block_reads[name] = reads.as_json()
+            if reads.mutated:
+                for owner in chain:
+                    mutates.setdefault(owner, set()).update(reads.mutated)
+            _functions(node.body, local, chain, by_start, block_reads, mutates)
+        elif isinstance(node, ast.ClassDef):
+            _functions(node.body, enclosing, owners, by_start, block_reads, mutates)
+        else:
+            for attr in _BODIES:
+                inner = getattr(node, attr, None)
+                if isinstance(inner, list):
+                    stmts = [n for n in inner if isinstance(n, ast.stmt)]
+                    _functions(stmts, enclosing, owners, by_start, block_reads, mutates)
+            for handler in getattr(node, "handlers", []) or []:
+                _functions(handler.body, enclosing, owners, by_start, block_reads, mutates)
+
+
+def function_view(
+    old: dict[str, Any],
+    node: ast.FunctionDef | ast.AsyncFunctionDef,
+    name: str,
+    blocks: dict[str, Any],
+    delta: int,
+    span: tuple[int, int],
+) -> dict[str, Any] | None:
+    """``old`` (a module's name-level view) after an edit inside the body of its function
+    ``name`` (now ``node``), which spanned the lines ``span`` and grew by ``delta`` lines:
+    only that function's reads and mutations are computed again."""
+    end = span[1]
+    gone = {n for n in old.get("block_reads", {}) if n == name or n.startswith(name + ".")}
+    block_reads = {n: r for n, r in old.get("block_reads", {}).items() if n not in gone}
+    mutates = {n: set(m) for n, m in old.get("mutates", {}).items() if n not in gone}
+    by_start = {b.start: n for n, b in blocks.items() if n == name or n.startswith(name + ".")}
+    _functions([node], set(), [], by_start, block_reads, mutates)
+    if any(n not in block_reads for n in by_start.values()):
+        return None
+    ranges = [[a + delta if a > end else a, b + delta if b > end else b, n]
+              for a, b, n in old.get("ranges", [])]  # fmt: skip
+    return {
+        **old,
+        "block_reads": block_reads,
+        "mutates": {n: sorted(m) for n, m in mutates.items()},
+        "ranges": ranges,
+    }
+
+
 def analyse_names(tree: ast.Module, blocks: dict[str, Any]) -> dict[str, Any]:
     """The name-level view of a parsed module (JSON-able), given its blocks by name."""
     binder = _Binder()
@@ -655,32 +719,7 @@ def analyse_names(tree: ast.Module, blocks: dict[str, Any]) -> dict[str, Any]:
     block_reads: dict[str, list[Any]] = {}
     mutates: dict[str, set[str]] = {}
     by_start = {b.start: n for n, b in blocks.items()}
-
-    def visit(body: list[ast.stmt], enclosing: set[str], owners: list[str]) -> None:
-        for node in body:
-            if isinstance(node, _FUNCS):
-                start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-                name = by_start.get(start)
-                local = enclosing | _locals_of(node)
-                reads = reads_of(list(node.body), local)
-                chain = [*owners, name] if name else owners
-                if name is not None:
-                    block_reads[name] = reads.as_json()
-                if reads.mutated:
-                    for owner in chain:  # a decorator factory's inner function counts
-                        mutates.setdefault(owner, set()).update(reads.mutated)
-                visit(node.body, local, chain)
-            elif isinstance(node, ast.ClassDef):
-                visit(node.body, enclosing, owners)
-            else:
-                for attr in _BODIES:
-                    inner = getattr(node, attr, None)
-                    if isinstance(inner, list):
-                        visit([n for n in inner if isinstance(n, ast.stmt)], enclosing, owners)
-                for handler in getattr(node, "handlers", []) or []:
-                    visit(handler.body, enclosing, owners)
-
-    visit(tree.body, set(), [])
+    _functions(tree.body, set(), [], by_start, block_reads, mutates)
     pytest_text = [d for n in PYTEST_NAMES for d in binder.parts.get(n, [])]
     return {
         "names": names,

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hotlap.impact.blocks import Block, FileInfo, analyse_source, data_digest
+from hotlap.impact.blocks import Block, FileInfo, analyse_edit, analyse_source, data_digest
 from hotlap.impact.store import ImpactStore
 from hotlap.paths import SKIP_DIRS
 
@@ -18,11 +18,12 @@ def _to_json(info: FileInfo) -> dict[str, Any]:
         "sha": info.sha,
         "module": info.module,
         "whole": info.whole,
-        "blocks": {n: [b.start, b.end, b.checksum] for n, b in info.blocks.items()},
+        "blocks": {n: [b.start, b.end, b.checksum, b.body] for n, b in info.blocks.items()},
         "imports": info.imports,
         "hooks": info.hooks,
         "error": info.error,
         "ns": info.ns,
+        "text": info.text,
     }
 
 
@@ -31,11 +32,15 @@ def _from_json(data: dict[str, Any]) -> FileInfo:
         sha=data["sha"],
         module=data["module"],
         whole=data["whole"],
-        blocks={n: Block(n, b[0], b[1], b[2]) for n, b in data["blocks"].items()},
+        blocks={
+            n: Block(n, b[0], b[1], b[2], b[3] if len(b) > 3 else 0)
+            for n, b in data["blocks"].items()
+        },
         imports=[(m, int(lv)) for m, lv in data["imports"]],
         hooks=bool(data["hooks"]),
         error=bool(data["error"]),
         ns=data.get("ns") or {},
+        text=data.get("text") or "",
     )
 
 
@@ -108,13 +113,23 @@ class Project:
                 self._infos[rel] = None
                 return None
             if rel.endswith(".py"):
-                info = analyse_source(content, is_conftest=rel.rsplit("/", 1)[-1] == "conftest.py")
+                info = self._edited(rel, content) or analyse_source(content)
             else:
                 info = FileInfo(sha=data_digest(content))
             self.store.cache_file(rel, st.st_mtime_ns, st.st_size, _to_json(info))
         self._infos[rel] = info
         self.stats[rel] = (st.st_mtime_ns, st.st_size)
         return info
+
+    def _edited(self, rel: str, content: bytes) -> FileInfo | None:
+        """The analysis of an edit inside one function, from the file's last analysis."""
+        last = self.store.last_file(rel)
+        if last is None:
+            return None
+        try:
+            return analyse_edit(_from_json(last), content)
+        except Exception:  # any doubt: the full analysis
+            return None
 
     # -- imports ----------------------------------------------------------------------------
     def _module_files(self, dotted: str) -> list[str]:

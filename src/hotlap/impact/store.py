@@ -243,6 +243,11 @@ class ImpactStore:
         ).fetchone()
         return json.loads(row[0]) if row else None
 
+    def last_file(self, path: str) -> dict[str, Any] | None:
+        """The last analysis cached for ``path``, whatever the file holds now."""
+        row = self.conn.execute("SELECT info FROM files WHERE path=?", (path,)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def cache_file(self, path: str, mtime_ns: int, size: int, info: dict[str, Any]) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO files (path, mtime_ns, size, info) VALUES (?,?,?,?)",
