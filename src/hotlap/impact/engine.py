@@ -100,18 +100,32 @@ def tracked_files(project: Path) -> set[str]:
 
 def run_writes(project: Path) -> dict[str, str]:
     """Root-relative files the last recorded run's processes wrote, with the checksum of
-    what they held when it ended ({} when nothing is recorded)."""
+    what they held when it ended ({} when nothing is recorded). Read-only: asking changes
+    nothing in ``.hotlap`` (a run that records nothing leaves it byte-identical)."""
+    import json
+    import sqlite3
+
+    from hotlap.impact.store import DB_NAME
+
+    path = project / ".hotlap" / DB_NAME
+    if not path.is_file():
+        return {}
+    # Without a write-ahead log (no writer open) the file is all there is: read it as it is,
+    # which creates no -shm file; with one, a plain read-only connection sees it.
+    wal = path.with_name(DB_NAME + "-wal").exists()
+    mode = "mode=ro" if wal else "immutable=1"
     try:
-        store = open_store(project)
-    except OSError:
+        conn = sqlite3.connect(f"{path.as_uri()}?{mode}", uri=True, timeout=5.0)
+    except sqlite3.Error:
         return {}
     try:
-        found = store.get_meta("run_writes", {})
+        row = conn.execute("SELECT value FROM meta WHERE key='run_writes'").fetchone()
+        found = json.loads(row[0]) if row else {}
         return dict(found) if isinstance(found, dict) else {}
-    except Exception:
+    except (sqlite3.Error, ValueError):
         return {}
     finally:
-        store.close()
+        conn.close()
 
 
 def own_writes(root: Path, writes: dict[str, str], rels: list[str]) -> set[str]:

@@ -193,7 +193,11 @@ def reads_of(nodes: Sequence[ast.AST], local: set[str], nested: bool = False) ->
                 out.dynamic = True
             stack.append((node.value, scope))
             continue
-        if isinstance(node, ast.Attribute):  # store/del: the object is read
+        if isinstance(node, ast.Attribute):  # store/del: the attribute, not the whole object
+            chain = chain_of(node)
+            if chain is not None and chain[0] not in scope:
+                out.chains.add(".".join(chain))
+                continue
             stack.append((node.value, scope))
             continue
         if isinstance(node, ast.Name):

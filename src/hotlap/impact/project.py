@@ -44,12 +44,35 @@ def _from_json(data: dict[str, Any]) -> FileInfo:
     )
 
 
+def _analysis_version() -> str:
+    """A digest of the analysing code: cached analyses made by other code are dropped (a
+    file's checksums must all come from the same analysis)."""
+    import hashlib
+
+    from hotlap.impact import blocks, names
+
+    digest = hashlib.blake2b(digest_size=6)
+    for module in (blocks, names):
+        try:
+            with open(str(module.__file__), "rb") as f:
+                digest.update(f.read())
+        except OSError:
+            digest.update(module.__name__.encode())
+    return digest.hexdigest()
+
+
+ANALYSIS = _analysis_version()
+
+
 class Project:
     """Files under ``root``, analysed lazily."""
 
     def __init__(self, root: Path, store: ImpactStore, search_roots: list[str] | None = None):
         self.root = root
         self.store = store
+        if store.get_meta("analysis") != ANALYSIS:
+            store.conn.execute("DELETE FROM files")
+            store.set_meta("analysis", ANALYSIS)
         roots = [root / "src", root, *(Path(p) for p in (search_roots or []))]
         self.search_roots = list(dict.fromkeys(r for r in roots if r.is_dir()))
         self._infos: dict[str, FileInfo | None] = {}

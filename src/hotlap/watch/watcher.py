@@ -318,7 +318,13 @@ class ProjectWatchFeed:
             return rels
         from hotlap.impact.engine import own_writes, run_writes
 
-        writes = run_writes(self.project)
+        writes: dict[str, str] = {}
+        if self._pin is not None:  # the session's own connection sees the last merge
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                found = self._pin.get_meta("run_writes", {})
+                writes = dict(found) if isinstance(found, dict) else {}
+        else:
+            writes = run_writes(self.project)
         if not writes:
             return rels
         own = own_writes(self.root, writes, rels)
