@@ -138,6 +138,11 @@ def test_code_run_in_a_subprocess(project: Project, launcher: str) -> None:
     assert project.run().returncode == 0
     project.edit("src/pkg/helper.py", "return 'hi'", "return 'hello'")
     assert project.selected() == {"tests/test_cli.py::test_cli"}
+    # --why counts it among the tests that depend on whole files (what a child ran is unseen).
+    notes = project.affected("--why")["notes"]
+    fallback = next(n for n in notes if n.startswith("whole-file fallbacks:"))
+    assert fallback.startswith("whole-file fallbacks: 1 of 5 recorded tests"), notes
+    assert "src/pkg/helper.py (subprocess)" in fallback
 
 
 def test_conftest_hook_change_selects_what_it_parametrized(project: Project) -> None:

@@ -134,6 +134,9 @@ def test_an_import_time_effect_selects_every_importer(
     }
     assert "tests/test_other.py::test_alone" not in selected
     assert any(rule in r for r in selected["tests/test_config.py::test_version"]), selected
+    notes = data["notes"]
+    assert any(n.startswith("rule fired: import-time effects (every importer)") for n in notes)
+    assert any(n.startswith("whole-file fallbacks: 0 of ") for n in notes), notes
 
 
 def test_registration_decorator_links_the_registry(project: Project) -> None:

@@ -322,8 +322,9 @@ def analyse_edit(old: FileInfo, content: bytes) -> FileInfo | None:
         if outer.start <= block.start <= outer.end:
             continue  # the edited function and the functions nested in it: parsed again
         if block.start > outer.end:
-            block = Block(name, block.start + delta, block.end + delta, block.checksum,
-                          block.body + delta)  # fmt: skip
+            block = Block(
+                name, block.start + delta, block.end + delta, block.checksum, block.body + delta
+            )
         blocks[name] = block
     for name, block in fresh.items():
         qual = prefix_name + name
@@ -332,8 +333,9 @@ def analyse_edit(old: FileInfo, content: bytes) -> FileInfo | None:
         blocks[qual] = Block(qual, block.start, block.end, block.checksum, block.body)
     from hotlap.impact.names import function_view
 
-    ns = function_view(old.ns, node, outer.name, {n: b for n, b in blocks.items()}, delta,
-                       (outer.start, outer.end))  # fmt: skip
+    ns = function_view(
+        old.ns, node, outer.name, {n: b for n, b in blocks.items()}, delta, (outer.start, outer.end)
+    )
     if ns is None:
         return None
     return FileInfo(

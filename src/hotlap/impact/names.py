@@ -47,9 +47,22 @@ GENERATE = "pytest_generate_tests"
 #: Methods whose call on a module-level object mutates it (anything else on a local object
 #: is assumed to as well: the statement is part of that object's binding either way).
 _MUTATING = frozenset(
-    {"append", "extend", "insert", "add", "update", "setdefault", "pop", "remove", "clear",
-     "discard", "register", "__setitem__", "__delitem__"}
-)  # fmt: skip
+    {
+        "append",
+        "extend",
+        "insert",
+        "add",
+        "update",
+        "setdefault",
+        "pop",
+        "remove",
+        "clear",
+        "discard",
+        "register",
+        "__setitem__",
+        "__delitem__",
+    }
+)
 
 
 def _digest(text: str) -> str:
@@ -326,9 +339,12 @@ class _Binder:
             elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                 for t in targets:
-                    if not all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.Starred,
-                                              ast.Store, ast.Load))
-                               for n in ast.walk(t)):  # fmt: skip
+                    if not all(
+                        isinstance(
+                            n, (ast.Name, ast.Tuple, ast.List, ast.Starred, ast.Store, ast.Load)
+                        )
+                        for n in ast.walk(t)
+                    ):
                         return None
                     names.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
             elif isinstance(stmt, (ast.Pass, ast.Raise)) or (
@@ -435,9 +451,12 @@ class _Binder:
                     self.ranges.append([start, end, "=" + name])
                 self._nested_defs(stmt)
                 return
-        kind = SYS_PATH if "sys" in {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)} \
-            and any(isinstance(n, ast.Attribute) and n.attr == "path" for n in ast.walk(stmt)) \
-            else OTHER  # fmt: skip
+        kind = (
+            SYS_PATH
+            if "sys" in {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+            and any(isinstance(n, ast.Attribute) and n.attr == "path" for n in ast.walk(stmt))
+            else OTHER
+        )
         self.effect(kind, stmt)
 
     def _nested_defs(self, stmt: ast.stmt) -> None:
@@ -524,8 +543,9 @@ class _Binder:
                 class_names.add(stmt.name)
             elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                class_names.update(n.id for t in targets for n in ast.walk(t)
-                                   if isinstance(n, ast.Name))  # fmt: skip
+                class_names.update(
+                    n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)
+                )
         for stmt in cls.body:
             if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
                 continue
@@ -557,26 +577,31 @@ class _Binder:
                 for n in names:
                     members.setdefault(n, []).append(_dump(stmt))
                     member_reads.setdefault(n, Reads()).update(reads)
-                    self.ranges.append([stmt.lineno, stmt.end_lineno or stmt.lineno,
-                                        f"={name}.{n}"])  # fmt: skip
+                    self.ranges.append(
+                        [stmt.lineno, stmt.end_lineno or stmt.lineno, f"={name}.{n}"]
+                    )
                 continue
             # Dunders (__slots__, __hash__ = None), nested classes, anything else: the class
             # as a whole.
             shape.append(_dump(_strip_bodies(stmt)))
         head = ast.ClassDef(
-            name=cls.name, bases=cls.bases, keywords=cls.keywords, body=[],
+            name=cls.name,
+            bases=cls.bases,
+            keywords=cls.keywords,
+            body=[],
             decorator_list=cls.decorator_list,
-        )  # fmt: skip
+        )
         shape.insert(0, _dump(head))
         shape.append(repr(sorted(members)))
-        reads = reads_of([*cls.decorator_list, *cls.bases, *(k.value for k in cls.keywords)],
-                         set())  # fmt: skip
+        reads = reads_of([*cls.decorator_list, *cls.bases, *(k.value for k in cls.keywords)], set())
         for stmt in cls.body:
             if not isinstance(stmt, _FUNCS) and not (
                 isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign))
-                and all(isinstance(t, ast.Name) for t in
-                        (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]))
-            ):  # fmt: skip
+                and all(
+                    isinstance(t, ast.Name)
+                    for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+                )
+            ):
                 reads.update(reads_of([stmt], set()))
             elif isinstance(stmt, _FUNCS):
                 reads.update(reads_of(stmt.decorator_list, set()))
@@ -705,8 +730,10 @@ def function_view(
     _functions([node], set(), [], by_start, block_reads, mutates)
     if any(n not in block_reads for n in by_start.values()):
         return None
-    ranges = [[a + delta if a > end else a, b + delta if b > end else b, n]
-              for a, b, n in old.get("ranges", [])]  # fmt: skip
+    ranges = [
+        [a + delta if a > end else a, b + delta if b > end else b, n]
+        for a, b, n in old.get("ranges", [])
+    ]
     return {
         **old,
         "block_reads": block_reads,
