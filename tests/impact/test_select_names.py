@@ -236,3 +236,53 @@ def test_parametrize_and_fixture_params_select_whole_functions(project: Project)
     assert project.run("--affected").returncode == 0
     project.edit("tests/conftest.py", 'return "w"', 'return "v"')
     assert project.selected() == {"tests/test_params.py::test_word"}
+
+
+def test_case_generator_and_subclass_hook(project: Project) -> None:
+    """A function the test module runs at collection to make its cases: a change in its
+    body selects the test functions whole (the new case runs). A class attribute of a
+    subclass whose base reads subclasses (``__init_subclass__``) is the class as a whole."""
+    project.write(
+        "src/pkg/kinds.py",
+        """
+        KINDS = {}
+
+        class Base:
+            def __init_subclass__(cls):
+                KINDS[cls.__name__] = cls.code
+
+        class Alpha(Base):
+            code = 1
+        """,
+    )
+    project.write(
+        "tests/test_gen_cases.py",
+        """
+        import pytest
+
+        from pkg.kinds import KINDS
+
+        def make_cases():
+            return [1, 2]
+
+        @pytest.mark.parametrize("c", make_cases())
+        def test_case(c):
+            assert c < 3
+
+        def test_kinds():
+            assert KINDS == {"Alpha": 1}
+
+        def test_other():
+            assert True
+        """,
+    )
+    assert project.run().returncode == 0
+    project.edit("tests/test_gen_cases.py", "return [1, 2]", "return [1, 2, 3]")
+    # Run at import, it could have touched anything of its module: all of its tests, and
+    # test_case as a function (not its two recorded ids).
+    assert "tests/test_gen_cases.py::test_case" in project.selected()
+    assert "1 failed, 4 passed" in project.run("--affected").stdout
+    project.edit("tests/test_gen_cases.py", "return [1, 2, 3]", "return [1, 2]")
+    assert project.run("--affected").returncode == 0
+    project.edit("src/pkg/kinds.py", "code = 1", "code = 2")
+    assert "tests/test_gen_cases.py::test_kinds" in project.selected()

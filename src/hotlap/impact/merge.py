@@ -434,6 +434,9 @@ def merge_run(
                     items |= module_items.get(file, set())
                     static_groups[file] = store.group_id(items)
                 own_static, own_ids = maker.test_items(nodeid)
+                # Functions its module's own collection ran (case generators, decorators):
+                # they can change its ids too.
+                own_ids |= import_time.get(file, set())
                 groups = [context_groups[c] for c in test["contexts"] if c in context_groups]
                 groups.append(static_groups[file])
                 groups.append(store.group_id(own_static))

@@ -258,9 +258,10 @@ class Resolver:
                 where = self.locate(rel, parts)
                 if where is not None:
                     base_info = self.info(where[0])
+                    base_cls = base_info.ns.get("classes", {}).get(where[1]) if base_info else None
                     if (
-                        base_info is None
-                        or where[1] not in base_info.ns.get("classes", {})
+                        base_cls is None  # not a class we know
+                        or "__init_subclass__" in base_cls["methods"]  # it reads subclasses
                         or not self.plain(where[0], where[1], depth + 1)
                     ):
                         result = False
