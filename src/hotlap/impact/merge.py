@@ -61,7 +61,7 @@ def test_function(nodeid: str) -> tuple[str, str]:
     """(file, qualified name) of a test's function: ``a.py::C::test_x[1]`` ->
     (``a.py``, ``C.test_x``)."""
     file, _, rest = nodeid.partition("::")
-    parts = [p.split("[", 1)[0] for p in rest.split("::") if p]
+    parts = [p for p in rest.split("[", 1)[0].split("::") if p]  # ids may hold "::"
     return file, ".".join(parts)
 
 

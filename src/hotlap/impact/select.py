@@ -114,7 +114,7 @@ def _test_entry(nodeid: str, info: FileInfo | None, whole: bool) -> str:
     file, _, rest = nodeid.partition("::")
     if not rest or not file.endswith(".py"):
         return nodeid
-    parts = [p.split("[", 1)[0] for p in rest.split("::")]
+    parts = rest.split("[", 1)[0].split("::")  # a parametrization id may hold "::"
     names = info.ns.get("names", {}) if info is not None else {}
     if len(parts) == 1:
         ok = parts[0] in names
