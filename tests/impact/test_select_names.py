@@ -286,3 +286,42 @@ def test_case_generator_and_subclass_hook(project: Project) -> None:
     assert project.run("--affected").returncode == 0
     project.edit("src/pkg/kinds.py", "code = 1", "code = 2")
     assert "tests/test_gen_cases.py::test_kinds" in project.selected()
+
+
+def test_removed_name_fails_every_importer(project: Project) -> None:
+    """Removing a name another module imports fails that module's import: every test of the
+    importing test module is selected, not only those that called it; fixture ``params``
+    read from a constant select the fixture's users whole."""
+    project.write(
+        "tests/test_imports_add.py",
+        """
+        import pytest
+
+        from pkg.mathx import add
+
+        SIZES = [1, 2]
+
+        @pytest.fixture(params=SIZES)
+        def size(request):
+            return request.param
+
+        def test_uses_add():
+            assert add(1, 1) == 2
+
+        def test_size(size):
+            assert size < 3
+
+        def test_plain():
+            assert True
+        """,
+    )
+    assert project.run().returncode == 0
+    project.edit("tests/test_imports_add.py", "SIZES = [1, 2]", "SIZES = [1, 2, 3]")
+    assert project.selected() == {"tests/test_imports_add.py::test_size"}
+    assert "1 failed, 2 passed" in project.run("--affected").stdout
+    project.edit("tests/test_imports_add.py", "SIZES = [1, 2, 3]", "SIZES = [1, 2]")
+    assert project.run("--affected").returncode == 0
+    project.edit("src/pkg/mathx.py", "def add(a, b):\n    return a + b\n", "")
+    selected = project.selected()
+    assert {"tests/test_imports_add.py::test_plain", "tests/test_add.py::test_add"} <= selected
+    assert "tests/test_mul.py::test_mul" not in selected

@@ -27,6 +27,8 @@ PYTEST = "<pytest>"  # what pytest reads by name: pytestmark, pytest_plugins, co
 TESTS = "<tests>"  # the test functions and classes a test module defines
 GENERATE = "<generate>"  # pytest_generate_tests: digest|argument names it names|known
 FIXTURE = "<fixture:"  # + argname + ">": a fixture's definition (decorator, signature)
+#: The effect kind of a module ``__getattr__`` (it can provide any name).
+GETATTR_KIND = "module __getattr__/__dir__"
 SYNTAX_ERROR = "<syntax-error>"
 MISSING = "<missing>"
 
@@ -75,6 +77,14 @@ class FileInfo:
             return self.sha
         if name[:1] == "=":
             return str(self.ns.get("names", {}).get(name[1:], MISSING))
+        if name[:1] == "?":  # that the name exists (an import of it fails otherwise)
+            ns = self.ns
+            found = (
+                name[1:] in ns.get("names", {})
+                or ns.get("stars")
+                or GETATTR_KIND in ns.get("effects", {})
+            )
+            return "1" if found else MISSING
         if name == EFFECTS:
             effects = self.ns.get("effects", {})
             return ";".join(f"{k}={v}" for k, v in sorted(effects.items()))

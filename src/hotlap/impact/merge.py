@@ -231,6 +231,9 @@ class _ItemMaker:
         for rel, i in infos:
             for arg in names:
                 ids.add(resolver.item(rel, f"{FIXTURE}{arg}>"))
+                fx = i.ns.get("fixtures", {}).get(arg)
+                if fx is not None:  # what its definition reads (params=CASES)
+                    ids |= resolver.name_items(rel, fx[0].split(".", 1)[0])
             gen = i.ns.get("generate")
             if gen and (not gen[2] or names & set(gen[1])):
                 ids.add(resolver.item(rel, GENERATE))
@@ -428,6 +431,8 @@ def merge_run(
                     items = set()
                     # Import-time code no name bounds: every importer depends on it.
                     maker.closure_items({f for f in files if f.endswith(".py")}, EFFECTS, items)
+                    for f in files:  # a name they import that is gone fails them all
+                        items |= maker.resolver.imported_names(f)
                     for f in files:
                         items |= import_time.get(f, set())
                     items |= import_data

@@ -334,3 +334,19 @@ class Resolver:
 
     def effects(self, rel: str) -> int:
         return self.item(rel, EFFECTS)
+
+    def imported_names(self, rel: str) -> set[int]:
+        """That each name ``rel`` imports with ``from M import N`` still exists: a module
+        that lost it fails to import, and with it every test importing ``rel``."""
+        info = self.info(rel)
+        out: set[int] = set()
+        if info is None:
+            return out
+        for bindings in info.ns.get("bindings", {}).values():
+            for kind, module, level, orig in bindings:
+                if kind != "from":
+                    continue
+                base = self.module_file(rel, module, level)
+                if base is not None and not self.submodule(base, orig):
+                    out.add(self.item(base, "?" + orig))
+        return out

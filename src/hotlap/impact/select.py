@@ -58,7 +58,7 @@ def _effect_kinds(old: str, now: str) -> list[str]:
 
 def _rule(name: str) -> str:
     """Which selection rule an item belongs to (``hotlap affected --why``)."""
-    if name == EFFECTS:
+    if name == EFFECTS or name[:1] == "?":
         return "import-time effects (every importer)"
     if name in (WHOLE, UNSEEN, MODULE):
         return "whole files (run without markers, in a subprocess, or imported in a test)"
@@ -84,6 +84,8 @@ def _describe(file: str, name: str, old: str, now: str) -> str:
         return f"{file}: fixture {fixture} {'removed' if now == MISSING else 'changed'}"
     if name in _FILE_CHANGES:
         return file + _FILE_CHANGES[name]
+    if name[:1] == "?":
+        return f"{file}::{name[1:]} removed: importing it fails"
     shown = name[1:] if name[:1] == "=" else name
     if now == MISSING:
         return f"{file}::{shown} removed"
