@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+from hotlap.impact.reads import FUNCS, Reads, chain_of, locals_of, reads_of
 
 #: Effect kinds, as ``hotlap affected --why`` names them.
 CALL = "call at import (registration, setup)"
@@ -44,26 +42,6 @@ PYTEST_NAMES = frozenset(
 _RUNTEST_HOOKS = ("pytest_runtest_", "pytest_fixture_")
 GENERATE = "pytest_generate_tests"
 
-#: Methods whose call on a module-level object mutates it (anything else on a local object
-#: is assumed to as well: the statement is part of that object's binding either way).
-_MUTATING = frozenset(
-    {
-        "append",
-        "extend",
-        "insert",
-        "add",
-        "update",
-        "setdefault",
-        "pop",
-        "remove",
-        "clear",
-        "discard",
-        "register",
-        "__setitem__",
-        "__delitem__",
-    }
-)
-
 
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
@@ -71,167 +49,6 @@ def _digest(text: str) -> str:
 
 def _dump(node: ast.AST) -> str:
     return ast.dump(node, annotate_fields=False, include_attributes=False)
-
-
-def chain_of(node: ast.expr) -> list[str] | None:
-    """``a.b.c`` as ``["a", "b", "c"]`` (None when not rooted at a name)."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return parts[::-1]
-    return None
-
-
-@dataclass
-class Reads:
-    """Global chains and attribute names read by some code."""
-
-    chains: set[str] = field(default_factory=set)
-    attrs: set[str] = field(default_factory=set)
-    dynamic: bool = False  # getattr(x, <not a constant>), vars(), __dict__
-    #: Names from outside that the code mutates (items, attributes, mutating methods,
-    #: ``global`` assignments).
-    mutated: set[str] = field(default_factory=set)
-
-    def update(self, other: Reads) -> None:
-        self.chains |= other.chains
-        self.attrs |= other.attrs
-        self.dynamic = self.dynamic or other.dynamic
-        self.mutated |= other.mutated
-
-    def as_json(self) -> list[Any]:
-        return [sorted(self.chains), sorted(self.attrs), int(self.dynamic)]
-
-
-def _locals_of(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]:
-    """Names local to a function (its own body, not nested functions' bodies)."""
-    found: set[str] = set()
-    args = fn.args
-    for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
-        found.add(a.arg)
-    if args.vararg:
-        found.add(args.vararg.arg)
-    if args.kwarg:
-        found.add(args.kwarg.arg)
-    declared: set[str] = set()
-    stack: list[ast.AST] = list(fn.body) if isinstance(fn.body, list) else [fn.body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (*_FUNCS, ast.ClassDef)):
-            found.add(node.name)
-            stack.extend(node.decorator_list)
-            if isinstance(node, _FUNCS):
-                stack.extend(d for d in node.args.defaults if d is not None)
-                stack.extend(d for d in node.args.kw_defaults if d is not None)
-            else:
-                stack.extend(node.bases)
-            continue  # their bodies are their own scopes
-        if isinstance(node, ast.Lambda):
-            continue
-        if isinstance(node, ast.Global):
-            declared.update(node.names)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            found.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                if alias.name != "*":
-                    found.add((alias.asname or alias.name).split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            found.add(node.name)
-        elif isinstance(node, ast.arg):
-            found.add(node.arg)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            found.add(node.name)
-        stack.extend(ast.iter_child_nodes(node))
-    return found - declared
-
-
-def reads_of(nodes: Sequence[ast.AST], local: set[str], nested: bool = False) -> Reads:
-    """What ``nodes`` read from outside ``local`` names. Nested function bodies are left out
-    (they are blocks of their own) unless ``nested``; lambdas and comprehensions are in."""
-    out = Reads()
-    stack: list[tuple[ast.AST, frozenset[str]]] = [(n, frozenset(local)) for n in nodes]
-    while stack:
-        node, scope = stack.pop()
-        if isinstance(node, _FUNCS):
-            stack.extend((d, scope) for d in node.decorator_list)
-            stack.extend((d, scope) for d in node.args.defaults)
-            stack.extend((d, scope) for d in node.args.kw_defaults if d is not None)
-            if nested:
-                inner = scope | _locals_of(node)
-                stack.extend((b, inner) for b in node.body)
-            continue
-        if isinstance(node, ast.Lambda):
-            inner = scope | _locals_of(node)
-            stack.extend((d, scope) for d in node.args.defaults)
-            stack.append((node.body, inner))
-            continue
-        if isinstance(node, ast.ClassDef):
-            stack.extend((d, scope) for d in [*node.decorator_list, *node.bases])
-            stack.extend((k.value, scope) for k in node.keywords)
-            stack.extend((b, scope) for b in node.body)
-            continue
-        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            targets = {
-                n.id
-                for gen in node.generators
-                for n in ast.walk(gen.target)
-                if isinstance(n, ast.Name)
-            }
-            scope = scope | targets
-        if isinstance(node, (ast.Subscript, ast.Attribute)) and not isinstance(node.ctx, ast.Load):
-            root = chain_of(node.value)
-            if root and root[0] not in scope:
-                out.mutated.add(root[0])
-        elif isinstance(node, ast.Global):
-            out.mutated.update(node.names)
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in _MUTATING
-        ):
-            root = chain_of(node.func.value)
-            if root and root[0] not in scope:
-                out.mutated.add(root[0])
-        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
-            chain = chain_of(node)
-            if chain is not None and chain[0] not in scope:
-                out.chains.add(".".join(chain))
-                continue
-            out.attrs.add(node.attr)
-            if node.attr == "__dict__":
-                out.dynamic = True
-            stack.append((node.value, scope))
-            continue
-        if isinstance(node, ast.Attribute):  # store/del: the attribute, not the whole object
-            chain = chain_of(node)
-            if chain is not None and chain[0] not in scope:
-                out.chains.add(".".join(chain))
-                continue
-            stack.append((node.value, scope))
-            continue
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load) and node.id not in scope:
-                out.chains.add(node.id)
-            continue
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            name = node.func.id
-            if name in ("getattr", "hasattr", "setattr", "delattr") and len(node.args) >= 2:
-                key = node.args[1]
-                if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                    out.attrs.add(key.value)
-                    target = chain_of(node.args[0])
-                    if target is not None and target[0] not in scope:
-                        out.chains.add(".".join([*target, key.value]))
-                else:
-                    out.dynamic = True
-            elif name in ("vars", "dir") and node.args:
-                out.dynamic = True
-        stack.extend((c, scope) for c in ast.iter_child_nodes(node))
-    return out
 
 
 def _string_constants(node: ast.AST) -> set[str]:
@@ -315,7 +132,7 @@ class _Binder:
             body = body[1:]
         # Which names are the module's own objects (mutations of them are bindings).
         for node in body:
-            if isinstance(node, (*_FUNCS, ast.ClassDef)):
+            if isinstance(node, (*FUNCS, ast.ClassDef)):
                 self.locals.add(node.name)
             elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -329,7 +146,7 @@ class _Binder:
         """Names a compound statement binds, or None when it also acts (a call, …)."""
         names: set[str] = set()
         for stmt in stmts:
-            if isinstance(stmt, (*_FUNCS, ast.ClassDef)):
+            if isinstance(stmt, (*FUNCS, ast.ClassDef)):
                 names.add(stmt.name)
             elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 for alias in stmt.names:
@@ -372,7 +189,7 @@ class _Binder:
         if isinstance(stmt, ast.Pass):
             return
         start, end = stmt.lineno, stmt.end_lineno or stmt.lineno
-        if isinstance(stmt, _FUNCS):
+        if isinstance(stmt, FUNCS):
             self.function(stmt)
             return
         if isinstance(stmt, ast.ClassDef):
@@ -462,7 +279,7 @@ class _Binder:
     def _nested_defs(self, stmt: ast.stmt) -> None:
         """Functions defined under if/try: their argument names (for fixtures/tests)."""
         for node in ast.walk(stmt):
-            if isinstance(node, _FUNCS):
+            if isinstance(node, FUNCS):
                 self.args.setdefault(node.name, _func_args(node, False))
 
     @staticmethod
@@ -539,7 +356,7 @@ class _Binder:
         fixtures: dict[str, list[Any]] = {}
         class_names = set()
         for stmt in cls.body:
-            if isinstance(stmt, (*_FUNCS, ast.ClassDef)):
+            if isinstance(stmt, (*FUNCS, ast.ClassDef)):
                 class_names.add(stmt.name)
             elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
@@ -549,7 +366,7 @@ class _Binder:
         for stmt in cls.body:
             if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
                 continue
-            if isinstance(stmt, _FUNCS):
+            if isinstance(stmt, FUNCS):
                 methods.append(stmt.name)
                 self.args[f"{name}.{stmt.name}"] = _func_args(stmt, True)
                 fixture = _is_fixture(stmt)
@@ -595,7 +412,7 @@ class _Binder:
         shape.append(repr(sorted(members)))
         reads = reads_of([*cls.decorator_list, *cls.bases, *(k.value for k in cls.keywords)], set())
         for stmt in cls.body:
-            if not isinstance(stmt, _FUNCS) and not (
+            if not isinstance(stmt, FUNCS) and not (
                 isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign))
                 and all(
                     isinstance(t, ast.Name)
@@ -603,7 +420,7 @@ class _Binder:
                 )
             ):
                 reads.update(reads_of([stmt], set()))
-            elif isinstance(stmt, _FUNCS):
+            elif isinstance(stmt, FUNCS):
                 reads.update(reads_of(stmt.decorator_list, set()))
         # Class-body names read inside the class body are its members.
         for r in (reads, *member_reads.values()):
@@ -654,7 +471,7 @@ def _strip_bodies(node: ast.AST) -> ast.AST:
     tree itself is not changed)."""
     import copy
 
-    if isinstance(node, _FUNCS):
+    if isinstance(node, FUNCS):
         bare = copy.copy(node)
         bare.body = [ast.Expr(ast.Constant(...))]
         return bare
@@ -687,10 +504,10 @@ def _functions(
     """Each function's own reads (nested functions are blocks of their own) and the globals
     it mutates (a decorator factory's inner function counts for the factory)."""
     for node in body:
-        if isinstance(node, _FUNCS):
+        if isinstance(node, FUNCS):
             start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             name = by_start.get(start)
-            local = enclosing | _locals_of(node)
+            local = enclosing | locals_of(node)
             reads = reads_of(list(node.body), local)
             chain = [*owners, name] if name else owners
             if name is not None:
@@ -778,13 +595,13 @@ def _test_names(tree: ast.Module) -> list[str]:
     test module whose list changes is collected again as a whole."""
     found = []
     for node in tree.body:
-        if isinstance(node, _FUNCS) and node.name.startswith("test"):
+        if isinstance(node, FUNCS) and node.name.startswith("test"):
             found.append(node.name)
         elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
             found.append(node.name)
             found += [
                 f"{node.name}.{m.name}"
                 for m in node.body
-                if isinstance(m, _FUNCS) and m.name.startswith("test")
+                if isinstance(m, FUNCS) and m.name.startswith("test")
             ]
     return sorted(found)

@@ -49,10 +49,10 @@ def _analysis_version() -> str:
     file's checksums must all come from the same analysis)."""
     import hashlib
 
-    from hotlap.impact import blocks, names
+    from hotlap.impact import blocks, names, reads
 
     digest = hashlib.blake2b(digest_size=6)
-    for module in (blocks, names):
+    for module in (blocks, names, reads):
         try:
             with open(str(module.__file__), "rb") as f:
                 digest.update(f.read())
