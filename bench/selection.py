@@ -349,8 +349,8 @@ def covers(entries: list[str], nodeid: str) -> bool:
             return True
         if "::" not in e and (file == e or file.startswith(e.rstrip("/") + "/")):
             return True
-        if "::" not in nodeid and e.split("::", 1)[0] == nodeid:
-            return True  # a collection error in a file some selected test is in
+        if e.startswith(nodeid + "::") or ("::" not in nodeid and e.split("::", 1)[0] == nodeid):
+            return True  # a collection error in a file or class some selected test is in
     return False
 
 

@@ -325,3 +325,22 @@ def test_removed_name_fails_every_importer(project: Project) -> None:
     selected = project.selected()
     assert {"tests/test_imports_add.py::test_plain", "tests/test_add.py::test_add"} <= selected
     assert "tests/test_mul.py::test_mul" not in selected
+
+
+def test_star_import_takes_the_whole_namespace(project: Project) -> None:
+    """``from pkg import *`` (run inside a test, through a helper module) depends on all of
+    ``pkg``'s namespace: a re-export dropped while ``__all__`` still names it fails it."""
+    project.write("src/pkg/__init__.py", 'from pkg.shapes import Box\n\n__all__ = ["Box"]\n')
+    project.write("tests/star_user.py", "from pkg import *  # noqa: F403\n")
+    project.write(
+        "tests/test_star.py",
+        """
+        def test_star():
+            import star_user
+
+            assert star_user.Box
+        """,
+    )
+    assert project.run().returncode == 0
+    project.edit("src/pkg/__init__.py", "from pkg.shapes import Box", "")
+    assert "tests/test_star.py::test_star" in project.selected()

@@ -171,7 +171,8 @@ class _ItemMaker:
         resolver = self.resolver
         if is_module:
             # Module-level code run inside a test (an import there, runpy): all of it.
-            return (resolver.item(rel, MODULE), resolver.item(rel, EFFECTS))
+            found = {resolver.item(rel, MODULE), resolver.item(rel, EFFECTS)}
+            return tuple(found | resolver.imported_names(rel) | resolver.star_items(rel))
         if not rel.endswith(".py"):
             return (resolver.item(rel, MODULE),)
         return tuple(resolver.block_items(rel, info.block_at(line)))
@@ -433,6 +434,7 @@ def merge_run(
                     maker.closure_items({f for f in files if f.endswith(".py")}, EFFECTS, items)
                     for f in files:  # a name they import that is gone fails them all
                         items |= maker.resolver.imported_names(f)
+                        items |= maker.resolver.star_items(f)
                     for f in files:
                         items |= import_time.get(f, set())
                     items |= import_data

@@ -335,6 +335,17 @@ class Resolver:
     def effects(self, rel: str) -> int:
         return self.item(rel, EFFECTS)
 
+    def star_items(self, rel: str) -> set[int]:
+        """``from M import *`` in ``rel`` takes all of M's public namespace (``__all__``
+        names that are gone fail it): M's module-level code as a whole."""
+        info = self.info(rel)
+        out: set[int] = set()
+        for module, level in info.ns.get("stars", []) if info is not None else ():
+            base = self.module_file(rel, module, level)
+            if base is not None:
+                out.add(self.item(base, MODULE))
+        return out
+
     def imported_names(self, rel: str) -> set[int]:
         """That each name ``rel`` imports with ``from M import N`` still exists: a module
         that lost it fails to import, and with it every test importing ``rel``."""
