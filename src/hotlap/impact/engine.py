@@ -110,6 +110,7 @@ def run_writes(project: Path) -> dict[str, str]:
     path = project / ".hotlap" / DB_NAME
     if not path.is_file():
         return {}
+    merge_pending(project)  # the last run may not be merged yet (it merges in background)
     # Without a write-ahead log (no writer open) the file is all there is: read it as it is,
     # which creates no -shm file; with one, a plain read-only connection sees it.
     wal = path.with_name(DB_NAME + "-wal").exists()

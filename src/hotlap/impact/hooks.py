@@ -121,29 +121,6 @@ def record_run(project: Path, tmp: Path, state: RunState, pytest_args: list[str]
     return pending.merge_pending(project)
 
 
-def ran_paths(args: list[str] | None, root: Path, cwd: Path) -> list[str] | None:
-    """The root-relative test paths a run was given ([]: the whole suite), or None when
-    its options may have left tests out (-k, -m, --deselect, --lf…)."""
-    import os
-
-    from hotlap.impact.fingerprint import split_args
-
-    if args is None:
-        return None
-    options, paths = split_args(args, cwd)
-    narrowing = ("-k", "-m", "--deselect", "--lf", "--last-failed", "--sw", "--stepwise", "-x")
-    if any(o.split("=", 1)[0] in narrowing or o.startswith(("-k", "-m")) for o in options):
-        return None
-    found = []
-    for path in paths:
-        file, sep, rest = path.partition("::")
-        rel = os.path.relpath(os.path.abspath(cwd / file), root)
-        if rel.startswith(".."):
-            return None
-        found.append(Path(rel).as_posix() + sep + rest)
-    return found
-
-
 def ran_paths(args: list[str] | None, cwd: Path) -> list[str] | None:
     """The absolute test paths (with any ``::`` part) a run was given ([]: the whole
     suite), or None when its options may have left tests out (-k, -m, --deselect, --lf…):

@@ -317,7 +317,9 @@ class ProjectWatchFeed:
         if self.no_impact or not rels:
             return rels
         from hotlap.impact.engine import own_writes, run_writes
+        from hotlap.impact.pending import merge_pending
 
+        merge_pending(self.project)  # the run just ended may still be merging
         writes: dict[str, str] = {}
         if self._pin is not None:  # the session's own connection sees the last merge
             with contextlib.suppress(sqlite3.Error, ValueError):
