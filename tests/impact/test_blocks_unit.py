@@ -83,7 +83,8 @@ def test_block_lookup_by_code_first_line() -> None:
 
 def test_block_lookup_is_the_innermost_enclosing_block_on_every_line() -> None:
     """The memoized lookup answers what a scan of all blocks answers, for every line of a
-    file with nested functions, methods and a redefinition, asked in any order and twice."""
+    file with nested functions, methods and a redefinition, asked in any order and twice;
+    outside every function, the name its statement binds (a lambda in ``KEY = …``)."""
     source = (
         SOURCE
         + textwrap.dedent(
@@ -107,12 +108,16 @@ def test_block_lookup_is_the_innermost_enclosing_block_on_every_line() -> None:
                 return block.name
             if block.start <= line <= block.end and (best is None or block.start >= best.start):
                 best = block
-        return best.name if best is not None else MODULE
+        if best is not None:
+            return best.name
+        bound = [name for start, end, name in info.ns["ranges"] if start <= line <= end]
+        return bound[0] if bound else MODULE
 
     lines = list(range(0, source.count(b"\n") + 3))
     for line in [*reversed(lines), *lines]:
         assert info.block_at(line) == scan(line), line
     assert {info.block_at(line) for line in lines} >= {"outer", "outer.inner", "outer#2"}
+    assert "=Box.size" in {info.block_at(line) for line in lines}
 
 
 def test_hook_bodies_are_module_level() -> None:
@@ -204,3 +209,69 @@ def test_store_prunes_dead_groups_once_they_outnumber_the_tests(tmp_path: Path) 
         assert set(store.groups()) == {live} and extra not in store.groups() and more
     finally:
         store.close()
+
+
+def test_an_edit_inside_a_function_is_analysed_like_the_whole_file() -> None:
+    """analyse_edit (only the edited function parsed again) gives what a full analysis
+    gives, for edits that add, remove and change lines inside a body, and declines edits
+    that reach a signature or module-level code."""
+    from hotlap.impact.blocks import analyse_edit
+
+    old = _info(SOURCE)
+    edits = [
+        (b"return x * y", b"return x * y + 1"),
+        (b"return self.size ** 2", b"n = 2\n        return self.size ** n"),
+        (b"        f = lambda v: v * k\n", b""),
+    ]
+    for before, after in edits:
+        content = SOURCE.replace(before, after)
+        fast, full = analyse_edit(old, content), _info(content)
+        assert fast is not None, before
+        assert (fast.sha, fast.module, fast.whole, fast.ns) == (
+            full.sha, full.module, full.whole, full.ns
+        )  # fmt: skip
+        assert fast.blocks == full.blocks
+    for before, after in [(b"y=2", b"y=3"), (b"LIMIT = 3", b"LIMIT = 4")]:
+        assert analyse_edit(old, SOURCE.replace(before, after)) is None
+
+
+def test_names_effects_and_bindings_of_a_module() -> None:
+    """Top-level names, class-body names and the effect kinds a module's statements fall
+    under (registration call, sys.path, __all__, star import, __getattr__, patching), and
+    mutations of a module's own objects counted as their bindings."""
+    source = textwrap.dedent(
+        """
+        import sys
+        from pkg import helper
+        from pkg.base import *
+
+        REGISTRY = []
+        REGISTRY.append(1)
+        __all__ = ["REGISTRY"]
+        sys.path.insert(0, "x")
+        helper.patched = 1
+        print("hello")
+
+        def __getattr__(name):
+            raise AttributeError(name)
+
+        class Plain:
+            level = 1
+
+        if __name__ == "__main__":
+            print("main")
+        """
+    ).encode()
+    ns = _info(source).ns
+    assert {"sys", "helper", "REGISTRY", "Plain", "Plain.level"} <= set(ns["names"])
+    assert set(ns["effects"]) == {
+        "call at import (registration, setup)",
+        "sys.path change",
+        "__all__",
+        "star import",
+        "module __getattr__/__dir__",
+        "attribute or item assignment (patching)",
+    }
+    mutated = textwrap.dedent(source.decode()).replace("REGISTRY.append(1)", "REGISTRY.append(2)")
+    assert _info(mutated.encode()).ns["names"]["REGISTRY"] != ns["names"]["REGISTRY"]
+    assert _info(mutated.encode()).ns["effects"] == ns["effects"]

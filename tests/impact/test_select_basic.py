@@ -41,13 +41,29 @@ def test_module_level_change_selects_importers(project: Project) -> None:
     assert "tests/test_other.py::test_alone" not in selected
 
 
-def test_constant_change_selects_tests_using_the_module(project: Project) -> None:
-    """A module constant is import-time code: every importer of the module is selected."""
+def test_constant_change_selects_only_its_readers(project: Project) -> None:
+    """A module constant is a name: the tests whose code read it (directly, or through a
+    function that ran and reads it) are selected, not every importer of the module."""
+    project.write(
+        "tests/test_factor.py",
+        """
+        from pkg.mathx import FACTOR, scaled
+
+        def test_direct():
+            assert FACTOR == 2
+
+        def test_through_function():
+            assert scaled(2) == 4
+        """,
+    )
     assert project.run().returncode == 0
     project.edit("src/pkg/mathx.py", "FACTOR = 2", "FACTOR = 3")
-    selected = project.selected()
-    assert {"tests/test_add.py::test_add", "tests/test_mul.py::test_mul"} <= selected
-    assert "tests/test_other.py::test_alone" not in selected
+    assert project.selected() == {
+        "tests/test_factor.py::test_direct",
+        "tests/test_factor.py::test_through_function",
+    }
+    rerun = project.run("--affected")
+    assert "2 failed" in rerun.stdout, rerun.stdout
 
 
 def test_failed_tests_are_always_reselected(project: Project) -> None:

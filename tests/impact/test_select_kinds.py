@@ -138,11 +138,17 @@ def test_code_run_in_a_subprocess(project: Project, launcher: str) -> None:
     assert project.run().returncode == 0
     project.edit("src/pkg/helper.py", "return 'hi'", "return 'hello'")
     assert project.selected() == {"tests/test_cli.py::test_cli"}
+    # --why counts it among the tests that depend on whole files (what a child ran is unseen).
+    notes = project.affected("--why")["notes"]
+    fallback = next(n for n in notes if n.startswith("whole-file fallbacks:"))
+    assert fallback.startswith("whole-file fallbacks: 1 of 5 recorded tests"), notes
+    assert "src/pkg/helper.py (subprocess)" in fallback
 
 
-def test_conftest_hook_change_selects_its_directory(project: Project) -> None:
-    """A changed ``pytest_generate_tests`` can create new test ids: its directory is
-    selected as a whole (new parametrizations included)."""
+def test_conftest_hook_change_selects_what_it_parametrized(project: Project) -> None:
+    """A changed ``pytest_generate_tests`` that decides from argument names selects the test
+    functions taking an argument it names, as whole functions (new ids included), not its
+    directory; one that starts naming another argument selects the directory."""
     project.write(
         "tests/gen/conftest.py",
         """
@@ -151,13 +157,27 @@ def test_conftest_hook_change_selects_its_directory(project: Project) -> None:
                 metafunc.parametrize("n", [1, 2])
         """,
     )
-    project.write("tests/gen/test_gen.py", "def test_n(n):\n    assert n < 3\n")
+    project.write(
+        "tests/gen/test_gen.py",
+        "def test_n(n):\n    assert n < 3\n\ndef test_m(m):\n    assert m\n\n"
+        "def test_plain():\n    assert True\n",
+    )
+    project.edit(
+        "tests/gen/conftest.py",
+        "[1, 2])",
+        "[1, 2])\n    if 'm' in metafunc.fixturenames:\n        metafunc.parametrize('m', [1])",
+    )
     assert project.run().returncode == 0
     project.edit("tests/gen/conftest.py", "[1, 2]", "[1, 2, 3]")
     data = project.affected()
-    assert [t["nodeid"] for t in data["tests"]] == ["tests/gen"]
+    assert {t["nodeid"] for t in data["tests"]} == {
+        "tests/gen/test_gen.py::test_n",
+        "tests/gen/test_gen.py::test_m",
+    }
     rerun = project.run("--affected")
-    assert rerun.returncode == 1 and "1 failed, 2 passed" in rerun.stdout
+    assert rerun.returncode == 1 and "1 failed, 3 passed" in rerun.stdout
+    project.edit("tests/gen/conftest.py", "'m' in", "'x' in")
+    assert [t["nodeid"] for t in project.affected()["tests"]] == ["tests/gen"]
 
 
 def test_new_test_file_and_removed_function(project: Project) -> None:

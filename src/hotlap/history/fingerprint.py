@@ -2,7 +2,9 @@
 
 It hashes each source file's path, size and modification time (not its content: stat is
 fast on big trees). A re-save without edits changes it, which only makes flaky detection
-more cautious, never wrong.
+more cautious, never wrong. Files the last run's own processes wrote (a test bumping a
+counter file) are left out while they hold what that run left, by content: the run's writes
+are no code change, an edit by anyone since is.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def source_fingerprint(project: Path) -> str:
     """A hex digest of the project's source files, or "" if the tree is too large to walk."""
     digest = hashlib.blake2b(digest_size=16)
     seen = 0
+    own = _own_writes(project)
     for root, dirs, files in os.walk(project):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
         for name in sorted(files):
@@ -36,8 +39,30 @@ def source_fingerprint(project: Path) -> str:
             if seen > MAX_FILES:
                 return ""
             rel = os.path.relpath(path, project)
+            if rel in own:
+                continue
             digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()
+
+
+def _own_writes(project: Path) -> set[str]:
+    """Project-relative files that still hold what the last recorded run wrote there."""
+    try:
+        from hotlap.impact.engine import own_writes, root_of, run_writes
+    except ImportError:  # pragma: no cover
+        return set()
+    writes = run_writes(project)
+    if not writes:
+        return set()
+    root = root_of(project)
+    found = own_writes(root, writes, list(writes))
+    out = set()
+    for rel in found:
+        try:
+            out.add(os.path.relpath(root / rel, project))
+        except ValueError:
+            continue
+    return out
 
 
 def impact_token(project: Path) -> tuple[int, ...]:

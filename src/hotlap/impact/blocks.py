@@ -12,14 +12,23 @@ from __future__ import annotations
 import ast
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 #: Block names with a special meaning (never a Python qualified name).
 MODULE = "<module>"  # module-level code
 WHOLE = "<ast>"  # the whole file's AST (subprocess closures)
+UNSEEN = "<unseen>"  # the whole file's AST: its code ran without markers
 DATA = "<data>"  # a data file's bytes
 COLLECT_DATA = "<collect-data>"  # a data file read while a test module was collected
 LISTING = "<listing>"  # a directory's entries (listed while a test module was collected)
 DIRTY = "<dirty>"  # changed while the run was going on: always selects
+EFFECTS = "<effects>"  # import-time statements no name bounds, by kind
+PYTEST = "<pytest>"  # what pytest reads by name: pytestmark, pytest_plugins, collection hooks
+TESTS = "<tests>"  # the test functions and classes a test module defines
+GENERATE = "<generate>"  # pytest_generate_tests: digest|argument names it names|known
+FIXTURE = "<fixture:"  # + argname + ">": a fixture's definition (decorator, signature)
+#: The effect kind of a module ``__getattr__`` (it can provide any name).
+GETATTR_KIND = "module __getattr__/__dir__"
 SYNTAX_ERROR = "<syntax-error>"
 MISSING = "<missing>"
 
@@ -34,6 +43,7 @@ class Block:
     start: int  # first line, decorators included (what ``co_firstlineno`` says)
     end: int
     checksum: str
+    body: int = 0  # first line of its body (0: unknown)
 
 
 @dataclass
@@ -47,6 +57,11 @@ class FileInfo:
     imports: list[tuple[str, int]] = field(default_factory=list)  # (module, level)
     hooks: bool = False  # a conftest with pytest_* hooks
     error: bool = False
+    #: The name-level view (see :func:`hotlap.impact.names.analyse_names`); {} for data.
+    ns: dict[str, Any] = field(default_factory=dict)
+    #: The source it was made from (Python files): the next analysis of an edit inside one
+    #: function re-parses only that function.
+    text: str = ""
     # block_at's answers: a merge asks once per recorded function, a file holds many.
     _at: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -56,18 +71,49 @@ class FileInfo:
             return SYNTAX_ERROR
         if name == MODULE:
             return self.module
-        if name == WHOLE:
+        if name in (WHOLE, UNSEEN):
             return self.whole
         if name in (DATA, COLLECT_DATA):
             return self.sha
+        if name[:1] == "=":
+            return str(self.ns.get("names", {}).get(name[1:], MISSING))
+        if name[:1] == "?":  # that the name exists (an import of it fails otherwise)
+            ns = self.ns
+            found = (
+                name[1:] in ns.get("names", {})
+                or ns.get("stars")
+                or GETATTR_KIND in ns.get("effects", {})
+            )
+            return "1" if found else MISSING
+        if name == EFFECTS:
+            effects = self.ns.get("effects", {})
+            return ";".join(f"{k}={v}" for k, v in sorted(effects.items()))
+        if name == PYTEST:
+            return str(self.ns.get("pytest", ""))
+        if name == TESTS:
+            return str(self.ns.get("tests", ""))
+        if name == GENERATE:
+            gen = self.ns.get("generate")
+            return MISSING if not gen else f"{gen[0]}|{','.join(gen[1])}|{gen[2]}"
+        if name.startswith(FIXTURE):
+            fx = self.ns.get("fixtures", {}).get(name[len(FIXTURE) : -1])
+            return MISSING if not fx else f"{fx[2]}|{fx[1]}"
         block = self.blocks.get(name)
         return block.checksum if block is not None else MISSING
 
     def block_at(self, line: int) -> str:
-        """Name of the block a code object starting at ``line`` belongs to (innermost)."""
+        """Name of the block a code object starting at ``line`` belongs to (innermost); for
+        code outside any function (a lambda in ``KEY = lambda …``), the name that statement
+        binds (``=KEY``), else MODULE."""
         name = self._at.get(line)
         if name is None:
-            name = self._at[line] = self._scan(line)
+            name = self._scan(line)
+            if name == MODULE:
+                for start, end, bound in self.ns.get("ranges", ()):
+                    if start <= line <= end:
+                        name = bound
+                        break
+            self._at[line] = name
         return name
 
     def _scan(self, line: int) -> str:
@@ -136,7 +182,7 @@ def _collect_blocks(tree: ast.Module) -> dict[str, Block]:
                     start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
                     dump = ast.dump(node, annotate_fields=False, include_attributes=False)
                     end = node.end_lineno or node.lineno
-                    blocks[name] = Block(name, start, end, _digest(dump))
+                    blocks[name] = Block(name, start, end, _digest(dump), node.body[0].lineno)
                 visit(node.body, qual + ".")
             elif hasattr(node, "body") and isinstance(node.body, list):
                 # Functions defined under if/try/with at any level still count.
@@ -185,14 +231,17 @@ def analyse_source(content: bytes, is_conftest: bool = False) -> FileInfo:
         tree = ast.parse(content)
     except (SyntaxError, ValueError):
         return FileInfo(sha=sha, module=SYNTAX_ERROR, whole=SYNTAX_ERROR, error=True)
-    whole = _digest(ast.dump(tree, annotate_fields=False, include_attributes=False))
     blocks = _collect_blocks(tree)
     imports = _imports(tree)
+    from hotlap.impact.names import analyse_names
+
+    ns = analyse_names(tree, blocks)
     # pytest_* hooks run at collection in any file pytest loads (conftests, test modules,
     # plugins), never inside a test: their bodies count as module-level code everywhere.
     stripper = _StripBodies(keep_hooks=True)
     stripped = stripper.visit(tree)
     module = _digest(ast.dump(stripped, annotate_fields=False, include_attributes=False))
+    whole = _whole(module, blocks)
     return FileInfo(
         sha=sha,
         module=module,
@@ -200,4 +249,112 @@ def analyse_source(content: bytes, is_conftest: bool = False) -> FileInfo:
         blocks=blocks,
         imports=imports,
         hooks=stripper.found_hooks,
+        ns=ns,
+        text=_text(content),
+    )
+
+
+def _text(content: bytes) -> str:
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return ""
+
+
+def _whole(module: str, blocks: dict[str, Block]) -> str:
+    """The whole file's checksum: its module-level code (function bodies left out) and each
+    function's own checksum, so that it changes with any change of the AST."""
+    parts = [module, *(f"{n}={b.checksum}" for n, b in sorted(blocks.items()))]
+    return _digest("\n".join(parts))
+
+
+def analyse_edit(old: FileInfo, content: bytes) -> FileInfo | None:
+    """The analysis of ``content`` from ``old`` when the edit lies inside one function's
+    body (the usual save while working): only that function is parsed again. None when the
+    edit reaches further (a signature, a decorator, module-level code, a hook)."""
+    new_text = _text(content)
+    if not old.text or not new_text or old.error:
+        return None
+    old_lines = old.text.split("\n")
+    new_lines = new_text.split("\n")
+    prefix = 0
+    limit = min(len(old_lines), len(new_lines))
+    while prefix < limit and old_lines[prefix] == new_lines[prefix]:
+        prefix += 1
+    if prefix == len(old_lines) == len(new_lines):
+        return None  # same text, other bytes (an encoding detail): analyse in full
+    suffix = 0
+    while (
+        suffix < limit - prefix
+        and old_lines[len(old_lines) - 1 - suffix] == new_lines[len(new_lines) - 1 - suffix]
+    ):
+        suffix += 1
+    first, last = prefix + 1, len(old_lines) - suffix  # the old lines replaced (1-based)
+    delta = len(new_lines) - len(old_lines)
+    # The outermost function whose body holds the whole edit.
+    outer: Block | None = None
+    for block in old.blocks.values():
+        inside = block.body and block.body <= first and last <= block.end
+        if inside and (outer is None or block.start < outer.start):
+            outer = block
+    if outer is None or "#" in outer.name or outer.name in ("__getattr__", "__dir__"):
+        return None  # a redefinition's nested names are numbered file-wide
+    if outer.name.split(".")[-1].startswith("pytest_"):
+        return None  # a hook's body is module-level code (it runs at collection)
+    if any("#" in n for n, b in old.blocks.items() if outer.start <= b.start <= outer.end):
+        return None
+    if outer.body > first or (last < first and outer.body >= first):
+        return None
+    start, end = outer.start, outer.end + delta
+    snippet = new_lines[start - 1 : end]
+    indent = len(snippet[0]) - len(snippet[0].lstrip())
+    source = ("if 1:\n" if indent else "") + "\n".join(snippet)
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    body = tree.body[0].body if indent and isinstance(tree.body[0], ast.If) else tree.body
+    if len(body) != 1 or not isinstance(body[0], _FUNCS):
+        return None
+    node = body[0]
+    ast.increment_lineno(tree, start - 1 - (1 if indent else 0))
+    if (node.end_lineno or 0) != end or min(
+        [node.lineno, *(d.lineno for d in node.decorator_list)]
+    ) != start:
+        return None
+    prefix_name = outer.name.rsplit(".", 1)[0] + "." if "." in outer.name else ""
+    base = outer.name.split("#", 1)[0].rsplit(".", 1)[-1]
+    if node.name != base:
+        return None
+    fresh = _collect_blocks(ast.Module([node], []))
+    blocks: dict[str, Block] = {}
+    for name, block in old.blocks.items():
+        if outer.start <= block.start <= outer.end:
+            continue  # the edited function and the functions nested in it: parsed again
+        if block.start > outer.end:
+            block = Block(
+                name, block.start + delta, block.end + delta, block.checksum, block.body + delta
+            )
+        blocks[name] = block
+    for name, block in fresh.items():
+        qual = prefix_name + name
+        if qual in blocks or "#" in name:
+            return None
+        blocks[qual] = Block(qual, block.start, block.end, block.checksum, block.body)
+    from hotlap.impact.names import function_view
+
+    ns = function_view(
+        old.ns, node, outer.name, {n: b for n, b in blocks.items()}, delta, (outer.start, outer.end)
+    )
+    if ns is None:
+        return None
+    return FileInfo(
+        sha=data_digest(content),
+        module=old.module,
+        whole=_whole(old.module, blocks),
+        blocks=blocks,
+        imports=old.imports if not _imports(tree) else old.imports + _imports(tree),
+        hooks=old.hooks,
+        ns=ns,
+        text=new_text,
     )

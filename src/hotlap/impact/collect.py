@@ -285,6 +285,8 @@ def make_tracer(
 
 
 _STDLIB = os.path.dirname(os.__file__) + os.sep
+#: ``open`` flags that write (the audit event's third argument).
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 
 
 def _called_by_user_code() -> bool:
@@ -321,6 +323,9 @@ class Collector:
         #: Project files whose code ran without entry markers (see MarkerTracer): what
         #: they ran is unknown, so every test of this process depends on all of them.
         self.unseen: set[str] = set()
+        #: Files this process opened for writing while collecting (absolute paths): the
+        #: run's own writes, which watch and history do not take for edits.
+        self.written: set[str] = set()
 
     @property
     def root(self) -> str:
@@ -429,10 +434,20 @@ class Collector:
                 self._module_run(args[0])
 
         def on_open(args: tuple[Any, ...]) -> None:
+            path = args[0]
+            if (
+                self.active
+                and len(args) > 2
+                and isinstance(args[2], int)
+                and args[2] & _WRITE_FLAGS
+                and isinstance(path, (str, bytes))
+            ):
+                # The run's own writes: not edits for watch nor for history (issue 16).
+                name = fsdecode(path)
+                self.written.add(name if isabs(name) else abspath(name))
             ctx = self._current()
             if ctx is None:
                 return
-            path = args[0]
             if isinstance(path, bytes):
                 path = fsdecode(path)
             if isinstance(path, str) and not path.endswith((".py", ".pyc")):

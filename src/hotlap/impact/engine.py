@@ -17,7 +17,7 @@ def _root(store: ImpactStore, project: Path) -> Path:
 
 
 def compute_selection(
-    project: Path, pytest_args: list[str], fresh: list[str] | None = None
+    project: Path, pytest_args: list[str], fresh: list[str] | None = None, why: bool = False
 ) -> tuple[Selection, list[str]]:
     """(selection, warnings) for ``project`` now; a full run when anything is unreadable."""
     merged = merge_pending(project)  # runs recorded but not merged yet
@@ -32,7 +32,7 @@ def compute_selection(
         if any("/" not in f for f in known):
             testpaths = []
         selection = select_tests(
-            store, project, fingerprint(root, pytest_args, project), fresh, testpaths
+            store, project, fingerprint(root, pytest_args, project), fresh, testpaths, why
         )
         return selection, [*store.warnings, *(m for m in merged if "could not" in m)]
     finally:
@@ -96,3 +96,53 @@ def tracked_files(project: Path) -> set[str]:
         return {file for file, _name, _sum in store.items().values()}
     finally:
         store.close()
+
+
+def run_writes(project: Path) -> dict[str, str]:
+    """Root-relative files the last recorded run's processes wrote, with the checksum of
+    what they held when it ended ({} when nothing is recorded). Read-only: asking changes
+    nothing in ``.hotlap`` (a run that records nothing leaves it byte-identical)."""
+    import json
+    import sqlite3
+
+    from hotlap.impact.store import DB_NAME
+
+    path = project / ".hotlap" / DB_NAME
+    if not path.is_file():
+        return {}
+    merge_pending(project)  # the last run may not be merged yet (it merges in background)
+    # Without a write-ahead log (no writer open) the file is all there is: read it as it is,
+    # which creates no -shm file; with one, a plain read-only connection sees it.
+    wal = path.with_name(DB_NAME + "-wal").exists()
+    mode = "mode=ro" if wal else "immutable=1"
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?{mode}", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return {}
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='run_writes'").fetchone()
+        found = json.loads(row[0]) if row else {}
+        return dict(found) if isinstance(found, dict) else {}
+    except (sqlite3.Error, ValueError):
+        return {}
+    finally:
+        conn.close()
+
+
+def own_writes(root: Path, writes: dict[str, str], rels: list[str]) -> set[str]:
+    """Those of ``rels`` that still hold what the last run wrote there (by content: an edit
+    by anyone since, even one that kept the mtime, is not the run's)."""
+    from hotlap.impact.blocks import MISSING, data_digest
+
+    found = set()
+    for rel in rels:
+        left = writes.get(rel)
+        if left is None:
+            continue
+        try:
+            now = data_digest((root / rel).read_bytes())
+        except OSError:
+            now = MISSING
+        if now == left:
+            found.add(rel)
+    return found

@@ -6,7 +6,6 @@ pytest options that change collection. :func:`changed` names the one that fired.
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import json
 import os
@@ -165,6 +164,8 @@ def _config_hashes(root: Path) -> dict[str, str]:
         if name == "pyproject.toml":
             text = _pyproject_pytest(text)
         elif name in ("tox.ini", "setup.cfg"):
+            import configparser  # only for these files (hotlap affected imports this module)
+
             parser = configparser.ConfigParser(interpolation=None)
             try:
                 parser.read_string(text)

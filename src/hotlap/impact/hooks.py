@@ -90,7 +90,9 @@ class ImpactHooks:
             return []
         outcomes, errors = _outcomes(state)
         try:
-            pending.mark_ready(tmp, outcomes, errors, self.args)
+            pending.mark_ready(
+                tmp, outcomes, errors, self.args, ran_paths(ctx.pytest_args, Path.cwd())
+            )
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             return [f"impact: could not record this run ({exc.strerror or exc})"]
@@ -126,6 +128,27 @@ def record_run(project: Path, tmp: Path, state: RunState, pytest_args: list[str]
     outcomes, errors = _outcomes(state)
     pending.mark_ready(tmp, outcomes, errors, pytest_args)
     return pending.merge_pending(project)
+
+
+def ran_paths(args: list[str] | None, cwd: Path) -> list[str] | None:
+    """The absolute test paths (with any ``::`` part) a run was given ([]: the whole
+    suite), or None when its options may have left tests out (-k, -m, --deselect, --lf…):
+    the merge forgets recorded tests those paths held that the run no longer collected."""
+    import os
+
+    from hotlap.impact.fingerprint import split_args
+
+    if args is None:
+        return None
+    options, paths = split_args(args, cwd)
+    narrowing = ("-k", "-m", "--deselect", "--lf", "--last-failed", "--sw", "--stepwise", "-x")
+    if any(o.split("=", 1)[0] in narrowing or o.startswith(("-k", "-m")) for o in options):
+        return None
+    found = []
+    for path in paths:
+        file, sep, rest = path.partition("::")
+        found.append(os.path.abspath(cwd / file) + sep + rest)
+    return found
 
 
 def make_hooks(ctx: RunContext, merge_now: bool = False) -> RunHooks:

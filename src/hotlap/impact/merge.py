@@ -16,15 +16,23 @@ from hotlap.impact.blocks import (
     COLLECT_DATA,
     DATA,
     DIRTY,
+    EFFECTS,
+    FIXTURE,
+    GENERATE,
     LISTING,
     MISSING,
     MODULE,
+    PYTEST,
+    TESTS,
+    UNSEEN,
     WHOLE,
     analyse_source,
+    data_digest,
     listing_digest,
 )
 from hotlap.impact.collect import FORK
 from hotlap.impact.project import Project
+from hotlap.impact.resolve import Resolver
 from hotlap.impact.store import ImpactStore, TestRow
 
 #: The plugin's context for what runs before the first test (see hotlap.plugin.impact).
@@ -49,18 +57,54 @@ def _owner_file(context_key: str) -> str | None:
     return None
 
 
-def _import_time_codes(
+def test_function(nodeid: str) -> tuple[str, str]:
+    """(file, qualified name) of a test's function: ``a.py::C::test_x[1]`` ->
+    (``a.py``, ``C.test_x``)."""
+    file, _, rest = nodeid.partition("::")
+    parts = [p for p in rest.split("[", 1)[0].split("::") if p]  # ids may hold "::"
+    return file, ".".join(parts)
+
+
+def _import_time(
     maker: _ItemMaker,
     project: Project,
     table: list[list[Any]],
+    key: str,
     ctx: dict[str, Any],
     out: dict[str, set[int]],
 ) -> None:
+    """Functions run while modules were imported (decorators, module-level calls) count for
+    the tests that import a module which can have called them: one executed in the same
+    context whose static closure holds the function's file (or, for a test module's own
+    collection, that module)."""
+    executed: list[str] = []
+    functions: list[tuple[str, int]] = []
     for index in ctx["codes"]:
         filename, line, is_module = table[index]
         rel = project.rel(filename)
-        if rel is not None:
-            out.setdefault(rel, set()).update(maker.code_ids(filename, line, is_module))
+        if rel is None:
+            continue
+        if is_module:
+            executed.append(rel)
+        else:
+            functions.append((filename, line))
+    if not functions:
+        return
+    own = key[2:].split("::", 1)[0] if key.startswith("m:") else None
+    for filename, line in functions:
+        rel = project.rel(filename)
+        assert rel is not None
+        info = project.info(rel)
+        if info is not None and info.block_at(line).startswith("pytest_"):
+            continue  # a hook: what pytest reads by name (<pytest>, <generate>) covers it
+        ids = maker.import_ids(filename, line)
+        owners = {m for m in executed if rel in project.closure(m)}
+        if own is not None:
+            owners.add(own)
+        if not owners:
+            owners.add(rel)
+        for owner in owners:
+            out.setdefault(owner, set()).update(ids)
 
 
 def read_process_files(directory: Path) -> list[dict[str, Any]]:
@@ -79,16 +123,30 @@ def read_process_files(directory: Path) -> list[dict[str, Any]]:
 class _ItemMaker:
     """Turns what a context ran into item ids of the store."""
 
-    def __init__(self, project: Project, store: ImpactStore, started_ns: int) -> None:
+    def __init__(
+        self,
+        project: Project,
+        store: ImpactStore,
+        started_ns: int,
+        written: frozenset[str] = frozenset(),
+    ) -> None:
         self.project = project
         self.store = store
         self.started_ns = started_ns
+        #: Files the run's own processes wrote: what they hold now is what the run left,
+        #: not an edit made while it ran.
+        self.written = written
+        self.resolver = Resolver(project, store)
+        self.import_resolver = Resolver(project, store, links=False)
+        self._import_ids: dict[tuple[str, int], tuple[int, ...]] = {}
         self._changed: dict[str, bool] = {}
         self._code_ids: dict[tuple[str, int, bool], tuple[int, ...]] = {}
 
     def _changed_during_run(self, rel: str) -> bool:
         # One stat per file per merge, not one per recorded call.
         changed = self._changed.get(rel)
+        if changed is None and rel in self.written:
+            changed = self._changed[rel] = False
         if changed is None:
             mtime = self.project.mtime_ns(rel)
             changed = self._changed[rel] = mtime is not None and mtime > self.started_ns
@@ -110,11 +168,77 @@ class _ItemMaker:
         if info is None or self._changed_during_run(rel):
             # What ran is not what is on disk now: select the test next time, whatever.
             return (self.store.item_id(rel, DIRTY, ""),)
-        name = MODULE if is_module else info.block_at(line)
-        return (
-            self.store.item_id(rel, name, info.checksum(name)),
-            self.store.item_id(rel, MODULE, info.module),
-        )
+        resolver = self.resolver
+        if is_module:
+            # Module-level code run inside a test (an import there, runpy): all of it.
+            found = {resolver.item(rel, MODULE), resolver.item(rel, EFFECTS)}
+            return tuple(found | resolver.imported_names(rel) | resolver.star_items(rel))
+        if not rel.endswith(".py"):
+            return (resolver.item(rel, MODULE),)
+        return tuple(resolver.block_items(rel, info.block_at(line)))
+
+    def import_ids(self, filename: str, line: int) -> tuple[int, ...]:
+        """A function run at import: its body, definition and reads (no registry links)."""
+        key = (filename, line)
+        ids = self._import_ids.get(key)
+        if ids is None:
+            rel = self.project.rel(filename)
+            info = self.project.info(rel) if rel is not None else None
+            if rel is None or info is None or self._changed_during_run(rel):
+                ids = self.code_ids(filename, line, False)
+            else:
+                ids = tuple(self.import_resolver.block_items(rel, info.block_at(line)))
+            self._import_ids[key] = ids
+        return ids
+
+    def test_items(self, nodeid: str) -> tuple[set[int], set[int]]:
+        """(items every test of its file depends on statically — the import-time effects,
+        what pytest reads by name, the test list — , items that can change its ids: its
+        own definition, its fixtures' definitions by argument name, a pytest_generate_tests
+        that names one of its arguments)."""
+        file, qual = test_function(nodeid)
+        resolver = self.resolver
+        static: set[int] = set()
+        ids: set[int] = set()
+        info = resolver.info(file)
+        if info is None:
+            return static, ids
+        files = [file, *self.project.conftests(file)]
+        for rel in files:
+            static.add(resolver.item(rel, PYTEST))
+        static.add(resolver.item(file, TESTS))
+        if qual:
+            ids |= resolver.block_items(file, qual)
+            if "." in qual:
+                cls = qual.rsplit(".", 1)[0]
+                ids |= resolver.name_items(file, f"{cls}.pytestmark")
+        # Its argument names, through the fixtures that provide them (static: what pytest's
+        # fixture closure would hold), autouse fixtures included.
+        infos = [(rel, i) for rel in files if (i := resolver.info(rel)) is not None]
+        names = set(info.ns.get("args", {}).get(qual, []))
+        for _rel, i in infos:
+            names.update(a for a, fx in i.ns.get("fixtures", {}).items() if fx[1])
+        todo = list(names)
+        while todo:
+            arg = todo.pop()
+            for _rel, i in infos:
+                fx = i.ns.get("fixtures", {}).get(arg)
+                if fx is not None:
+                    for more in fx[3]:
+                        if more not in names:
+                            names.add(more)
+                            todo.append(more)
+                    break
+        for rel, i in infos:
+            for arg in names:
+                ids.add(resolver.item(rel, f"{FIXTURE}{arg}>"))
+                fx = i.ns.get("fixtures", {}).get(arg)
+                if fx is not None:  # what its definition reads (params=CASES)
+                    ids |= resolver.name_items(rel, fx[0].split(".", 1)[0])
+            gen = i.ns.get("generate")
+            if gen and (not gen[2] or names & set(gen[1])):
+                ids.add(resolver.item(rel, GENERATE))
+        return static, ids
 
     def data(self, filename: str, out: set[int], name: str = DATA) -> None:
         rel = self.project.rel(filename)
@@ -203,6 +327,31 @@ class _ItemMaker:
         return files
 
 
+def _forget_gone(
+    store: ImpactStore, processes: list[dict[str, Any]], ran_paths: list[str] | None
+) -> None:
+    """Tests the run would have collected but did not (a parametrization removed, a test
+    renamed) no longer exist: their records go, so they are not selected for ever."""
+    if ran_paths is None or not all(p.get("complete", True) for p in processes):
+        return
+    collected = {n for p in processes for n in p.get("collected", [])}
+    if not collected:
+        return
+
+    def covered(nodeid: str) -> bool:
+        if not ran_paths:
+            return True
+        for path in ran_paths:
+            if nodeid == path or nodeid.startswith((path + "::", path + "[")):
+                return True
+            if "::" not in path and nodeid.startswith(path.rstrip("/") + "/"):
+                return True
+        return False
+
+    gone = [n for n in store.tests() if n not in collected and covered(n)]
+    store.conn.executemany("DELETE FROM tests WHERE nodeid=?", [(n,) for n in gone])
+
+
 def merge_run(
     store: ImpactStore,
     directory: Path,
@@ -210,9 +359,11 @@ def merge_run(
     fingerprint: dict[str, str],
     collect_errors: list[str],
     processes: list[dict[str, Any]] | None = None,
+    ran_paths: list[str] | None = None,
 ) -> list[str]:
     """Fold one run's per-process files into the store (``processes``: those files, when the
-    caller has read them already); returns messages for the user."""
+    caller has read them already; ``ran_paths``: the root-relative test paths the run was
+    given, [] for all, None when unknown); returns messages for the user."""
     if processes is None:
         processes = read_process_files(directory)
     if not processes:
@@ -221,7 +372,10 @@ def merge_run(
     search_roots = sorted({p for proc in processes for p in proc.get("sys_path", [])})
     project = Project(root, store, search_roots)
     started = min(int(p.get("started_ns", 0)) for p in processes)
-    maker = _ItemMaker(project, store, started)
+    written = frozenset(
+        rel for p in processes for f in p.get("written", []) if (rel := project.rel(f))
+    )
+    maker = _ItemMaker(project, store, started, written)
     store.begin()
     try:
         # Functions run at import/collection time (decorators, parametrize helpers) count
@@ -247,7 +401,7 @@ def merge_run(
                             maker.data(filename, import_data)
                 else:
                     continue
-                _import_time_codes(maker, project, proc["code_table"], collect, import_time)
+                _import_time(maker, project, proc["code_table"], key, collect, import_time)
         static_groups: dict[str, int] = {}
         for proc in processes:
             # A context's codes index the process's table: each entry resolved once.
@@ -257,7 +411,7 @@ def merge_run(
             # have run in any test.
             unseen: set[int] = set()
             maker.closure_items(
-                {rel for f in proc.get("unseen", []) if (rel := project.rel(f))}, WHOLE, unseen
+                {rel for f in proc.get("unseen", []) if (rel := project.rel(f))}, UNSEEN, unseen
             )
             unseen_group = store.group_id(unseen) if unseen else None
             for key, ctx in proc["contexts"].items():
@@ -276,19 +430,32 @@ def merge_run(
                     for conftest in project.conftests(file):
                         files |= project.closure(conftest)
                     items = set()
-                    maker.closure_items(files, MODULE, items)
+                    # Import-time code no name bounds: every importer depends on it.
+                    maker.closure_items({f for f in files if f.endswith(".py")}, EFFECTS, items)
+                    for f in files:  # a name they import that is gone fails them all
+                        items |= maker.resolver.imported_names(f)
+                        items |= maker.resolver.star_items(f)
                     for f in files:
                         items |= import_time.get(f, set())
                     items |= import_data
                     items |= module_items.get(file, set())
                     static_groups[file] = store.group_id(items)
+                own_static, own_ids = maker.test_items(nodeid)
+                # Functions its module's own collection ran (case generators, decorators):
+                # they can change its ids too.
+                own_ids |= import_time.get(file, set())
                 groups = [context_groups[c] for c in test["contexts"] if c in context_groups]
                 groups.append(static_groups[file])
+                groups.append(store.group_id(own_static))
                 if unseen_group is not None:
                     groups.append(unseen_group)
                 outcome = outcomes.get(nodeid) or test.get("outcome") or ""
                 stale = not outcome or not proc.get("complete", True)
-                store.put_test(TestRow(nodeid, file, outcome, stale, sorted(set(groups))))
+                store.put_test(
+                    TestRow(
+                        nodeid, file, outcome, stale, sorted(set(groups)), store.group_id(own_ids)
+                    )
+                )
         # Collected but never run (-x, a crash, an interrupt): select them next time.
         recorded = {n for p in processes for n in p["tests"]}
         for proc in processes:
@@ -298,8 +465,16 @@ def merge_run(
                 old = store.test(nodeid)
                 file = nodeid.split("::", 1)[0]
                 store.put_test(
-                    TestRow(nodeid, file, outcomes.get(nodeid, ""), True, old.groups if old else [])
+                    TestRow(
+                        nodeid,
+                        file,
+                        outcomes.get(nodeid, ""),
+                        True,
+                        old.groups if old else [],
+                        old.idgroup if old else 0,
+                    )
                 )
+        _forget_gone(store, processes, ran_paths)
         for nodeid, outcome in outcomes.items():
             if outcome in _BAD and nodeid not in recorded:
                 old = store.test(nodeid)
@@ -313,6 +488,20 @@ def merge_run(
         store.set_meta("rootdir", str(root))
         store.set_meta("search_roots", search_roots)
         store.set_meta("fingerprint", fingerprint)
+        # What the run's own processes left in the files they wrote (content, not mtime):
+        # watch and history's flaky rule tell the run's writes from later edits by it.
+        writes: dict[str, str] = {}
+        for rel in sorted(written):
+            try:
+                writes[rel] = data_digest((root / rel).read_bytes())
+            except OSError:
+                writes[rel] = MISSING
+        store.set_meta("run_writes", writes)
+        # The (mtime, size) each item's checksum was computed at: a selection re-reads only
+        # the files whose stat differs.
+        stats = dict(store.get_meta("file_stats", {}))
+        stats.update({rel: list(st) for rel, st in project.stats.items()})
+        store.set_meta("file_stats", stats)
         # An old collection error stands until its file collects again.
         collected_files = {n.split("::", 1)[0] for p in processes for n in p.get("collected", [])}
         errors = {e for e in store.get_meta("collect_errors", []) if e not in collected_files}

@@ -40,15 +40,21 @@ def base_dir(project: Path) -> Path:
 
 
 def mark_ready(
-    directory: Path, outcomes: dict[str, str], collect_errors: list[str], pytest_args: list[str]
+    directory: Path,
+    outcomes: dict[str, str],
+    collect_errors: list[str],
+    pytest_args: list[str],
+    ran: list[str] | None = None,
 ) -> None:
-    """Record what the merge of this run needs besides the plugin's files."""
+    """Record what the merge of this run needs besides the plugin's files (``ran``: the
+    absolute test paths pytest was given, [] for all, None when unknown)."""
     info = {
         "version": _INFO_VERSION,
         "outcomes": outcomes,
         "collect_errors": collect_errors,
         "pytest_args": pytest_args,
         "ended_ns": time.time_ns(),
+        "ran": ran,
     }
     import msgspec
 
@@ -134,11 +140,31 @@ def _merge(project: Path, directory: Path) -> list[str]:
         messages = list(store.warnings)
         fp = fingerprint(root, list(info["pytest_args"]), project)
         messages += merge_run(
-            store, directory, dict(info["outcomes"]), fp, list(info["collect_errors"]), processes
+            store,
+            directory,
+            dict(info["outcomes"]),
+            fp,
+            list(info["collect_errors"]),
+            processes,
+            _relative(info.get("ran"), root),
         )
         return messages
     finally:
         store.close()
+
+
+def _relative(ran: list[str] | None, root: Path) -> list[str] | None:
+    """Absolute test paths as the store's root-relative ones (None: one outside it)."""
+    if ran is None:
+        return None
+    found = []
+    for path in ran:
+        file, sep, rest = path.partition("::")
+        rel = os.path.relpath(file, root)
+        if rel.startswith(".."):
+            return None
+        found.append(Path(rel).as_posix() + sep + rest)
+    return found
 
 
 def merge_in_background(project: Path) -> None:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hotlap.impact.blocks import Block, FileInfo, analyse_source, data_digest
+from hotlap.impact.blocks import Block, FileInfo, analyse_edit, analyse_source, data_digest
 from hotlap.impact.store import ImpactStore
 from hotlap.paths import SKIP_DIRS
 
@@ -18,10 +18,12 @@ def _to_json(info: FileInfo) -> dict[str, Any]:
         "sha": info.sha,
         "module": info.module,
         "whole": info.whole,
-        "blocks": {n: [b.start, b.end, b.checksum] for n, b in info.blocks.items()},
+        "blocks": {n: [b.start, b.end, b.checksum, b.body] for n, b in info.blocks.items()},
         "imports": info.imports,
         "hooks": info.hooks,
         "error": info.error,
+        "ns": info.ns,
+        "text": info.text,
     }
 
 
@@ -30,11 +32,36 @@ def _from_json(data: dict[str, Any]) -> FileInfo:
         sha=data["sha"],
         module=data["module"],
         whole=data["whole"],
-        blocks={n: Block(n, b[0], b[1], b[2]) for n, b in data["blocks"].items()},
+        blocks={
+            n: Block(n, b[0], b[1], b[2], b[3] if len(b) > 3 else 0)
+            for n, b in data["blocks"].items()
+        },
         imports=[(m, int(lv)) for m, lv in data["imports"]],
         hooks=bool(data["hooks"]),
         error=bool(data["error"]),
+        ns=data.get("ns") or {},
+        text=data.get("text") or "",
     )
+
+
+def _analysis_version() -> str:
+    """A digest of the analysing code: cached analyses made by other code are dropped (a
+    file's checksums must all come from the same analysis)."""
+    import hashlib
+
+    from hotlap.impact import blocks, names, reads
+
+    digest = hashlib.blake2b(digest_size=6)
+    for module in (blocks, names, reads):
+        try:
+            with open(str(module.__file__), "rb") as f:
+                digest.update(f.read())
+        except OSError:
+            digest.update(module.__name__.encode())
+    return digest.hexdigest()
+
+
+ANALYSIS = _analysis_version()
 
 
 class Project:
@@ -43,6 +70,9 @@ class Project:
     def __init__(self, root: Path, store: ImpactStore, search_roots: list[str] | None = None):
         self.root = root
         self.store = store
+        if store.get_meta("analysis") != ANALYSIS:
+            store.conn.execute("DELETE FROM files")
+            store.set_meta("analysis", ANALYSIS)
         roots = [root / "src", root, *(Path(p) for p in (search_roots or []))]
         self.search_roots = list(dict.fromkeys(r for r in roots if r.is_dir()))
         self._infos: dict[str, FileInfo | None] = {}
@@ -50,6 +80,8 @@ class Project:
         self._modules: dict[str, list[str]] = {}
         self._direct: dict[str, tuple[str, ...]] = {}
         self._rels: dict[str, str | None] = {}
+        #: (mtime_ns, size) of each file as analysed here: what its checksums describe.
+        self.stats: dict[str, tuple[int, int]] = {}
 
     # -- paths ------------------------------------------------------------------------------
     def rel(self, path: str | Path) -> str | None:
@@ -92,6 +124,7 @@ class Project:
                 raise FileNotFoundError(rel)
         except OSError:
             self._infos[rel] = None
+            self.stats[rel] = (0, -1)  # missing: any file there later differs
             return None
         cached = None if fresh else self.store.cached_file(rel, st.st_mtime_ns, st.st_size)
         if cached is not None:
@@ -103,12 +136,23 @@ class Project:
                 self._infos[rel] = None
                 return None
             if rel.endswith(".py"):
-                info = analyse_source(content, is_conftest=rel.rsplit("/", 1)[-1] == "conftest.py")
+                info = self._edited(rel, content) or analyse_source(content)
             else:
                 info = FileInfo(sha=data_digest(content))
             self.store.cache_file(rel, st.st_mtime_ns, st.st_size, _to_json(info))
         self._infos[rel] = info
+        self.stats[rel] = (st.st_mtime_ns, st.st_size)
         return info
+
+    def _edited(self, rel: str, content: bytes) -> FileInfo | None:
+        """The analysis of an edit inside one function, from the file's last analysis."""
+        last = self.store.last_file(rel)
+        if last is None:
+            return None
+        try:
+            return analyse_edit(_from_json(last), content)
+        except Exception:  # any doubt: the full analysis
+            return None
 
     # -- imports ----------------------------------------------------------------------------
     def _module_files(self, dotted: str) -> list[str]:

@@ -13,3 +13,6 @@ class Selection:
     reason: str
     #: nodeid -> reasons ("src/pkg/mod.py::func changed", "failed last run", …)
     tests: dict[str, list[str]] = field(default_factory=dict)
+    #: With ``why``: which rules fired for how many tests, and how many recorded tests fall
+    #: back to depending on whole files.
+    notes: list[str] = field(default_factory=list)

@@ -18,7 +18,9 @@ from typing import Any
 
 from hotlap.sqlite import connect_wal
 
-SCHEMA_VERSION = 1
+#: 2: name-level items (``=name``, ``<effects>``…) and a test's ``idgroup``; the files cache
+#: holds each file's name-level analysis.
+SCHEMA_VERSION = 2
 DB_NAME = "impact.sqlite3"
 
 _SCHEMA = """
@@ -30,7 +32,7 @@ CREATE TABLE IF NOT EXISTS groups (
     id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, items TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tests (
     nodeid TEXT PRIMARY KEY, file TEXT NOT NULL, outcome TEXT NOT NULL,
-    stale INTEGER NOT NULL, groups TEXT NOT NULL);
+    stale INTEGER NOT NULL, groups TEXT NOT NULL, idgroup INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, info TEXT NOT NULL);
 """
@@ -47,6 +49,10 @@ class TestRow:
     outcome: str
     stale: bool
     groups: list[int]
+    #: The group of items whose change can change this test's ids (its decorators, its
+    #: fixtures' parameters, a pytest_generate_tests that names its arguments): a change
+    #: there selects the test function as a whole (``file::test``), new ids included.
+    idgroup: int = 0
 
 
 class ImpactStore:
@@ -144,9 +150,16 @@ class ImpactStore:
 
     def put_test(self, row: TestRow) -> None:
         self.conn.execute(
-            "INSERT OR REPLACE INTO tests (nodeid, file, outcome, stale, groups) "
-            "VALUES (?,?,?,?,?)",
-            (row.nodeid, row.file, row.outcome, int(row.stale), json.dumps(row.groups)),
+            "INSERT OR REPLACE INTO tests (nodeid, file, outcome, stale, groups, idgroup) "
+            "VALUES (?,?,?,?,?,?)",
+            (
+                row.nodeid,
+                row.file,
+                row.outcome,
+                int(row.stale),
+                json.dumps(row.groups),
+                row.idgroup,
+            ),
         )
 
     def prune(self, force: bool = False) -> None:
@@ -162,8 +175,9 @@ class ImpactStore:
             if groups <= 2 * tests + 64:
                 return
         used: set[int] = set()
-        for (groups,) in self.conn.execute("SELECT groups FROM tests"):
+        for groups, idgroup in self.conn.execute("SELECT groups, idgroup FROM tests"):
             used.update(json.loads(groups))
+            used.add(int(idgroup))
         all_groups = {int(r[0]) for r in self.conn.execute("SELECT id FROM groups")}
         dead = all_groups - used
         if dead:
@@ -180,21 +194,42 @@ class ImpactStore:
     # -- reading ----------------------------------------------------------------------------
     def tests(self) -> dict[str, TestRow]:
         return {
-            r[0]: TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4]))
-            for r in self.conn.execute("SELECT nodeid, file, outcome, stale, groups FROM tests")
+            r[0]: TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4]), int(r[5]))
+            for r in self.conn.execute(
+                "SELECT nodeid, file, outcome, stale, groups, idgroup FROM tests"
+            )
         }
 
     def test(self, nodeid: str) -> TestRow | None:
         r = self.conn.execute(
-            "SELECT nodeid, file, outcome, stale, groups FROM tests WHERE nodeid=?", (nodeid,)
+            "SELECT nodeid, file, outcome, stale, groups, idgroup FROM tests WHERE nodeid=?",
+            (nodeid,),
         ).fetchone()
-        return TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4])) if r else None
+        return TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4]), int(r[5])) if r else None
 
-    def items(self) -> dict[int, tuple[str, str, str]]:
-        return {
-            int(r[0]): (r[1], r[2], r[3])
-            for r in self.conn.execute("SELECT id, file, name, checksum FROM items")
-        }
+    def items(
+        self, files: set[str] | None = None, names: tuple[str, ...] = ()
+    ) -> dict[int, tuple[str, str, str]]:
+        """Every item, or those of ``files`` and those named one of ``names``."""
+        query = "SELECT id, file, name, checksum FROM items"
+        args: list[str] = []
+        if files is not None:
+            args = [*sorted(files), *names]
+            marks = ",".join("?" * len(files)) or "NULL"
+            query += f" WHERE file IN ({marks}) OR name IN ({','.join('?' * len(names)) or 'NULL'})"
+        return {int(r[0]): (r[1], r[2], r[3]) for r in self.conn.execute(query, args)}
+
+    def groups_with(self, items: set[int]) -> dict[int, list[int]]:
+        """The groups holding any of ``items`` (all groups when there are many)."""
+        if not items or len(items) > 40:
+            return {g: i for g, i in self.groups().items() if not items or items.intersection(i)}
+        clauses = []
+        args: list[str] = []
+        for item in sorted(items):
+            clauses.append("items LIKE ? OR items LIKE ? OR items LIKE ? OR items = ?")
+            args += [f"% {item},%", f"% {item}]", f"[{item},%", f"[{item}]"]
+        query = f"SELECT id, items FROM groups WHERE {' OR '.join(clauses)}"
+        return {int(r[0]): json.loads(r[1]) for r in self.conn.execute(query, args)}
 
     def groups(self) -> dict[int, list[int]]:
         return {
@@ -206,6 +241,11 @@ class ImpactStore:
         row = self.conn.execute(
             "SELECT info FROM files WHERE path=? AND mtime_ns=? AND size=?", (path, mtime_ns, size)
         ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def last_file(self, path: str) -> dict[str, Any] | None:
+        """The last analysis cached for ``path``, whatever the file holds now."""
+        row = self.conn.execute("SELECT info FROM files WHERE path=?", (path,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def cache_file(self, path: str, mtime_ns: int, size: int, info: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from hotlap.impact.blocks import (
     DATA,
     DIRTY,
+    EFFECTS,
     LISTING,
     MISSING,
     MODULE,
@@ -178,6 +179,14 @@ class _Dependencies:
                     found.update(self.group_tests.get(group, ()))
         return found
 
+    def module_names(self, file: str) -> set[str]:
+        """The items of ``file``'s module-level code: the whole of it, the statements no
+        name bounds and each top-level name (impact selection records which of them a test
+        read): a module-level mutant runs in a fresh import, for every test of any of them."""
+        found = {MODULE, EFFECTS}
+        found.update(name for (f, name) in self.by_name if f == file and name[:1] == "=")
+        return found
+
     def usable(self, nodeid: str) -> bool:
         row = self.tests[nodeid]
         return row.outcome not in _UNUSABLE and (self.project.root / row.file).is_file()
@@ -302,7 +311,8 @@ def build_plan(
             plan.starts[(rel, block)] = 0 if block == MODULE else info.blocks[block].start
             if changed_since is not None and changed_since.get((rel, block)) == checksum:
                 continue
-            found = deps.tests_of(rel, (block,)) | whole
+            found = deps.tests_of(rel, deps.module_names(rel) if block == MODULE else (block,))
+            found |= whole
             tests = [t for t in found if deps.usable(t)]
             first = {n: i for i, n in enumerate(killers(rel, block) if killers and tests else [])}
             tests.sort(key=lambda n: (first.get(n, len(first)), durations.get(n, 0.0), n))

@@ -250,6 +250,7 @@ class ImpactRecorder:
             "collected": self.collected,
             "complete": self.complete,
             "unseen": self.collector.unseen_files(),
+            "written": sorted(self.collector.written),
             "tests": self.tests(),
             "contexts": contexts,
             "code_table": list(table),

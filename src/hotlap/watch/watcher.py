@@ -308,7 +308,29 @@ class ProjectWatchFeed:
             if os.path.isdir(path):
                 continue
             rels.append(rel)
+        rels = self._not_own_writes(rels)
         return ChangeBatch(sorted(set(rels))) if rels else None
+
+    def _not_own_writes(self, rels: list[str]) -> list[str]:
+        """Leave out files the last run's own processes wrote and nobody changed since (a
+        test that writes into the project would otherwise rerun itself for ever)."""
+        if self.no_impact or not rels:
+            return rels
+        from hotlap.impact.engine import own_writes, run_writes
+        from hotlap.impact.pending import merge_pending
+
+        merge_pending(self.project)  # the run just ended may still be merging
+        writes: dict[str, str] = {}
+        if self._pin is not None:  # the session's own connection sees the last merge
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                found = self._pin.get_meta("run_writes", {})
+                writes = dict(found) if isinstance(found, dict) else {}
+        else:
+            writes = run_writes(self.project)
+        if not writes:
+            return rels
+        own = own_writes(self.root, writes, rels)
+        return [rel for rel in rels if rel not in own]
 
     def select(self, batch: ChangeBatch, failed: list[str]) -> Selection:
         from hotlap.impact.engine import compute_selection
