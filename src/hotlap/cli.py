@@ -14,7 +14,7 @@ from collections.abc import Callable
 from hotlap import __version__
 from hotlap.commands.options import UsageError
 
-SUBCOMMANDS = ("run", "demo", "watch", "affected", "report", "export", "merge", "replay")
+SUBCOMMANDS = ("run", "demo", "watch", "affected", "mutate", "report", "export", "merge", "replay")
 
 # Subcommand -> "module:function" taking the rest of the command line.
 _COMMANDS = {
@@ -22,6 +22,7 @@ _COMMANDS = {
     "demo": "hotlap.commands.run:demo_main",
     "watch": "hotlap.commands.watch:watch_main",
     "affected": "hotlap.commands.affected:affected_main",
+    "mutate": "hotlap.commands.mutate:mutate_main",
     "report": "hotlap.commands.history:report_main",
     "export": "hotlap.commands.history:export_main",
     "merge": "hotlap.commands.history:merge_main",
@@ -33,7 +34,8 @@ def _usage() -> str:
     return (
         f"hotlap {__version__}: a live dashboard for pytest-xdist runs\n\n"
         "usage: hotlap [run] [HOTLAP OPTIONS] [PYTEST ARGS...]\n"
-        "       hotlap demo | watch | affected | report | export | merge | replay  [-h]\n\n"
+        "       hotlap demo | watch | affected | mutate | report | export | merge | replay"
+        "  [-h]\n\n"
         "Arguments hotlap does not know go to pytest; '--' ends hotlap's options.\n"
         "`hotlap run -h` lists the run options."
     )

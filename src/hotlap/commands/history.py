@@ -60,13 +60,47 @@ def report_main(argv: list[str]) -> int:
     else:
         with opened:
             summary = history_summary(opened, ns.last)
+    mutation = _mutation_summary(Path.cwd())
+    if mutation is not None:
+        summary["mutation"] = mutation
     if ns.json:
         print(json.dumps(summary, indent=2))
     elif not summary["runs"]:
         print(f"No history yet in {Path.cwd() / '.hotlap'}: run `hotlap run` here first.")
     else:
         render(summary, sys.stdout)
+    if mutation is not None and not ns.json:
+        print(_mutation_line(mutation))
     return 0
+
+
+def _mutation_summary(project: Path) -> dict[str, object] | None:
+    """The last ``hotlap mutate`` run (score, counts), if there was one."""
+    from hotlap.mutate.store import read_last_run
+
+    last = read_last_run(project)
+    if last is None:
+        return None
+    return {
+        "score": last.score,
+        "counts": last.counts,
+        "start": last.started,
+        "wall_time": last.wall,
+        "scope": last.scope,
+    }
+
+
+def _mutation_line(mutation: dict[str, object]) -> str:
+    import time
+
+    score = mutation["score"]
+    counts = mutation["counts"]
+    assert isinstance(counts, dict)
+    labels = {"no_tests": "no tests"}
+    parts = ", ".join(f"{n} {labels.get(k, k)}" for k, n in counts.items() if n)
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(mutation["start"])))  # type: ignore[arg-type]
+    shown = f"{score:.1f}%" if isinstance(score, float) else "n/a"
+    return f"\nmutation score {shown} ({parts}; `hotlap mutate` of {mutation['scope']}, {when})"
 
 
 # -- export ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from hotlap.export.report import RunMeta
 from hotlap.model.run_context import RunContext, RunHooks
@@ -18,6 +19,9 @@ from hotlap.protocol import Event
 from hotlap.watch.loop import headless_watch, make_run_hooks, plan_cycle
 from hotlap.watch.spare import SparePytest, SpareSession
 from hotlap.watch.watcher import ProjectWatchFeed
+
+if TYPE_CHECKING:
+    from hotlap.mutate.watching import MutationWatch
 
 
 class _UsageError(Exception):
@@ -52,6 +56,12 @@ def parse_watch_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     group.add_argument(
         "--poll", action="store_true", help="poll for changes instead of OS notifications"
+    )
+    group.add_argument(
+        "--mutate",
+        action="store_true",
+        help="after a cycle's tests pass, mutate the changed code in the idle time (see "
+        "`hotlap mutate`); the next save cancels it",
     )
     group.add_argument(
         "--no-prestart",
@@ -94,6 +104,11 @@ def watch_main(argv: list[str]) -> int:
     )
     spare = None if ns.no_prestart else SparePytest(cwd, pytest_args=pytest_args)
     stop = threading.Event()
+    mutation = None
+    if ns.mutate:
+        from hotlap.mutate.watching import MutationWatch
+
+        mutation = MutationWatch(project, say=notice)
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -103,7 +118,7 @@ def watch_main(argv: list[str]) -> int:
         headless = bool(ns.headless or os.environ.get("CI") or not sys.stdout.isatty())
         if not headless:
             try:
-                return _dashboard(feed, ns, project, cwd, pytest_args, spare)
+                return _dashboard(feed, ns, project, cwd, pytest_args, spare, mutation)
             except ImportError:
                 notice("the dashboard is not available; watching headless")
         return headless_watch(
@@ -116,6 +131,7 @@ def watch_main(argv: list[str]) -> int:
             stop=stop,
             interrupt=ns.interrupt,
             spare=spare,
+            idle=mutation,
         )
     except KeyboardInterrupt:
         return 0
@@ -124,6 +140,8 @@ def watch_main(argv: list[str]) -> int:
         feed.close()
         if spare is not None:
             spare.close()
+        if mutation is not None:
+            mutation.close()
 
 
 class RecordingSource:
@@ -215,6 +233,7 @@ def _dashboard(
     cwd: Path,
     pytest_args: list[str],
     spare: SparePytest | None = None,
+    mutation: MutationWatch | None = None,
 ) -> int:
     from hotlap.commands.run import debug_args
     from hotlap.impact.engine import compute_selection
@@ -257,4 +276,5 @@ def _dashboard(
         start_run=start_run,
         watch=feed,
         start_debug=start_debug,
+        mutation=mutation,
     )

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -35,6 +35,7 @@ from hotlap.ui.format import editor_command
 from hotlap.ui.keys import KEY_ACTIONS
 from hotlap.ui.live_index import touched_rows
 from hotlap.ui.screens.help import HelpScreen
+from hotlap.ui.strength import StrengthPane
 from hotlap.ui.ticker import paint_when_idle, tick_forever
 from hotlap.ui.watching import WatchControl, narrow_to_filter
 from hotlap.ui.widgets.detail import TestDetail
@@ -42,6 +43,9 @@ from hotlap.ui.widgets.line_table import LineTable
 from hotlap.ui.widgets.panels import ResourcesPanel, RunHeader, RunView, WorkerLanes
 from hotlap.ui.widgets.tables import FixturesTable, TestsTable
 from hotlap.watch.feed import WatchFeed
+
+if TYPE_CHECKING:
+    from hotlap.mutate.watching import MutationWatch
 
 StartRun = Callable[[str, list[str]], EventSource]
 
@@ -118,10 +122,13 @@ class HotlapApp(App[int]):
         refresh_hz: float = REFRESH_HZ,
         regressions: RegressionFn | None = None,
         start_debug: StartDebug | None = None,
+        mutation: MutationWatch | None = None,
     ) -> None:
         super().__init__()
         #: ``(nodeid, trace) -> a run in the foreground`` for ``d``/``D`` (None: no debugging).
         self.start_debug = start_debug
+        #: ``hotlap watch --mutate``: mutation runs between cycles, in the Strength pane.
+        self.mutation = mutation
         #: ``q`` once every test had reported: the app exits when pytest does.
         self.finishing = False
         #: Node ids seen in watch mode's runs (a filter narrows a cycle's files to them).
@@ -164,6 +171,9 @@ class HotlapApp(App[int]):
                 yield FixturesTable(self.state, id="fixtures")
             with TabPane("Resources", id="resources-pane"):
                 yield ResourcesPanel(self.view, id="resources")
+            if self.mutation is not None:
+                with TabPane("Strength", id="strength-pane"):
+                    yield StrengthPane(self.mutation.state, id="strength")
         yield Input(
             placeholder="filter: words in the test id, :failed :error :skipped :running :queued"
             "  (enter keeps, escape clears)",
@@ -267,10 +277,14 @@ class HotlapApp(App[int]):
                 if self.watching is not None:
                     self.known.update(dict.fromkeys(self.state.collected))
                     self.known.update(dict.fromkeys(self.state.tests))
+                if self.mutation is not None and self.watching is not None:
+                    self.mutation.cycle_done(code, self.watching.last_paths)
                 if self.finishing:
                     self.call_after_refresh(self.exit, code)
         if self.watching is not None:
             self._watch_tick()
+        if self.mutation is not None:
+            self._mutation_tick()
         if self.regressions is not None and self.ticks % int(2 * self.refresh_hz) == 0:
             self._flag_regressions()
         self.refresh_panels(changes, started)
@@ -379,6 +393,8 @@ class HotlapApp(App[int]):
         elif pane == "resources-pane":
             self.resources.refresh()
             self.resources.focus()
+        elif pane == "strength-pane":
+            self.query_one(StrengthPane).focus()
         else:
             self.tests.focus()
 
@@ -508,6 +524,8 @@ class HotlapApp(App[int]):
     def _watch_tick(self) -> None:
         assert self.watching is not None
         request = self.watching.poll(active=self.active, failed=self.failed_nodeids())
+        if request is not None and self.mutation is not None:
+            self.mutation.changed(self.watching.last_paths)  # a save: stop mutating old code
         if request is not None and self.tests.view.text.strip():
             request = self._narrow(*request)
         self.view.watch_status = self.watching.status
@@ -523,6 +541,13 @@ class HotlapApp(App[int]):
         text = self.tests.view.text.strip()
         self.watching.reason += f" · {len(kept) or 'none'} shown by /{text}"
         return ("shown", kept) if kept else None
+
+    def _mutation_tick(self) -> None:
+        assert self.mutation is not None
+        self.mutation.poll()
+        pane = self.query_one(StrengthPane)
+        pane.status = self.mutation.status
+        pane.show(self.mutation.state)
 
     def action_watch_pause(self) -> None:
         if self.watching is not None:
@@ -557,8 +582,9 @@ class HotlapApp(App[int]):
 
     def action_next_pane(self, step: int = 1) -> None:
         panes = self.panes
-        i = PANES.index(panes.active) if panes.active in PANES else 0
-        panes.active = PANES[(i + step) % len(PANES)]
+        order = (*PANES, "strength-pane") if self.mutation is not None else PANES
+        i = order.index(panes.active) if panes.active in order else 0
+        panes.active = order[(i + step) % len(order)]
 
     def action_filter(self) -> None:
         self.panes.active = "tests-pane"
@@ -745,6 +771,7 @@ def run_dashboard(
     on_exit: Callable[[RunState, EventSource], None] | None = None,
     regressions: RegressionFn | None = None,
     start_debug: StartDebug | None = None,
+    mutation: MutationWatch | None = None,
 ) -> int:
     """Run the dashboard until the user quits; print pytest's summary; return its exit code.
 
@@ -763,6 +790,7 @@ def run_dashboard(
         watch=watch,
         regressions=regressions,
         start_debug=start_debug,
+        mutation=mutation,
     )
     _run_app(app)
     last = app.source

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from hotlap.export.report import RunMeta
 from hotlap.impact.engine import apply_selection
@@ -57,6 +57,17 @@ def plan_cycle(selection: Selection, pytest_args: list[str], root: Path, cwd: Pa
     if not count:
         return CyclePlan([], 0, "nothing selected under the given paths", "none")
     return CyclePlan(args, count, selection.reason)
+
+
+class IdleWork(Protocol):
+    """Work done between cycles (``hotlap watch --mutate``): started when a cycle ends,
+    polled while waiting for changes, cancelled by the next change."""
+
+    def cycle_done(self, exit_code: int | None, paths: list[str] | None = None) -> None: ...
+
+    def poll(self) -> object: ...
+
+    def changed(self, paths: list[str]) -> None: ...
 
 
 @dataclass
@@ -168,10 +179,11 @@ def headless_watch(
     stop: threading.Event | None = None,
     interrupt: bool = False,
     spare: SparePytest | None = None,
+    idle: IdleWork | None = None,
 ) -> int:
     """Watch until ``stop`` is set (or Ctrl-C): per cycle, print the changed files, how many
     tests were selected and why, and pytest's summary line. Runs use ``spare`` (a pytest
-    started while idle) when it fits."""
+    started while idle) when it fits; ``idle`` works between a cycle and the next change."""
     from hotlap.impact.engine import compute_selection
 
     stop = stop or threading.Event()
@@ -218,17 +230,23 @@ def headless_watch(
                 feed.requeue(batch_paths)
             else:
                 failed = result.failed
+                if idle is not None:
+                    idle.cycle_done(result.exit_code, batch_paths)
         feed.wait_ready()
         say("hotlap watch: waiting for changes")
         batch = None
         while batch is None and not stop.is_set():
             feed.changed.wait(0.05)
+            if idle is not None:
+                idle.poll()
             batch = feed.take()
             if batch is None:
                 time.sleep(0.02)
         if batch is None:
             break
         batch_paths = batch.paths
+        if idle is not None:
+            idle.changed(batch.paths)
         say(f"hotlap watch: changed: {', '.join(batch.paths)}")
         selection = feed.select(batch, failed)
     return 0
