@@ -161,11 +161,11 @@ class RecordingSource:
         self.hooks: list[RunHooks] = make_run_hooks(self.ctx)
         for hook in self.hooks:
             hook.prepare(self.ctx)
-        choice = choose_workers(self.ctx.pytest_args, cwd)
+        choice = choose_workers()
         self.session = SpareSession(
             self.ctx.pytest_args,
             cwd,
-            self.ctx.env,
+            {**self.ctx.env, **choice.env},
             command=pytest_command(self.ctx.pytest_args, choice),
             spare=spare,
         )
