@@ -395,5 +395,5 @@ def demo_main(argv: list[str]) -> int:
 
 def run_command(argv: list[str]) -> int:
     """``hotlap run [HOTLAP OPTIONS] [PYTEST ARGS...]``."""
-    ns, pytest_args = parse_run_args("hotlap run", argv)
+    ns, pytest_args = parse_run_args("hotlap run", argv, config=Path.cwd())
     return run_main(ns, pytest_args)
