@@ -20,11 +20,13 @@ How the count is chosen:
    last run of these arguments, else history's durations of the tests that pytest's parsed
    arguments select (paths, node ids, ``--deselect``, ``--ignore``, ``-k`` by name), else a
    count of ``def test`` lines in the paths given.
-4. When only one of ``-n 0`` / ``-n W`` was timed for these arguments and the model says the
-   other is within :data:`EXPLORE` of it, the other is tried once: a loaded machine or a
-   suite whose collection dominates (click 8.5.1: 33,000 tests collected, 2,400 run) can
-   make either one faster, and only a measurement tells. A close loser is timed again
-   every :data:`RETRY` runs.
+4. When only one of ``-n 0`` / ``-n W`` was timed for these arguments, the other is tried
+   once when it may be faster: ``-n W`` when the model expects it to save time, ``-n 0``
+   when the model's saving is under :data:`EXPLORE` - 1 of the ``-n W`` run's time. The
+   model leaves out what makes xdist slower (every worker collects; cores busy elsewhere),
+   so a suite whose collection dominates (click 8.5.1: 33,000 tests collected, 2,400 run)
+   can be faster at ``-n 0`` while the model says ``-n 2``: only a measurement tells. A
+   close loser is timed again every :data:`RETRY` runs.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ PER_TEST_XDIST = 0.0004
 UNKNOWN_TEST = 0.005
 #: A predicted gain smaller than this (seconds) keeps -n 0: not worth the extra CPU.
 MARGIN = 0.15
-#: Try the untimed choice once when the model puts it within this factor of the timed one.
+#: Try -n 0 once when -n W was timed and the model's saving is under EXPLORE - 1 of its time.
 EXPLORE = 1.25
 #: The slower choice is timed again after this many runs of the same arguments, when it was
 #: within RETRY_WITHIN of the faster (the machine's load, the suite, caches change).
@@ -144,11 +146,15 @@ def decide(cores: float, cap: int, seen: Seen | None, estimate: Estimate) -> tup
     size = f"~{estimate.tests} tests, ~{estimate.seconds:.1f}s of tests ({estimate.source})"
     if len(timed) == 1:
         ((n, wall),) = timed.items()
-        other = workers if n == 0 else 0
-        predicted = wall - saved if n == 0 else wall + saved
-        if predicted < EXPLORE * wall:
-            return other, f"-n {other}: trying it once (-n {n} took {wall:.1f}s; {size})"
-        return n, f"-n {n}: {why_cores}; {size}"
+        # What the model leaves out (collection in every worker, cores busy elsewhere, the
+        # controller's traffic) only ever makes xdist slower: a timed -n 0 is tried with
+        # workers only when the model expects them to save time; a timed -n W is tried
+        # without when the model's saving is small against the time it took.
+        if n == 0 and saved > MARGIN:
+            return workers, f"-n {workers}: trying it once (-n 0 took {wall:.1f}s; {size})"
+        if n == workers and saved < (EXPLORE - 1) * wall:
+            return 0, f"-n 0: trying it once (-n {workers} took {wall:.1f}s; {size})"
+        return n, f"-n {n}: {why_cores if n else 'timed before'}; {size}"
     if saved > MARGIN:
         return workers, f"-n {workers}: {why_cores}; {size}"
     return 0, f"-n 0: {size}: xdist's start-up would cost more than it saves"
