@@ -244,6 +244,8 @@ def _run(
             )
         finally:
             source.close()
+        if state.session.workers_reason:  # the headless log says it as the run starts
+            print(f"hotlap: {state.session.workers_reason}", file=sys.stderr)
     for hook in hooks:
         settle = getattr(hook, "settle", None)
         if settle is not None:
