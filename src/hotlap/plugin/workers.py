@@ -202,12 +202,10 @@ def _keyword_filter(config: pytest.Config) -> Any:
         return False
 
     def matches(nodeid: str) -> bool:
-        # pytest matches -k against each node's name (directories, module, class, test):
-        # the node id holds them all but markers and extra keywords.
+        # pytest matches -k against each node's name below the rootdir (directories,
+        # module, class, test): the node id holds them all but markers and extra keywords.
         path, _, rest = nodeid.partition("::")
-        names = [n.lower() for n in (*path.split("/")[1:], *rest.split("::")) if n]
-        if "/" not in path:
-            names.append(path.lower())
+        names = [n.lower() for n in (*path.split("/"), *rest.split("::")) if n]
 
         def match(sub: str, /, **kwargs: object) -> bool:
             sub = sub.lower()
