@@ -50,3 +50,22 @@ def test_only_the_newest_keys_are_kept_and_bad_files_are_ignored(tmp_path: Path)
         record(tmp_path, f"k{i}", 0, 1.0, 10, 0.1)
     keys = json.loads((tmp_path / "workers.json").read_text())["keys"]
     assert len(keys) == KEEP_KEYS and "k0" not in keys and f"k{KEEP_KEYS + 2}" in keys
+
+
+def test_history_hands_the_timings_on_except_to_affected_runs(tmp_path: Path) -> None:
+    """prepare() passes the timings of the run's arguments to the plugin; not for
+    ``--affected``, whose tests are chosen afresh each time under the same command line."""
+    import argparse
+    import os
+
+    from hotlap.channel import ENV_WORKERS_SEEN
+    from hotlap.history.hooks import make_hooks
+    from hotlap.model.run_context import RunContext
+
+    (tmp_path / ".hotlap").mkdir()
+    record(tmp_path / ".hotlap", selection_key([], os.environ), 0, 2.0, 50, 1.0)
+    for affected, handed in ((False, True), (True, False)):
+        opts = argparse.Namespace(no_history=False, schedule=True, affected=affected)
+        ctx = RunContext(tmp_path, [], opts)
+        make_hooks(ctx).prepare(ctx)
+        assert (ENV_WORKERS_SEEN in ctx.env) is handed, (affected, ctx.notes)

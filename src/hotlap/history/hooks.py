@@ -118,7 +118,10 @@ class HistoryHooks:
             ctx.notes.append(f"history: {runs} run{'s' * (runs != 1)}")
         self.fingerprint = source_fingerprint(ctx.project)
         self._impact_token = impact_token(ctx.project)
-        self._workers_key = selection_key(ctx.pytest_args, os.environ)
+        # An --affected run's tests are chosen after this (impact hooks replace the
+        # arguments): the same command line selects other tests each time.
+        affected = getattr(ctx.options, "affected", False)
+        self._workers_key = None if affected else selection_key(ctx.pytest_args, os.environ)
         seen = seen_for(directory, self._workers_key)
         if seen is not None:
             ctx.env[ENV_WORKERS_SEEN] = seen
