@@ -42,3 +42,12 @@ def request_kill(directory: str, pid: int, reason: str) -> None:
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         f.write(reason)
     os.replace(path + ".tmp", path)  # whole, never half-written, when the watchdog looks
+
+
+#: hotlap chooses ``-n`` inside pytest when the user gave none (``hotlap.plugin.workers``):
+#: JSON ``{"cores": effective cores, "cap": memory cap on workers or 0}``, …
+ENV_WORKERS = "HOTLAP_WORKERS"
+#: … with history, JSON of what earlier runs of the same arguments took …
+ENV_WORKERS_SEEN = "HOTLAP_WORKERS_SEEN"
+#: … and a schedule file of the expected seconds per test.
+ENV_EXPECTED = "HOTLAP_EXPECTED"

@@ -7,7 +7,9 @@ export, merge, replay. Each lives in :mod:`hotlap.commands`, imported only when 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Callable
 
@@ -41,9 +43,36 @@ def _usage() -> str:
     )
 
 
+#: Exit code when the reader of hotlap's output went away (``| head``) during a run: what a
+#: shell reports for a process that SIGPIPE ended (``git log | head`` exits so).
+BROKEN_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``hotlap`` command; returns the exit code."""
+    """Entry point of the ``hotlap`` command; returns the exit code.
+
+    A reader that stops reading (``hotlap --help | head``) ends hotlap quietly: no
+    BrokenPipeError traceback, nor the interpreter's "Exception ignored" when it flushes
+    stdout at exit (argparse's ``--help`` leaves by SystemExit with the text still buffered).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Nothing more can be written there, and the interpreter's own flush at exit must
+        # not try again.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        own = argv[: argv.index("--")] if "--" in argv else argv
+        asked = ("-h", "--help", "help", "-V", "--version")
+        return 0 if any(a in asked for a in own) else BROKEN_PIPE
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] in ("--version", "-V"):
         print(f"hotlap {__version__}")
         return 0
@@ -65,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"hotlap: error: {exc}", file=sys.stderr)
         return 4
+    except BrokenPipeError:
+        raise  # our output's reader went away: main() ends quietly
     except OSError as exc:
         # The event socket, a fork, a pipe: the machine refused; say what, not a traceback.
         print(f"hotlap: error: {exc}", file=sys.stderr)

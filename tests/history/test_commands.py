@@ -20,9 +20,9 @@ DATA = Path(__file__).parent.parent / "data"
 
 @pytest.fixture
 def project(tmp_path: Path, hh, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project with three recorded runs (t.py::a got slower in the last) as the cwd."""
+    """A project with five recorded runs (t.py::a got slower in the last two) as the cwd."""
     with HistoryStore.open(tmp_path / ".hotlap") as store:
-        for seconds in (0.1, 0.1, 0.1, 0.9):
+        for seconds in (0.1, 0.1, 0.1, 0.9, 0.9):
             state = hh.make_state(
                 {"t.py::a": ("passed", seconds), "u.py::b": ("passed", 0.25)},
                 fixtures={"db": ("module", 0.2)},
@@ -35,9 +35,9 @@ def project(tmp_path: Path, hh, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_report_json_has_every_section(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--json lists slowest tests and files, fixtures, regressions, CPU-bound and waiting."""
-    assert report_main(["--json", "--last", "4"]) == 0
+    assert report_main(["--json", "--last", "5"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["runs"] == 4
+    assert data["runs"] == 5
     assert [t["nodeid"] for t in data["slowest_tests"]] == ["t.py::a", "u.py::b"]
     assert [f["path"] for f in data["files"]] == ["t.py", "u.py"]
     assert data["slowest_fixtures"][0]["name"] == "db"
@@ -59,9 +59,9 @@ def test_report_text_is_readable(project: Path, capsys: pytest.CaptureFixture[st
 
 def test_export_durations_averages_runs(project: Path) -> None:
     """--durations writes pytest-split's format, averaged over the last N runs."""
-    assert export_main(["--durations", "d.json", "--last", "2"]) == 0
+    assert export_main(["--durations", "d.json", "--last", "3"]) == 0
     text = (project / "d.json").read_text()
-    assert json.loads(text) == {"t.py::a": pytest.approx(0.5), "u.py::b": pytest.approx(0.25)}
+    assert json.loads(text) == {"t.py::a": pytest.approx(1.9 / 3), "u.py::b": pytest.approx(0.25)}
     assert text.startswith('{\n    "t.py::a"')
 
 

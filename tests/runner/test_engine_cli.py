@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from hotlap.resources.cores import effective_cores, worker_count
-
 THREE = {
     "test_three.py": """
         def test_a():
@@ -104,23 +102,6 @@ def test_no_subcommand_runs_the_suite_with_n0_for_three_tests(h: Any, tmp_path: 
     assert hot.code == plain.code == 1, hot.describe()
     assert re.search(r"hotlap: -n 0\b", hot.stderr), hot.describe()
     assert h.parse_counts(h.summary_line(_lines(hot.stdout)[-1])) == THREE_COUNTS
-
-
-def test_auto_n_follows_the_effective_cores(h: Any, tmp_path: Path) -> None:
-    """30 tests: hotlap picks one worker per effective core (-n 0 when there is only one)."""
-    project = h.write_project(tmp_path / "proj", THIRTY)
-    report_path = project / "report.json"
-    hot = h.run_hotlap(project, "run", "--headless", "--json", str(report_path), "--")
-    assert hot.code == 0, hot.describe()
-    workers = worker_count(effective_cores())
-    expected = workers if workers > 1 else 0
-    said = re.search(r"hotlap: -n (\d+)", hot.stderr)
-    assert said is not None, hot.describe()
-    assert int(said.group(1)) == expected
-    report = h.load_json(report_path)
-    ids = [f"gw{i}" for i in range(expected)] if expected else ["main"]
-    assert report["run"]["worker_ids"] == ids
-    assert report["run"]["counts"] == {"passed": 30}
 
 
 def test_users_n1_is_respected(h: Any, tmp_path: Path) -> None:

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from hotlap.commands.options import parse_run_args
-from hotlap.resources.cores import effective_cores, worker_count
-from hotlap.runner.command import SMALL_RUN, choose_workers, estimate_tests, pytest_command
+from hotlap.plugin.workers import RETRY, Estimate, Seen, decide
+from hotlap.runner.command import pytest_command
 from hotlap.runner.session import parse_summary_line
 
 
 @pytest.fixture(autouse=True)
 def _no_addopts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-
-
-def _project(tmp_path: Path, tests: int) -> Path:
-    body = "".join(f"def test_{i}():\n    pass\n" for i in range(tests))
-    (tmp_path / "test_x.py").write_text(body)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    return tmp_path
 
 
 def test_unknown_options_go_to_pytest_in_order() -> None:
@@ -39,50 +30,59 @@ def test_no_abbreviations() -> None:
     assert ns.durations_file is None and rest == ["--durations=5"]
 
 
-def test_small_run_uses_one_process(tmp_path: Path) -> None:
-    """A handful of tests runs without xdist (its start-up would cost more)."""
-    choice = choose_workers([], _project(tmp_path, 3))
-    assert choice.args == ["-n", "0"] and "small run" in choice.reason
+def test_small_runs_use_one_process() -> None:
+    """A handful of quick tests runs without xdist: its start-up would cost more."""
+    n, why = decide(2.0, 0, None, Estimate(3, 0.01, "history"))
+    assert n == 0 and "start-up" in why
 
 
-def test_bigger_run_uses_the_effective_cores(tmp_path: Path) -> None:
-    """Past the small-run limit hotlap uses one worker per effective core."""
-    choice = choose_workers([], _project(tmp_path, SMALL_RUN + 5))
-    workers = worker_count(effective_cores())
-    expected = ["-n", str(workers)] if workers > 1 else ["-n", "0"]
-    assert choice.args == expected
+def test_runs_worth_it_use_the_effective_cores() -> None:
+    """Enough test seconds: one worker per effective core (a quota of 2.5 cores: 2)."""
+    assert decide(2.5, 0, None, Estimate(40, 5.0, "history"))[0] == 2
+    assert decide(4.0, 0, None, Estimate(4000, 2.0, "def test lines"))[0] == 4
 
 
-@pytest.mark.parametrize("args", [["-n", "3"], ["-n3"], ["--numprocesses=3"], ["--tx", "popen"]])
-def test_users_n_is_kept(tmp_path: Path, args: list[str]) -> None:
-    """A -n given by the user is never overridden."""
-    assert choose_workers(args, _project(tmp_path, 50)).args == []
+def test_one_core_or_a_memory_cap_of_one_means_one_process() -> None:
+    """No second core to use, or history's peak memory allows one worker: ``-n 0``."""
+    assert decide(1.0, 0, None, Estimate(1000, 100.0, "history")) == (0, "-n 0: 1 effective core")
+    n, why = decide(4.0, 1, None, Estimate(1000, 100.0, "history"))
+    assert n == 0 and "memory" in why
+    assert decide(4.0, 3, None, Estimate(1000, 100.0, "history"))[0] == 3
 
 
-def test_n_from_ini_addopts_is_kept(tmp_path: Path) -> None:
-    """A -n in the project's pytest addopts counts as the user's choice."""
-    project = _project(tmp_path, 50)
-    (project / "pytest.ini").write_text("[pytest]\naddopts = -n 4\n")
-    choice = choose_workers([], project)
-    assert choice.args == [] and "config" in choice.reason
+def test_timed_runs_decide_over_the_model() -> None:
+    """Both choices timed for these arguments: the faster, even where the model disagrees."""
+    seen = Seen({0: [9.0, 9.6, 10.1], 2: [15.0]}, tests=2459, seconds=5.5)
+    n, why = decide(2.0, 0, seen, Estimate(2459, 5.5, "last run of these arguments"))
+    assert n == 0 and "(9.6s vs 15.0s)" in why
 
 
-def test_n_from_pyproject_addopts_is_kept(tmp_path: Path) -> None:
-    """pyproject.toml's [tool.pytest.ini_options] addopts is read too."""
-    project = _project(tmp_path, 50)
-    (project / "pytest.ini").unlink()
-    (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-n 2"\n')
-    assert choose_workers([], project).args == []
+def test_an_untimed_choice_is_tried_once_when_it_may_be_faster() -> None:
+    """Only ``-n 2`` timed and the model's saving is small against it (click: 11.6 s, 1 s
+    saved): try ``-n 0``; a long suite whose saving is large stays. Only ``-n 0`` timed:
+    ``-n 2`` is tried only when the model expects it to save time, however slow the
+    machine made the ``-n 0`` run (5 trivial tests took 2.7 s at load 13)."""
+    close = Seen({2: [11.6]}, tests=2459, seconds=3.5)
+    n, why = decide(2.0, 0, close, Estimate(2459, 3.5, "last run of these arguments"))
+    assert n == 0 and why.startswith("-n 0: trying it once (-n 2 took 11.6s;"), why
+    far = Seen({2: [31.0]}, tests=400, seconds=60.0)
+    assert decide(2.0, 0, far, Estimate(400, 60.0, "last run of these arguments"))[0] == 2
+    tiny = Seen({0: [2.7]}, tests=5, seconds=0.0)
+    assert decide(2.0, 0, tiny, Estimate(5, 0.0, "last run of these arguments"))[0] == 0
+    worth = Seen({0: [9.0]}, tests=300, seconds=6.0)
+    n, why = decide(2.0, 0, worth, Estimate(300, 6.0, "last run of these arguments"))
+    assert n == 2 and "trying it once (-n 0 took 9.0s" in why
 
 
-def test_pdb_disables_xdist(tmp_path: Path) -> None:
-    """--pdb needs one process: hotlap adds no -n."""
-    assert choose_workers(["--pdb"], _project(tmp_path, 50)).args == []
-
-
-def test_estimate_counts_named_nodeids(tmp_path: Path) -> None:
-    """Named test ids are counted as they are."""
-    assert estimate_tests(["a.py::t1", "a.py::t2"], tmp_path) == 2
+def test_a_close_loser_is_timed_again_after_a_while() -> None:
+    """The slower choice, within 1.5x of the faster, is tried again every RETRY runs."""
+    walls = {0: [9.0], 2: [10.0]}
+    est = Estimate(2459, 3.5, "last run of these arguments")
+    assert decide(2.0, 0, Seen(walls, 2459, 3.5, {0: 0, 2: RETRY - 1}), est)[0] == 0
+    n, why = decide(2.0, 0, Seen(walls, 2459, 3.5, {0: 0, 2: RETRY}), est)
+    assert n == 2 and "trying it again" in why
+    far = {0: [5.0], 2: [10.0]}
+    assert decide(2.0, 0, Seen(far, 2459, 3.5, {0: 0, 2: RETRY}), est)[0] == 0
 
 
 def test_command_loads_the_plugin() -> None:
@@ -112,21 +112,20 @@ def test_summary_line_parsing(line: str, summary: str | None) -> None:
     assert parse_summary_line(line) == summary
 
 
-def test_choosing_n_imports_neither_pytest_nor_xdist(tmp_path: Path) -> None:
-    """Everything before pytest starts delays it: hotlap's -n choice finds xdist without
-    importing it (``import xdist`` imports pytest, ~130 ms here)."""
+def test_choosing_n_imports_neither_pytest_nor_xdist() -> None:
+    """Everything before pytest starts delays it: the app leaves -n to the plugin inside
+    pytest and imports neither (``import xdist`` imports pytest, ~130 ms here)."""
     import subprocess
     import sys
 
-    project = _project(tmp_path, SMALL_RUN + 5)
     code = (
-        "import sys; from pathlib import Path; from hotlap.runner.command import choose_workers;"
-        f"choice = choose_workers([], Path({str(project)!r}));"
-        "print(choice.reason, '|', sorted(m for m in ('pytest', 'xdist') if m in sys.modules))"
+        "import sys; from hotlap.runner.command import choose_workers;"
+        "choice = choose_workers();"
+        "print(choice.env, '|', sorted(m for m in ('pytest', 'xdist') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    reason, _, imported = out.partition("|")
-    assert "effective core" in reason, out
+    env, _, imported = out.partition("|")
+    assert "HOTLAP_WORKERS" in env and '"cores"' in env, out
     assert imported.strip() == "[]", out

@@ -69,17 +69,11 @@ def run_main(
     if ctx.skip_reason:
         print(f"hotlap: {ctx.skip_reason}; nothing to run")
         return 0
-    known = len(ctx.expected) if ctx.expected and not ctx.pytest_args else None
     shard_args, shard_file = _shard_args(ns, ctx)
-    if shard_args and known is not None:
-        known = max(1, known // int(ns.shard.split("/")[1]))  # one shard's share
-    choice = choose_workers(ctx.pytest_args, cwd, known_tests=known)
     cores = effective_cores()
-    if choice.workers > 1 and not ns.no_history:
-        choice = _fit_memory(choice, ctx, cores)
-    if choice.workers >= 0:
-        print(f"hotlap: {choice.reason}", file=sys.stderr)
-    env = dict(ctx.env)
+    # pytest chooses -n (hotlap.plugin.workers); the headless log prints its reason.
+    choice = choose_workers(cap=_memory_cap(ctx, cores))
+    env = {**ctx.env, **choice.env}
     if ns.hang_after:
         env["HOTLAP_HANG_AFTER"] = str(ns.hang_after)
     if ns.kill_after:
@@ -250,6 +244,8 @@ def _run(
             )
         finally:
             source.close()
+        if state.session.workers_reason:  # the headless log says it as the run starts
+            print(f"hotlap: {state.session.workers_reason}", file=sys.stderr)
     for hook in hooks:
         settle = getattr(hook, "settle", None)
         if settle is not None:
@@ -298,23 +294,18 @@ def _shard_args(ns: argparse.Namespace, ctx: RunContext) -> tuple[list[str], str
     return [*args, "--hotlap-shard-durations", path], path
 
 
-def _fit_memory(choice: WorkerChoice, ctx: RunContext, cores: float) -> WorkerChoice:
-    """Fewer workers than cores when history says their peak RSS would not fit in memory."""
+def _memory_cap(ctx: RunContext, cores: float) -> int:
+    """At most this many workers when history says more would not fit in memory (0: none)."""
+    if not ctx.peak_rss:
+        return 0
     try:
         import psutil
 
         from hotlap.history.hooks import suggest_workers
     except ImportError:
-        return choice
-    from hotlap.runner.command import WorkerChoice
-
+        return 0
     suggested = suggest_workers(ctx, cores, psutil.virtual_memory().available)
-    if suggested is None or suggested >= choice.workers:
-        return choice
-    if suggested <= 1:
-        return WorkerChoice(["-n", "0"], 0, "-n 0: the workers' peak memory (history) needs it")
-    reason = f"-n {suggested}: {cores:g} effective cores, but the workers' peak memory (history)"
-    return WorkerChoice(["-n", str(suggested)], suggested, reason)
+    return max(1, suggested) if suggested is not None else 0
 
 
 def _interrupt_on_termination() -> None:
@@ -406,5 +397,5 @@ def demo_main(argv: list[str]) -> int:
 
 def run_command(argv: list[str]) -> int:
     """``hotlap run [HOTLAP OPTIONS] [PYTEST ARGS...]``."""
-    ns, pytest_args = parse_run_args("hotlap run", argv)
+    ns, pytest_args = parse_run_args("hotlap run", argv, config=Path.cwd())
     return run_main(ns, pytest_args)

@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_watch_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """hotlap's run options plus the watch ones; the rest goes to pytest."""
-    from hotlap.commands.options import add_run_options
+    from hotlap.commands.options import UsageError, add_run_options, parse_with_config
 
     parser = _Parser(prog="hotlap watch", allow_abbrev=False)
     add_run_options(parser)
@@ -69,16 +69,10 @@ def parse_watch_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="start each run's pytest only when it is needed (default: while idle, an "
         "interpreter is started that imports pytest and waits for the next run)",
     )
-    own, tail = (
-        (argv[: argv.index("--")], argv[argv.index("--") + 1 :])
-        if "--" in argv
-        else (
-            argv,
-            [],
-        )
-    )
-    ns, unknown = parser.parse_known_args(own)
-    return ns, [*unknown, *tail]
+    try:
+        return parse_with_config(parser, argv, Path.cwd(), ignored=("shard",))
+    except UsageError as exc:
+        raise _UsageError(str(exc)) from exc
 
 
 def watch_main(argv: list[str]) -> int:
@@ -161,11 +155,11 @@ class RecordingSource:
         self.hooks: list[RunHooks] = make_run_hooks(self.ctx)
         for hook in self.hooks:
             hook.prepare(self.ctx)
-        choice = choose_workers(self.ctx.pytest_args, cwd)
+        choice = choose_workers()
         self.session = SpareSession(
             self.ctx.pytest_args,
             cwd,
-            self.ctx.env,
+            {**self.ctx.env, **choice.env},
             command=pytest_command(self.ctx.pytest_args, choice),
             spare=spare,
         )

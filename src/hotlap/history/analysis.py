@@ -1,9 +1,11 @@
 """What history says about tests: slow regressions and flaky tests. Pure functions.
 
-A *slow regression* is a duration beyond a test's own noise: its median over the recent runs
-plus the largest of four robust spreads (MAD scaled to a standard deviation), half the median,
-and 100 ms. Timing noise on a loaded CI machine easily reaches ±30 %, so anything tighter than
-1.5x flags noise; the absolute floor keeps millisecond tests from flagging at all.
+A *slow regression* is a duration beyond a test's own noise, in this run and in the last
+run before it: its median over the recent runs plus the largest of four robust spreads (MAD
+scaled to a standard deviation), half the median, and 100 ms. Timing noise on a loaded CI
+machine easily reaches ±30 %, so anything tighter than 1.5x flags noise; the absolute floor
+keeps millisecond tests from flagging at all; and one slow run on a loaded machine is noise
+until the next run is slow too.
 
 A *flaky* test changed outcome between two runs whose dependencies were the same (its impact
 fingerprint, else the project's source fingerprint), or passed only on a rerun.
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from hotlap.model.records import TestRecord
     from hotlap.model.run_state import RunState
 
-#: Fewest earlier runs a test needs before it can be called slower.
+#: Fewest earlier runs a test needs, before the last one, to be called slower.
 MIN_RUNS = 3
 #: Spreads (MAD-based standard deviations) a duration must exceed the median by.
 SIGMAS = 4.0
@@ -75,20 +77,40 @@ class Regression:
         }
 
 
-def threshold(samples: Sequence[float]) -> float | None:
-    """Duration above which a new run of a test with these earlier durations is a regression."""
-    if len(samples) < MIN_RUNS:
-        return None
+def noise_limit(samples: Sequence[float]) -> float:
+    """The longest duration within the noise of ``samples``."""
     mid = median(samples)
     return mid + max(SIGMAS * spread(samples), RELATIVE * mid, ABSOLUTE)
 
 
+def threshold(samples: Sequence[float]) -> float | None:
+    """Duration above which a new run of a test with these earlier durations (oldest first)
+    is a regression; None when it cannot be one.
+
+    A regression must repeat: the last earlier run must be beyond the noise of the runs
+    before it too, and the new one beyond the same limit. A loaded machine makes one run in
+    a few slow (2 loaded cores: one run in five flagged ``0.11s -> 0.21s``); a real slowdown
+    is there again the next time. So a test needs :data:`MIN_RUNS` runs before the last.
+    """
+    if len(samples) < MIN_RUNS + 1:
+        return None
+    limit = noise_limit(samples[:-1])
+    return limit if samples[-1] > limit else None
+
+
+def _regression(nodeid: str, new: float, samples: Sequence[float]) -> Regression:
+    # Compared with the runs before the slowdown began (the last earlier run was slow too).
+    before = samples[:-1]
+    return Regression(nodeid, median(before), new, spread(before), len(before))
+
+
 def check(nodeid: str, new: float, samples: Sequence[float]) -> Regression | None:
-    """A :class:`Regression` if ``new`` is beyond the noise of ``samples``."""
+    """A :class:`Regression` if ``new`` and the last of ``samples`` are both beyond the
+    noise of the samples before that."""
     limit = threshold(samples)
     if limit is None or new <= limit:
         return None
-    return Regression(nodeid, median(samples), new, spread(samples), len(samples))
+    return _regression(nodeid, new, samples)
 
 
 class Limits:
@@ -107,8 +129,7 @@ class Limits:
             limit = self._limits[nodeid] = threshold(self.baseline.get(nodeid, ()))
         if limit is None or new <= limit:
             return None
-        samples = self.baseline[nodeid]
-        return Regression(nodeid, median(samples), new, spread(samples), len(samples))
+        return _regression(nodeid, new, self.baseline[nodeid])
 
 
 def find_regressions(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hotlap.channel import ENV_EXPECTED, ENV_WORKERS_SEEN
 from hotlap.export.files import atomic_write_bytes
 from hotlap.history.fingerprint import impact_deps, impact_token, source_fingerprint
 from hotlap.history.plan import fixture_groups, schedule_payload, write_schedule
@@ -28,6 +29,8 @@ from hotlap.history.store import (
     duration_samples,
     expected_seconds,
 )
+from hotlap.history.workers import record as record_workers
+from hotlap.history.workers import seen_for, selection_key
 from hotlap.model.run_context import RunContext
 
 if TYPE_CHECKING:
@@ -60,6 +63,8 @@ class HistoryHooks:
         self.enabled = False
         self.fingerprint = ""
         self.schedule_path: Path | None = None
+        self._workers_key: str | None = None
+        self._runs_before = 0
         self._impact_token: tuple[int, ...] = ()
         #: ``{"regressions": [...], "flaky": [...]}`` of the finished run, for its JSON report.
         self.summary: dict[str, Any] | None = None
@@ -105,6 +110,7 @@ class HistoryHooks:
                 store.close()
         self.enabled = True
         runs, fixtures = known.runs, known.fixtures
+        self._runs_before = runs
         if runs:
             ctx.expected.update(known.expected)
             ctx.baseline = known.baseline
@@ -112,12 +118,22 @@ class HistoryHooks:
             ctx.notes.append(f"history: {runs} run{'s' * (runs != 1)}")
         self.fingerprint = source_fingerprint(ctx.project)
         self._impact_token = impact_token(ctx.project)
-        if getattr(ctx.options, "schedule", True) and ctx.expected:
+        # An --affected run's tests are chosen after this (impact hooks replace the
+        # arguments): the same command line selects other tests each time.
+        affected = getattr(ctx.options, "affected", False)
+        self._workers_key = None if affected else selection_key(ctx.pytest_args, os.environ)
+        seen = seen_for(directory, self._workers_key)
+        if seen is not None:
+            ctx.env[ENV_WORKERS_SEEN] = seen
+        if ctx.expected:
+            # Read by the choice of -n (always) and by the scheduler (unless --no-schedule).
             groups = fixture_groups(fixtures, ctx.expected, workers=os.cpu_count() or 2)
             path = directory / f"schedule-{os.getpid()}.json"
             write_schedule(path, schedule_payload(ctx.expected, groups))
             self.schedule_path = path
-            ctx.env[ENV_SCHEDULE] = str(path)
+            ctx.env[ENV_EXPECTED] = str(path)
+            if getattr(ctx.options, "schedule", True):
+                ctx.env[ENV_SCHEDULE] = str(path)
 
     # -- after the run ----------------------------------------------------------------------
     def finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
@@ -151,6 +167,7 @@ class HistoryHooks:
         store, messages = record(
             directory, state, meta, fingerprint=self.fingerprint, deps=deps, keep=keep
         )
+        self._record_workers(directory, state, meta)
         flaky: list[Flaky] = []
         if store is not None:
             self._recorded = (directory, store.last_run_id)
@@ -173,6 +190,23 @@ class HistoryHooks:
         # Written even when recording failed: the run's report is never lost.
         messages += save_last_report(directory, state, meta, summary)
         return messages
+
+    def _record_workers(self, directory: Path, state: RunState, meta: RunMeta) -> None:
+        """Time a run whose -n hotlap chose, for its next choice with these arguments."""
+        if not state.session.workers_reason or meta.cancelled or meta.exit_code not in (0, 1):
+            return
+        if not self._runs_before:
+            return  # a project's first run is slower for other reasons (caches, compiling)
+        done = [rec for rec in state.tests.values() if rec.finished is not None]
+        seconds = sum(rec.duration for rec in done)
+        record_workers(
+            directory,
+            self._workers_key,
+            state.session.numprocesses,
+            meta.wall_time,
+            len(done),
+            seconds,
+        )
 
     def amend(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
         """pytest exited with another code than its session ended with: correct the record

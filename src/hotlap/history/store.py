@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hotlap.paths import make_dirs
 from hotlap.sqlite import connect_wal, is_busy, retry
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ class HistoryStore:
         the file is from a newer hotlap; a corrupt file is moved aside instead.
         """
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_dirs(directory)
         path = directory / DB_NAME
         warnings: list[str] = []
         try:

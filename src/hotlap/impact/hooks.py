@@ -13,6 +13,7 @@ from hotlap.channel import ENV_IMPACT_EXCLUDE as ENV_EXCLUDE
 from hotlap.channel import ENV_PYCACHE
 from hotlap.impact import pending
 from hotlap.model.run_context import RunContext, RunHooks
+from hotlap.paths import make_dirs
 
 if TYPE_CHECKING:
     from hotlap.export.report import RunMeta
@@ -65,8 +66,9 @@ class ImpactHooks:
         try:
             base = pending.base_dir(ctx.project)
             pending.remove_stale(ctx.project)
+            make_dirs(base)
             self.tmp = base / os.urandom(6).hex()  # secrets would import hashlib, random
-            self.tmp.mkdir(parents=True)
+            self.tmp.mkdir()
         except OSError as exc:
             self.tmp = None
             ctx.notes.append(f"impact: not recording ({exc.strerror or exc})")

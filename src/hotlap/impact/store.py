@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hotlap.paths import STATE_DIR, make_dirs
 from hotlap.sqlite import connect_wal
 
 #: 2: name-level items (``=name``, ``<effects>``…) and a test's ``idgroup``; the files cache
@@ -257,6 +258,6 @@ class ImpactStore:
 
 def open_store(project: Path) -> ImpactStore:
     """The store under ``project/.hotlap`` (created); raises OSError when it cannot be."""
-    directory = project / ".hotlap"
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = project / STATE_DIR
+    make_dirs(directory)
     return ImpactStore(directory / DB_NAME)

@@ -179,6 +179,7 @@ class SessionInfo:
     numprocesses: int = 0
     dry_run: bool = False
     host: str = ""
+    workers_reason: str = ""  # why hotlap chose numprocesses ("" if the user did)
     exitstatus: int | None = None
     finished: float | None = None
     pytest_stats: dict[str, int] = field(default_factory=dict)

@@ -7,11 +7,13 @@ for. Otherwise installing hotlap changes nothing in a pytest run.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
 
 import hotlap.jsonref  # noqa: F401  (json's functions, captured before any test runs)
+from hotlap.channel import ENV_WORKERS
 from hotlap.plugin import extensions, gate
 from hotlap.plugin.role import Role, role_of, worker_id
 from hotlap.plugin.sink import sink_from_env
@@ -53,6 +55,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write hotlap's raw event stream to PATH as JSON lines",
     )
     extensions.addoption(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    # Before xdist's own pytest_cmdline_main, which turns -n into workers.
+    if os.environ.get(ENV_WORKERS):
+        from hotlap.plugin.workers import choose
+
+        choose(config)
 
 
 def _exports_requested(config: pytest.Config) -> bool:

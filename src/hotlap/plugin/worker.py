@@ -115,6 +115,8 @@ def pytest_stats(config: pytest.Config) -> dict[str, int]:
 
 def session_start(config: pytest.Config, worker: str, role: Role) -> SessionStart:
     """The event that opens a session, for a controller or a single process."""
+    from hotlap.plugin.workers import reason
+
     pytest_version, xdist_version = _versions()
     numprocesses = getattr(config.option, "numprocesses", 0)
     option = config.option
@@ -136,6 +138,7 @@ def session_start(config: pytest.Config, worker: str, role: Role) -> SessionStar
         numprocesses=numprocesses if isinstance(numprocesses, int) else 0,
         dry_run=dry_run,
         host=origin()[0],
+        workers_reason=reason(config),
     )
 
 

@@ -57,6 +57,9 @@ class SessionStart(Event, frozen=True):
     dry_run: bool = False
     #: The host the session runs on (workers elsewhere say theirs in :class:`WorkerStart`).
     host: str = ""
+    #: Why hotlap chose this ``numprocesses`` ("" when the user chose it): see
+    #: ``hotlap.plugin.workers``.
+    workers_reason: str = ""
 
 
 class WorkerStart(Event, frozen=True):

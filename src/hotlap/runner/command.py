@@ -1,49 +1,52 @@
-"""Building the pytest command line: pass the user's arguments through, pick ``-n``."""
+"""Building the pytest command line: pass the user's arguments through, let the plugin
+pick ``-n``."""
 
 from __future__ import annotations
 
 import configparser
 import importlib.util
 import os
-import re
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from hotlap.resources.cores import effective_cores, worker_count
+from hotlap.channel import ENV_WORKERS
+from hotlap.resources.cores import effective_cores
 
-#: At most this many tests run in one process: xdist start-up (0.3-0.7 s) would cost more.
-SMALL_RUN = 8
-
-_NUMPROC_FLAGS = ("-n", "--numprocesses", "--tx")
-_NO_XDIST = ("--pdb", "--trace", "--looponfail", "-f")
-_TEST_DEF = re.compile(rb"^\s*(?:async\s+)?def\s+test", re.MULTILINE)
+#: ``WorkerChoice.workers`` when pytest chooses (``hotlap.plugin.workers``), told by the
+#: ``SessionStart`` event.
+IN_PYTEST = -2
 
 
 @dataclass
 class WorkerChoice:
-    """The ``-n`` hotlap chose (or left to the user) and why."""
+    """The ``-n`` hotlap chose (or left to the user, or to its plugin in pytest) and why."""
 
     args: list[str]  # what to add to pytest's arguments
-    workers: int  # 0 = no xdist
+    workers: int  # 0 = no xdist; -1 = the user's own; IN_PYTEST = chosen inside pytest
     reason: str
+    env: dict[str, str] = field(default_factory=dict)  # what to add to pytest's environment
 
 
-def _flag_given(args: list[str], flags: tuple[str, ...]) -> bool:
-    for arg in args:
-        if arg == "--":
-            break
-        for flag in flags:
-            if (
-                arg == flag
-                or arg.startswith(flag + "=")
-                or (len(flag) == 2 and arg.startswith(flag) and not arg.startswith("--"))
-            ):
-                return True
-    return False
+def choose_workers(cap: int = 0) -> WorkerChoice:
+    """Leave ``-n`` to hotlap's plugin: inside pytest, once pytest's own parser has read the
+    command line, ``PYTEST_ADDOPTS`` and the ini ``addopts``, it keeps the user's ``-n`` or
+    picks one from the effective cores (at most ``cap`` workers when ``cap``), history and
+    the tests the arguments select. Parsing pytest's arguments here would take importing
+    pytest (~130 ms before it can even start) or guessing (``--deselect a::b`` is no test id).
+    """
+    cores = effective_cores()
+    payload = f'{{"cores": {cores!r}, "cap": {int(cap)}}}'
+    return WorkerChoice([], IN_PYTEST, "", {ENV_WORKERS: payload})
 
 
+def pytest_command(args: list[str], choice: WorkerChoice) -> list[str]:
+    """The full command: this Python, ``-m pytest``, the plugin, hotlap's -n, the user's args."""
+    return [sys.executable, "-m", "pytest", "-p", "hotlap", *choice.args, *args]
+
+
+# Only for the debug run's arguments (debug_arguments): whether pytest knows -n at all.
 def _ini_addopts(cwd: Path) -> list[str]:
     """``addopts`` from the nearest pytest config file, if any (best effort)."""
     for directory in (cwd, *cwd.parents):
@@ -75,53 +78,6 @@ def _ini_addopts(cwd: Path) -> list[str]:
     return []
 
 
-def _test_paths(args: list[str], cwd: Path) -> list[Path] | None:
-    """Paths named on the command line, or None when there are none."""
-    paths = []
-    for arg in args:
-        if arg.startswith("-"):
-            continue
-        candidate = cwd / arg.split("::", 1)[0]
-        if candidate.exists():
-            paths.append(candidate)
-    return paths or None
-
-
-def estimate_tests(args: list[str], cwd: Path, limit: int = SMALL_RUN + 1) -> int:
-    """A cheap lower bound on how many tests would run: test ids named, or ``def test``
-    lines in test files, counted up to ``limit`` (parametrization only adds)."""
-    if any(a.startswith("-k") or a.startswith("-m") for a in args):
-        return limit  # a filter may select anything: assume a real run
-    named = [a for a in args if "::" in a and not a.startswith("-")]
-    if named:
-        return len(named)
-    roots = _test_paths(args, cwd) or [cwd]
-    count = 0
-    for root in roots:
-        files = [root] if root.is_file() else _walk_test_files(root)
-        for path in files:
-            try:
-                count += len(_TEST_DEF.findall(path.read_bytes()))
-            except OSError:
-                continue
-            if count >= limit:
-                return count
-    return count
-
-
-def _walk_test_files(root: Path) -> list[Path]:
-    # The directories impact selection and the watcher skip too (virtualenvs, caches, builds).
-    from hotlap.paths import SKIP_DIRS
-
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info")]
-        for name in filenames:
-            if name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
-                found.append(Path(dirpath, name))
-    return found
-
-
 def _xdist_named(opts: list[str]) -> bool:
     """Whether ``opts`` or ``PYTEST_PLUGINS`` load xdist by name (``-p xdist[.plugin]``)."""
     if "xdist" in os.environ.get("PYTEST_PLUGINS", ""):
@@ -136,48 +92,6 @@ def _xdist_named(opts: list[str]) -> bool:
         if name in ("xdist", "xdist.plugin"):
             return True
     return False
-
-
-def choose_workers(args: list[str], cwd: Path, known_tests: int | None = None) -> WorkerChoice:
-    """hotlap's ``-n``: the user's own if given anywhere, -n 0 for a small run, else the
-    effective core count."""
-    env_addopts = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
-    cores = effective_cores()
-    for source, opts in (
-        ("command line", args),
-        ("PYTEST_ADDOPTS", env_addopts),
-        ("pytest config addopts", _ini_addopts(cwd)),
-    ):
-        if _flag_given(opts, _NUMPROC_FLAGS):
-            return WorkerChoice([], -1, f"-n from the {source}")
-    no_xdist = (
-        any(a in _NO_XDIST for a in args)
-        or any(a == "no:xdist" and i and args[i - 1] == "-p" for i, a in enumerate(args))
-        or "-pno:xdist" in args
-    )
-    if no_xdist:
-        return WorkerChoice([], 0, "no xdist: an option that needs one process was given")
-    # Found, not imported: importing xdist imports pytest (~130 ms here), all before pytest
-    # can even start.
-    if importlib.util.find_spec("xdist") is None:  # pragma: no cover - xdist is a dependency
-        return WorkerChoice([], 0, "pytest-xdist is not installed")
-    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") and not _xdist_named(
-        [*args, *env_addopts, *_ini_addopts(cwd)]
-    ):
-        # pytest would not know -n: "unrecognized arguments" for a run that works without us.
-        return WorkerChoice([], 0, "no xdist: plugin autoload is disabled and no -p loads it")
-    n_tests = known_tests if known_tests is not None else estimate_tests(args, cwd)
-    if n_tests <= SMALL_RUN:
-        return WorkerChoice(["-n", "0"], 0, f"-n 0: a small run (~{n_tests} tests)")
-    workers = worker_count(cores)
-    if workers <= 1:
-        return WorkerChoice(["-n", "0"], 0, f"-n 0: {cores:g} effective core")
-    return WorkerChoice(["-n", str(workers)], workers, f"-n {workers}: {cores:g} effective cores")
-
-
-def pytest_command(args: list[str], choice: WorkerChoice) -> list[str]:
-    """The full command: this Python, ``-m pytest``, the plugin, hotlap's -n, the user's args."""
-    return [sys.executable, "-m", "pytest", "-p", "hotlap", *choice.args, *args]
 
 
 def xdist_loaded(args: list[str], cwd: Path) -> bool:

@@ -14,7 +14,15 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TextIO
 
 from hotlap.model.run_state import RunPhase, RunState
-from hotlap.protocol import CollectError, Event, HangStack, TestReport, WorkerCrash
+from hotlap.protocol import (
+    CollectError,
+    CollectionFinish,
+    Event,
+    HangStack,
+    SessionStart,
+    TestReport,
+    WorkerCrash,
+)
 from hotlap.runner.session import parse_summary_line, plain_text
 from hotlap.runner.source import EventSource
 
@@ -70,6 +78,17 @@ def progress_line(state: RunState, now: float, eta: float | None = None, width: 
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+def collected_line(state: RunState, event: CollectionFinish, now: float) -> str:
+    """``[1.9s] collected 2459 tests (31000 deselected), 2 workers``: what the run runs, as
+    soon as the first process has collected (pytest's own "collected N items" line)."""
+    tests = f"{event.count} test{'s' * (event.count != 1)}"
+    if event.deselected:
+        tests += f" ({event.deselected} deselected)"
+    n = state.session.numprocesses
+    where = f"{n} worker{'s' * (n != 1)}" if n else "one process"
+    return f"[{_fmt_seconds(state.elapsed(now))}] collected {tests}, {where}"
+
+
 class HeadlessReporter:
     """Prints what a run does while it runs."""
 
@@ -83,9 +102,13 @@ class HeadlessReporter:
         interval: float = 2.0,
         verbose_failures: bool = True,
         regressions: RegressionFn | None = None,
+        err: TextIO | None = None,
     ) -> None:
         self.state = state
         self.out = out
+        #: hotlap's own notes (its choice of -n), apart from the log, as before the run.
+        self.err = err
+        self._collected_said = False
         self.expected = expected or {}
         self.eta = eta
         self.interval = interval
@@ -99,12 +122,25 @@ class HeadlessReporter:
         self.out.write(line + "\n")
         self.out.flush()
 
+    def note(self, line: str) -> None:
+        err = self.err or sys.stderr
+        err.write(line + "\n")
+        err.flush()
+
     def feed(self, events: list[Event]) -> None:
         """Apply events to the state and print the ones worth a line."""
         state = self.state
         for event in events:
             state.apply(event)
-            if isinstance(event, TestReport) and event.category in ("failed", "error"):
+            if isinstance(event, CollectionFinish):
+                # None collected: pytest's own error or "no tests ran" says it all.
+                if not self._collected_said and event.count:
+                    self._collected_said = True
+                    self.write(collected_line(state, event, time.monotonic()))
+            elif isinstance(event, SessionStart):
+                if event.workers_reason:
+                    self.note(f"hotlap: {event.workers_reason}")
+            elif isinstance(event, TestReport) and event.category in ("failed", "error"):
                 word = "FAILED" if event.category == "failed" else "ERROR"
                 where = f" ({event.when})" if event.when not in ("call", "???") else ""
                 msg = event.message or crash_message(event.longrepr)

@@ -102,12 +102,12 @@ def run_cycle(
     hooks = make_run_hooks(ctx)
     for hook in hooks:
         hook.prepare(ctx)
-    choice = choose_workers(ctx.pytest_args, cwd)
+    choice = choose_workers()
     # No resource sampling: nobody shows it headless, and it would cost CPU on every save.
     source = SpareSession(
         ctx.pytest_args,
         cwd,
-        ctx.env,
+        {**ctx.env, **choice.env},
         command=pytest_command(ctx.pytest_args, choice),
         sample=False,
         spare=spare,
