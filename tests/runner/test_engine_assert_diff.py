@@ -59,6 +59,8 @@ SUITE = {
             raise ValueError("no comparison here")
     """
 }
+# pytest's running_on_ci(): a non-empty CI or BUILD_NUMBER turns truncation off
+NOT_ON_CI = {"CI": "", "BUILD_NUMBER": ""}
 FAILING = ("test_str", "test_list", "test_dict", "test_dataclass")
 _RULE = re.compile(r"^_{3,} (\S+) _{3,}$")
 
@@ -84,13 +86,16 @@ def test_failed_eq_carries_pytests_vv_explanation(h: Any, tmp_path: Path, worker
     failures send none; hotlap's output is pytest's own ("Use -v to get more diff")."""
     project = h.write_project(tmp_path / "p", SUITE)
     record = tmp_path / "events.jsonl"
+    env = NOT_ON_CI  # on CI pytest never truncates a diff, so there is no hint to compare
     hot = h.run_hotlap(
         project, "run", "--headless", "--record", str(record), "--no-history", "--no-impact",
-        "--", "-n", workers, "-p", "no:cacheprovider",
+        "--", "-n", workers, "-p", "no:cacheprovider", env=env,
     )  # fmt: skip
     assert hot.code == 1, hot.describe()
-    plain = h.run_pytest(project, "-n", "0", "-p", "no:cacheprovider")
-    vv = _vv_explanations(h.run_pytest(project, "-n", "0", "-p", "no:cacheprovider", "-vv").stdout)
+    plain = h.run_pytest(project, "-n", "0", "-p", "no:cacheprovider", env=env)
+    vv = _vv_explanations(
+        h.run_pytest(project, "-n", "0", "-p", "no:cacheprovider", "-vv", env=env).stdout
+    )
     assert "Use -v to get more diff" in plain.stdout and "Use -v to get more diff" in hot.stdout
     events = list(read_record(record))
     diffs = {e.nodeid: e.explanation for e in events if e.kind == "assert_diff"}

@@ -223,7 +223,9 @@ class HangWatch:
         self.kill_after = kill_after
         self.refresh = min(REFRESH, max(0.5, self.hang_after or REFRESH))
         self._current: tuple[str, float] | None = None
-        self._main = threading.main_thread().ident or threading.get_ident()
+        # The thread that runs the tests is the one configuring pytest: not always the
+        # process's main thread (execnet's socket server runs a worker in one of its own).
+        self._main = threading.get_ident()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hotlap-hang-watch", daemon=True)
         self._sink: Sink | None = None
