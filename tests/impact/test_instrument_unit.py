@@ -225,3 +225,83 @@ def test_a_function_is_seen_in_every_context_it_runs_in() -> None:
     assert len(ins.DIRTY) == 1
     assert ran(module.f) == {f_key}
     assert ran(lambda: None) == set()
+
+
+NESTED = """
+import contextlib
+
+def top():
+    def inner():
+        async def deeper():
+            pass
+
+class K:
+    def method(self):
+        pass
+
+    class Inner:
+        async def am(self):
+            pass
+
+if True:
+    def in_if():
+        pass
+else:
+    def in_else():
+        pass
+
+for _ in ():
+    def in_for():
+        pass
+else:
+    def in_for_else():
+        pass
+
+while False:
+    def in_while():
+        pass
+
+try:
+    def in_try():
+        pass
+except Exception:
+    def in_except():
+        pass
+else:
+    def in_try_else():
+        pass
+finally:
+    def in_finally():
+        pass
+
+with contextlib.nullcontext():
+    def in_with():
+        pass
+
+match 1:
+    case 1:
+        def in_case():
+            pass
+
+async def outer():
+    async with contextlib.nullcontext():
+        def in_async_with():
+            pass
+    async for _ in ():
+        def in_async_for():
+            pass
+
+key = lambda x: x  # a lambda is no def
+"""
+
+
+def test_function_defs_finds_what_a_full_walk_finds() -> None:
+    """The statement-only walk finds every ``def`` a walk of the whole tree finds, in
+    every kind of block (and so every function gets its marker)."""
+    tree = ast.parse(NESTED)
+    walked = {
+        n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    found = {n.name for n in ins._function_defs(tree)}
+    assert found == walked
+    assert len(walked) == 19

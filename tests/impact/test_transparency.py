@@ -259,3 +259,43 @@ def test_import_errors_show_no_hotlap_frame(suite: Project) -> None:
 
     assert errors(proc.stdout) == errors(plain.stdout)
     assert "hotlap" not in "\n".join(errors(proc.stdout))
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="markers are compiled on 3.10/3.11")
+def test_rewritten_test_modules_are_cached_by_hotlap_under_dont_write_bytecode(
+    tmp_path: Path,
+) -> None:
+    """With ``PYTHONDONTWRITEBYTECODE=1`` pytest rewrites each test module in every run;
+    hotlap keeps the rewritten, marked code in ``.hotlap/pycache`` (never a ``__pycache__``
+    in the project). A later run that loads it still knows the module is marked (an edit of
+    one test selects that test, not its whole file), and an edited module is rewritten."""
+    from impact_helpers import BASE
+
+    proj = Project(tmp_path / "proj")
+    for rel, text in BASE.items():
+        proj.write(rel, text)
+    proj.write(
+        "tests/test_two.py",
+        """
+        from pkg.mathx import add
+
+        def test_one():
+            assert add(1, 1) == 2
+
+        def test_two():
+            assert add(2, 2) == 4
+        """,
+    )
+    proj.env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    assert proj.run("--", "-n", "2").returncode == 0
+    cached = list((proj.root / ".hotlap" / "pycache").glob("test_two.*.rw.pyc"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    again = proj.run("--", "-n", "2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert cached[0].stat().st_mtime_ns == stamp  # loaded, not written again
+    assert not list(proj.root.rglob("__pycache__"))
+    proj.edit("tests/test_two.py", "assert add(2, 2) == 4", "assert add(2, 2) == 5")
+    assert proj.selected() == {"tests/test_two.py::test_two"}
+    edited = proj.run("--", "-n", "2")
+    assert edited.returncode == 1 and "1 failed" in edited.stdout, edited.stdout

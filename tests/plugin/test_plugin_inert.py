@@ -143,3 +143,46 @@ def test_dead_socket_does_not_break_a_run(
     assert "Traceback" not in orphan.stderr and "INTERNALERROR" not in orphan.stdout
     # The environment did activate the plugin: it tried, failed and stayed quiet.
     assert all("hotlap-" in names for names in registered.values()), registered
+
+
+REWRITE_PROBE = {
+    "conftest.py": """
+        pytest_plugins = ["myplugin"]
+    """,
+    "myplugin.py": """
+        import pytest
+
+        @pytest.fixture
+        def checked():
+            return 1
+    """,
+    "test_probe.py": """
+        import sys
+
+        from _pytest.assertion.rewrite import AssertionRewritingHook
+
+        def test_probe():
+            rewritten = sorted(
+                name for name, mod in list(sys.modules.items())
+                if isinstance(getattr(mod, "__loader__", None), AssertionRewritingHook)
+            )
+            print("REWRITTEN", " ".join(rewritten))
+    """,
+}
+
+
+@pytest.mark.parametrize("args", [(), ("-p", "hotlap", "--hotlap-json", "r.json")])
+def test_hotlap_modules_are_not_assertion_rewritten(
+    ph: Any, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """pytest rewrites the modules of every ``pytest11`` package; hotlap's own, loaded
+    inert or active, are compiled as Python compiles them (no parse and rewrite in each
+    pytest process under PYTHONDONTWRITEBYTECODE). The user's plugin still is rewritten."""
+    root = ph.write_project(tmp_path / "p", REWRITE_PROBE)
+    out = ph.run_pytest(root, "-s", "-p", "no:cacheprovider", *args,
+                        env={"PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
+    assert out.code == 0, out.stdout + out.stderr
+    line = next(x for x in out.stdout.splitlines() if "REWRITTEN" in x)
+    names = line.split("REWRITTEN", 1)[1].split()
+    assert "myplugin" in names and "test_probe" in names
+    assert [n for n in names if n.startswith("hotlap")] == ["hotlap"]  # the package's own

@@ -172,20 +172,43 @@ def _mark_parts(index: int) -> tuple[ast.expr, ast.expr]:
     return hit, note
 
 
+_FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+#: Fields of a statement that hold statements (a function is defined only by a statement:
+#: expressions, most of a module's nodes, need no visit).
+_BODIES = ("body", "orelse", "finalbody")
+
+
+def _function_defs(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Every ``def`` in ``tree``, nested ones included, visiting statements only."""
+    found: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    stack: list[list[ast.stmt]] = [tree.body]
+    while stack:
+        for node in stack.pop():
+            if isinstance(node, _FUNCTION_DEFS):
+                found.append(node)
+            for field in _BODIES:
+                body = getattr(node, field, None)
+                if body:
+                    stack.append(body)
+            for handler in getattr(node, "handlers", ()):  # try / try*
+                stack.append(handler.body)
+            for case in getattr(node, "cases", ()):  # match
+                stack.append(case.body)
+    return found
+
+
 def instrument(tree: ast.Module) -> bool:
     """Add entry markers to every function of ``tree`` (in place). Returns
     whether every function got one (False: some were left as written, see
     :data:`JIT_DECORATORS`)."""
     complete = True
-    marked: list[ast.AST] = []
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if any(_decorator_name(d) in JIT_DECORATORS for d in node.decorator_list):
-                complete = False
-                continue
-            marked.append(node)
+    marked: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    for node in _function_defs(tree):
+        if any(_decorator_name(d) in JIT_DECORATORS for d in node.decorator_list):
+            complete = False
+            continue
+        marked.append(node)
     for k, node in enumerate(marked):
-        assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
         hit, note = _mark_parts(PLACEHOLDER + k)
         at = 1 if _is_docstring(node.body[0]) else 0  # the docstring stays first
         anchor = node.body[min(at, len(node.body) - 1)]  # where the line number comes from
@@ -367,17 +390,18 @@ class Instrumenter:
             self.marked.add(path)
         return relocate(code)
 
-    def _cache_path(self, path: str) -> str | None:
-        """``<cache_dir>/<name>.<digest of the path>.<FORMAT>.pyc``; with no cache directory
-        (a plain ``pytest --hotlap-impact-dir`` run) ``__pycache__`` beside the source, as
-        Python would (and not when it may not write bytecode)."""
+    def _cache_path(self, path: str, kind: str = "") -> str | None:
+        """``<cache_dir>/<name>.<digest of the path>.<FORMAT>[.<kind>].pyc``; with no cache
+        directory (a plain ``pytest --hotlap-impact-dir`` run) ``__pycache__`` beside the
+        source, as Python would (and not when it may not write bytecode, nor for ``kind``)."""
         if self.cache_dir:
             import hashlib
 
             tag = hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=6)
             name = os.path.basename(path)[:-3]
-            return os.path.join(self.cache_dir, f"{name}.{tag.hexdigest()}.{FORMAT}.pyc")
-        if sys.dont_write_bytecode:
+            kind = f".{kind}" if kind else ""
+            return os.path.join(self.cache_dir, f"{name}.{tag.hexdigest()}.{FORMAT}{kind}.pyc")
+        if sys.dont_write_bytecode or kind:
             return None
         try:
             standard = importlib.util.cache_from_source(path)
@@ -454,9 +478,11 @@ class Instrumenter:
                 return relocate(code)
             return code
 
+        rewritten = _RewriteCache(self, original_test)
+
         def rewrite_test(*args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True
-            stamp, code = original_test(*args, **kwargs)
+            stamp, code = rewritten(*args, **kwargs)
             moved = relocate(code)
             if moved is not code:
                 unrelocated[id(moved)] = (moved, code)
@@ -495,6 +521,69 @@ class Instrumenter:
         self._unrelocated.clear()
         publish(False)
         self.installed = False
+
+
+class _RewriteCache:
+    """pytest's ``_rewrite_test`` (read, rewrite the asserts, add markers, compile), kept in
+    hotlap's own cache when pytest may not write its own (``PYTHONDONTWRITEBYTECODE``): a
+    test module or conftest is then parsed and rewritten once, not in every process of every
+    run. The entry is keyed by the source's hash, pytest's version, the option that changes
+    the rewriting (``enable_assertion_pass_hook``) and whether the file gets markers."""
+
+    def __init__(self, owner: Instrumenter, original: Callable[..., Any]) -> None:
+        self.owner = owner
+        self.original = original
+        self.on = owner.cache_dir is not None and sys.dont_write_bytecode
+        # pytest >= 9.1 returns the source's hash beside the code, earlier ones its stat.
+        returns = str(getattr(original, "__annotations__", {}).get("return", ""))
+        self.returns_hash = "bytes" in returns
+
+    def __call__(self, fn: Any, config: Any, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        if not self.on:
+            return self.original(fn, config, *args, **kwargs)
+        path = str(fn)
+        try:
+            with open(path, "rb") as f:
+                source = f.read()
+        except OSError:
+            return self.original(fn, config, *args, **kwargs)
+        digest = importlib.util.source_hash(source)
+        header = importlib.util.MAGIC_NUMBER + b"\x03\x00\x00\x00" + digest
+        header += self._tag(path, config)
+        cache = self.owner._cache_path(path, kind="rw")
+        code: CodeType | None = None
+        if cache is not None:
+            try:
+                with open(cache, "rb") as f:
+                    data = f.read()
+            except OSError:
+                data = b""
+            if data[: len(header)] == header:
+                with contextlib.suppress(EOFError, ValueError, TypeError):
+                    loaded = marshal.loads(data[len(header) :])
+                    code = loaded if isinstance(loaded, CodeType) else None
+        if code is None:
+            first, code = self.original(fn, config, *args, **kwargs)
+            if cache is not None and isinstance(code, CodeType):
+                _write_atomic(cache, header + marshal.dumps(code))
+            return first, code
+        # What the rewrite would have noted (rewrite_asserts marks the file complete).
+        if self.owner.marks(path) and is_instrumented(code):
+            self.owner.marked.add(path)
+        return (digest if self.returns_hash else os.stat(path)), code
+
+    def _tag(self, path: str, config: Any) -> bytes:
+        import hashlib
+
+        import pytest
+
+        try:
+            hook = bool(config.getini("enable_assertion_pass_hook"))
+        except (AttributeError, ValueError):
+            hook = False
+        text = f"{pytest.__version__}|{hook}|{self.owner.marks(path)}|{FORMAT}"
+        return hashlib.blake2b(text.encode(), digest_size=8).digest()
 
 
 def _import_frame(source: str, name: str, **namespace: Any) -> Any:
