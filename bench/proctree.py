@@ -94,7 +94,8 @@ class Proc:
             "py.test",
         ):
             return "pytest"
-        if "hotlap" in text:
+        names = [os.path.basename(a) for a in self.argv[:3]]
+        if "hotlap" in names or "hotlap_bench_app.py" in names or "-m hotlap" in text:
             return "app"
         return os.path.basename(self.argv[0]) if self.argv else "?"
 
