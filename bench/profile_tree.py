@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import pstats
+import re
 import shutil
 import statistics
 import subprocess
@@ -42,7 +43,15 @@ from collections import defaultdict
 from pathlib import Path
 
 import proctree
-from suites import SUITES, clear_pycache, clear_rewritten, default_cache, outcome, run_env
+from suites import (
+    SUITES,
+    clear_pycache,
+    clear_rewritten,
+    default_cache,
+    hotlap_only_plugins,
+    outcome,
+    run_env,
+)
 
 BENCH = Path(__file__).resolve().parent
 PROFILING = BENCH / "profiling"
@@ -61,15 +70,19 @@ def generate_suite(root: Path, files: int, tests: int) -> None:
         (root / f"test_gen_{f:02d}.py").write_text("\n".join(body))
 
 
-def commands(python: str, work: Path, workers: str, profile: bool) -> dict[str, list[str]]:
+def commands(
+    python: str, work: Path, workers: str, profile: bool, blocked: list[str]
+) -> dict[str, list[str]]:
+    """``blocked``: the plugins plain pytest runs without (hotlap's and its dependencies')."""
+    no = [a for name in blocked for a in ("-p", f"no:{name}")]
     bindir = Path(python).parent
     hotlap = [str(bindir / "hotlap")]
     if profile:
         hotlap = [python, str(PROFILING / "hotlap_bench_app.py")]
     common = ["-p", "no:cacheprovider"]
     return {
-        "plain0": [python, "-m", "pytest", "-n", "0", *common, "-p", "no:hotlap"],
-        "plain": [python, "-m", "pytest", "-n", workers, *common, "-p", "no:hotlap"],
+        "plain0": [python, "-m", "pytest", "-n", "0", *common, *no],
+        "plain": [python, "-m", "pytest", "-n", workers, *common, *no],
         "hotlap": [*hotlap, "run", "--headless", "--", "-n", workers, *common],
         "hotlap-bare": [
             *hotlap,
@@ -120,8 +133,9 @@ def cpu_mode(
     bytecode: bool,
     workers: str,
     work: Path,
+    blocked: list[str],
 ) -> None:
-    cmds = commands(python, work, workers, profile=False)
+    cmds = commands(python, work, workers, False, blocked)
     env = run_env(bytecode)
     print("commands (cwd = the project):")
     for name in variants:
@@ -329,6 +343,7 @@ def profile_mode(
     workers: str,
     work: Path,
     top: int,
+    blocked: list[str],
 ) -> None:
     hotlap_dir = subprocess.run(
         [python, "-c", "import hotlap, os; print(os.path.dirname(hotlap.__file__))"],
@@ -336,7 +351,8 @@ def profile_mode(
         text=True,
         check=True,
     ).stdout.strip()
-    cmds = commands(python, work, workers, profile=True)
+    cmds = commands(python, work, workers, True, blocked)
+    warm = commands(python, work, workers, False, blocked)
     for label, project, _ in projects:
         for name in variants:
             out = work / f"prof-{label}-{name}"
@@ -346,6 +362,8 @@ def profile_mode(
             env["BENCH_PROFILE_DIR"] = str(out)
             env["PYTEST_PLUGINS"] = "hotlap_bench_profile"
             env["PYTHONPATH"] = str(PROFILING)
+            # A warm-up first, unprofiled: history and impact data as in a user's second run.
+            proctree.run(warm[name], project, run_env(bytecode))
             if not bytecode:
                 clear_pycache(project)
                 clear_rewritten(Path(python).parent.parent)
@@ -426,7 +444,10 @@ def main() -> int:
                 if p.name.lower().replace("-", "_").startswith(prefix)
             )
             projects.append((suite.name, src, 0))
+        roots = ["pytest", "pytest-xdist", suite.name, *suite.deps]
+        blocked = hotlap_only_plugins(python, [re.split(r"[\[=<>!~; ]", r)[0] for r in roots])
         print(f"python {python}; load average {os.getloadavg()}; bytecode {args.bytecode}")
+        print(f"plain pytest runs without the plugins that come with hotlap: {blocked}")
         if not args.no_cpu:
             cpu_mode(
                 projects,
@@ -436,6 +457,7 @@ def main() -> int:
                 args.bytecode == "on",
                 args.workers,
                 work,
+                blocked,
             )
         if args.profile:
             profile_mode(
@@ -446,6 +468,7 @@ def main() -> int:
                 args.workers,
                 work,
                 args.top,
+                blocked,
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

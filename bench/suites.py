@@ -10,8 +10,10 @@ own import cost is what a user pays, not a recompilation under ``PYTHONDONTWRITE
 
 Variants (alternating, the order rotated each round, after one warm-up run of each):
 
-* ``plain``:       ``python -m pytest -n 2 -p no:cacheprovider -p no:hotlap``: pytest as if
-  hotlap were not installed (pytest would otherwise import hotlap's inert plugin; see ``inert``)
+* ``plain``:       ``python -m pytest -n 2 -p no:cacheprovider -p no:hotlap -p no:anyio …``:
+  pytest as if hotlap were not installed: its inert plugin, and the pytest11 plugins that only
+  hotlap's dependencies bring into the venv (anyio's and platformdirs' here), are blocked; see
+  ``inert``
 * ``hotlap``:      ``hotlap run --headless -- -n 2 -p no:cacheprovider`` (history and impact on,
   the default)
 * ``hotlap-bare``: the same with ``--no-impact --no-history``
@@ -208,6 +210,8 @@ class Env:
     suite: Suite
     project: Path
     venv: Path
+    #: pytest11 plugins in the venv only because hotlap is installed (hotlap's own included)
+    hotlap_plugins: list[str] = field(default_factory=list)
 
     @property
     def python(self) -> str:
@@ -250,7 +254,39 @@ def prepare(suite: Suite, cache: Path, python: str, wheel: Path, pytest_reqs: li
         check=True,
     ).stdout.strip()
     sh([env.python, "-m", "compileall", "-q", "-j", "0", site])
+    roots = [suite.name, *(re.split(r"[\[=<>!~; ]", r, maxsplit=1)[0] for r in reqs)]
+    env.hotlap_plugins = hotlap_only_plugins(env.python, roots)
     return env
+
+
+def hotlap_only_plugins(python: str, roots: list[str]) -> list[str]:
+    """The pytest11 plugins that are in ``python``'s environment only because of hotlap."""
+    return sh([python, "-c", _HOTLAP_ONLY_PLUGINS, *roots]).stdout.split()
+
+
+#: Prints the pytest11 entry points of distributions that are in hotlap's dependency closure
+#: and not in the closure of the names given (the project, pytest, xdist, the test deps).
+_HOTLAP_ONLY_PLUGINS = """
+import sys, importlib.metadata as md
+from packaging.requirements import Requirement
+def norm(n): return n.lower().replace('_', '-').replace('.', '-')
+def closure(names):
+    seen, todo = set(), [norm(n) for n in names]
+    while todo:
+        n = todo.pop()
+        if n in seen: continue
+        seen.add(n)
+        try: reqs = md.requires(n) or []
+        except md.PackageNotFoundError: continue
+        for r in map(Requirement, reqs):
+            if r.marker is None or r.marker.evaluate({'extra': ''}):
+                todo.append(norm(r.name))
+    return seen
+only = closure(['hotlap']) - closure(sys.argv[1:])
+for d in md.distributions():
+    if norm(d.metadata['Name']) in only:
+        print(*(ep.name for ep in d.entry_points if ep.group == 'pytest11'))
+"""
 
 
 def versions(env: Env) -> str:
@@ -269,7 +305,8 @@ def versions(env: Env) -> str:
 def commands(env: Env, work: Path, workers: str, extra: list[str]) -> dict[str, list[str]]:
     common = ["-n", workers, "-p", "no:cacheprovider", *extra]
     hotlap = [env.hotlap, "run", "--headless"]
-    plain = [env.python, "-m", "pytest", *common, "-p", "no:hotlap"]
+    blocked = [a for name in env.hotlap_plugins for a in ("-p", f"no:{name}")]
+    plain = [env.python, "-m", "pytest", *common, *blocked]
     return {
         "plain": plain,
         "hotlap": [*hotlap, "--", *common],
