@@ -344,6 +344,7 @@ def profile_mode(
     work: Path,
     top: int,
     blocked: list[str],
+    keep: Path | None,
 ) -> None:
     hotlap_dir = subprocess.run(
         [python, "-c", "import hotlap, os; print(os.path.dirname(hotlap.__file__))"],
@@ -376,9 +377,87 @@ def profile_mode(
                 if meta["role"] == "app":  # per test: the run's tests
                     counts = outcome(r).counts
                     meta["tests"] = sum(v for k, v in counts.items() if k in _TEST_WORDS)
+                    meta_path.write_text(json.dumps(meta))
                 analyse(meta_path.with_suffix(".prof"), meta, hotlap_dir, top)
             if r.returncode not in (0, 1):
                 print(r.stdout[-2000:], r.stderr[-2000:])
+            (out / "hotlap_dir").write_text(hotlap_dir)
+            if keep is not None:
+                keep.mkdir(parents=True, exist_ok=True)
+                shutil.rmtree(keep / out.name, ignore_errors=True)
+                shutil.copytree(out, keep / out.name)
+        compare(work, label, variants, top)
+
+
+def _group(func: Func, hotlap_dir: str) -> str:
+    """Where a function's own time is charged in the comparison: a hotlap module, a package
+    (two levels: ``_pytest/assertion``), a stdlib module, or a builtin by name."""
+    filename, _line, name = func
+    if filename.startswith(hotlap_dir):
+        return "hotlap/" + filename[len(hotlap_dir) :].lstrip("/")
+    if filename.startswith("<hotlap"):
+        return "hotlap (generated codec)"
+    if filename == "~":
+        return name.replace("<built-in method ", "<").replace("<method ", "<")
+    if "site-packages/" in filename:
+        parts = filename.split("site-packages/", 1)[1].split("/")
+        return "/".join(parts[:2]) if len(parts) > 2 else parts[0]
+    if "/lib/python3" in filename:
+        return "stdlib/" + filename.split("/lib/python3", 1)[1].split("/", 2)[1]
+    if filename.startswith("<"):
+        return filename
+    return "project/" + os.path.basename(filename)
+
+
+def _role_class(role: str) -> str:
+    return "workers" if role.startswith("gw") else role
+
+
+def own_by_group(directory: Path) -> dict[str, dict[str, float]]:
+    """Own (exclusive) CPU seconds by group, per role class (app, controller, pytest, workers)."""
+    hotlap_dir = (directory / "hotlap_dir").read_text().strip()
+    out: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for meta_path in directory.glob("*.json"):
+        meta = json.loads(meta_path.read_text())
+        stats = pstats.Stats(str(meta_path.with_suffix(".prof"))).stats  # type: ignore[attr-defined]
+        role = _role_class(str(meta["role"]))
+        for func, (_cc, _nc, tt, _ct, _callers) in stats.items():
+            out[role][_group(func, hotlap_dir)] += tt
+    return out
+
+
+def compare(work: Path, label: str, variants: list[str], top: int) -> None:
+    """Own time by group in each variant against ``plain``'s, per role class: where the extra
+    CPU of a hotlap variant goes, whoever's code spends it (pytest's rewriter or ``ast``
+    called by hotlap count as theirs here, and show up as a difference all the same)."""
+    base_dir = work / f"prof-{label}-plain"
+    if "plain" not in variants or not base_dir.is_dir():
+        return
+    base = own_by_group(base_dir)
+    base_all: dict[str, float] = defaultdict(float)
+    for groups in base.values():
+        for g, t in groups.items():
+            base_all[g] += t
+    for name in variants:
+        d = work / f"prof-{label}-{name}"
+        if name == "plain" or not any(d.glob("*.json")):
+            continue
+        mine = own_by_group(d)
+        print(f"\n== {label}: {name} - plain, own CPU under the profiler by where it is spent")
+        everything: dict[str, float] = defaultdict(float)
+        for role in sorted(mine):
+            for g, t in mine[role].items():
+                everything[g] += t
+        rows = [(r, mine[r], base.get(r, {})) for r in sorted(mine)]
+        for role, groups, ref in [*rows, ("all processes", everything, base_all)]:
+            keys = set(groups) | set(ref)
+            delta = {g: groups.get(g, 0.0) - ref.get(g, 0.0) for g in keys}
+            now, before = sum(groups.values()), sum(ref.values())
+            print(f"  {role}: {now:.2f} s vs {before:.2f} s = {now - before:+.2f} s")
+            for g, dt in sorted(delta.items(), key=lambda kv: -abs(kv[1]))[:top]:
+                if abs(dt) < 0.005:
+                    break
+                print(f"    {dt:+7.3f} s  {g}")
 
 
 def main() -> int:
@@ -388,6 +467,12 @@ def main() -> int:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--suite", choices=list(SUITES), help="a suite set up by bench/suites.py")
     what.add_argument("--trivial", action="store_true", help="generated trivial tests")
+    what.add_argument(
+        "--compare",
+        type=Path,
+        metavar="DIR",
+        help="only compare the profiles kept in DIR (by --keep) with plain's; run nothing",
+    )
     parser.add_argument(
         "--sizes",
         type=int,
@@ -405,6 +490,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="also one cProfile'd run each")
     parser.add_argument("--no-cpu", action="store_true", help="only the profiles")
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--keep", type=Path, help="copy the profiles (pstats files) here")
+
     parser.add_argument(
         "--bytecode",
         choices=("on", "off"),
@@ -421,6 +508,11 @@ def main() -> int:
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
+    if args.compare is not None:
+        for label in sorted({p.name.split("-")[1] for p in args.compare.glob("prof-*-plain")}):
+            names = [p.name.split("-", 2)[2] for p in sorted(args.compare.glob(f"prof-{label}-*"))]
+            compare(args.compare, label, names, args.top)
+        return 0
     cache = args.cache.expanduser().resolve()
     tag = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
     suite = SUITES[args.suite or "click"]
@@ -469,6 +561,7 @@ def main() -> int:
                 work,
                 args.top,
                 blocked,
+                args.keep,
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
