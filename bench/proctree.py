@@ -249,13 +249,20 @@ def _kill_group(pid: int) -> None:
 
 
 def label_tree(tree: list[Proc]) -> list[tuple[str, Proc]]:
-    """(label, process) pairs, in start order: app, pytest (the controller), worker1, ..."""
+    """(label, process) pairs, in start order: app, pytest (the controller), worker1, ...
+
+    A worker is an execnet child of pytest; a process forked by a worker (same command line)
+    is ``forked``; anything else is named by its executable."""
     labels: list[tuple[str, Proc]] = []
     workers = 0
+    roles = {p.pid: p.role for p in tree}
     for p in tree:
-        role = p.role
+        role = roles[p.pid]
         if role == "worker":
-            workers += 1
-            role = f"worker{workers}"
+            if roles.get(p.ppid) == "worker":
+                role = "forked"
+            else:
+                workers += 1
+                role = f"worker{workers}"
         labels.append((role, p))
     return labels
