@@ -340,6 +340,7 @@ def run_env(bytecode: bool) -> dict[str, str]:
 
 
 _COUNT = re.compile(r"(\d+) ((?:subtests )?[a-z]+)")
+_WORKER_TAIL = re.compile(r" \[(?:gw\d+|\w+/gw\d+|main)?,? ?[\d.]+s\]$")
 _SUMMARY = re.compile(r"\bin \d+(?:\.\d+)?s\b|no tests ran")
 
 
@@ -363,8 +364,12 @@ def outcome(result: proctree.RunResult) -> Outcome:
     for n, word in _COUNT.findall(plain.split(" in ")[0] if " in " in plain else plain):
         word = {"error": "errors", "warning": "warnings"}.get(word, word)
         counts[word] = counts.get(word, 0) + int(n)
+    # "FAILED id - message" (pytest's short summary) or "FAILED id [gw1, 0.02s]" (hotlap's
+    # live line): the same failure.
     failures = frozenset(
-        ln.split(" - ", 1)[0] for ln in lines if ln.startswith(("FAILED ", "ERROR "))
+        _WORKER_TAIL.sub("", ln.split(" - ", 1)[0])
+        for ln in lines
+        if ln.startswith(("FAILED ", "ERROR "))
     )
     return Outcome(result.returncode, counts, failures, plain.strip("= ").strip())
 
@@ -451,9 +456,23 @@ def bench_suite(
     print("  commands (cwd = the project):")
     for name in variants:
         print(f"    {name:12} {' '.join(cmds[name])}")
+    logs = args.cache.expanduser() / "logs" / env.suite.name
+    shutil.rmtree(logs, ignore_errors=True)
+
+    def keep_if_different(name: str, o: Outcome, r: proctree.RunResult) -> None:
+        """Writes the output of a run whose outcome differs from plain's first one."""
+        if m.outcomes["plain"] and o.key() != m.outcomes["plain"][0].key():
+            logs.mkdir(parents=True, exist_ok=True)
+            path = logs / f"{name}-{len(m.outcomes[name])}.txt"
+            path.write_text(f"$ {' '.join(r.argv)}\n{r.stdout}\n--- stderr\n{r.stderr}")
+            print(
+                f"    !!! {name} run {len(m.outcomes[name])}: not plain's outcome; output in {path}"
+            )
+
     for name in variants:  # warm-up: page cache, bytecode (when on), hotlap's history and impact
         r = timed(env, name, cmds[name], renv, args.timeout, sample=True)
         o = outcome(r)
+        keep_if_different(name, o, r)
         m.outcomes[name].append(o)
         print(f"    warm-up {name:12} {r.wall:7.2f} s  exit {r.returncode}  {o.line}")
         print(f"      tree: {tree_line(r)}")
@@ -465,6 +484,7 @@ def bench_suite(
         for name in order:
             r = timed(env, name, cmds[name], renv, args.timeout, sample=False)
             o = outcome(r)
+            keep_if_different(name, o, r)
             m.walls[name].append(r.wall)
             m.cpus[name].append(r.cpu)
             m.outcomes[name].append(o)
