@@ -73,6 +73,7 @@ class Suite:
     version: str
     deps: tuple[str, ...] = ()  # test dependencies besides pytest and xdist
     note: str = ""
+    env: tuple[tuple[str, str], ...] = ()  # set for every run of the suite
 
 
 #: Test dependencies as each project declares them (pinned to what was tried here).
@@ -91,7 +92,9 @@ SUITES = {
             "packaging",
             "25.0",
             ("pretend==1.0.9", "coverage[toml]>=5.0.0", "pip>=21.1"),
-            "tests/requirements.txt",
+            "tests/requirements.txt; it parametrizes from sets, so without a fixed hash seed "
+            "xdist's workers collect different orders ('Different tests were collected')",
+            (("PYTHONHASHSEED", "0"),),
         ),
         Suite("more-itertools", "10.7.0", (), "no test dependencies (unittest-style tests)"),
     )
@@ -446,7 +449,7 @@ def bench_suite(
     work: Path,
 ) -> Measured:
     cmds = commands(env, work, args.workers, args.pytest_arg)
-    renv = run_env(bytecode)
+    renv = run_env(bytecode) | dict(env.suite.env)
     if not bytecode:
         clear_pycache(env.project)
         clear_rewritten(env.venv)
