@@ -456,7 +456,8 @@ def bench_suite(
     m = Measured()
     for name in variants:
         m.walls[name], m.cpus[name], m.outcomes[name] = [], [], []
-    print("  commands (cwd = the project):")
+    extra_env = " ".join(f"{k}={v}" for k, v in env.suite.env)
+    print(f"  commands (cwd = the project{', with ' + extra_env if extra_env else ''}):")
     for name in variants:
         print(f"    {name:12} {' '.join(cmds[name])}")
     logs = args.cache.expanduser() / "logs" / env.suite.name
