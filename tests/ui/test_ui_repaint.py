@@ -13,6 +13,7 @@ from hotlap.protocol import (
     WorkerStart,
 )
 from hotlap.ui.app import HotlapApp
+from hotlap.ui.widgets.detail import RUNNING_EVERY, TestDetail
 from hotlap.ui.widgets.tables import TestsTable
 
 NAMES = [f"tests/test_a.py::test_{i}" for i in range(100)]
@@ -96,3 +97,34 @@ async def test_a_visible_row_that_changes_repaints_only_its_line() -> None:
         painted = await _painted_lines(app, pilot, [_start(NAMES[11]), *_run(NAMES[11], "failed")])
         assert list(tests.keys[:13]) == [NAMES[11], *NAMES[:11], NAMES[12]]
         assert painted == set(range(1, 13))
+
+
+async def test_a_running_tests_clock_in_the_detail_pane_is_not_repainted_every_refresh() -> None:
+    """The selected test runs: the detail pane shows its clock again every RUNNING_EVERY
+    seconds, not at every refresh (the test's lane shows it at every refresh, and the pane
+    costs half of an idle refresh); a change of the test itself (its phase) shows at once."""
+    now = [100.0]
+    source = ManualSource()
+    app = manual_app(source, pytest_args=["-n", "1"], clock=lambda: now[0])
+    async with app.run_test(size=(140, 40)) as pilot:
+        source.pending = [
+            *_opening()[:3],
+            TestStart("gw0", 1, 100.0, NAMES[0], "tests/test_a.py", 1, NAMES[0]),
+        ]
+        app.tick()
+        await pilot.pause()
+        detail = app.query_one(TestDetail)
+        assert "running on gw0 · setup · 0.00s" in detail.text
+
+        now[0] = 100.1
+        app.tick()
+        assert "· 0.00s" in detail.text  # within RUNNING_EVERY: the pane was left alone
+
+        now[0] = 100.0 + RUNNING_EVERY + 0.01
+        app.tick()
+        assert f"· {RUNNING_EVERY + 0.01:.2f}s" in detail.text
+
+        now[0] += 0.05
+        source.pending = [_report(NAMES[0], "setup")]
+        app.tick()
+        assert f"running on gw0 · call · {RUNNING_EVERY + 0.06:.2f}s" in detail.text
