@@ -4,6 +4,7 @@ database at once (a run, ``hotlap watch``, a CI job's exports)."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -46,3 +47,55 @@ def connect_wal(path: Path, timeout: float) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def move_aside(path: Path) -> Path:
+    """Move database ``path`` (and its ``-wal`` and ``-shm`` files) to
+    ``<name>.bad-<seconds>``, kept for a look; returns the new name."""
+    aside = path.with_name(f"{path.name}.bad-{int(time.time())}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            with contextlib.suppress(OSError):
+                src.replace(Path(f"{aside}{suffix}"))
+    return aside
+
+
+def open_versioned(
+    path: Path, schema: str, version: int, probe: str, timeout: float = 10.0
+) -> tuple[sqlite3.Connection, str, Path | None]:
+    """A WAL connection to a cache database of schema ``version``: ``(conn, why, aside)``.
+
+    A database of another schema version, or one SQLite cannot read (``probe``, a table of
+    ``schema``, is read once), is moved aside (``why`` says why, ``aside`` where to) and
+    created afresh: what it held can be computed again. A database locked by another
+    process past ``timeout`` is an error, not a reason to discard it.
+    """
+
+    def fresh() -> sqlite3.Connection:
+        conn = connect_wal(path, timeout)
+        conn.executescript(schema)
+        conn.execute(f"PRAGMA user_version={version}")
+        return conn
+
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = connect_wal(path, timeout)
+        found = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if tables and found != version:
+            conn.close()
+            aside = move_aside(path)
+            return fresh(), f"schema version {found}, expected {version}", aside
+        conn.executescript(schema)
+        conn.execute(f"PRAGMA user_version={version}")
+        conn.execute(f"SELECT count(*) FROM {probe}").fetchone()
+        return conn, "", None
+    except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        if isinstance(exc, sqlite3.OperationalError) and is_busy(exc):
+            raise
+        aside = move_aside(path)
+        return fresh(), f"unreadable ({exc})", aside

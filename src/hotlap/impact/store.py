@@ -11,13 +11,12 @@ import contextlib
 import hashlib
 import json
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hotlap.paths import STATE_DIR, make_dirs
-from hotlap.sqlite import connect_wal
+from hotlap.sqlite import open_versioned
 
 #: 2: name-level items (``=name``, ``<effects>``…) and a test's ``idgroup``; the files cache
 #: holds each file's name-level analysis.
@@ -66,42 +65,14 @@ class ImpactStore:
         self._item_ids: dict[tuple[str, str, str], int] = {}
 
     # -- opening ----------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        return connect_wal(self.path, 10.0)
-
     def _open(self) -> sqlite3.Connection:
-        try:
-            conn = self._connect()
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if tables and version != SCHEMA_VERSION:
-                conn.close()
-                self._move_aside(f"schema version {version}, expected {SCHEMA_VERSION}")
-                conn = self._connect()
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("SELECT count(*) FROM tests").fetchone()
-            return conn
-        except sqlite3.DatabaseError as exc:
-            with contextlib.suppress(Exception):
-                conn.close()
-            self._move_aside(f"unreadable ({exc})")
-            conn = self._connect()
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            return conn
-
-    def _move_aside(self, why: str) -> None:
-        aside = self.path.with_name(f"{self.path.name}.bad-{int(time.time())}")
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(f"{self.path}{suffix}")
-            if src.exists():
-                with contextlib.suppress(OSError):
-                    src.replace(Path(f"{aside}{suffix}"))
-        self.warnings.append(
-            f"impact data {self.path} was {why}; moved it to {aside.name} and started afresh "
-            "(the next run is a full one)"
-        )
+        conn, why, aside = open_versioned(self.path, _SCHEMA, SCHEMA_VERSION, "tests")
+        if aside is not None:
+            self.warnings.append(
+                f"impact data {self.path} was {why}; moved it to {aside.name} and started afresh "
+                "(the next run is a full one)"
+            )
+        return conn
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hotlap.sqlite import connect_wal
+from hotlap.sqlite import open_versioned
 
 DB_NAME = "mutate.sqlite3"
 SCHEMA_VERSION = 1
@@ -66,36 +66,13 @@ class MutateStore:
         self.conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        try:
-            conn = connect_wal(self.path, 10.0)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if tables and version != SCHEMA_VERSION:
-                conn.close()
-                self._move_aside(f"schema version {version}, expected {SCHEMA_VERSION}")
-                conn = connect_wal(self.path, 10.0)
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("SELECT count(*) FROM results").fetchone()
-            return conn
-        except sqlite3.DatabaseError as exc:
-            self._move_aside(f"unreadable ({exc})")
-            conn = connect_wal(self.path, 10.0)
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            return conn
-
-    def _move_aside(self, why: str) -> None:
-        aside = self.path.with_name(f"{self.path.name}.bad-{int(time.time())}")
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(f"{self.path}{suffix}")
-            if src.exists():
-                with contextlib.suppress(OSError):
-                    src.replace(Path(f"{aside}{suffix}"))
-        self.warnings.append(
-            f"mutation results {self.path} were {why}; moved them to {aside.name} (every "
-            "mutant is tested again)"
-        )
+        conn, why, aside = open_versioned(self.path, _SCHEMA, SCHEMA_VERSION, "results")
+        if aside is not None:
+            self.warnings.append(
+                f"mutation results {self.path} were {why}; moved them to {aside.name} (every "
+                "mutant is tested again)"
+            )
+        return conn
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
