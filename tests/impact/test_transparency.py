@@ -299,3 +299,38 @@ def test_rewritten_test_modules_are_cached_by_hotlap_under_dont_write_bytecode(
     assert proj.selected() == {"tests/test_two.py::test_two"}
     edited = proj.run("--", "-n", "2")
     assert edited.returncode == 1 and "1 failed" in edited.stdout, edited.stdout
+
+
+SET_ORDER = "S = {" + ", ".join(repr(f"v{i}.{j}") for i in range(30) for j in range(3)) + "}\n"
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="markers are compiled on 3.10/3.11")
+def test_a_module_runs_the_same_code_whether_compiled_or_loaded_from_the_cache(
+    tmp_path: Path,
+) -> None:
+    """A marshal round trip reorders a set literal's iteration: the run that compiles a
+    module (and fills hotlap's cache) must see the order the next runs load, in a test
+    module and in a project module, or xdist workers collect parametrized tests in
+    different orders. Each run writes the orders its test saw."""
+    proj = Project(tmp_path / "proj")
+    proj.write("pyproject.toml", '[tool.pytest.ini_options]\npythonpath = ["src"]\n')
+    proj.write("src/pkg/__init__.py", "")
+    proj.write("src/pkg/sets.py", SET_ORDER + "def order():\n    return list(S)\n")
+    proj.write(
+        "tests/test_sets.py",
+        SET_ORDER
+        + "import os\nfrom pkg.sets import order\n\n"
+        + "def test_order():\n"
+        + "    with open(os.environ['ORDER_OUT'], 'w') as f:\n"
+        + "        f.write(repr((list(S), order())))\n",
+    )
+    seen = []
+    for n in range(2):
+        out = tmp_path / f"order{n}.txt"
+        proj.env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "ORDER_OUT": str(out)}
+        proc = proj.run("--", "-n", "0")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        seen.append(out.read_text())
+    assert list((proj.root / ".hotlap" / "pycache").glob("test_sets.*.rw.pyc"))
+    assert list((proj.root / ".hotlap" / "pycache").glob("sets.*.pyc"))
+    assert seen[0] == seen[1]

@@ -385,7 +385,7 @@ class Instrumenter:
             return None
         if cache is not None:
             flag = b"1" if complete else b"0"
-            _write_atomic(cache, header + flag + marshal.dumps(code))
+            code = _as_cached(code, lambda data: _write_atomic(cache, header + flag + data))
         if complete:
             self.marked.add(path)
         return relocate(code)
@@ -566,7 +566,7 @@ class _RewriteCache:
         if code is None:
             first, code = self.original(fn, config, *args, **kwargs)
             if cache is not None and isinstance(code, CodeType):
-                _write_atomic(cache, header + marshal.dumps(code))
+                code = _as_cached(code, lambda data: _write_atomic(cache, header + data))
             return first, code
         # What the rewrite would have noted (rewrite_asserts marks the file complete).
         if self.owner.marks(path) and is_instrumented(code):
@@ -597,6 +597,20 @@ def _import_frame(source: str, name: str, **namespace: Any) -> Any:
     """
     exec(compile(source, "<frozen importlib._bootstrap_external>", "exec"), namespace)
     return namespace[name]
+
+
+def _as_cached(code: CodeType, write: Callable[[bytes], None]) -> CodeType:
+    """``code`` as every later process will load it from the cache ``write`` fills.
+
+    A marshal round trip can change the iteration order of a ``frozenset`` constant (a set
+    literal): the process that compiled a module must run what the others load, or two
+    xdist workers, one compiling and one loading, collect parametrized tests in different
+    orders ("Different tests were collected between gw0 and gw1", seen on packaging).
+    """
+    data = marshal.dumps(code)
+    write(data)
+    loaded = marshal.loads(data)
+    return loaded if isinstance(loaded, CodeType) else code
 
 
 def _write_atomic(path: str, data: bytes) -> None:
