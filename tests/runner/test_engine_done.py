@@ -187,3 +187,37 @@ def test_a_long_call_shows_its_phase_while_it_runs(tmp_path: Path, h, workers: s
     for event in events:
         state.apply(event)
     assert state.summary_counts() == h.counts_of(plain) == {"passed": 2}
+
+
+PAST_THE_BATCH = """
+    import time
+
+
+    def test_past_the_batch_wait():
+        time.sleep({seconds})
+"""
+
+
+def test_a_quiet_test_longer_than_the_batch_wait_is_still_one_event(tmp_path: Path, h) -> None:
+    """The sink's batch wait (LINGER: how late the dashboard sees an event) is not the time
+    after which a running test is announced (ANNOUNCE_AFTER: how many events a test costs).
+    A quiet test that runs through two batch waits (the flusher thread wakes at least once
+    after the first) still arrives as one TestDone, without a TestStart (under xdist)."""
+    from hotlap.plugin.sink import LINGER
+    from hotlap.plugin.worker import ANNOUNCE_AFTER
+
+    seconds = 2.2 * LINGER
+    assert seconds <= ANNOUNCE_AFTER / 2  # the premise: far from being announced
+    project = h.write_project(
+        tmp_path / "p", {"test_batch.py": PAST_THE_BATCH.format(seconds=seconds)}
+    )
+    record = tmp_path / "events.jsonl"
+    plain, result = _plain_and_recorded(h, project, "2", record)
+    assert result.code == plain.code == 0, result.describe()
+    kinds = [
+        e.kind
+        for e in read_record(record)
+        if getattr(e, "nodeid", "") == "test_batch.py::test_past_the_batch_wait"
+        and e.kind in ("test_start", "test_done", "test_report")
+    ]
+    assert kinds == ["test_done"], kinds

@@ -49,7 +49,7 @@ class Sink:
 _LAZY_KINDS = frozenset(("test_report", "test_done", "fixture_setup", "fixture_teardown"))
 
 #: Seconds a lazy event may wait for company before a background flush sends it.
-LINGER = 0.1
+LINGER = 0.02
 
 
 class BatchingSink(Sink):
@@ -58,7 +58,7 @@ class BatchingSink(Sink):
     Lazy events (a quick test's one TestDone, passing phase reports, fixture costs) are
     buffered and go out with the next urgent event (a failure, a long test's start, …) or
     within :data:`LINGER` seconds, from the flusher thread: a suite of quick tests costs one
-    write per worker every 0.1 s, not one per test. A worker that dies takes at most that
+    write per worker every 20 ms at most, not one per test. A worker that dies takes at most that
     much with it, and the xdist controller sends what it knows of those tests (see
     :mod:`hotlap.plugin.controller`). The first failed write ends the sending for good: if
     the app went away, pytest must finish anyway, only without us.
