@@ -80,6 +80,8 @@ class Project:
         self._modules: dict[str, list[str]] = {}
         self._direct: dict[str, tuple[str, ...]] = {}
         self._rels: dict[str, str | None] = {}
+        self._relative: dict[tuple[str, str, int], list[str]] = {}
+        self._conftests: dict[str, list[str]] = {}
         #: (mtime_ns, size) of each file as analysed here: what its checksums describe.
         self.stats: dict[str, tuple[int, int]] = {}
 
@@ -182,6 +184,17 @@ class Project:
         return []
 
     def _resolve(self, rel: str, module: str, level: int) -> list[str]:
+        if not level:
+            return self._module_files(module)
+        # Memoized by the importing file's directory: a merge resolves the same relative
+        # imports thousands of times (click: 13k calls, 0.57 s of a 1.8 s merge).
+        key = (os.path.dirname(rel), module, level)
+        found = self._relative.get(key)
+        if found is None:
+            found = self._relative[key] = self._find_relative(rel, module, level)
+        return found
+
+    def _find_relative(self, rel: str, module: str, level: int) -> list[str]:
         if level:
             base = Path(rel).parent
             for _ in range(level - 1):
@@ -236,7 +249,15 @@ class Project:
         return frozenset(out)
 
     def conftests(self, rel: str) -> list[str]:
-        """conftest.py files pytest loads for test file ``rel`` (its dir up to the root)."""
+        """conftest.py files pytest loads for test file ``rel`` (its dir up to the root;
+        memoized by directory: asked once per test)."""
+        parent = os.path.dirname(rel)
+        found = self._conftests.get(parent)
+        if found is None:
+            found = self._conftests[parent] = self._find_conftests(rel)
+        return list(found)
+
+    def _find_conftests(self, rel: str) -> list[str]:
         found = []
         directory = Path(rel).parent
         while True:

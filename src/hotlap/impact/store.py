@@ -63,6 +63,7 @@ class ImpactStore:
         self.warnings: list[str] = []
         self.conn = self._open()
         self._item_ids: dict[tuple[str, str, str], int] = {}
+        self._group_ids: dict[frozenset[int], int] = {}
 
     # -- opening ----------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -112,13 +113,22 @@ class ImpactStore:
         return found
 
     def group_id(self, items: set[int]) -> int:
+        key = frozenset(items)
+        found = self._group_ids.get(key)
+        if found is not None:
+            return found
         text = json.dumps(sorted(items))
         digest = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
         row = self.conn.execute("SELECT id FROM groups WHERE digest=?", (digest,)).fetchone()
         if row is not None:
-            return int(row[0])
-        cur = self.conn.execute("INSERT INTO groups (digest, items) VALUES (?, ?)", (digest, text))
-        return int(cur.lastrowid or 0)
+            found = int(row[0])
+        else:
+            cur = self.conn.execute(
+                "INSERT INTO groups (digest, items) VALUES (?, ?)", (digest, text)
+            )
+            found = int(cur.lastrowid or 0)
+        self._group_ids[key] = found
+        return found
 
     def put_test(self, row: TestRow) -> None:
         self.conn.execute(
@@ -154,6 +164,7 @@ class ImpactStore:
         dead = all_groups - used
         if dead:
             self.conn.executemany("DELETE FROM groups WHERE id=?", [(g,) for g in dead])
+            self._group_ids.clear()
         if len(dead) * 4 < len(all_groups) and dead:
             return
         live: set[int] = set()
