@@ -38,3 +38,39 @@ def test_a_test_alternating_with_no_edit_is_flaky(tmp_path: Path, hh) -> None:
     edited = hh.hotlap(other, "run", "--headless", "--", "-n", "0")
     assert edited.code == 1, edited.describe()
     assert "flaky:" not in edited.stderr, edited.describe()
+
+
+def test_an_unmerged_run_s_writes_are_judged_by_what_it_left(tmp_path: Path) -> None:
+    """The last run's impact data may wait to be merged (it merges once the next pytest has
+    started): history's fingerprint, taken before that, reads what the run's processes
+    left in the files they wrote from their own files. A file still holding it is the run's
+    write (its mtime does not count); a hand edit since is a change."""
+    import json
+    import os
+
+    from hotlap.history.fingerprint import source_fingerprint
+    from hotlap.impact.blocks import data_digest
+    from hotlap.impact.pending import base_dir
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "test_a.py").write_text("def test_a():\n    pass\n")
+    counter = proj / "counter.txt"
+    counter.write_text("1")
+    run = base_dir(proj) / "0123456789ab"
+    run.mkdir(parents=True)
+    (run / "run.info").write_text("{}")
+    process = {
+        "version": 2,
+        "root": str(proj),
+        "written": [str(counter)],
+        "written_digests": {str(counter): data_digest(b"1")},
+        "ended_ns": 1,
+    }
+    (run / "gw0-1.json").write_text(json.dumps(process))
+    before = source_fingerprint(proj)
+    os.utime(counter, ns=(1, 1))  # the run's write, as it left it: only its mtime differs
+    assert source_fingerprint(proj) == before
+    counter.write_text("3")  # by hand, same size
+    assert source_fingerprint(proj) != before
+    assert (run / "gw0-1.json").exists()  # read, not merged

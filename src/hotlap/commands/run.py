@@ -101,6 +101,15 @@ def run_main(
                 os.unlink(shard_file)
 
 
+def _started(hooks: list[object], ctx: RunContext) -> None:
+    """Tell the hooks that can use it that pytest is starting (work they deferred until
+    then overlaps pytest's start-up instead of delaying it)."""
+    for hook in hooks:
+        started = getattr(hook, "started", None)
+        if started is not None:
+            started(ctx)
+
+
 def _run(
     ns: argparse.Namespace,
     ctx: RunContext,
@@ -126,6 +135,7 @@ def _run(
     try:
         if headless:
             source.start()  # now: what follows overlaps pytest's start-up
+            _started(hooks, ctx)
         from hotlap.export.files import write_exports
         from hotlap.export.report import RunMeta
         from hotlap.model.run_state import RunState
@@ -228,6 +238,7 @@ def _run(
             if isinstance(last_source, RunSession):
                 source = last_source
 
+        _started(hooks, ctx)  # the dashboard starts pytest as it opens
         try:
             code = run_dashboard(
                 source,

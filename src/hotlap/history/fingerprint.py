@@ -49,8 +49,25 @@ def _own_writes(project: Path) -> set[str]:
     """Project-relative files that still hold what the last recorded run wrote there."""
     try:
         from hotlap.impact.engine import own_writes, root_of, run_writes
+        from hotlap.impact.pending import last_run_written
     except ImportError:  # pragma: no cover
         return set()
+    # The last run not merged yet (it merges in the background, or at the next start once
+    # pytest runs): its files say what it wrote, without the merge before pytest starts.
+    waiting = last_run_written(project)
+    if waiting is not None:
+        from hotlap.impact.blocks import MISSING, data_digest
+
+        out = set()
+        for path, left in waiting.items():
+            try:
+                with open(path, "rb") as f:
+                    now = data_digest(f.read())
+            except OSError:
+                now = MISSING
+            if now == left:
+                out.add(os.path.relpath(path, project))
+        return out
     writes = run_writes(project)
     if not writes:
         return set()

@@ -32,6 +32,7 @@ class ImpactHooks:
         #: Merge as the run ends (watch mode: the next cycle's selection needs this run, and
         #: a save made meanwhile must be compared with what ran), not in the background.
         self.merge_now = merge_now
+        self._project: Path | None = None  # earlier runs to merge once pytest has started
 
     def prepare(self, ctx: RunContext) -> None:
         try:
@@ -73,8 +74,12 @@ class ImpactHooks:
             self.tmp = None
             ctx.notes.append(f"impact: not recording ({exc.strerror or exc})")
             return
-        # Runs a killed hotlap (or one that exited first) left to merge: while pytest runs.
-        pending.merge_in_background(ctx.project)
+        # Runs a killed hotlap (or one that exited first) left to merge: while pytest runs,
+        # from when it has been started (see started), not while hotlap prepares to start it.
+        if self.merge_now:
+            pending.merge_in_background(ctx.project)
+        else:
+            self._project = ctx.project
         ctx.env[ENV_DIR] = str(self.tmp)
         ctx.env[ENV_PYCACHE] = str(ctx.project / ".hotlap" / "pycache")
         exclude = getattr(ctx.options, "impact_exclude", None) or []
@@ -107,6 +112,17 @@ class ImpactHooks:
         # A run that ran no test (a usage error, an empty selection, a collection error) may
         # still have recorded collection errors, but has nothing to say after pytest's error.
         return [f"impact: recorded dependencies of {len(state.tests)} tests"] if state.tests else []
+
+    def started(self, ctx: RunContext) -> None:
+        """pytest has been started: merge what earlier runs left, on a background thread.
+
+        Merging (0.4 s of CPU for click's 2,459 tests) on a thread of the app while the app
+        prepared pytest's start held the GIL half of the time and delayed the start by as
+        much; from here it overlaps pytest's own start-up, which keeps one core busy.
+        """
+        project, self._project = self._project, None
+        if project is not None:
+            pending.merge_in_background(project)
 
     def settle(self, timeout: float) -> None:
         """Give the background merge ``timeout`` seconds to end before hotlap exits."""

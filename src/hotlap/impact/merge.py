@@ -27,7 +27,6 @@ from hotlap.impact.blocks import (
     UNSEEN,
     WHOLE,
     analyse_source,
-    data_digest,
     listing_digest,
 )
 from hotlap.impact.collect import FORK
@@ -490,13 +489,14 @@ def merge_run(
         store.set_meta("fingerprint", fingerprint)
         # What the run's own processes left in the files they wrote (content, not mtime):
         # watch and history's flaky rule tell the run's writes from later edits by it.
+        from hotlap.impact.pending import left_by
+
         writes: dict[str, str] = {}
-        for rel in sorted(written):
-            try:
-                writes[rel] = data_digest((root / rel).read_bytes())
-            except OSError:
-                writes[rel] = MISSING
-        store.set_meta("run_writes", writes)
+        for path, digest in left_by(processes).items():
+            rel = project.rel(path)
+            if rel is not None:
+                writes[rel] = digest
+        store.set_meta("run_writes", dict(sorted(writes.items())))
         # The (mtime, size) each item's checksum was computed at: a selection re-reads only
         # the files whose stat differs.
         stats = dict(store.get_meta("file_stats", {}))

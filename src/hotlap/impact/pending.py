@@ -121,6 +121,47 @@ def merge_pending(project: Path) -> list[str]:
         return messages
 
 
+def last_run_written(project: Path) -> dict[str, str] | None:
+    """``{absolute path: checksum}`` of the files the newest run still waiting to be merged
+    wrote, as its processes left them; None when no run waits (the store then says what the
+    last run wrote). Read from its per-process files, without merging."""
+    import json  # as the merge reads them: they may hold escaped lone surrogates
+
+    waiting = _claimable(base_dir(project))
+    if not waiting:
+        return None
+    processes = []
+    try:
+        for path in waiting[-1].glob("*.json"):
+            data = json.loads(path.read_bytes())
+            if isinstance(data, dict):
+                processes.append(data)
+    except (OSError, ValueError):
+        return None  # claimed by a merge meanwhile, or unreadable: merge and read the store
+    return left_by(processes)
+
+
+def left_by(processes: list[dict[str, Any]]) -> dict[str, str]:
+    """What a run's processes left in the files they wrote: each file's checksum from the
+    process that ended last among those that wrote it (read now for older process files,
+    which have none)."""
+    from hotlap.impact.blocks import MISSING, data_digest
+
+    found: dict[str, str] = {}
+    for proc in sorted(processes, key=lambda p: int(p.get("ended_ns", 0))):
+        digests = proc.get("written_digests")
+        if isinstance(digests, dict):
+            found.update((k, v) for k, v in digests.items() if isinstance(v, str))
+            continue
+        for path in proc.get("written", []):
+            try:
+                with open(path, "rb") as f:
+                    found[path] = data_digest(f.read())
+            except OSError:
+                found[path] = MISSING
+    return found
+
+
 def _merge(project: Path, directory: Path) -> list[str]:
     import msgspec
 

@@ -251,6 +251,10 @@ class ImpactRecorder:
             "complete": self.complete,
             "unseen": self.collector.unseen_files(),
             "written": sorted(self.collector.written),
+            # What this process left in the project's files it wrote, as it ends: a merge
+            # done later (at the next start) must not take a hand edit since for the run's.
+            "written_digests": written_digests(self.collector.written, root),
+            "ended_ns": time.time_ns(),
             "tests": self.tests(),
             "contexts": contexts,
             "code_table": list(table),
@@ -274,3 +278,19 @@ class OutcomeRecorder(ImpactRecorder):
             self.outcomes[nodeid] = "failed"
         elif outcome == "" and (report.skipped or report.when in ("call", "teardown")):
             self.outcomes[nodeid] = "skipped" if report.skipped else "passed"
+
+
+def written_digests(paths: set[str], root: str) -> dict[str, str]:
+    """``{path: checksum of its content now}`` for the written files under ``root``."""
+    from hotlap.impact.blocks import MISSING, data_digest
+
+    found: dict[str, str] = {}
+    for path in sorted(paths):
+        if not path.startswith(root):
+            continue
+        try:
+            with open(path, "rb") as f:
+                found[path] = data_digest(f.read())
+        except OSError:
+            found[path] = MISSING
+    return found
