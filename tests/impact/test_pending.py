@@ -67,3 +67,23 @@ def test_claims_keep_two_merges_apart_and_dead_claims_are_taken_over(project: Pr
     assert pending.merge_pending(project.root) == ["impact: recorded dependencies of 4 tests"]
     assert live.exists() and running.exists() and not abandoned.exists()
     assert (project.root / ".hotlap" / "impact.sqlite3").exists()
+
+
+def test_a_long_merge_waits_for_the_next_start_and_loses_nothing(project: Project) -> None:
+    """A headless hotlap exits within 0.1 s of pytest: a run whose last merge took longer
+    than that leaves its data to the next start (no merge cut short and redone), which
+    merges it once its pytest runs; selection then sees every run."""
+    base = pending.base_dir(project.root)
+    first = project.run("--", "-n", "2")
+    assert first.returncode == 0, first.stdout + first.stderr
+    pending.settle(0)
+    (base / "merge-cost").write_text("9.0\n")  # as if merging one run took 9 s of CPU
+    second = project.run("--", "-n", "2")
+    assert second.returncode == 0, second.stdout + second.stderr
+    left = [d for d in base.iterdir() if (d / "run.info").exists()]
+    assert len(left) == 1  # the second run, waiting
+    third = project.run("--", "-n", "2")
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert not left[0].exists()  # merged by the third, once its pytest had started
+    project.edit("src/pkg/mathx.py", "return a * b", "return a * b + 1")
+    assert project.selected() == {"tests/test_mul.py::test_mul"}

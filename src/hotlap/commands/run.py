@@ -61,6 +61,7 @@ def run_main(
 
     cwd = cwd or Path.cwd()
     ctx = RunContext(project or cwd, list(pytest_args), ns)
+    ctx.exits_after_run = _is_headless(ns) or not _ui_available()
     hooks = _hooks(ctx)
     for hook in hooks:
         hook.prepare(ctx)  # type: ignore[attr-defined]

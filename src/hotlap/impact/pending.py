@@ -103,6 +103,9 @@ def _claim(entry: Path) -> Path | None:
     return claimed
 
 
+_COST = "merge-cost"
+
+
 def merge_pending(project: Path) -> list[str]:
     """Merge every ready run of ``project`` into its store, oldest first; the messages of
     the merges (failures included: a merge never raises)."""
@@ -112,13 +115,25 @@ def merge_pending(project: Path) -> list[str]:
             claimed = _claim(entry)
             if claimed is None:
                 continue
+            began = time.thread_time()
             try:
                 messages += _merge(project, claimed)
+                with contextlib.suppress(OSError):
+                    cost = f"{time.thread_time() - began:.3f}\n"
+                    (base_dir(project) / _COST).write_text(cost, encoding="ascii")
             except Exception as exc:  # never break a run or a command for impact data
                 messages.append(f"impact: could not record a run ({exc})")
             finally:
                 shutil.rmtree(claimed, ignore_errors=True)
         return messages
+
+
+def last_merge_cost(project: Path) -> float:
+    """CPU seconds the last merge of one run took (0.0: none known)."""
+    try:
+        return float((base_dir(project) / _COST).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return 0.0
 
 
 def last_run_written(project: Path) -> dict[str, str] | None:

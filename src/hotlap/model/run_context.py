@@ -31,6 +31,9 @@ class RunContext:
     notes: list[str] = field(default_factory=list)
     #: Set by a hook to skip running pytest (e.g. ``--affected`` found nothing to run).
     skip_reason: str = ""
+    #: hotlap exits as soon as the run ends (headless): background work a hook starts then
+    #: is cut short, and done again next time.
+    exits_after_run: bool = False
 
 
 class RunHooks(Protocol):
