@@ -82,19 +82,6 @@ def _own_writes(project: Path) -> set[str]:
     return out
 
 
-def impact_token(project: Path) -> tuple[int, ...]:
-    """A token that changes whenever the impact store is written (its files' mtimes, sizes)."""
-    out: list[int] = []
-    for name in ("impact.sqlite3", "impact.sqlite3-wal"):
-        try:
-            st = os.stat(project / ".hotlap" / name)
-        except OSError:
-            out += [0, 0]
-            continue
-        out += [st.st_mtime_ns, st.st_size]
-    return tuple(out)
-
-
 def impact_deps(project: Path, nodeids: set[str]) -> dict[str, str]:
     """Per nodeid, a digest of the code it depends on, from the impact store; {} if none.
 

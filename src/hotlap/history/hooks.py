@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotlap.channel import ENV_EXPECTED, ENV_WORKERS_SEEN
 from hotlap.export.files import atomic_write_bytes
-from hotlap.history.fingerprint import impact_deps, impact_token, source_fingerprint
+from hotlap.history.fingerprint import impact_deps, source_fingerprint
 from hotlap.history.plan import fixture_groups, schedule_payload, write_schedule
 from hotlap.history.store import (
     DB_NAME,
@@ -65,7 +65,6 @@ class HistoryHooks:
         self.schedule_path: Path | None = None
         self._workers_key: str | None = None
         self._runs_before = 0
-        self._impact_token: tuple[int, ...] = ()
         #: ``{"regressions": [...], "flaky": [...]}`` of the finished run, for its JSON report.
         self.summary: dict[str, Any] | None = None
         #: Where the finished run was recorded, and its id there (for :meth:`amend`).
@@ -117,7 +116,6 @@ class HistoryHooks:
             ctx.peak_rss = known.peak_rss
             ctx.notes.append(f"history: {runs} run{'s' * (runs != 1)}")
         self.fingerprint = source_fingerprint(ctx.project)
-        self._impact_token = impact_token(ctx.project)
         # An --affected run's tests are chosen after this (impact hooks replace the
         # arguments): the same command line selects other tests each time.
         affected = getattr(ctx.options, "affected", False)
@@ -159,11 +157,12 @@ class HistoryHooks:
         slower = regressions(state, ctx.baseline)
         keep = int(getattr(ctx.options, "history_keep", DEFAULT_KEEP) or DEFAULT_KEEP)
         ran = {rec.nodeid for rec in state.tests.values() if rec.finished is not None}
-        # Impact data describes this run only if the impact hooks recorded it already (they
-        # may finish before or after these); otherwise the project fingerprint decides.
-        deps = (
-            impact_deps(ctx.project, ran) if impact_token(ctx.project) != self._impact_token else {}
-        )
+        # Impact data describes this run only once it is merged; it is merged later (in the
+        # background, or at the next start) unless the impact hooks finished first and merged
+        # it. Otherwise the project fingerprint decides. (It was judged by the store's mtime,
+        # which a merge of an earlier run during this one also changes: the digests were then
+        # the earlier run's, computed for every test before the summary line was shown.)
+        deps = impact_deps(ctx.project, ran) if ctx.impact_merged else {}
         store, messages = record(
             directory, state, meta, fingerprint=self.fingerprint, deps=deps, keep=keep
         )

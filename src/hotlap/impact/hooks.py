@@ -112,6 +112,7 @@ class ImpactHooks:
             failed = [m for m in pending.merge_pending(ctx.project) if "could not" in m]
             if failed:
                 return failed
+            ctx.impact_merged = True
         elif not ctx.exits_after_run or pending.last_merge_cost(ctx.project) <= QUICK_MERGE:
             pending.merge_in_background(ctx.project)
         # else: a headless hotlap exits within 0.1 s of pytest, which would cut this merge

@@ -34,6 +34,8 @@ class RunContext:
     #: hotlap exits as soon as the run ends (headless): background work a hook starts then
     #: is cut short, and done again next time.
     exits_after_run: bool = False
+    #: This run's impact data is in the impact store already (merged as the run ended).
+    impact_merged: bool = False
 
 
 class RunHooks(Protocol):
