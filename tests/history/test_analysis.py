@@ -259,3 +259,14 @@ def test_live_regressions_match_a_full_walk_as_the_run_grows() -> None:
     live = LiveRegressions(limits)
     run(live)
     run(live)  # a second run's state: nothing carried over
+
+
+def test_a_baseline_s_limits_are_computed_once_for_the_live_view_and_the_end() -> None:
+    """The live checks and the run's final check share one baseline's limits (each test's
+    limit is computed once per run); another baseline gets its own."""
+    from hotlap.history.analysis import limits_of
+
+    baseline = {"t.py::a": [1.0, 1.0, 1.0, 1.0, 3.0]}
+    shared = limits_of(baseline)
+    assert limits_of(baseline) is shared
+    assert limits_of(dict(baseline)) is not shared

@@ -365,9 +365,9 @@ def _regression_function(baseline: dict[str, list[float]]) -> RegressionFn | Non
     """Live slow-regression checks against history's baseline, when there is one."""
     if not baseline:
         return None
-    from hotlap.history.analysis import Limits, LiveRegressions
+    from hotlap.history.analysis import LiveRegressions, limits_of
 
-    return LiveRegressions(Limits(baseline))
+    return LiveRegressions(limits_of(baseline))
 
 
 def _eta_function() -> EtaFn | None:

@@ -132,11 +132,25 @@ class Limits:
         return _regression(nodeid, new, self.baseline[nodeid])
 
 
+_shared: list[tuple[Mapping[str, Sequence[float]], Limits]] = []
+
+
+def limits_of(baseline: Mapping[str, Sequence[float]]) -> Limits:
+    """The :class:`Limits` of ``baseline``, shared by everyone who asks for the same
+    baseline object: the live view's checks and the run's final ones compute each test's
+    limit once (a baseline is never changed once a run has it)."""
+    if _shared and _shared[0][0] is baseline:
+        return _shared[0][1]
+    limits = Limits(baseline)
+    _shared[:] = [(baseline, limits)]
+    return limits
+
+
 def find_regressions(
     current: Mapping[str, float], baseline: Mapping[str, Sequence[float]] | Limits
 ) -> list[Regression]:
     """Regressions among ``current`` durations against earlier samples, worst first."""
-    limits = baseline if isinstance(baseline, Limits) else Limits(baseline)
+    limits = baseline if isinstance(baseline, Limits) else limits_of(baseline)
     found = [r for nodeid, new in current.items() if (r := limits.check(nodeid, new)) is not None]
     return sorted(found, key=lambda r: r.new - r.old, reverse=True)
 

@@ -12,6 +12,8 @@ import marshal
 import os
 import sqlite3
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,6 +97,7 @@ class HistoryHooks:
 
     def _prepare(self, ctx: RunContext) -> None:
         directory = history_dir(ctx.project)
+        wait_written()  # watch: the last cycle's run may still be writing
         known = load_prepared(directory)
         if known is None:
             try:
@@ -175,19 +178,20 @@ class HistoryHooks:
                 # the store finds those, so only their rows are read.
                 candidates = store.changing(FLAKY_RUNS, VERDICTS) & ran
                 flaky = find_flaky(store.tests(FLAKY_RUNS, only=candidates))
-                known = Prepared.read(store)
             finally:
                 store.close()
-            # After the close (which may checkpoint the WAL): the key is the files as left.
-            save_prepared(directory, known)
         messages += [r.message for r in slower] + [f.message for f in flaky]
         summary = {
             "regressions": [r.as_dict() for r in slower],
             "flaky": [f.as_dict() for f in flaky],
         }
         self.summary = summary
-        # Written even when recording failed: the run's report is never lost.
-        messages += save_last_report(directory, state, meta, summary)
+        # Written even when recording failed: the run's report is never lost. Built here
+        # (the state is the main thread's); written, with what the next run reads before it
+        # starts, on a thread while pytest shuts down and its summary line is shown.
+        report = _last_report(state, meta, summary)
+        recorded = store is not None
+        _write_later(lambda: _after_run(directory, report, recorded, ctx.exits_after_run))
         return messages
 
     def _record_workers(self, directory: Path, state: RunState, meta: RunMeta) -> None:
@@ -210,6 +214,7 @@ class HistoryHooks:
     def amend(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
         """pytest exited with another code than its session ended with: correct the record
         and the saved report (the run's tests and findings stay as they were)."""
+        wait_written()
         if self._recorded is None:
             return []
         directory, run_id = self._recorded
@@ -344,6 +349,57 @@ def record(
             aside = HistoryStore._move_aside(store.path)
             warnings.append(f"history: {store.path} was corrupt ({exc}); moved to {aside.name}")
     return None, warnings  # pragma: no cover
+
+
+_writer: threading.Thread | None = None
+
+
+def wait_written() -> None:
+    """Wait for what the last run left to write (see :func:`_write_later`)."""
+    writer = _writer
+    if writer is not None:
+        writer.join()
+
+
+def _write_later(work: Callable[[], None]) -> None:
+    """Run ``work`` on a thread the interpreter waits for at exit (not a daemon: nothing is
+    lost when hotlap ends first); a later run's preparation waits for it too."""
+    global _writer
+    wait_written()
+    _writer = threading.Thread(target=work, name="hotlap-history-writer")
+    _writer.start()
+
+
+def _last_report(state: RunState, meta: RunMeta, summary: dict[str, Any]) -> dict[str, Any] | None:
+    from hotlap.export.report import build_report
+
+    try:
+        return build_report(state, meta, history=summary)
+    except Exception:  # a report that cannot be built is not saved, as one not written
+        return None
+
+
+def _after_run(directory: Path, report: dict[str, Any] | None, recorded: bool, say: bool) -> None:
+    """The run's report, and what the next run's preparation reads (:class:`Prepared`)."""
+    from hotlap.export.report import write_report
+    from hotlap.history.store import LAST_REPORT
+
+    problems = []
+    if report is not None:
+        try:
+            write_report(directory / LAST_REPORT, report, compact=True)
+        except OSError as exc:
+            problems.append(f"history: last report not saved ({exc})")
+    if recorded:
+        try:
+            with HistoryStore.open(directory) as store:
+                known = Prepared.read(store)
+            # After the close (which may checkpoint the WAL): the key is the files as left.
+            save_prepared(directory, known)
+        except (OSError, HistoryError, sqlite3.Error):
+            pass  # only a faster start is lost: the next run reads the store
+    if problems and say:
+        print("\n".join(f"hotlap: {p}" for p in problems), file=sys.stderr)
 
 
 def save_last_report(
