@@ -56,18 +56,13 @@ def _own_writes(project: Path) -> set[str]:
     # pytest runs): its files say what it wrote, without the merge before pytest starts.
     waiting = last_run_written(project)
     if waiting is not None:
-        from hotlap.impact.blocks import MISSING, data_digest
+        from hotlap.impact.blocks import file_digest
 
-        out = set()
-        for path, left in waiting.items():
-            try:
-                with open(path, "rb") as f:
-                    now = data_digest(f.read())
-            except OSError:
-                now = MISSING
-            if now == left:
-                out.add(os.path.relpath(path, project))
-        return out
+        return {
+            os.path.relpath(path, project)
+            for path, left in waiting.items()
+            if file_digest(path) == left
+        }
     writes = run_writes(project)
     if not writes:
         return set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,6 +145,15 @@ def listing_digest(path: str) -> str:
 def data_digest(content: bytes) -> str:
     """Checksum of a data file's bytes."""
     return hashlib.blake2b(content, digest_size=10).hexdigest()
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """:func:`data_digest` of the file at ``path`` now, :data:`MISSING` if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return data_digest(f.read())
+    except OSError:
+        return MISSING
 
 
 class _StripBodies(ast.NodeTransformer):

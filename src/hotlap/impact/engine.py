@@ -132,17 +132,13 @@ def run_writes(project: Path) -> dict[str, str]:
 def own_writes(root: Path, writes: dict[str, str], rels: list[str]) -> set[str]:
     """Those of ``rels`` that still hold what the last run wrote there (by content: an edit
     by anyone since, even one that kept the mtime, is not the run's)."""
-    from hotlap.impact.blocks import MISSING, data_digest
+    from hotlap.impact.blocks import file_digest
 
     found = set()
     for rel in rels:
         left = writes.get(rel)
         if left is None:
             continue
-        try:
-            now = data_digest((root / rel).read_bytes())
-        except OSError:
-            now = MISSING
-        if now == left:
+        if file_digest(root / rel) == left:
             found.add(rel)
     return found

@@ -160,20 +160,15 @@ def left_by(processes: list[dict[str, Any]]) -> dict[str, str]:
     """What a run's processes left in the files they wrote: each file's checksum from the
     process that ended last among those that wrote it (read now for older process files,
     which have none)."""
-    from hotlap.impact.blocks import MISSING, data_digest
+    from hotlap.impact.blocks import file_digest
 
     found: dict[str, str] = {}
     for proc in sorted(processes, key=lambda p: int(p.get("ended_ns", 0))):
         digests = proc.get("written_digests")
         if isinstance(digests, dict):
             found.update((k, v) for k, v in digests.items() if isinstance(v, str))
-            continue
-        for path in proc.get("written", []):
-            try:
-                with open(path, "rb") as f:
-                    found[path] = data_digest(f.read())
-            except OSError:
-                found[path] = MISSING
+        else:
+            found.update((path, file_digest(path)) for path in proc.get("written", []))
     return found
 
 

@@ -282,15 +282,6 @@ class OutcomeRecorder(ImpactRecorder):
 
 def written_digests(paths: set[str], root: str) -> dict[str, str]:
     """``{path: checksum of its content now}`` for the written files under ``root``."""
-    from hotlap.impact.blocks import MISSING, data_digest
+    from hotlap.impact.blocks import file_digest
 
-    found: dict[str, str] = {}
-    for path in sorted(paths):
-        if not path.startswith(root):
-            continue
-        try:
-            with open(path, "rb") as f:
-                found[path] = data_digest(f.read())
-        except OSError:
-            found[path] = MISSING
-    return found
+    return {path: file_digest(path) for path in sorted(paths) if path.startswith(root)}
