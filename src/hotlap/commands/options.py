@@ -115,6 +115,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_safety_options(parser: argparse.ArgumentParser) -> None:
+    """``--find-polluters`` (``hotlap run``)."""
+    safety = parser.add_argument_group("parallel safety")
+    safety.add_argument(
+        "--find-polluters",
+        action="store_true",
+        help="after the run, rerun each failed test alone and, when it passes, bisect the "
+        "tests its worker ran before it to the ones that make it fail",
+    )
+
+
 def add_shard_option(parser: argparse.ArgumentParser) -> None:
     """``--shard K/N`` (``hotlap run`` and ``demo``; a watch cycle is never a CI shard)."""
     ci = parser.add_argument_group("CI shards")
@@ -257,6 +268,8 @@ def parse_run_args(
     )
     add_run_options(parser)
     add_shard_option(parser)
+    if prog == "hotlap run":
+        add_safety_options(parser)
     ns, rest = parse_with_config(parser, argv, config)
     if ns.shard is not None:
         from hotlap.history.shards import ShardSpecError, parse_shard

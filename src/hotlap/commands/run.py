@@ -81,6 +81,9 @@ def run_main(
         env["HOTLAP_KILL_AFTER"] = str(ns.kill_after)
 
     events: list[Event] = []
+    find_polluters = bool(getattr(ns, "find_polluters", False))
+    if find_polluters:
+        ctx.pytest_args = _with_randomly_seed(ctx.pytest_args)
 
     def new_session(args: list[str], *, whole: bool = True) -> RunSession:
         events.clear()  # --record keeps the last run (the dashboard's r/f start new ones)
@@ -91,11 +94,16 @@ def run_main(
             cwd,
             env,
             command=pytest_command(sharded, choice),
-            on_drain=events.extend if ns.record else None,
+            on_drain=events.extend if ns.record or find_polluters else None,
         )
 
     try:
-        return _run(ns, ctx, cwd, hooks, choice, cores, new_session, events, title, display_args)
+        code = _run(ns, ctx, cwd, hooks, choice, cores, new_session, events, title, display_args)
+        if find_polluters:
+            from hotlap.commands.safety import report_polluters
+
+            report_polluters(ns, ctx.pytest_args, cwd, events)
+        return code
     finally:
         if shard_file is not None:
             with contextlib.suppress(OSError):
@@ -285,6 +293,18 @@ def _run(
             if not line.startswith("wrote "):
                 print(f"hotlap: {line}", file=sys.stderr)
     return code
+
+
+def _with_randomly_seed(args: list[str]) -> list[str]:
+    """``args`` with a ``--randomly-seed`` when pytest-randomly runs without one: the reruns
+    of a polluter search need the seed the run used (each test reseeds ``random`` with it)."""
+    from hotlap.safety.polluters import randomly_active
+
+    if not randomly_active(args) or any("randomly-seed" in a or "randomly_seed" in a for a in args):
+        return args
+    import random
+
+    return [*args, f"--randomly-seed={random.randrange(2**32)}"]
 
 
 def _shard_args(ns: argparse.Namespace, ctx: RunContext) -> tuple[list[str], str | None]:
