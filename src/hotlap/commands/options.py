@@ -98,6 +98,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run only the tests the changes since the last run can affect",
     )
+    hist.add_argument(
+        "--serial-marker",
+        default=None,
+        metavar="NAME",
+        help="with -n: tests with this marker (default 'serial') run after the others, "
+        "alone, on one worker",
+    )
     faults = parser.add_argument_group("faults")
     faults.add_argument(
         "--hang-after",

@@ -79,6 +79,8 @@ def run_main(
         env["HOTLAP_HANG_AFTER"] = str(ns.hang_after)
     if ns.kill_after:
         env["HOTLAP_KILL_AFTER"] = str(ns.kill_after)
+    if getattr(ns, "serial_marker", None):
+        env["HOTLAP_SERIAL_MARKER"] = ns.serial_marker
 
     events: list[Event] = []
     find_polluters = bool(getattr(ns, "find_polluters", False))
