@@ -83,12 +83,21 @@ def run_main(
         env["HOTLAP_SERIAL_MARKER"] = ns.serial_marker
 
     events: list[Event] = []
+    hazards: list[Event] = []  # what tests left changed in their process (hotlap safety)
+    keep_events = bool(ns.record)
     find_polluters = bool(getattr(ns, "find_polluters", False))
     if find_polluters:
         ctx.pytest_args = _with_randomly_seed(ctx.pytest_args)
+        keep_events = True
+
+    def on_drain(batch: list[Event]) -> None:
+        if keep_events:
+            events.extend(batch)
+        hazards.extend(e for e in batch if e.kind == "hazard")
 
     def new_session(args: list[str], *, whole: bool = True) -> RunSession:
         events.clear()  # --record keeps the last run (the dashboard's r/f start new ones)
+        hazards.clear()
         # The shard is of the whole suite: rerunning named (failed) tests runs them all.
         sharded = [*shard_args, *args] if whole else args
         return RunSession(
@@ -96,11 +105,24 @@ def run_main(
             cwd,
             env,
             command=pytest_command(sharded, choice),
-            on_drain=events.extend if ns.record or find_polluters else None,
+            on_drain=on_drain,
         )
 
     try:
-        code = _run(ns, ctx, cwd, hooks, choice, cores, new_session, events, title, display_args)
+        started = time.time()
+
+        def after_run(state: RunState) -> None:
+            """Keep the hazards of a run that ran tests (not --collect-only, not -k none)."""
+            ran = not state.session.dry_run and any(t.done for t in state.tests.values())
+            if ran and not ns.no_history:
+                from hotlap.commands.safety import record_hazards
+
+                record_hazards(ctx.project, hazards, started)
+
+        code = _run(
+            ns, ctx, cwd, hooks, choice, cores, new_session, events, title, display_args,
+            after_run,
+        )  # fmt: skip
         if find_polluters:
             from hotlap.commands.safety import report_polluters
 
@@ -132,6 +154,7 @@ def _run(
     events: list[Event],
     title: str | None,
     display_args: list[str] | None,
+    after_run: Callable[[RunState], None],
 ) -> int:
     """The run itself, shown and exported (the rest of :func:`run_main`)."""
     from hotlap.runner.command import pytest_command, shell_command
@@ -272,6 +295,7 @@ def _run(
         settle = getattr(hook, "settle", None)
         if settle is not None:
             settle(0.1)  # what is left when hotlap exits is done next time
+    after_run(state)
     # After a debug run (the exit code), the exports describe the run before it.
     meta = finisher.final(state, source.returncode if source.returncode is not None else code)
     for message in finisher.messages:

@@ -69,3 +69,56 @@ def _add_to_report(path: str, verdicts: Sequence[Verdict]) -> None:
         write_report(path, report)
     except OSError as exc:
         print(f"hotlap: could not add the polluters to {path}: {exc}", file=sys.stderr)
+
+
+def record_hazards(project: Path, hazards: Sequence[Event], started: float) -> None:
+    """Keep the run's hazards in ``.hotlap/safety.json`` (``hotlap safety`` reads them)."""
+    from hotlap.paths import STATE_DIR, make_dirs
+    from hotlap.protocol import Hazard
+    from hotlap.safety.hazards import FILE_NAME, record_run
+
+    found = [h for h in hazards if isinstance(h, Hazard)]
+    directory = project / STATE_DIR
+    try:
+        make_dirs(directory)
+        record_run(directory / FILE_NAME, found, started=started)
+    except OSError as exc:
+        print(f"hotlap: could not record the run's hazards: {exc}", file=sys.stderr)
+
+
+def safety_main(argv: list[str]) -> int:
+    """``hotlap safety [--json]``: what tests left changed in their process in the last runs."""
+    from hotlap.commands.options import _Parser
+    from hotlap.paths import STATE_DIR
+    from hotlap.safety.hazards import FILE_NAME, by_test, describe, read_runs
+
+    parser = _Parser(
+        prog="hotlap safety",
+        description="What tests left changed in their process (environment variables, the "
+        "working directory, sys.path) in the last runs, and which tests share it.",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    ns = parser.parse_args(argv)
+    runs = read_runs(Path.cwd() / STATE_DIR / FILE_NAME)
+    tests = by_test(runs)
+    if ns.json:
+        print(json.dumps({"version": 1, "runs": len(runs), "tests": tests}, indent=2))
+        return 0
+    if not runs:
+        print("hotlap: no run recorded here yet (hotlap run records hazards)")
+        return 0
+    if not tests:
+        print(f"no hazards in the last {len(runs)} run(s)")
+        return 0
+    shared = set()
+    for nodeid, hazards in tests.items():
+        print(nodeid)
+        for h in hazards:
+            print(f"  {describe(h)}")
+            if h["shared_with"]:
+                shared.update([nodeid, *h["shared_with"]])
+    if shared:
+        print(
+            f"\nsuggest @pytest.mark.serial for tests that share state: {', '.join(sorted(shared))}"
+        )
+    return 0
