@@ -28,7 +28,9 @@ _CUT = 200
 
 
 def configure(config: pytest.Config, role: Role) -> None:
-    if role is not Role.CONTROLLER:
+    from hotlap.plugin.sink import app_drives
+
+    if role is not Role.CONTROLLER and app_drives():
         config.pluginmanager.register(HazardWatch(config), "hotlap-hazards")
 
 

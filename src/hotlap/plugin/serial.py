@@ -49,6 +49,10 @@ def marker_name(config: pytest.Config) -> str:
 
 
 def configure(config: pytest.Config, role: Role) -> None:
+    from hotlap.plugin.sink import app_drives
+
+    if not (app_drives() or config.getoption("hotlap_serial_marker", None)):
+        return  # inert: plain pytest with hotlap installed
     marker = marker_name(config)
     config.addinivalue_line("markers", f"{marker}: never runs while another test runs (hotlap)")
     if role is Role.WORKER:
