@@ -86,6 +86,9 @@ def test_polluters_first_middle_last_and_together_one_process(tmp_path: Path) ->
         ("v_pair", "test_s.py::test_p_pair1, test_s.py::test_p_pair2"),
     ):
         line = f"polluted: test_s.py::test_{victim} fails after {polluters} (passes alone)"
+        # The hazard the polluter left, as seen in the run.
+        env = {"v_first": "HL_A", "v_mid": "HL_B", "v_last": "HL_C"}.get(victim)
+        line += f"; left behind: env {env}" if env else "; left behind: env HL_X, env HL_Y"
         assert line in proc.stdout.splitlines(), out
     assert not [
         x for x in proc.stdout.splitlines() if x.startswith("polluted: test_s.py::test_v_alone")
@@ -120,7 +123,7 @@ def test_polluter_on_the_victims_worker_under_xdist(tmp_path: Path, dist: str) -
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     line = "polluted: test_mine.py::test_m_victim fails after test_mine.py::test_m_pollute"
-    assert f"{line} (passes alone)" in proc.stdout.splitlines(), out
+    assert f"{line} (passes alone); left behind: env HL_M" in proc.stdout.splitlines(), out
     verdict = _verdicts(project)["test_m_victim"]
     assert verdict["worker"].startswith("gw")
     assert verdict["prefix"] == 4, verdict

@@ -22,6 +22,7 @@ def report_polluters(
     failed test, and add them to the JSON report when one was written."""
     from hotlap.impact.fingerprint import split_args
     from hotlap.model.run_state import RunState
+    from hotlap.protocol import Hazard
     from hotlap.safety.order import ran_before, worker_orders
     from hotlap.safety.polluters import Rerunner, find_polluters, randomly_active, rerun_options
 
@@ -47,6 +48,12 @@ def report_polluters(
 
     print(f"hotlap: looking for polluters of {len(failures)} failed test(s)", file=sys.stderr)
     verdicts = find_polluters(failures, where, rerun)
+    left: dict[str, list[str]] = {}
+    for e in events:
+        if isinstance(e, Hazard):
+            left.setdefault(e.nodeid, []).append(f"{e.hazard} {e.name}".strip())
+    for verdict in verdicts:
+        verdict.links = [h for p in verdict.polluters for h in dict.fromkeys(left.get(p, []))]
     for verdict in verdicts:
         print(verdict.line(), flush=True)
     print(f"hotlap: the polluter search took {rerun.runs} pytest run(s)", file=sys.stderr)

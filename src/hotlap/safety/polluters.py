@@ -44,11 +44,15 @@ class Verdict:
     polluters: list[str] = field(default_factory=list)
     prefix: int = 0  # how many tests ran before it on its worker
     runs: int = 0  # extra pytest runs the search took
+    #: The hazards the polluters were seen leaving in the run ("env HL_A", "cwd", ...).
+    links: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         """The headless output's line for this test."""
         if self.verdict == "polluted":
-            return f"polluted: {self.victim} fails after {', '.join(self.polluters)} (passes alone)"
+            linked = f"; left behind: {', '.join(self.links)}" if self.links else ""
+            polluters = ", ".join(self.polluters)
+            return f"polluted: {self.victim} fails after {polluters} (passes alone){linked}"
         runs = f"{self.runs} run" + ("s" if self.runs != 1 else "")
         return f"no polluter: {self.victim} {self.verdict} ({runs})"
 
