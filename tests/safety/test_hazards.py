@@ -9,7 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
+
+from hotlap.export.report import load_schema
 
 PYTEST_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
 
@@ -47,8 +50,8 @@ def test_hazards_per_test_with_evidence(tmp_path: Path, workers: str) -> None:
     the serial suggestion; what monkeypatch restores and a clean test are not reported."""
     (tmp_path / "pytest.ini").write_text(PYTEST_INI)
     (tmp_path / "test_h.py").write_text(SUITE)
-    proc = _run(tmp_path, "run", "--headless", "--no-impact", "--", "-n", workers,
-                "-p", "no:randomly")  # fmt: skip
+    proc = _run(tmp_path, "run", "--headless", "--no-impact", "--json", "r.json",
+                "--", "-n", workers, "-p", "no:randomly")  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     shown = _run(tmp_path, "safety", "--json")
     assert shown.returncode == 0, shown.stderr
@@ -72,6 +75,10 @@ def test_hazards_per_test_with_evidence(tmp_path: Path, workers: str) -> None:
     assert after["test_cwd"].endswith("test_cwd0")
     assert after["test_path"] == "present"
     assert tests["test_h.py::test_env"][0]["shared_with"] == ["test_h.py::test_env_again"]
+    report = json.loads((tmp_path / "r.json").read_text())
+    jsonschema.validate(report, load_schema())
+    in_report = {(h["nodeid"].split("::")[1], h["hazard"], h["name"]) for h in report["hazards"]}
+    assert in_report == {(test, *h) for test, hs in found.items() for h in hs}
     text = _run(tmp_path, "safety").stdout
     assert "sets environment variable HL_LEAK and leaves it so" in text
     assert "adds '/nowhere' in sys.path and leaves it" in text

@@ -123,6 +123,13 @@ def run_main(
             ns, ctx, cwd, hooks, choice, cores, new_session, events, title, display_args,
             after_run,
         )  # fmt: skip
+        if ns.json and hazards:
+            from hotlap.commands.safety import add_to_report
+            from hotlap.protocol import Hazard
+            from hotlap.safety.hazards import to_json
+
+            found = [to_json(h) for h in hazards if isinstance(h, Hazard)]
+            add_to_report(ns.json, "hazards", found)
         if find_polluters:
             from hotlap.commands.safety import report_polluters
 

@@ -58,12 +58,12 @@ def report_polluters(
         print(verdict.line(), flush=True)
     print(f"hotlap: the polluter search took {rerun.runs} pytest run(s)", file=sys.stderr)
     if getattr(ns, "json", None):
-        _add_to_report(ns.json, verdicts)
+        add_to_report(ns.json, "polluters", [v.to_json() for v in verdicts])
     return verdicts
 
 
-def _add_to_report(path: str, verdicts: Sequence[Verdict]) -> None:
-    """The JSON report at ``path`` with a ``polluters`` list (one entry per failed test)."""
+def add_to_report(path: str, key: str, value: object) -> None:
+    """The JSON report at ``path`` gets ``key``: ``value`` (after the run wrote it)."""
     from hotlap.export.report import write_report
 
     try:
@@ -71,11 +71,11 @@ def _add_to_report(path: str, verdicts: Sequence[Verdict]) -> None:
             report = json.load(f)
     except (OSError, ValueError):
         return  # not written (the run said why)
-    report["polluters"] = [v.to_json() for v in verdicts]
+    report[key] = value
     try:
         write_report(path, report)
     except OSError as exc:
-        print(f"hotlap: could not add the polluters to {path}: {exc}", file=sys.stderr)
+        print(f"hotlap: could not add the {key} to {path}: {exc}", file=sys.stderr)
 
 
 def record_hazards(project: Path, hazards: Sequence[Event], started: float) -> None:
