@@ -2,8 +2,11 @@
 
 Both xdist's ``LoadScheduling`` and hotlap's ``LongestFirstScheduling`` fill
 ``self.pending`` by a slice assignment once the collection is known, hand tests out from it,
-and call ``node.shutdown()`` when it is empty. So: ``pending`` becomes a list that keeps the
-serial indices out of that first assignment; one node (the first) has its shutdown deferred
+and call ``node.shutdown()`` when it is empty. So: ``pending`` becomes a list that reads the
+marked tests at that first assignment; without any, nothing else changes (the scheduler keeps
+its class and its nodes their ``shutdown``: wrapping them regardless made remote-worker runs
+with a crash and a killed hang differ, tests/remote/test_remote_workers.py, cause not found).
+With some, it keeps their indices out and the scheduler becomes a serial one: one node (the first) has its shutdown deferred
 while serial tests are held; the others are shut down as usual; when they have completed
 everything (their ``node2pending`` is empty or they are gone), the held tests are sent to the
 kept node, which is then shut down too. The node runs what it had queued first, one test at
@@ -13,30 +16,44 @@ a time, while no other worker runs anything.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 
 class _HeldBack(list):  # type: ignore[type-arg]
-    """``pending``: the first slice assignment with the collection's order loses the serial
-    indices to ``owner.held``."""
+    """``pending``: its first slice assignment (the collection's order) reads the marked
+    tests; when there are some, it keeps them out and turns the scheduler into one that
+    holds them back. Without serial tests the scheduler is left exactly as it was."""
 
-    def __init__(self, owner: Any) -> None:
+    def __init__(self, sched: Any, path: str, say: Callable[[str], None]) -> None:
         super().__init__()
-        self.owner = owner
+        self.sched, self.path, self.say = sched, path, say
+        self.read = False
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        if isinstance(key, slice) and not self.owner.serial_read:
-            value = self.owner.serial_hold(value)
+        if isinstance(key, slice) and not self.read:
+            self.read = True
+            value = self._hold(list(value))
         super().__setitem__(key, value)
+
+    def _hold(self, order: list[int]) -> list[int]:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                marked = set(json.load(f))
+        except (OSError, ValueError):
+            return order
+        collection = self.sched.collection or []
+        held = [i for i in order if collection[i] in marked]
+        if not held:
+            return order
+        _become_serial(self.sched, held, self.say)
+        return [i for i in order if collection[i] not in marked]
 
 
 class SerialMixin:
     """Mixed before the scheduler's own class (see :func:`hold_serial`)."""
 
-    serial_path: str
     serial_say: Callable[[str], None]
-    serial_read: bool
     held: list[int]
     kept: Any
     deferred: bool
@@ -46,24 +63,6 @@ class SerialMixin:
     pending: list[int]
     node2pending: dict[Any, list[int]]
     nodes: list[Any]
-
-    def serial_hold(self, indices: Iterable[int]) -> list[int]:
-        self.serial_read = True
-        try:
-            with open(self.serial_path, encoding="utf-8") as f:
-                marked = set(json.load(f))
-        except (OSError, ValueError):
-            marked = set()
-        order = list(indices)
-        collection = self.collection or []
-        self.held = [i for i in order if collection[i] in marked]
-        if self.held:
-            self.kept = self.nodes[0]
-            self.serial_say(
-                f"{len(self.held)} serial test(s) held back: they run after the others, "
-                f"alone, on {self.kept.gateway.id}"
-            )
-        return [i for i in order if collection[i] not in marked]
 
     def serial_shutdown(self, node: Any, real: Callable[[], None]) -> None:
         """``node.shutdown()`` while serial tests are held: deferred for the kept node."""
@@ -93,8 +92,7 @@ class SerialMixin:
 
     def add_node(self, node: Any) -> None:
         super().add_node(node)  # type: ignore[misc]
-        real = node.shutdown
-        node.shutdown = lambda: self.serial_shutdown(node, real)
+        _wrap_shutdown(self, node)
 
     def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
         super().mark_test_complete(node, item_index, duration)  # type: ignore[misc]
@@ -112,15 +110,29 @@ _CLASSES: dict[type, type] = {}
 
 
 def hold_serial(sched: Any, path: str, say: Callable[[str], None]) -> None:
-    """Turn ``sched`` (a load scheduler before its first ``schedule()``) into one that holds
-    the serial tests back."""
+    """Let ``sched`` (a load scheduler before its first ``schedule()``) hold the serial tests
+    back once it knows the collection (``path``: the marked nodeids the workers wrote)."""
+    pending = _HeldBack(sched, path, say)
+    pending.extend(sched.pending)
+    sched.pending = pending
+
+
+def _become_serial(sched: Any, held: list[int], say: Callable[[str], None]) -> None:
     base = type(sched)
     cls = _CLASSES.get(base)
     if cls is None:
         cls = _CLASSES[base] = type(f"Serial{base.__name__}", (SerialMixin, base), {})
     sched.__class__ = cls
-    sched.serial_path, sched.serial_say = path, say
-    sched.serial_read, sched.held, sched.kept, sched.deferred = False, [], None, False
-    pending = _HeldBack(sched)
-    pending.extend(sched.pending)
-    sched.pending = pending
+    sched.serial_say, sched.held, sched.deferred = say, held, False
+    sched.kept = sched.nodes[0]
+    for node in sched.nodes:
+        _wrap_shutdown(sched, node)
+    say(
+        f"{len(held)} serial test(s) held back: they run after the others, alone, on "
+        f"{sched.kept.gateway.id}"
+    )
+
+
+def _wrap_shutdown(sched: Any, node: Any) -> None:
+    real = node.shutdown
+    node.shutdown = lambda: sched.serial_shutdown(node, real)
