@@ -3,14 +3,14 @@
 Both xdist's ``LoadScheduling`` and hotlap's ``LongestFirstScheduling`` fill
 ``self.pending`` by a slice assignment once the collection is known, hand tests out from it,
 and call ``node.shutdown()`` when it is empty. So: ``pending`` becomes a list that reads the
-marked tests at that first assignment; without any, nothing else changes (the scheduler keeps
-its class and its nodes their ``shutdown``: wrapping them regardless made remote-worker runs
-with a crash and a killed hang differ, tests/remote/test_remote_workers.py, cause not found).
-With some, it keeps their indices out and the scheduler becomes a serial one: one node (the first) has its shutdown deferred
-while serial tests are held; the others are shut down as usual; when they have completed
-everything (their ``node2pending`` is empty or they are gone), the held tests are sent to the
-kept node, which is then shut down too. The node runs what it had queued first, one test at
-a time, while no other worker runs anything.
+marked tests at that first assignment; without any, nothing else changes (the scheduler
+keeps its class and its nodes their ``shutdown``: a run without serial tests is scheduled
+exactly as before). With some, it keeps their indices out and the scheduler becomes a serial
+one: one node (the first) has its shutdown deferred while serial tests are held; the others
+are shut down as usual; when they have completed everything (their ``node2pending`` is empty
+or they are gone), the held tests are sent to the kept node, which is then shut down too.
+The node runs what it had queued first, one test at a time, while no other worker runs
+anything.
 """
 
 from __future__ import annotations
