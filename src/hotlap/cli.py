@@ -16,7 +16,9 @@ from collections.abc import Callable
 from hotlap import __version__
 from hotlap.commands.options import UsageError
 
-SUBCOMMANDS = ("run", "demo", "watch", "affected", "mutate", "report", "export", "merge", "replay")
+SUBCOMMANDS = (
+    "run", "demo", "watch", "affected", "mutate", "safety", "report", "export", "merge", "replay",
+)  # fmt: skip
 
 # Subcommand -> "module:function" taking the rest of the command line.
 _COMMANDS = {
@@ -25,6 +27,7 @@ _COMMANDS = {
     "watch": "hotlap.commands.watch:watch_main",
     "affected": "hotlap.commands.affected:affected_main",
     "mutate": "hotlap.commands.mutate:mutate_main",
+    "safety": "hotlap.commands.safety:safety_main",
     "report": "hotlap.commands.history:report_main",
     "export": "hotlap.commands.history:export_main",
     "merge": "hotlap.commands.history:merge_main",
@@ -36,7 +39,7 @@ def _usage() -> str:
     return (
         f"hotlap {__version__}: a live dashboard for pytest-xdist runs\n\n"
         "usage: hotlap [run] [HOTLAP OPTIONS] [PYTEST ARGS...]\n"
-        "       hotlap demo | watch | affected | mutate | report | export | merge | replay"
+        "       hotlap demo | watch | affected | mutate | safety | report | export | merge | replay"
         "  [-h]\n\n"
         "Arguments hotlap does not know go to pytest; '--' ends hotlap's options.\n"
         "`hotlap run -h` lists the run options."

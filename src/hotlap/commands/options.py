@@ -98,6 +98,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run only the tests the changes since the last run can affect",
     )
+    hist.add_argument(
+        "--serial-marker",
+        default=None,
+        metavar="NAME",
+        help="with -n: tests with this marker (default 'serial') run after the others, "
+        "alone, on one worker",
+    )
     faults = parser.add_argument_group("faults")
     faults.add_argument(
         "--hang-after",
@@ -112,6 +119,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SECONDS",
         help="kill a worker whose test runs longer than SECONDS (off by default)",
+    )
+
+
+def add_safety_options(parser: argparse.ArgumentParser) -> None:
+    """``--find-polluters`` (``hotlap run``)."""
+    safety = parser.add_argument_group("parallel safety")
+    safety.add_argument(
+        "--find-polluters",
+        action="store_true",
+        help="after the run, rerun each failed test alone and, when it passes, bisect the "
+        "tests its worker ran before it to the ones that make it fail",
     )
 
 
@@ -257,6 +275,8 @@ def parse_run_args(
     )
     add_run_options(parser)
     add_shard_option(parser)
+    if prog == "hotlap run":
+        add_safety_options(parser)
     ns, rest = parse_with_config(parser, argv, config)
     if ns.shard is not None:
         from hotlap.history.shards import ShardSpecError, parse_shard

@@ -79,11 +79,25 @@ def run_main(
         env["HOTLAP_HANG_AFTER"] = str(ns.hang_after)
     if ns.kill_after:
         env["HOTLAP_KILL_AFTER"] = str(ns.kill_after)
+    if getattr(ns, "serial_marker", None):
+        env["HOTLAP_SERIAL_MARKER"] = ns.serial_marker
 
     events: list[Event] = []
+    hazards: list[Event] = []  # what tests left changed in their process (hotlap safety)
+    keep_events = bool(ns.record)
+    find_polluters = bool(getattr(ns, "find_polluters", False))
+    if find_polluters:
+        ctx.pytest_args = _with_randomly_seed(ctx.pytest_args)
+        keep_events = True
+
+    def on_drain(batch: list[Event]) -> None:
+        if keep_events:
+            events.extend(batch)
+        hazards.extend(e for e in batch if e.kind == "hazard")
 
     def new_session(args: list[str], *, whole: bool = True) -> RunSession:
         events.clear()  # --record keeps the last run (the dashboard's r/f start new ones)
+        hazards.clear()
         # The shard is of the whole suite: rerunning named (failed) tests runs them all.
         sharded = [*shard_args, *args] if whole else args
         return RunSession(
@@ -91,11 +105,36 @@ def run_main(
             cwd,
             env,
             command=pytest_command(sharded, choice),
-            on_drain=events.extend if ns.record else None,
+            on_drain=on_drain,
         )
 
     try:
-        return _run(ns, ctx, cwd, hooks, choice, cores, new_session, events, title, display_args)
+        started = time.time()
+
+        def after_run(state: RunState) -> None:
+            """Keep the hazards of a run that ran tests (not --collect-only, not -k none)."""
+            ran = not state.session.dry_run and any(t.done for t in state.tests.values())
+            if ran and not ns.no_history:
+                from hotlap.commands.safety import record_hazards
+
+                record_hazards(ctx.project, hazards, started)
+
+        code = _run(
+            ns, ctx, cwd, hooks, choice, cores, new_session, events, title, display_args,
+            after_run,
+        )  # fmt: skip
+        if ns.json and hazards:
+            from hotlap.commands.safety import add_to_report
+            from hotlap.protocol import Hazard
+            from hotlap.safety.hazards import to_json
+
+            found = [to_json(h) for h in hazards if isinstance(h, Hazard)]
+            add_to_report(ns.json, "hazards", found)
+        if find_polluters:
+            from hotlap.commands.safety import report_polluters
+
+            report_polluters(ns, ctx.pytest_args, cwd, events)
+        return code
     finally:
         if shard_file is not None:
             with contextlib.suppress(OSError):
@@ -122,6 +161,7 @@ def _run(
     events: list[Event],
     title: str | None,
     display_args: list[str] | None,
+    after_run: Callable[[RunState], None],
 ) -> int:
     """The run itself, shown and exported (the rest of :func:`run_main`)."""
     from hotlap.runner.command import pytest_command, shell_command
@@ -262,6 +302,7 @@ def _run(
         settle = getattr(hook, "settle", None)
         if settle is not None:
             settle(0.1)  # what is left when hotlap exits is done next time
+    after_run(state)
     # After a debug run (the exit code), the exports describe the run before it.
     meta = finisher.final(state, source.returncode if source.returncode is not None else code)
     for message in finisher.messages:
@@ -285,6 +326,18 @@ def _run(
             if not line.startswith("wrote "):
                 print(f"hotlap: {line}", file=sys.stderr)
     return code
+
+
+def _with_randomly_seed(args: list[str]) -> list[str]:
+    """``args`` with a ``--randomly-seed`` when pytest-randomly runs without one: the reruns
+    of a polluter search need the seed the run used (each test reseeds ``random`` with it)."""
+    from hotlap.safety.polluters import randomly_active
+
+    if not randomly_active(args) or any("randomly-seed" in a or "randomly_seed" in a for a in args):
+        return args
+    import random
+
+    return [*args, f"--randomly-seed={random.randrange(2**32)}"]
 
 
 def _shard_args(ns: argparse.Namespace, ctx: RunContext) -> tuple[list[str], str | None]:

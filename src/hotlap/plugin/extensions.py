@@ -17,6 +17,8 @@ MODULES = (
     "hotlap.plugin.remote",  # first: a worker on another host adopts the controller's channel
     "hotlap.plugin.shard",  # --hotlap-shard K/N (history)
     "hotlap.plugin.schedule",  # duration-aware ordering (history)
+    "hotlap.plugin.serial",  # serial-marked tests alone, after the others (safety)
+    "hotlap.plugin.hazards",  # what a test leaves changed in its process (safety)
     "hotlap.plugin.slow",  # --slow-threshold / --fail-unmarked-slow (history)
     "hotlap.plugin.reruns",  # --reruns (history)
     "hotlap.plugin.impact",  # per-test dependency recording (impact)

@@ -196,6 +196,14 @@ if hasattr(os, "register_at_fork"):
 channel_factory: Callable[[str], Sink] | None = None
 
 
+def app_drives() -> bool:
+    """Whether the app asked for events (what :func:`sink_from_env` needs), without
+    connecting."""
+    return channel_factory is not None or bool(
+        os.environ.get(ENV_SOCKET) and os.environ.get(ENV_TOKEN)
+    )
+
+
 def sink_from_env(worker: str) -> Sink | None:
     """A socket sink if the app asked for one through the environment (on a worker that
     cannot reach the app's socket, the controller's channel instead)."""

@@ -241,6 +241,21 @@ class AssertDiff(Event, frozen=True):
     explanation: str
 
 
+class Hazard(Event, frozen=True):
+    """Something a test left changed in its process (``hotlap safety``): seen by comparing
+    the process before its setup with after its teardown.
+
+    ``hazard`` is ``env`` (``name`` the variable), ``cwd`` or ``sys.path``; ``before`` and
+    ``after`` the values ("" for a variable that was not set / is gone), cut to 200 chars.
+    """
+
+    nodeid: str
+    hazard: str
+    name: str
+    before: str
+    after: str
+
+
 class SessionFinish(Event, frozen=True):
     """The session ended; ``stats`` are pytest's own summary counts by category."""
 
@@ -282,6 +297,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RecoveredReports,
         HangStack,
         AssertDiff,
+        Hazard,
         SessionFinish,
         ResourceSample,
     )

@@ -1,0 +1,131 @@
+"""Parallel safety's commands: the polluter search after ``hotlap run --find-polluters``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hotlap.protocol import Event
+    from hotlap.safety.polluters import Verdict
+
+
+def report_polluters(
+    ns: argparse.Namespace, pytest_args: Sequence[str], cwd: Path, events: Sequence[Event]
+) -> list[Verdict]:
+    """Search the polluters of the run's failed tests (``events``), print one line per
+    failed test, and add them to the JSON report when one was written."""
+    from hotlap.impact.fingerprint import split_args
+    from hotlap.model.run_state import RunState
+    from hotlap.protocol import Hazard
+    from hotlap.safety.order import ran_before, worker_orders
+    from hotlap.safety.polluters import Rerunner, find_polluters, randomly_active, rerun_options
+
+    state = RunState()
+    for event in events:
+        state.apply(event)
+    failures = [n for n in state.failures if n in state.tests]
+    if not failures:
+        return []
+    orders = worker_orders(events)
+    options, _paths = split_args(list(pytest_args), cwd)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLAP_")}
+    rerun = Rerunner(
+        rerun_options(options, randomly=randomly_active(options)),
+        cwd,
+        state.session.rootdir,
+        env,
+    )
+
+    def where(victim: str) -> tuple[str, list[str]]:
+        worker = state.tests[victim].worker
+        return worker, ran_before(orders, worker, victim)
+
+    print(f"hotlap: looking for polluters of {len(failures)} failed test(s)", file=sys.stderr)
+    verdicts = find_polluters(failures, where, rerun)
+    left: dict[str, list[str]] = {}
+    for e in events:
+        if isinstance(e, Hazard):
+            left.setdefault(e.nodeid, []).append(f"{e.hazard} {e.name}".strip())
+    for verdict in verdicts:
+        verdict.links = [h for p in verdict.polluters for h in dict.fromkeys(left.get(p, []))]
+    for verdict in verdicts:
+        print(verdict.line(), flush=True)
+    print(f"hotlap: the polluter search took {rerun.runs} pytest run(s)", file=sys.stderr)
+    if getattr(ns, "json", None):
+        add_to_report(ns.json, "polluters", [v.to_json() for v in verdicts])
+    return verdicts
+
+
+def add_to_report(path: str, key: str, value: object) -> None:
+    """The JSON report at ``path`` gets ``key``: ``value`` (after the run wrote it)."""
+    from hotlap.export.report import write_report
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError):
+        return  # not written (the run said why)
+    report[key] = value
+    try:
+        write_report(path, report)
+    except OSError as exc:
+        print(f"hotlap: could not add the {key} to {path}: {exc}", file=sys.stderr)
+
+
+def record_hazards(project: Path, hazards: Sequence[Event], started: float) -> None:
+    """Keep the run's hazards in ``.hotlap/safety.json`` (``hotlap safety`` reads them)."""
+    from hotlap.paths import STATE_DIR, make_dirs
+    from hotlap.protocol import Hazard
+    from hotlap.safety.hazards import FILE_NAME, record_run
+
+    found = [h for h in hazards if isinstance(h, Hazard)]
+    directory = project / STATE_DIR
+    try:
+        make_dirs(directory)
+        record_run(directory / FILE_NAME, found, started=started)
+    except OSError as exc:
+        print(f"hotlap: could not record the run's hazards: {exc}", file=sys.stderr)
+
+
+def safety_main(argv: list[str]) -> int:
+    """``hotlap safety [--json]``: what tests left changed in their process in the last runs."""
+    from hotlap.commands.options import _Parser
+    from hotlap.paths import STATE_DIR
+    from hotlap.safety.hazards import FILE_NAME, by_test, describe, read_runs
+
+    parser = _Parser(
+        prog="hotlap safety",
+        description="What tests left changed in their process (environment variables, the "
+        "working directory, sys.path) in the last runs, and which tests share it.",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    ns = parser.parse_args(argv)
+    runs = read_runs(Path.cwd() / STATE_DIR / FILE_NAME)
+    tests = by_test(runs)
+    if ns.json:
+        print(json.dumps({"version": 1, "runs": len(runs), "tests": tests}, indent=2))
+        return 0
+    if not runs:
+        print("hotlap: no run recorded here yet (hotlap run records hazards)")
+        return 0
+    if not tests:
+        print(f"no hazards in the last {len(runs)} run(s)")
+        return 0
+    shared = set()
+    for nodeid, hazards in tests.items():
+        print(nodeid)
+        for h in hazards:
+            print(f"  {describe(h)}")
+            if h["shared_with"]:
+                shared.update([nodeid, *h["shared_with"]])
+    if shared:
+        print(
+            f"\nsuggest @pytest.mark.serial for tests that share state: {', '.join(sorted(shared))}"
+        )
+    return 0

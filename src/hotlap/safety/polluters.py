@@ -1,0 +1,159 @@
+"""``hotlap run --find-polluters``: after the run, each failed test is rerun alone in one
+plain pytest process; when it passes there, the tests its worker ran before it are bisected
+(:mod:`hotlap.safety.bisect`) to the fewest that make it fail again.
+
+Each rerun is ``python -m pytest`` with the run's options (its selection replaced by the
+subset and the victim, in the worker's order), ``-n 0`` when xdist is installed, no
+``-x``/``--maxfail``, pytest-randomly's seed kept but its shuffling off (the order is the
+point), and pytest's cache left alone (``--lf`` after the search still means the main run).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hotlap.safety.bisect import Bisection, TooManyRuns
+from hotlap.safety.probe import ENV_PROBE_OUT
+
+#: Options that read or write pytest's cache: with one of them, the cache plugin stays on.
+_CACHE_OPTIONS = ("--lf", "--last-failed", "--ff", "--failed-first", "--nf", "--new-first",
+                  "--sw", "--stepwise", "--sw-skip", "--stepwise-skip", "--cache-clear",
+                  "--randomly-seed=last")  # fmt: skip
+#: Seconds one rerun may take before it counts as not failing (a hang is not pollution).
+RERUN_TIMEOUT = 300.0
+
+
+@dataclass
+class Verdict:
+    """What the search found for one failed test."""
+
+    victim: str
+    worker: str
+    #: "polluted" (``polluters`` make it fail), "fails alone", "not reproduced" (its prefix
+    #: no longer makes it fail), "ran first" (nothing ran before it), "gave up" (run limit).
+    verdict: str
+    polluters: list[str] = field(default_factory=list)
+    prefix: int = 0  # how many tests ran before it on its worker
+    runs: int = 0  # extra pytest runs the search took
+    #: The hazards the polluters were seen leaving in the run ("env HL_A", "cwd", ...).
+    links: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """The headless output's line for this test."""
+        if self.verdict == "polluted":
+            linked = f"; left behind: {', '.join(self.links)}" if self.links else ""
+            polluters = ", ".join(self.polluters)
+            return f"polluted: {self.victim} fails after {polluters} (passes alone){linked}"
+        runs = f"{self.runs} run" + ("s" if self.runs != 1 else "")
+        return f"no polluter: {self.victim} {self.verdict} ({runs})"
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def rerun_options(options: Sequence[str], *, randomly: bool) -> list[str]:
+    """The run's pytest ``options`` for a one-process rerun in a given order."""
+    args = ["-p", "hotlap.safety.probe", *options]
+    if importlib.util.find_spec("xdist") is not None:
+        args += ["-n", "0"]
+    args += ["--maxfail=0", "-q"]
+    if not any(o.startswith(_CACHE_OPTIONS) for o in options):
+        args += ["-p", "no:cacheprovider"]
+    if randomly:
+        args.append("--randomly-dont-reorganize")
+    return args
+
+
+def randomly_active(options: Sequence[str]) -> bool:
+    """Whether pytest-randomly runs in the main run (installed and not ``-p no:randomly``)."""
+    if importlib.util.find_spec("pytest_randomly") is None:
+        return False
+    joined = " ".join(options)
+    return "no:randomly" not in joined.replace("-p ", "-p")
+
+
+@dataclass
+class Rerunner:
+    """Runs ``subset`` then ``victim`` in one pytest process; says whether the victim failed."""
+
+    options: list[str]
+    cwd: Path
+    rootdir: str
+    env: dict[str, str]
+    runs: int = 0
+
+    def __call__(self, subset: list[str], victim: str) -> bool:
+        self.runs += 1
+        fd, out = tempfile.mkstemp(prefix="hotlap-probe-", suffix=".json")
+        os.close(fd)
+        try:
+            args = [sys.executable, "-m", "pytest", *self.options,
+                    *(self._arg(n) for n in [*subset, victim])]  # fmt: skip
+            try:
+                subprocess.run(
+                    args,
+                    cwd=self.cwd,
+                    env={**self.env, ENV_PROBE_OUT: out},
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=RERUN_TIMEOUT,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                return False
+            try:
+                with open(out, encoding="utf-8") as f:
+                    seen = json.load(f)
+            except (OSError, ValueError):
+                return False  # the session never finished: nothing to say about the victim
+            return victim in seen.get("failed", [])
+        finally:
+            os.unlink(out)
+
+    def _arg(self, nodeid: str) -> str:
+        """``nodeid`` as an argument from ``cwd`` (node ids are relative to the rootdir)."""
+        return os.path.join(self.rootdir, nodeid) if self.rootdir else nodeid
+
+
+def _rerun_before(rerun: Callable[[list[str], str], bool], victim: str, subset: list[str]) -> bool:
+    return rerun(subset, victim)
+
+
+def find_polluters(
+    failures: Sequence[str],
+    where: Callable[[str], tuple[str, list[str]]],
+    rerun: Callable[[list[str], str], bool],
+    *,
+    limit: int = 64,
+) -> list[Verdict]:
+    """One :class:`Verdict` per failed test. ``where(victim)``: its worker and the tests
+    that worker ran before it; ``rerun(subset, victim)``: whether the victim failed."""
+    verdicts = []
+    for victim in dict.fromkeys(failures):
+        worker, before = where(victim)
+        if rerun([], victim):
+            verdicts.append(Verdict(victim, worker, "fails alone", prefix=len(before), runs=1))
+            continue
+        if not before:
+            verdicts.append(Verdict(victim, worker, "ran first", runs=1))
+            continue
+        search = Bisection(functools.partial(_rerun_before, rerun, victim), limit=limit)
+        try:
+            found = search.search(before)
+        except TooManyRuns:
+            verdicts.append(Verdict(victim, worker, "gave up", prefix=len(before),
+                                    runs=1 + search.runs))  # fmt: skip
+            continue
+        verdict = "polluted" if found else "not reproduced"
+        verdicts.append(Verdict(victim, worker, verdict, found or [], len(before), 1 + search.runs))
+    return verdicts

@@ -1,0 +1,68 @@
+"""The polluter search's bisection and the worker order it bisects, without pytest runs."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from hotlap.protocol import TestDone, TestReport, TestStart
+from hotlap.safety.bisect import Bisection
+from hotlap.safety.order import ran_before, worker_orders
+
+
+def _names(n: int) -> list[str]:
+    return [f"t{i}" for i in range(n)]
+
+
+def test_one_polluter_anywhere_within_the_issues_bound() -> None:
+    """One polluter at any place among n = 1..200 candidates is found, in at most
+    2*log2(n)+2 runs counting the victim's run alone before the bisection."""
+    for n in range(1, 201):
+        for p in range(n):
+            search = Bisection(lambda s, p=p: f"t{p}" in s, limit=1000)
+            assert search.search(_names(n)) == [f"t{p}"]
+            assert 1 + search.runs <= 2 * math.log2(n) + 2, (n, p, search.runs)
+
+
+def test_two_polluters_needed_together() -> None:
+    """A victim that fails only after both of two tests: both are named, nothing else, and
+    every run the search makes keeps the worker's order."""
+    for n in range(2, 24):
+        for p, q in itertools.combinations(range(n), 2):
+            search = Bisection(lambda s, p=p, q=q: f"t{p}" in s and f"t{q}" in s, limit=1000)
+            assert search.search(_names(n)) == [f"t{p}", f"t{q}"]
+            for subset, _failed in search.log:
+                assert subset == sorted(subset, key=lambda name: int(name[1:]))
+
+
+def test_no_polluter_named_when_the_prefix_no_longer_fails() -> None:
+    """A failure the reruns cannot reproduce (a flaky victim) names no polluter."""
+    for n in (1, 2, 7):
+        assert Bisection(lambda s: False).search(_names(n)) is None
+
+
+def test_worker_order_from_the_events() -> None:
+    """Each worker's order is the order of its tests' first events, whatever kind."""
+
+    def done(worker: str, nodeid: str) -> TestDone:
+        return TestDone(worker, 1, 0.0, nodeid=nodeid, setup=0, call=0, teardown=0, start=0,
+                        stop=0, cpu=0, rss=0, maxrss=0)  # fmt: skip
+
+    def report(worker: str, nodeid: str, when: str) -> TestReport:
+        return TestReport(worker, 1, 0.0, nodeid=nodeid, when=when, outcome="failed",
+                          category="", counts=False, duration=0, start=0, stop=0, cpu=0,
+                          rss=0, maxrss=0)  # fmt: skip
+
+    events = [
+        done("gw0", "a"),
+        TestStart("gw1", 2, 0.0, nodeid="x", path="", line=1, domain=""),
+        report("gw0", "b", "setup"),
+        report("gw0", "b", "call"),
+        done("gw1", "y"),
+        report("gw1", "x", "call"),
+        done("gw0", "c"),
+    ]
+    orders = worker_orders(events)
+    assert orders == {"gw0": ["a", "b", "c"], "gw1": ["x", "y"]}
+    assert ran_before(orders, "gw0", "c") == ["a", "b"]
+    assert ran_before(orders, "gw1", "c") == []
