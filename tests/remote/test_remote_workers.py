@@ -131,7 +131,13 @@ def outcomes(report: dict[str, Any]) -> dict[str, str]:
 
 
 def fixtures(report: dict[str, Any]) -> dict[str, tuple[str, int]]:
-    return {f["name"]: (f["scope"], len(f["uses"])) for f in report["fixtures"]}
+    """Each fixture's scope and setups. A session fixture is set up once in each worker
+    process that runs a test, and which replacement worker (after the crash and the killed
+    hang) gets a test before the suite ends is timing: its count is left out (-1)."""
+    return {
+        f["name"]: (f["scope"], -1 if f["scope"] == "session" else len(f["uses"]))
+        for f in report["fixtures"]
+    }
 
 
 def crash_reasons(report: dict[str, Any]) -> dict[str, str]:
