@@ -348,6 +348,10 @@ class HotlapApp(App[int]):
     def refresh_panels(self, changes: Change, started: float | None = None) -> None:
         """Refresh the panels that show what ``changes`` says changed (``started``: when the
         tick that asks began, on ``time.perf_counter``, to keep it within its budget)."""
+        if not self.detail.is_attached:
+            # The app is closing: its widgets are unmounted (their component styles gone),
+            # and the ticker's last tick may come after that.
+            return
         running = self.active
         pane = self.panes.active
         with self.batch_update():
