@@ -87,6 +87,9 @@ def _claim_tool(name: str) -> int:
     raise RuntimeError("no free sys.monitoring tool id")
 
 
+_CO_NEWLOCALS = 0x2  # inspect.CO_NEWLOCALS: set on functions, not on module or class code
+
+
 class LocalMonitorTracer(_Tracer):
     """``sys.monitoring`` PY_START as *local* events on the project's own code (3.12+).
 
@@ -141,7 +144,11 @@ class LocalMonitorTracer(_Tracer):
             if id(co) in seen:
                 continue
             seen[id(co)] = co
-            mon.set_local_events(self.tool, co, event)
+            if co.co_flags & _CO_NEWLOCALS:
+                # Functions (lambdas, generator expressions): module code is noted when it
+                # is executed (_module_run), and a class body runs once, at import, as
+                # part of its module: as on 3.10/3.11, where only functions get markers.
+                mon.set_local_events(self.tool, co, event)
             stack.extend(c for c in co.co_consts if isinstance(c, CodeType))
         self.files.add(code.co_filename)
 
