@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,29 +178,46 @@ class _StripBodies(ast.NodeTransformer):
         return self._strip(node)
 
 
-def _collect_blocks(tree: ast.Module) -> dict[str, Block]:
-    blocks: dict[str, Block] = {}
+def named_functions(
+    tree: ast.Module,
+) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    """Every function and method of ``tree`` with its block name: its qualified name
+    (``Class.method``), ``#2``, ``#3``… for a name defined again. Functions under
+    if/try/with at any level count; a class only prefixes its methods' names."""
+    taken: set[str] = set()
 
-    def visit(body: list[ast.stmt], prefix: str) -> None:
+    def visit(
+        body: list[ast.stmt], prefix: str
+    ) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
         for node in body:
             if isinstance(node, (*_FUNCS, ast.ClassDef)):
                 qual = f"{prefix}{node.name}"
                 if isinstance(node, _FUNCS):
                     name, n = qual, 1
-                    while name in blocks:
+                    while name in taken:
                         n += 1
                         name = f"{qual}#{n}"
-                    start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-                    dump = ast.dump(node, annotate_fields=False, include_attributes=False)
-                    end = node.end_lineno or node.lineno
-                    blocks[name] = Block(name, start, end, _digest(dump), node.body[0].lineno)
-                visit(node.body, qual + ".")
+                    taken.add(name)
+                    yield name, node
+                yield from visit(node.body, qual + ".")
             elif hasattr(node, "body") and isinstance(node.body, list):
-                # Functions defined under if/try/with at any level still count.
                 for attr in ("body", "orelse", "finalbody", "handlers"):
-                    visit(getattr(node, attr, []) or [], prefix)
+                    yield from visit(getattr(node, attr, []) or [], prefix)
 
-    visit(tree.body, "")
+    yield from visit(tree.body, "")
+
+
+def start_line(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """A function's first line as its code object says (decorators included)."""
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
+
+
+def _collect_blocks(tree: ast.Module) -> dict[str, Block]:
+    blocks: dict[str, Block] = {}
+    for name, node in named_functions(tree):
+        dump = ast.dump(node, annotate_fields=False, include_attributes=False)
+        end = node.end_lineno or node.lineno
+        blocks[name] = Block(name, start_line(node), end, _digest(dump), node.body[0].lineno)
     return blocks
 
 

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from hotlap.impact.blocks import named_functions
+
 #: Name of the module-level block (as :mod:`hotlap.impact.blocks` names it).
 MODULE = "<module>"
 PRAGMA = "pragma: no mutate"
@@ -109,32 +111,9 @@ class _Point:
 
 # -- blocks ---------------------------------------------------------------------------------
 def block_nodes(tree: ast.Module) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
-    """Function and method nodes by block name, named exactly as
-    :func:`hotlap.impact.blocks.analyse_source` names them (the same walk)."""
-    found: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
-
-    def visit(body: list[ast.stmt], prefix: str) -> None:
-        for node in body:
-            if isinstance(node, (*_FUNCS, ast.ClassDef)):
-                qual = f"{prefix}{node.name}"
-                if isinstance(node, _FUNCS):
-                    name, n = qual, 1
-                    while name in found:
-                        n += 1
-                        name = f"{qual}#{n}"
-                    found[name] = node
-                visit(node.body, qual + ".")
-            elif hasattr(node, "body") and isinstance(node.body, list):
-                for attr in ("body", "orelse", "finalbody", "handlers"):
-                    visit(getattr(node, attr, []) or [], prefix)
-
-    visit(tree.body, "")
-    return found
-
-
-def start_line(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    """A function's first line as its code object says (decorators included)."""
-    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    """Function and method nodes by block name, named as
+    :func:`hotlap.impact.blocks.analyse_source` names them."""
+    return dict(named_functions(tree))
 
 
 def outermost_function(
