@@ -60,14 +60,10 @@ def test_an_unmerged_run_s_writes_are_judged_by_what_it_left(tmp_path: Path) -> 
     run = base_dir(proj) / "0123456789ab"
     run.mkdir(parents=True)
     (run / "run.info").write_text("{}")
-    process = {
-        "version": 2,
-        "root": str(proj),
-        "written": [str(counter)],
-        "written_digests": {str(counter): data_digest(b"1")},
-        "ended_ns": 1,
-    }
+    process = {"version": 2, "root": str(proj), "written": [str(counter)]}
     (run / "gw0-1.json").write_text(json.dumps(process))
+    left = {"ended_ns": 1, "digests": {str(counter): data_digest(b"1")}}
+    (run / "gw0-1.writes").write_text(json.dumps(left))
     before = source_fingerprint(proj)
     os.utime(counter, ns=(1, 1))  # the run's write, as it left it: only its mtime differs
     assert source_fingerprint(proj) == before

@@ -492,7 +492,7 @@ def merge_run(
         from hotlap.impact.pending import left_by
 
         writes: dict[str, str] = {}
-        for path, digest in left_by(processes).items():
+        for path, digest in (left_by(directory, processes) or {}).items():
             rel = project.rel(path)
             if rel is not None:
                 writes[rel] = digest

@@ -139,36 +139,37 @@ def last_merge_cost(project: Path) -> float:
 def last_run_written(project: Path) -> dict[str, str] | None:
     """``{absolute path: checksum}`` of the files the newest run still waiting to be merged
     wrote, as its processes left them; None when no run waits (the store then says what the
-    last run wrote). Read from its per-process files, without merging."""
-    import json  # as the merge reads them: they may hold escaped lone surrogates
-
+    last run wrote), or when its processes did not say (older ones). Read without merging,
+    from the small files beside the per-process ones."""
     waiting = _claimable(base_dir(project))
     if not waiting:
         return None
-    processes = []
     try:
-        for path in waiting[-1].glob("*.json"):
-            data = json.loads(path.read_bytes())
-            if isinstance(data, dict):
-                processes.append(data)
+        return left_by(waiting[-1])
     except (OSError, ValueError):
         return None  # claimed by a merge meanwhile, or unreadable: merge and read the store
-    return left_by(processes)
 
 
-def left_by(processes: list[dict[str, Any]]) -> dict[str, str]:
+def left_by(
+    directory: Path, processes: list[dict[str, Any]] | None = None
+) -> dict[str, str] | None:
     """What a run's processes left in the files they wrote: each file's checksum from the
-    process that ended last among those that wrote it (read now for older process files,
-    which have none)."""
-    from hotlap.impact.blocks import file_digest
+    process that ended last among those that wrote it. Processes too old to have said are
+    read now from ``processes`` (their files); without them, None."""
+    import json  # as the process files: they may hold escaped lone surrogates
 
+    from hotlap.impact import WRITES_SUFFIX
+
+    said = [json.loads(path.read_bytes()) for path in directory.glob(f"*{WRITES_SUFFIX}")]
+    if not said:
+        if processes is None:
+            return None
+        from hotlap.impact.blocks import file_digest
+
+        return {f: file_digest(f) for proc in processes for f in proc.get("written", [])}
     found: dict[str, str] = {}
-    for proc in sorted(processes, key=lambda p: int(p.get("ended_ns", 0))):
-        digests = proc.get("written_digests")
-        if isinstance(digests, dict):
-            found.update((k, v) for k, v in digests.items() if isinstance(v, str))
-        else:
-            found.update((path, file_digest(path)) for path in proc.get("written", []))
+    for data in sorted(said, key=lambda d: int(d.get("ended_ns", 0))):
+        found.update((k, v) for k, v in data.get("digests", {}).items() if isinstance(v, str))
     return found
 
 

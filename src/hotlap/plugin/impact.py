@@ -19,7 +19,7 @@ import pytest
 
 from hotlap import jsonref
 from hotlap.channel import ENV_IMPACT_DIR as ENV_DIR
-from hotlap.impact import PROCESS_FILE_VERSION
+from hotlap.impact import PROCESS_FILE_VERSION, WRITES_SUFFIX
 from hotlap.plugin import gate
 from hotlap.plugin.role import Role, worker_id
 
@@ -251,19 +251,23 @@ class ImpactRecorder:
             "complete": self.complete,
             "unseen": self.collector.unseen_files(),
             "written": sorted(self.collector.written),
-            # What this process left in the project's files it wrote, as it ends: a merge
-            # done later (at the next start) must not take a hand edit since for the run's.
-            "written_digests": written_digests(self.collector.written, root),
-            "ended_ns": time.time_ns(),
             "tests": self.tests(),
             "contexts": contexts,
             "code_table": list(table),
         }
         self.out_dir.mkdir(parents=True, exist_ok=True)
         name = f"{worker_id(self.config)}-{os.getpid()}"
-        tmp = self.out_dir / f".{name}.tmp"
-        tmp.write_text(jsonref.dumps(data), encoding="utf-8")
-        os.replace(tmp, self.out_dir / f"{name}.json")
+        # What this process left in the project's files it wrote, as it ends, in a small
+        # file of its own: a merge done later must not take a hand edit since for the run's,
+        # and the next start reads it before pytest starts (without the large file).
+        writes = {
+            "ended_ns": time.time_ns(),
+            "digests": written_digests(self.collector.written, root),
+        }
+        for final, content in ((f"{name}{WRITES_SUFFIX}", writes), (f"{name}.json", data)):
+            tmp = self.out_dir / f".{name}.tmp"
+            tmp.write_text(jsonref.dumps(content), encoding="utf-8")
+            os.replace(tmp, self.out_dir / final)
 
 
 class OutcomeRecorder(ImpactRecorder):
