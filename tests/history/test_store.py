@@ -10,7 +10,14 @@ import pytest
 
 from hotlap.export.report import RunMeta
 from hotlap.history.hooks import record
-from hotlap.history.store import DB_NAME, SCHEMA_VERSION, HistoryError, HistoryStore
+from hotlap.history.store import (
+    DB_NAME,
+    SCHEMA_VERSION,
+    HistoryError,
+    HistoryStore,
+    RunRows,
+    run_rows,
+)
 
 
 def _meta(exit_code: int = 0) -> RunMeta:
@@ -93,7 +100,8 @@ def test_corrupt_file_is_moved_aside(tmp_path: Path, hh, damage: str) -> None:
         path.write_bytes(b"this is not a database" * 100)
     else:
         path.write_bytes(data[: len(data) // 3])
-    store, warnings = record(tmp_path, hh.make_state({"t.py::new": ("passed", 0.1)}), _meta())
+    rows = run_rows(hh.make_state({"t.py::new": ("passed", 0.1)}), _meta())
+    store, warnings = record(tmp_path, rows)
     assert store is not None, warnings
     with store:
         assert store.run_count() == 1
@@ -182,6 +190,52 @@ def test_flaky_candidates_lose_no_flaky_test(tmp_path: Path) -> None:
             assert len(candidates) < 60
             assert find_flaky(store.tests(last, only=candidates)) == everything
         assert find_flaky(store.tests(20))  # the histories above do contain flaky tests
+
+
+@pytest.mark.parametrize("keep", [50, 7, 1])
+def test_flaky_tests_are_judged_before_the_run_is_stored_as_after(
+    tmp_path: Path, keep: int
+) -> None:
+    """A headless run says which tests are flaky before pytest's summary line and stores the
+    run after it: judged from what preparation read (and the store, for a test failing for
+    the first time, or when another process recorded meanwhile), the flaky tests are those
+    the store gives once the run is in it, over random histories of outcomes, reruns, deps
+    and tests that come and go, whatever ``keep`` prunes."""
+    import random
+
+    from hotlap.history.analysis import VERDICTS, find_flaky
+    from hotlap.history.hooks import FLAKY_RUNS, HistoryHooks, Prepared, _store_key
+
+    rng = random.Random(keep)
+    directory = tmp_path / ".hotlap"
+    stale: Prepared | None = None
+    found = 0
+    for _ in range(30):
+        tests = []
+        for i in range(40):
+            if i % 7 == 3 and rng.random() < 0.5:
+                continue  # not in this run
+            outcome = rng.choice(["passed"] * 8 + ["failed", "error", "skipped", "xfailed"])
+            reruns = 1 if rng.random() < 0.03 else 0
+            dep = rng.choice(["d1", "d1", "d1", "d2", ""])
+            tests.append((f"t.py::{i}", outcome, 0, 0.1, 0, 0, 0, 0, "gw0", reruns, dep))
+        rows = RunRows({"start": 1.0, "workers": 1}, _meta(), "", tests, [])
+        judged = []
+        with HistoryStore.open(directory) as store:
+            known = Prepared.read(store)
+        for prepared, key in ((None, None), (known, _store_key(directory)), (stale, [])):
+            hooks = HistoryHooks()
+            hooks._known, hooks._known_key = prepared, key
+            judged.append(find_flaky(hooks._flaky_history(directory, rows, keep)))
+        stale = known
+        with HistoryStore.open(directory) as store:
+            store.record_rows(rows, keep)
+            ran = {t[0] for t in tests}
+            candidates = store.changing(FLAKY_RUNS, VERDICTS) & ran
+            expected = find_flaky(store.tests(FLAKY_RUNS, only=candidates))
+        assert judged == [expected] * 3
+        found += len(expected)
+    assert found or keep == 1  # the histories above do contain flaky tests
 
 
 def test_prepared_read_is_kept_until_the_store_changes(tmp_path: Path, hh) -> None:

@@ -28,8 +28,11 @@ from hotlap.history.store import (
     FixtureRow,
     HistoryError,
     HistoryStore,
+    RunRows,
+    TestRow,
     duration_samples,
     expected_seconds,
+    run_rows,
 )
 from hotlap.history.workers import record as record_workers
 from hotlap.history.workers import seen_for, selection_key
@@ -37,7 +40,6 @@ from hotlap.model.run_context import RunContext
 
 if TYPE_CHECKING:
     from hotlap.export.report import RunMeta
-    from hotlap.history.analysis import Flaky
     from hotlap.model.run_state import RunState
 
 #: Environment variables the plugin modules read on the controller and the workers.
@@ -71,6 +73,9 @@ class HistoryHooks:
         self.summary: dict[str, Any] | None = None
         #: Where the finished run was recorded, and its id there (for :meth:`amend`).
         self._recorded: tuple[Path, int] | None = None
+        #: What preparation read, and the store's files then (:func:`_store_key`).
+        self._known: Prepared | None = None
+        self._known_key: list[list[int] | None] | None = None
 
     # -- before the run ---------------------------------------------------------------------
     def prepare(self, ctx: RunContext) -> None:
@@ -111,6 +116,7 @@ class HistoryHooks:
             finally:
                 store.close()
         self.enabled = True
+        self._known, self._known_key = known, _store_key(directory)
         runs, fixtures = known.runs, known.fixtures
         self._runs_before = runs
         if runs:
@@ -148,7 +154,7 @@ class HistoryHooks:
                     self.schedule_path.unlink()
 
     def _finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
-        from hotlap.history.analysis import VERDICTS, find_flaky, regressions
+        from hotlap.history.analysis import find_flaky, regressions
 
         if not self.enabled or getattr(ctx.options, "no_history", False):
             return []
@@ -157,7 +163,6 @@ class HistoryHooks:
         ):
             return []  # nothing ran (--collect-only, --setup-plan, …): nothing to learn
         directory = history_dir(ctx.project)
-        slower = regressions(state, ctx.baseline)
         keep = int(getattr(ctx.options, "history_keep", DEFAULT_KEEP) or DEFAULT_KEEP)
         ran = {rec.nodeid for rec in state.tests.values() if rec.finished is not None}
         # Impact data describes this run only once it is merged; it is merged later (in the
@@ -166,50 +171,97 @@ class HistoryHooks:
         # which a merge of an earlier run during this one also changes: the digests were then
         # the earlier run's, computed for every test before the summary line was shown.)
         deps = impact_deps(ctx.project, ran) if ctx.impact_merged else {}
-        store, messages = record(
-            directory, state, meta, fingerprint=self.fingerprint, deps=deps, keep=keep
-        )
-        self._record_workers(directory, state, meta)
-        flaky: list[Flaky] = []
-        if store is not None:
-            self._recorded = (directory, store.last_run_id)
-            try:
-                # Only a test whose verdict changed (or that passed on a rerun) can be flaky:
-                # the store finds those, so only their rows are read.
-                candidates = store.changing(FLAKY_RUNS, VERDICTS) & ran
-                flaky = find_flaky(store.tests(FLAKY_RUNS, only=candidates))
-            finally:
-                store.close()
-        messages += [r.message for r in slower] + [f.message for f in flaky]
+        rows = run_rows(state, meta, fingerprint=self.fingerprint, deps=deps)
+        flaky = find_flaky(self._flaky_history(directory, rows, keep))
+        slower = regressions(state, ctx.baseline)
         summary = {
             "regressions": [r.as_dict() for r in slower],
             "flaky": [f.as_dict() for f in flaky],
         }
         self.summary = summary
+        messages = [r.message for r in slower] + [f.message for f in flaky]
         # Written even when recording failed: the run's report is never lost. Built here
-        # (the state is the main thread's); written, with what the next run reads before it
-        # starts, on a thread while pytest shuts down and its summary line is shown.
+        # (the state is the main thread's), as is all the run's store needs.
         report = _last_report(state, meta, summary)
-        recorded = store is not None
-        _write_later(lambda: _after_run(directory, report, recorded, ctx.exits_after_run))
+        workers = self._workers_row(state, meta)
+        if not ctx.exits_after_run:
+            return self._store(directory, rows, keep, workers, report, say=False) + messages
+        # Headless: pytest's summary line is shown when this returns. Storing the run (~0.1 s
+        # at 2,000 tests) overlaps pytest's shutdown on a thread the interpreter waits for;
+        # what could only be said after the write (a store that could not be written) is
+        # said on stderr then.
+        _write_later(lambda: self._store(directory, rows, keep, workers, report, say=True))
         return messages
 
-    def _record_workers(self, directory: Path, state: RunState, meta: RunMeta) -> None:
-        """Time a run whose -n hotlap chose, for its next choice with these arguments."""
+    def _store(
+        self,
+        directory: Path,
+        rows: RunRows,
+        keep: int,
+        workers: tuple[int, float, int, float] | None,
+        report: dict[str, Any] | None,
+        *,
+        say: bool,
+    ) -> list[str]:
+        """Record the run, what its -n taught, its report and the next run's preparation;
+        the warnings (printed to stderr when ``say``)."""
+        store, messages = record(directory, rows, keep=keep)
+        if store is not None:
+            self._recorded = (directory, store.last_run_id)
+            store.close()
+        if workers is not None:
+            record_workers(directory, self._workers_key, *workers)
+        _after_run(directory, report, store is not None, say)
+        if say and messages:
+            print("\n".join(f"hotlap: {m}" for m in messages), file=sys.stderr)
+        return messages
+
+    def _flaky_history(self, directory: Path, rows: RunRows, keep: int) -> dict[str, list[TestRow]]:
+        """The rows :func:`find_flaky` judges, before this run is stored: per test of this run
+        that failed or was rerun in the runs flaky detection looks at (this one and the
+        ``min(FLAKY_RUNS, keep) - 1`` before it), its rows there, this run's last.
+
+        Read from what preparation read (:class:`Prepared` keeps the candidates of the runs
+        before) while the store is as it was then; the store is opened only for a test that
+        fails now and did not before, or when another process recorded a run meanwhile."""
+        from hotlap.history.analysis import VERDICTS
+
+        before = min(FLAKY_RUNS, max(1, keep)) - 1
+        this = {row.nodeid: row for row in rows.test_rows(_THIS_RUN)}
+        failing = {n for n, r in this.items() if r.reruns or not VERDICTS.get(r.outcome, True)}
+        known = self._known
+        history: dict[str, list[TestRow]] = {}
+        ask: set[str] | None = failing  # what to read from the store (None: every candidate)
+        if known is None or self._known_key != _store_key(directory):
+            ask = None
+        elif before:
+            ids = set(known.flaky_runs[-before:])
+            history = {
+                n: [r for r in found if r.run_id in ids]
+                for n, found in known.flaky.items()
+                if n in this
+            }
+            ask = failing - known.flaky.keys()
+        if before and (ask is None or ask):
+            try:
+                with HistoryStore.open(directory) as store:
+                    if ask is None:
+                        ask = store.changing(before, VERDICTS) | failing
+                    history.update(store.tests(before, only=ask & this.keys()))
+            except (OSError, HistoryError, sqlite3.Error):
+                pass  # judged on this run alone (recording says what is wrong with the store)
+        return {n: [*history.get(n, []), this[n]] for n in (history.keys() | failing) if n in this}
+
+    def _workers_row(self, state: RunState, meta: RunMeta) -> tuple[int, float, int, float] | None:
+        """What a run whose -n hotlap chose says for its next choice with these arguments
+        (``-n``, wall time, tests, their seconds), or None when it says nothing."""
         if not state.session.workers_reason or meta.cancelled or meta.exit_code not in (0, 1):
-            return
+            return None
         if not self._runs_before:
-            return  # a project's first run is slower for other reasons (caches, compiling)
+            return None  # a project's first run is slower for other reasons (caches, compiling)
         done = [rec for rec in state.tests.values() if rec.finished is not None]
         seconds = sum(rec.duration for rec in done)
-        record_workers(
-            directory,
-            self._workers_key,
-            state.session.numprocesses,
-            meta.wall_time,
-            len(done),
-            seconds,
-        )
+        return (state.session.numprocesses, meta.wall_time, len(done), seconds)
 
     def amend(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
         """pytest exited with another code than its session ended with: correct the record
@@ -228,21 +280,30 @@ class HistoryHooks:
 
 #: What the next run's preparation reads from the store, saved by the run before it.
 PREPARED_FILE = "prepared.bin"
-PREPARED_VERSION = 1
+PREPARED_VERSION = 2
+#: The run id this run's rows carry while flaky tests are judged, before it is stored.
+_THIS_RUN = 1 << 62
 
 
 @dataclass
 class Prepared:
-    """What a run needs from history before pytest starts."""
+    """What a run needs from history before pytest starts, and what judging its flaky tests
+    needs from the runs before it."""
 
     runs: int
     expected: dict[str, float]
     baseline: dict[str, list[float]]
     peak_rss: int
     fixtures: list[FixtureRow]
+    #: The ids of the newest ``FLAKY_RUNS - 1`` runs, oldest first.
+    flaky_runs: list[int] = dataclasses.field(default_factory=list)
+    #: The rows there of each test that failed or was rerun there (``store.changing``).
+    flaky: dict[str, list[TestRow]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def read(cls, store: HistoryStore) -> Prepared:
+        from hotlap.history.analysis import VERDICTS
+
         runs = store.run_count()
         if not runs:
             return cls(0, {}, {}, 0, [])
@@ -250,12 +311,15 @@ class Prepared:
         # regression baseline from the newest BASELINE_RUNS.
         recent = store.recent(max(BASELINE_RUNS, EXPECTED_RUNS))
         since = store.first_run_id(EXPECTED_RUNS) or 0
+        before = FLAKY_RUNS - 1
         return cls(
             runs,
             expected_seconds(recent, since),
             duration_samples(recent),
             store.peak_rss(),
             store.fixtures(5),
+            [run.id for run in store.runs(before)],
+            store.tests(before, only=store.changing(before, VERDICTS)),
         )
 
 
@@ -280,11 +344,20 @@ def save_prepared(directory: Path, known: Prepared) -> None:
     the newest runs (~60 ms at 2,000 tests). ``marshal``, not JSON: ~10x faster to load.
     """
     fixtures = [dataclasses.astuple(f) for f in known.fixtures]
+    flaky = {n: [dataclasses.astuple(r) for r in rows] for n, rows in known.flaky.items()}
     payload = (
         PREPARED_VERSION,
         sys.version,
         _store_key(directory),
-        (known.runs, known.expected, known.baseline, known.peak_rss, fixtures),
+        (
+            known.runs,
+            known.expected,
+            known.baseline,
+            known.peak_rss,
+            fixtures,
+            known.flaky_runs,
+            flaky,
+        ),
     )
     with contextlib.suppress(OSError, ValueError):  # only a faster start is lost
         atomic_write_bytes(directory / PREPARED_FILE, marshal.dumps(payload))
@@ -299,8 +372,16 @@ def load_prepared(directory: Path) -> Prepared | None:
             return None
         if key != _store_key(directory):
             return None
-        runs, expected, baseline, peak_rss, fixtures = body
-        return Prepared(runs, expected, baseline, peak_rss, [FixtureRow(*f) for f in fixtures])
+        runs, expected, baseline, peak_rss, fixtures, flaky_runs, flaky = body
+        return Prepared(
+            runs,
+            expected,
+            baseline,
+            peak_rss,
+            [FixtureRow(*f) for f in fixtures],
+            flaky_runs,
+            {n: [TestRow(*r) for r in rows] for n, rows in flaky.items()},
+        )
     except (OSError, ValueError, TypeError, EOFError):
         return None
 
@@ -319,15 +400,10 @@ def suggest_workers(ctx: RunContext, effective_cores: float, mem_available: int)
 
 
 def record(
-    directory: Path,
-    state: RunState,
-    meta: RunMeta,
-    *,
-    fingerprint: str = "",
-    deps: dict[str, str] | None = None,
-    keep: int = DEFAULT_KEEP,
+    directory: Path, rows: RunRows, *, keep: int = DEFAULT_KEEP
 ) -> tuple[HistoryStore | None, list[str]]:
-    """Record a run; a store found corrupt now is moved aside and the run goes to a fresh one.
+    """Record a run (:func:`~hotlap.history.store.run_rows`); a store found corrupt now is
+    moved aside and the run goes to a fresh one.
 
     Returns the open store (the caller closes it), or None, and warnings for the user.
     """
@@ -339,7 +415,7 @@ def record(
             return None, [*warnings, f"history: not recorded ({exc})"]
         warnings.extend(store.warnings)
         try:
-            store.record_run(state, meta, fingerprint=fingerprint, deps=deps, keep=keep)
+            store.record_rows(rows, keep)
             return store, warnings
         except sqlite3.DatabaseError as exc:
             store.close()
@@ -361,7 +437,7 @@ def wait_written() -> None:
         writer.join()
 
 
-def _write_later(work: Callable[[], None]) -> None:
+def _write_later(work: Callable[[], object]) -> None:
     """Run ``work`` on a thread the interpreter waits for at exit (not a daemon: nothing is
     lost when hotlap ends first); a later run's preparation waits for it too."""
     global _writer

@@ -235,42 +235,13 @@ class HistoryStore:
         ``deps`` maps a nodeid to a fingerprint of what it depends on (impact data); tests not
         in it get the run's ``fingerprint``.
         """
-        from hotlap.export.report import run_section
+        return self.record_rows(run_rows(state, meta, fingerprint=fingerprint, deps=deps), keep)
 
-        run = run_section(state, meta)
-        test_rows = []
-        for rec in state.tests.values():
-            if rec.finished is None:
-                continue
-            reruns = rec.categories.count("rerun")
-            dep = (deps or {}).get(rec.nodeid, fingerprint)
-            test_rows.append(
-                (
-                    rec.nodeid,
-                    rec.outcome or "passed",
-                    rec.setup,
-                    rec.call,
-                    rec.teardown,
-                    rec.cpu,
-                    rec.rss_peak,
-                    rec.rss_delta,
-                    rec.worker,
-                    reruns,
-                    dep,
-                )
-            )
-        fixture_rows = [
-            (
-                cost.name,
-                cost.scope,
-                cost.location,
-                cost.count,
-                cost.setup_total,
-                cost.teardown_total,
-                json.dumps(sorted({u.nodeid.split("::", 1)[0] for u in cost.uses})),
-            )
-            for cost in state.fixtures.values()
-        ]
+    def record_rows(self, rows: RunRows, keep: int = DEFAULT_KEEP) -> int:
+        """Store a run's rows (:func:`run_rows`) and prune to the newest ``keep`` runs; return
+        its id."""
+        run, meta, fingerprint = rows.run, rows.meta, rows.fingerprint
+        test_rows, fixture_rows = rows.tests, rows.fixtures
 
         def write() -> int:
             with self._write() as conn:
@@ -502,3 +473,58 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@dataclass(frozen=True)
+class RunRows:
+    """A finished run as the rows :meth:`HistoryStore.record_rows` stores (built from the
+    state at once, so the state may move on while they are written)."""
+
+    run: dict[str, Any]
+    meta: RunMeta
+    fingerprint: str
+    #: ``tests`` rows without their run id, in the table's column order.
+    tests: list[tuple[Any, ...]]
+    fixtures: list[tuple[Any, ...]]
+
+    def test_rows(self, run_id: int) -> list[TestRow]:
+        return [TestRow(run_id, *row) for row in self.tests]
+
+
+def run_rows(
+    state: RunState, meta: RunMeta, *, fingerprint: str = "", deps: dict[str, str] | None = None
+) -> RunRows:
+    """The rows that record a finished run (see :meth:`HistoryStore.record_run`)."""
+    from hotlap.export.report import run_section
+
+    deps = deps or {}
+    test_rows = [
+        (
+            rec.nodeid,
+            rec.outcome or "passed",
+            rec.setup,
+            rec.call,
+            rec.teardown,
+            rec.cpu,
+            rec.rss_peak,
+            rec.rss_delta,
+            rec.worker,
+            rec.categories.count("rerun"),
+            deps.get(rec.nodeid, fingerprint),
+        )
+        for rec in state.tests.values()
+        if rec.finished is not None
+    ]
+    fixture_rows = [
+        (
+            cost.name,
+            cost.scope,
+            cost.location,
+            cost.count,
+            cost.setup_total,
+            cost.teardown_total,
+            json.dumps(sorted({u.nodeid.split("::", 1)[0] for u in cost.uses})),
+        )
+        for cost in state.fixtures.values()
+    ]
+    return RunRows(run_section(state, meta), meta, fingerprint, test_rows, fixture_rows)
