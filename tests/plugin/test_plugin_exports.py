@@ -84,3 +84,30 @@ def test_plain_pytest_exports_count_like_pytest(
     assert set(report["run"]["worker_ids"]) <= expected_workers
     durations = json.loads(durations_path.read_text(encoding="utf-8"))
     assert sorted(durations) == NODEIDS
+
+
+def test_in_process_exports_send_a_quick_test_as_one_event(ph: Any, tmp_path: Path) -> None:
+    """Without xdist and without the app, the events die with the process: a quick passing
+    test is not announced as it starts (one TestDone instead of a TestStart and a TestDone),
+    and the report still says where each test is and how it ended."""
+    project = ph.write_project(tmp_path / "proj", SUITE)
+    report_path, record = project / "report.json", project / "events.jsonl"
+    run = ph.run_pytest(
+        project, "-q", "-n", "0", "-p", "hotlap", f"--hotlap-json={report_path}",
+        f"--hotlap-record={record}",
+    )  # fmt: skip
+    assert run.code == 1, run.describe()
+    kinds: dict[str, list[str]] = {}
+    for line in record.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        kinds.setdefault(event["kind"], []).append(event.get("nodeid", ""))
+    assert kinds["test_done"] == ["test_exp.py::test_passes"]
+    # Only the tests that are not one quiet event are announced (before their reports).
+    assert sorted(kinds.get("test_start", [])) == sorted(
+        n for n in NODEIDS if n != "test_exp.py::test_passes"
+    )
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["run"]["counts"] == COUNTS
+    lines = {t["nodeid"]: (t["path"], t["line"], t["outcome"]) for t in report["tests"]}
+    assert lines["test_exp.py::test_passes"] == ("test_exp.py", 11, "passed")
+    assert lines["test_exp.py::test_fails"][2] == "failed"

@@ -25,6 +25,9 @@ class Sink:
     """
 
     _dead = False
+    #: Whether what was sent outlives this process (an app reads it): then a single process
+    #: announces each test as it starts, so that the test it died in is known.
+    outlives_process = True
 
     def __init__(self) -> None:
         _SINKS.add(self)
@@ -167,6 +170,8 @@ class SocketSink(BatchingSink):
 
 class CallbackSink(Sink):
     """Hands events to a function in this process (plain-pytest exports without xdist)."""
+
+    outlives_process = False  # the exports die with the process
 
     def __init__(self, callback: Callable[[Event], None]) -> None:
         super().__init__()

@@ -182,6 +182,9 @@ class TestEmitter:
         self.sink = sink
         self.worker = worker
         self.role = role
+        #: A single process whose events outlive it announces each test as it starts; an xdist
+        #: worker's controller says which test it died in, and in-process exports die with it.
+        self.announce_each = role is Role.SINGLE and sink.outlives_process
         self.pid = os.getpid()
         self.rootpath = config.rootpath
         self.current = ""  # nodeid of the test running now
@@ -289,7 +292,7 @@ class TestEmitter:
             self.current = nodeid
             self._start = (nodeid, location, time.monotonic(), self._last_rss or self._rss())
             self._announced = False
-            if self.role is Role.SINGLE:
+            if self.announce_each:
                 # No xdist controller will say which test this process died in, nor relay
                 # the tests it finished: announce each test (one send per test).
                 self._announce()
