@@ -241,3 +241,34 @@ def test_merged_log_ends_with_pytests_summary_line(h: Any, tmp_path: Path) -> No
     assert hotlap_lines and max(hotlap_lines) < len(lines) - 1, proc.stdout
     assert any("impact: recorded dependencies of 3 tests" in line for line in lines)
     assert json.loads(report.read_text())["run"]["exit_code"] == 1
+
+
+@pytest.mark.parametrize("capture", [("-s",), ("--capture=tee-sys",)])
+def test_output_a_test_prints_with_capture_off_is_shown_as_pytest_shows_it(
+    h: Any, tmp_path: Path, capture: tuple[str, ...]
+) -> None:
+    """With pytest's capture off (``-s``) or teed, what a test prints reaches the log as it
+    does with plain pytest: pytest's output is relayed as it comes, in its order, each of its
+    lines once; hotlap's own progress and failure lines stay out of it; its notes come
+    before the summary line, which stays last."""
+    files = {
+        "test_talk.py": """
+            def test_a():
+                print("HELLO FROM A")
+
+
+            def test_b():
+                print("HELLO FROM B")
+                assert 1 == 2
+        """
+    }
+    project = h.write_project(tmp_path / "proj", files)
+    plain = h.run_pytest(project, "-n", "0", "-q", *capture)
+    hot = h.run_hotlap(project, "run", "--headless", "--", "-n", "0", "-q", *capture)
+    assert hot.code == plain.code == 1, hot.describe()
+    want = [_TIME.sub("in Ts", line) for line in _lines(plain.stdout)]
+    got = [_TIME.sub("in Ts", line) for line in _lines(hot.stdout)]
+    assert got[-1] == want[-1], hot.describe()
+    # pytest's lines, in pytest's order; hotlap's debug hint is the one line of its own.
+    assert [line for line in got if not line.startswith("hotlap: ")] == want, hot.describe()
+    assert "HELLO FROM A" in got and got.count("E       assert 1 == 2") == 1

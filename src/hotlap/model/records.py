@@ -180,6 +180,7 @@ class SessionInfo:
     dry_run: bool = False
     host: str = ""
     workers_reason: str = ""  # why hotlap chose numprocesses ("" if the user did)
+    capture: str = ""  # pytest's --capture method
     exitstatus: int | None = None
     finished: float | None = None
     pytest_stats: dict[str, int] = field(default_factory=dict)

@@ -191,7 +191,7 @@ class RunState:
         s.hotlap_version, s.pytest_version = e.hotlap_version, e.pytest_version
         s.xdist_version, s.python_version = e.xdist_version, e.python_version
         s.numprocesses, s.dry_run, s.host = e.numprocesses, e.dry_run, e.host
-        s.workers_reason = e.workers_reason
+        s.workers_reason, s.capture = e.workers_reason, e.capture
         if self.phase is RunPhase.STARTING:
             self.phase = RunPhase.COLLECTING
         return Change.SESSION

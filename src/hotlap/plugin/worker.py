@@ -146,6 +146,7 @@ def session_start(config: pytest.Config, worker: str, role: Role) -> SessionStar
         dry_run=dry_run,
         host=origin()[0],
         workers_reason=reason(config),
+        capture=str(getattr(option, "capture", "") or ""),
     )
 
 

@@ -60,6 +60,8 @@ class SessionStart(Event, frozen=True):
     #: Why hotlap chose this ``numprocesses`` ("" when the user chose it): see
     #: ``hotlap.plugin.workers``.
     workers_reason: str = ""
+    #: pytest's ``--capture`` method ("fd", "sys", "no", "tee-sys"; "" when not known).
+    capture: str = ""
 
 
 class WorkerStart(Event, frozen=True):

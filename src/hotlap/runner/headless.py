@@ -117,10 +117,17 @@ class HeadlessReporter:
         self._hang_reported: dict[str, float] = {}
         self.regressions = regressions
         self._slow_reported: set[str] = set()
+        #: pytest's output is relayed as it comes (its capture is off, see :func:`run_headless`):
+        #: pytest shows its progress and failures itself, hotlap's other lines go to stderr.
+        self.live = False
 
     def write(self, line: str) -> None:
         self.out.write(line + "\n")
         self.out.flush()
+
+    def say(self, line: str) -> None:
+        """One of hotlap's own lines: in the log, or apart from pytest's relayed output."""
+        (self.note if self.live else self.write)(line)
 
     def note(self, line: str) -> None:
         err = self.err or sys.stderr
@@ -132,14 +139,17 @@ class HeadlessReporter:
         state = self.state
         for event in events:
             state.apply(event)
-            if isinstance(event, CollectionFinish):
+            if isinstance(event, SessionStart):
+                self.live = self.live or event.capture in LIVE_CAPTURE
+                if event.workers_reason:
+                    self.note(f"hotlap: {event.workers_reason}")
+            elif self.live and isinstance(event, (CollectionFinish, TestReport, CollectError)):
+                continue  # pytest says it, in its output
+            elif isinstance(event, CollectionFinish):
                 # None collected: pytest's own error or "no tests ran" says it all.
                 if not self._collected_said and event.count:
                     self._collected_said = True
                     self.write(collected_line(state, event, time.monotonic()))
-            elif isinstance(event, SessionStart):
-                if event.workers_reason:
-                    self.note(f"hotlap: {event.workers_reason}")
             elif isinstance(event, TestReport) and event.category in ("failed", "error"):
                 word = "FAILED" if event.category == "failed" else "ERROR"
                 where = f" ({event.when})" if event.when not in ("call", "???") else ""
@@ -154,12 +164,12 @@ class HeadlessReporter:
                 self.write(f"ERROR collecting {event.nodeid} - {crash_message(event.longrepr)}")
             elif isinstance(event, WorkerCrash):
                 where = f" while running {event.nodeid}" if event.nodeid else ""
-                self.write(f"CRASHED worker {event.crashed_worker}{where}: {event.reason}")
+                self.say(f"CRASHED worker {event.crashed_worker}{where}: {event.reason}")
             elif isinstance(event, HangStack):
                 last = self._hang_reported.get(event.nodeid)
                 if last is None or event.elapsed - last >= 30:
                     self._hang_reported[event.nodeid] = event.elapsed
-                    self.write(
+                    self.say(
                         f"HANGING {event.nodeid} [{event.worker}] for {event.elapsed:.0f}s, "
                         f"stack:\n{event.stack.rstrip()}"
                     )
@@ -172,7 +182,7 @@ class HeadlessReporter:
             if found.nodeid in self._slow_reported:
                 continue
             self._slow_reported.add(found.nodeid)
-            self.write(
+            self.say(
                 f"SLOWER {found.nodeid}: {found.old:.2f}s -> {found.new:.2f}s "
                 f"(median of {found.runs} earlier runs)"
             )
@@ -183,7 +193,7 @@ class HeadlessReporter:
             return
         self._last_progress = now
         self.report_regressions(now)
-        if not self.state.tests and not self.state.collected:
+        if self.live or (not self.state.tests and not self.state.collected):
             return
         eta = self.eta(self.state, self.expected, now) if self.eta and self.expected else None
         self.write(progress_line(self.state, now, eta))
@@ -191,6 +201,10 @@ class HeadlessReporter:
 
 #: pytest's exit codes of a session that ran (passed, failed, interrupted, no tests).
 _OUTCOME_CODES = (0, 1, 2, 5)
+
+#: pytest's ``--capture`` methods under which a test's output goes to pytest's own output, which
+#: a headless run then relays as it comes, as plain pytest shows it.
+LIVE_CAPTURE = frozenset(("no", "tee-sys"))
 
 #: Seconds the end of a session waits for pytest's summary line to be read from its output
 #: (it is printed before the session's last event, in a pipe read every 10 ms).
@@ -232,6 +246,7 @@ def run_headless(
     code: int | None = None
     ended_at: float | None = None  # when the session's last event came
     printed: int | None = None  # pytest's output lines shown so far, once the end is printed
+    relayed: int | None = None  # pytest's output lines relayed as they came (capture off)
 
     def note(line: str) -> None:
         out.flush()
@@ -246,7 +261,9 @@ def run_headless(
         failing = first_failing(state)
         if debug_hint is not None and failing and state.phase is not RunPhase.CANCELLED:
             hint = f"hotlap: debug {failing} with: {debug_hint(failing)}"
-        printed = finish_report(state, source, exit_code, reporter.write, messages, note, hint)
+        printed = finish_report(
+            state, source, exit_code, reporter.write, messages, note, hint, relayed=relayed
+        )
 
     while code is None:
         try:
@@ -258,6 +275,8 @@ def run_headless(
             now = time.monotonic()
             if printed is None:
                 reporter.tick(now)
+                if reporter.live:
+                    relayed = _relay_live(source, relayed, reporter.write)
             if printed is None and state.session.exitstatus in _OUTCOME_CODES:
                 # A usage or internal error is explained by what pytest prints after it:
                 # that end waits for pytest's exit.
@@ -280,10 +299,27 @@ def run_headless(
         on_events(events)
     reporter.feed(events)
     if printed is None:
+        if reporter.live:
+            relayed = _relay_live(source, relayed, reporter.write)
         print_end(code)
     else:
         _relay_after(source, printed, reporter.write)
     return code
+
+
+def _relay_live(source: EventSource, relayed: int | None, write: Callable[[str], None]) -> int:
+    """Print pytest's output lines that came after the ``relayed`` ones (None: none yet), but
+    a last one that reads as its summary line, which :func:`finish_report` shows after
+    hotlap's own lines (a later line shows it was not). The new count."""
+    lines = source.output.splitlines()
+    cut = source.output_cut
+    start = cut if relayed is None else max(relayed, cut)
+    end = len(lines) + cut
+    if end > start and parse_summary_line(lines[end - 1 - cut]):
+        end -= 1
+    for line in lines[start - cut : end - cut]:
+        write(line)
+    return end
 
 
 def _relay_after(source: EventSource, shown: int, write: Callable[[str], None]) -> int:
@@ -312,11 +348,14 @@ def finish_report(
     messages: Sequence[str] = (),
     note: Callable[[str], None] | None = None,
     hint: str = "",
+    *,
+    relayed: int | None = None,
 ) -> int:
     """The end of a run: pytest's own words when it failed to start, its closing sections,
     ``messages`` (hotlap's, through ``note``), ``hint``, then its summary line. Returns how
     many of pytest's output lines that covers (what comes later is pytest's, after its
-    summary)."""
+    summary). ``relayed``: the output lines already relayed as they came (capture off); the
+    rest, up to the summary line, stands for the closing sections."""
     note = note or write
     shown = len(source.output.splitlines()) + source.output_cut
     if state.phase is RunPhase.CANCELLED:
@@ -334,12 +373,19 @@ def finish_report(
         # A usage or internal error: only pytest's output explains it.
         lines = [line for line in source.output.splitlines() if line.strip()]
         errors = [ln for ln in lines if ln.startswith(("ERROR", "INTERNALERROR")) or "error:" in ln]
-        for line in errors[-15:] or lines[-15:]:
+        for line in (errors[-15:] or lines[-15:]) if relayed is None else []:
             write(line)
         for message in messages:
             note(message)
         return shown
-    for line in pytest_sections(source.output, cut=source.output_cut):
+    if relayed is None:
+        closing = pytest_sections(source.output, cut=source.output_cut)
+    else:
+        cut = source.output_cut
+        closing = source.output.splitlines()[
+            max(relayed, cut) - cut : _summary_position(source) - cut
+        ]
+    for line in closing:
         write(line)
     for message in messages:
         note(message)
