@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from hotlap.resources.cores import affinity, cgroup_quota, effective_cores, worker_count
+from hotlap.resources.cores import (
+    affinity,
+    available_memory,
+    cgroup_quota,
+    effective_cores,
+    worker_count,
+)
 
 
 def machine_limit() -> float:
@@ -66,3 +72,19 @@ def test_effective_cores_is_at_least_one(tmp_path: Path) -> None:
 def test_worker_count(cores: float, workers: int) -> None:
     """Workers are the whole effective cores, at least one."""
     assert worker_count(cores) == workers
+
+
+def test_available_memory_is_the_kernels_memavailable(tmp_path: Path) -> None:
+    """MemAvailable from meminfo (kB), without psutil; psutil's figure when the file has none
+    or is missing."""
+    import psutil
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text(
+        "MemTotal:       16000000 kB\nMemFree:  100 kB\nMemAvailable:    5000000 kB\n"
+    )
+    assert available_memory(meminfo) == 5_000_000 * 1024
+    meminfo.write_text("MemTotal:       16000000 kB\n")
+    fallback = available_memory(meminfo)
+    assert abs(fallback - psutil.virtual_memory().available) < 1 << 30
+    assert available_memory(tmp_path / "missing") > 0

@@ -363,13 +363,10 @@ def _memory_cap(ctx: RunContext, cores: float) -> int:
     """At most this many workers when history says more would not fit in memory (0: none)."""
     if not ctx.peak_rss:
         return 0
-    try:
-        import psutil
+    from hotlap.history.hooks import suggest_workers
+    from hotlap.resources.cores import available_memory
 
-        from hotlap.history.hooks import suggest_workers
-    except ImportError:
-        return 0
-    suggested = suggest_workers(ctx, cores, psutil.virtual_memory().available)
+    suggested = suggest_workers(ctx, cores, available_memory())
     return max(1, suggested) if suggested is not None else 0
 
 

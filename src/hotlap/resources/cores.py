@@ -54,3 +54,19 @@ def effective_cores(root: Path = CGROUP_ROOT) -> float:
 def worker_count(cores: float) -> int:
     """How many xdist workers ``cores`` effective cores can keep busy (a quota of 1.5 → 1)."""
     return max(1, math.floor(cores + 1e-9))
+
+
+def available_memory(meminfo: Path = Path("/proc/meminfo")) -> int:
+    """Bytes of memory available for new processes: the kernel's ``MemAvailable``, read from
+    ``meminfo`` (one small read; importing psutil for it cost the start of a run ~20 ms), or
+    psutil's figure where there is no such file."""
+    try:
+        with open(meminfo, "rb") as f:
+            for line in f:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import psutil
+
+    return int(psutil.virtual_memory().available)
