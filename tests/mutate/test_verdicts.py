@@ -223,3 +223,55 @@ def test_closure_made_at_import_is_mutated(project: Project) -> None:
     found = by_change(project.mutate())
     assert found["make_handler.handle: return x + step -> return x - step"]["status"] == "killed"
     assert found["make_handler.handle: return x + step -> return None"]["status"] == "killed"
+
+
+def test_import_time_code_a_conftest_imports_is_killed(project: Project) -> None:
+    """A conftest imports the module whose import-time code is mutated: a mutant that breaks
+    the import (``HANDLERS = None`` makes the decorator fail) stops pytest before it collects
+    anything. That is the tests noticing: killed, naming the conftest, and stored (an "error"
+    is re-run every time)."""
+    project.write(
+        "src/pkg/registry.py",
+        """
+        HANDLERS = {}
+
+
+        def register(name):
+            def deco(fn):
+                HANDLERS[name] = fn
+                return fn
+            return deco
+
+
+        @register("double")
+        def double(x):
+            return x * 2
+        """,
+    )
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+        from pkg.registry import HANDLERS
+
+        @pytest.fixture
+        def handlers():
+            return HANDLERS
+        """,
+    )
+    project.write(
+        "tests/test_registry.py",
+        """
+        def test_registered(handlers):
+            assert handlers["double"](3) == 6
+        """,
+    )
+    project.record()
+    found = by_change(project.mutate())
+    for change in (
+        "<module>: HANDLERS = {} -> HANDLERS = None",
+        "register: return deco -> return None",
+    ):
+        assert found[change]["status"] == "killed", found[change]
+        assert found[change]["killed_by"] == ["tests/conftest.py"]
+    assert not [m for m in found.values() if m["status"] == "error"], found

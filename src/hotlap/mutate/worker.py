@@ -34,8 +34,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib.util
+import io
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -229,7 +231,16 @@ class Host:
         if cmd.get("stop_first", True):
             args.append("-x")
         probe.exit_at_finish = True  # the verdict is known: skip pytest's unconfigure
+        err = io.StringIO()
+        sys.stderr = err  # pytest names a conftest it could not import here
         pytest.main(args, plugins=[probe])
+        # Still here: the session never finished. A conftest that imports the project
+        # (``from pkg.registry import ...``) fails before any collection when the mutant
+        # breaks its import: the worker's own session imported it unmutated, so the mutant
+        # is what the tests noticed (before: an "error", never stored, re-run every time).
+        found = re.search(r"while loading conftest '([^']+)'", err.getvalue())
+        if found and not probe.failed:
+            probe.failed.append(os.path.relpath(found.group(1), self.root))
         probe.end("killed" if probe.failed else ("survived" if probe.outcomes else "error"))
 
     def _apply(self, spec: dict[str, Any], code: CodeType, outer: Any) -> bool:
