@@ -221,3 +221,32 @@ def test_a_run_not_merged_yet_is_merged_before_mutating(project: Project) -> Non
     assert not (project.root / ".hotlap" / "impact.sqlite3").exists()
     found = by_change(project.mutate())
     assert found["half: return x / 2 -> return x * 2"]["status"] == "killed"
+
+
+def test_plugin_bytecode_is_kept_but_never_the_projects(project: Project) -> None:
+    """The worker keeps the installed plugins' bytecode (pytest's rewritten modules of
+    ``pytest11`` plugins such as xdist) in ``.hotlap/pycache/mutate`` for the next run,
+    and none of the project's files, not even a project module loaded as a plugin (``-p``)
+    before the window closes: a project file is never read from an old cache entry."""
+    project.write(
+        "pyproject.toml",
+        """
+        [tool.pytest.ini_options]
+        pythonpath = ["src"]
+        testpaths = ["tests"]
+        addopts = "-p pkg.plug"
+        """,
+    )
+    project.write("src/pkg/plug.py", "def pytest_report_header():\n    return 'plug'\n")
+    project.write("src/pkg/m.py", "def half(x):\n    return x // 2\n")
+    project.write(
+        "tests/test_m.py", "from pkg.m import half\n\ndef test_half():\n    assert half(4) == 2\n"
+    )
+    project.env = {"PYTHONPATH": str(project.root / "src")}
+    project.record()
+    assert project.mutate()["mutants"]
+    cache = project.root / ".hotlap" / "pycache" / "mutate"
+    kept = [p.as_posix() for p in cache.rglob("*.pyc")]
+    assert [p for p in kept if "/xdist/" in p and "-pytest-" in p], kept
+    mirrored = cache / str(project.root.resolve()).lstrip("/")
+    assert not [p for p in mirrored.rglob("*.pyc") if "site-packages" not in p.parts], kept
