@@ -275,3 +275,34 @@ def test_import_time_code_a_conftest_imports_is_killed(project: Project) -> None
         assert found[change]["status"] == "killed", found[change]
         assert found[change]["killed_by"] == ["tests/conftest.py"]
     assert not [m for m in found.values() if m["status"] == "error"], found
+
+
+def test_a_timeout_is_confirmed_before_it_counts(project: Project) -> None:
+    """A mutant's tests run past the timeout once (as under a load spike) and then pass: a
+    second run, with twice the time, decides: survived, not killed by timeout."""
+    log = project.root.parent / "runs.log"
+    project.env = {"RUNLOG": str(log)}
+    project.write("src/pkg/ident.py", "def ident(x):\n    return x\n")
+    project.write(
+        "tests/test_ident.py",
+        """
+        import os
+        import time
+        from pkg.ident import ident
+
+        def test_ident():
+            with open(os.environ["RUNLOG"], "a") as f:
+                f.write("run\\n")
+            with open(os.environ["RUNLOG"]) as f:
+                runs = len(f.read().split())
+            if runs == 2:  # the baseline was the first: the mutant's first run is slow
+                time.sleep(8)
+            ident(3)
+        """,
+    )
+    project.record()
+    log.write_text("")
+    found = by_change(project.mutate("src/pkg/ident.py::ident"))
+    assert found == {"ident: return x -> return None": found["ident: return x -> return None"]}
+    assert found["ident: return x -> return None"]["status"] == "survived", found
+    assert log.read_text().split() == ["run"] * 3

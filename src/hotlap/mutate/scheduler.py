@@ -41,6 +41,8 @@ class _Job:
     fresh: bool
     id: str = ""
     expected: float = 0.0
+    #: Timed out once already (a second run, with twice the time, confirms it).
+    retried: bool = False
 
 
 class Scheduler:
@@ -257,6 +259,14 @@ class Scheduler:
                 )
             return
         status = str(message.get("status"))
+        if status == "timeout" and not job.retried and job.timeout:
+            # Confirm with twice the time first: under load spikes a subprocess test alone
+            # took past 3x its baseline time + 1 s (ledger at load 10: 2 mutants of
+            # cli.main "timed out", one of them equivalent, a survivor at load 4).
+            job.retried = True
+            job.timeout *= 2
+            self.queue.insert(0, job)
+            return
         if status == "fresh":
             job.fresh = True
             job.mutant.fresh = True
