@@ -299,6 +299,11 @@ def one_round(spec: dict, src: Path, work: Path, venv: Path, n: int) -> dict:
     report, *out["hotlap full"] = run_hotlap(hl_root, venv, spec["hotlap_paths"])
     _, *out["hotlap no-op"] = run_hotlap(hl_root, venv, spec["hotlap_paths"])
     mm_status = mutmut_statuses(mm_root)
+    if n == 0:  # the mutants as they are before the edit
+        out["report"] = report
+        out["mm_status"] = mm_status
+        out["mm_keys"] = mutmut_mutants(mm_root)
+        out["hl_keys"] = hotlap_keys(hl_root, report)
     rel, old, new = spec["edit"]
     for root in (mm_root, hl_root):
         path = root / rel
@@ -316,12 +321,6 @@ def one_round(spec: dict, src: Path, work: Path, venv: Path, n: int) -> dict:
     out["changed_mutants"] = len(changed["mutants"])
     out["plain_mutants"] = len(plain["mutants"])
     out["load_end"] = load()
-    if n == 0:
-        out["report"] = report
-        out["mm_status"] = mm_status
-        out["mm_keys"] = mutmut_mutants(mm_root)
-        out["hl_keys"] = hotlap_keys(hl_root, report)
-        out["hl_root"] = hl_root
     return out
 
 

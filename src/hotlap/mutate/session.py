@@ -183,7 +183,7 @@ class MutationRun:
             needed.update(dict.fromkeys(mutant.tests))
         files = sorted({n.split("::", 1)[0] for n in needed})
         warm, self.worker = self.worker, None
-        if warm is None or not warm.alive or warm.root != root:
+        if warm is None or not warm.alive:  # its first command names the rootdir
             if warm is not None:
                 warm.stop()
             warm = Worker(root)

@@ -444,6 +444,11 @@ def main() -> int:
             __import__(name)
     line, rest = _first_line(in_fd)
     config = json.loads(line)
+    # Started in the directory hotlap was run from, before the rootdir was read: work there.
+    root = config.get("root")
+    if root and os.path.realpath(root) != os.path.realpath(os.getcwd()):
+        os.chdir(root)
+        sys.path[0] = os.getcwd()
     config["in_fd"] = in_fd
     config["pending"] = rest
     return warm_main(config, out_fd)
