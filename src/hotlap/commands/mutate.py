@@ -86,6 +86,7 @@ def mutate_main(argv: list[str]) -> int:
     # overlaps hotlap's own imports and the planning.
     worker = spawn_worker(cwd)
     from hotlap.mutate.prepare import PrepareError, prepare_run
+
     try:
         run, notes = prepare_run(
             cwd, ns.paths, changed=ns.changed, workers=ns.workers, worker=worker
