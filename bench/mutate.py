@@ -1,17 +1,23 @@
 """hotlap mutate against mutmut 3.x on a real project, side by side: mutants, verdicts,
-score, wall and CPU time, a full run and a one-line edit.
+score, wall and CPU time of (a) a full run, (b) a no-op rerun, (c) a rerun after a one-line
+edit to one function; the median of ``--rounds`` rounds, each on fresh copies.
 
-    python bench/mutate.py [--venv DIR] [--project shortuuid] [--workers 2]
+    nice python bench/mutate.py [--project shortuuid|ledger] [--rounds 3] [--venv DIR] [--keep]
 
-The project's sdist is fetched with ``pip download --no-binary :all:`` (pinned), unpacked
-twice (one copy per tool: mutmut writes a ``mutants/`` copy into its tree, hotlap writes only
-``.hotlap/``). A venv with pinned pytest and mutmut and this hotlap (editable) is made once.
+``shortuuid``: the sdist is fetched with ``pip download --no-binary :all:`` (pinned).
+``ledger``: the held-out-style project of ``bench/mutate_ledger.py`` (41 tests: teardown,
+import-time and subprocess-run code). Each round copies it twice (one copy per tool: mutmut
+writes a ``mutants/`` copy into its tree, hotlap writes only ``.hotlap/``). A venv with pinned
+pytest and mutmut and this hotlap (editable) is made once.
 
 Verdicts are compared on the mutants both tools make: the same function with the same
 mutated body (both unparsed by ``ast``). Every pair whose verdicts differ is printed with
 the change and the tests hotlap ran, for explanation; mutants only one tool makes are
-counted by kind. hotlap needs the impact data of one ``hotlap run`` (timed apart: a hotlap
-user has it from their last run); mutmut's own stats run is part of its time.
+counted by kind, with their verdicts. hotlap needs the impact data of one ``hotlap run``
+(timed apart: a hotlap user has it from their last run); mutmut's own stats run is part of
+its time. After the edit, hotlap is timed twice from the same state: ``--changed`` (the
+edited function's mutants, what mutmut re-tests) and plain ``hotlap mutate`` (also every
+mutant whose tests run the edited code: their verdicts may have changed).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -29,6 +36,8 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+from mutate_ledger import EDIT, EDIT_FUNCTION, MUTMUT, write_ledger
 
 REPO = Path(__file__).resolve().parent.parent
 PINS = ["pytest==9.2.0", "mutmut==3.8.1"]
@@ -51,6 +60,12 @@ PROJECTS = {
             "remainder = max(0, padding - len(output))",
         ),
         "edit_function": "int_to_string",
+    },
+    "ledger": {
+        "mutmut": MUTMUT,
+        "hotlap_paths": ["ledger/"],
+        "edit": EDIT,
+        "edit_function": EDIT_FUNCTION,
     },
 }
 
@@ -254,7 +269,114 @@ def counts_line(name: str, statuses: list[str], wall: float, cpu: float) -> str:
     score = 100.0 * detected / judged if judged else 0.0
     return (
         f"{name:<22} {len(statuses):>7} {c['killed']:>7} {c['timeout']:>7} {c['survived']:>8} "
-        f"{c['no_tests']:>8} {score:>6.1f}% {wall:>7.2f}s {cpu:>7.2f}s"
+        f"{c['no_tests']:>8} {c['error']:>6} {score:>6.1f}% {wall:>7.2f}s {cpu:>7.2f}s"
+    )
+
+
+def load() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def one_round(spec: dict, src: Path, work: Path, venv: Path, n: int) -> dict:
+    """Both tools on fresh copies of the project: (a) a full run, (b) a no-op rerun, (c) a
+    rerun after the one-line edit. hotlap's (c) twice from the same state: ``--changed``
+    (the edited function's mutants, as mutmut re-tests) and plain (also every mutant whose
+    tests run the edited code). Seconds (wall, CPU) by name, and the first round's data."""
+    mm_root = work / f"mutmut-{n}"
+    hl_root = work / f"hotlap-{n}"
+    shutil.copytree(src, mm_root)
+    shutil.copytree(src, hl_root)
+    with open(mm_root / "pyproject.toml", "a", encoding="utf-8") as f:
+        f.write(spec["mutmut"])
+    env = env_for(venv)
+    mutmut = [str(venv / "bin" / "mutmut"), "run"]
+    out: dict = {"load_start": load()}
+    _, *out["mutmut full"] = sh(mutmut, mm_root, env)
+    _, *out["mutmut no-op"] = sh(mutmut, mm_root, env)
+    _, *out["hotlap run (recording)"] = sh(
+        [str(venv / "bin" / "hotlap"), "run", "--headless", "--", "-n", "0"], hl_root, env
+    )
+    report, *out["hotlap full"] = run_hotlap(hl_root, venv, spec["hotlap_paths"])
+    _, *out["hotlap no-op"] = run_hotlap(hl_root, venv, spec["hotlap_paths"])
+    mm_status = mutmut_statuses(mm_root)
+    if n == 0:  # the mutants as they are before the edit
+        out["report"] = report
+        out["mm_status"] = mm_status
+        out["mm_keys"] = mutmut_mutants(mm_root)
+        out["hl_keys"] = hotlap_keys(hl_root, report)
+    rel, old, new = spec["edit"]
+    for root in (mm_root, hl_root):
+        path = root / rel
+        text = path.read_text(encoding="utf-8")
+        assert old in text, f"{old!r} not in {path}"
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    _, *out["mutmut edit"] = sh(mutmut, mm_root, env)
+    db = hl_root / ".hotlap" / "mutate.sqlite3"
+    kept = db.read_bytes()
+    changed, *out["hotlap edit --changed"] = run_hotlap(
+        hl_root, venv, spec["hotlap_paths"], "--changed"
+    )
+    db.write_bytes(kept)
+    plain, *out["hotlap edit plain"] = run_hotlap(hl_root, venv, spec["hotlap_paths"])
+    out["changed_mutants"] = len(changed["mutants"])
+    out["plain_mutants"] = len(plain["mutants"])
+    out["load_end"] = load()
+    return out
+
+
+TIMED = [
+    "mutmut full",
+    "hotlap full",
+    "hotlap run (recording)",
+    "mutmut no-op",
+    "hotlap no-op",
+    "mutmut edit",
+    "hotlap edit --changed",
+    "hotlap edit plain",
+]
+
+
+def compare(first: dict) -> None:
+    """Verdicts on the mutants both make; mutants only one makes, by kind."""
+    report, mm_status, mm_keys = first["report"], first["mm_status"], first["mm_keys"]
+    mm_by_key = {(f, q, k): name for name, (f, q, k) in mm_keys.items()}
+    hl_status = {m["id"]: m for m in report["mutants"]}
+    both = differ = 0
+    only_hl: Counter[str] = Counter()
+    seen_mm: set[str] = set()
+    print("\nverdicts that differ (same function, same mutated body):")
+    for mid, key in first["hl_keys"].items():
+        name = mm_by_key.get(key)
+        m = hl_status[mid]
+        if name is None:
+            old_line, new_line = (line[1:].strip() for line in m["diff"].split("\n"))
+            kind = "module-level" if m["function"] == "<module>" else kind_of(old_line, new_line)
+            only_hl[kind] += 1
+            continue
+        seen_mm.add(name)
+        both += 1
+        theirs = mm_status.get(name, "?")
+        if theirs != m["status"]:
+            differ += 1
+            old_line, new_line = m["diff"].split("\n")
+            print(
+                f"  {m['file']}:{m['line']} {m['function']}: {old_line[1:].strip()} -> "
+                f"{new_line[1:].strip()}\n      hotlap {m['status']} "
+                f"(killed by {m['killed_by'] or '-'}, {m['tests_run']} tests), mutmut {theirs}"
+            )
+    only_mm = Counter(kind_of(*MM_LINES[n]) for n in mm_keys if n not in seen_mm)
+    mm_only_status = Counter(mm_status.get(n, "?") for n in mm_keys if n not in seen_mm)
+    hl_only_status = Counter(
+        hl_status[mid]["status"]
+        for mid, key in first["hl_keys"].items()
+        if mm_by_key.get(key) is None
+    )
+    print(
+        f"\n{both} mutants made by both, {differ} verdicts differ"
+        f"\nonly hotlap ({sum(only_hl.values())}): {dict(only_hl.most_common())}"
+        f"\n  their verdicts: {dict(hl_only_status.most_common())}"
+        f"\nonly mutmut ({sum(only_mm.values())}): {dict(only_mm.most_common())}"
+        f"\n  their verdicts: {dict(mm_only_status.most_common())}"
     )
 
 
@@ -264,106 +386,68 @@ def main() -> int:
         "--venv", type=Path, default=Path(tempfile.gettempdir()) / "hotlap-bench-mutate-venv"
     )
     parser.add_argument("--project", default="shortuuid", choices=sorted(PROJECTS))
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each on fresh copies")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     ns = parser.parse_args()
     spec = PROJECTS[ns.project]
     python = make_venv(ns.venv)
     work = Path(tempfile.mkdtemp(prefix="hotlap-bench-mutate-"))
     try:
-        src = fetch(spec["pin"], python, work / "sdist")
-        mm_root = work / "mutmut"
-        hl_root = work / "hotlap"
-        shutil.copytree(src, mm_root)
-        shutil.copytree(src, hl_root)
-        with open(mm_root / "pyproject.toml", "a", encoding="utf-8") as f:
-            f.write(spec["mutmut"])
+        if "pin" in spec:
+            src = fetch(spec["pin"], python, work / "sdist")
+            what = spec["pin"]
+        else:
+            src = write_ledger(work / "ledger")
+            what = "ledger (bench/mutate_ledger.py, 41 tests)"
         print(
-            f"project {spec['pin']}; {' '.join(PINS)}; python {sys.version.split()[0]}; "
-            f"load {os.getloadavg()[0]:.2f}"
+            f"project {what}; {' '.join(PINS)}; python {sys.version.split()[0]}; "
+            f"{ns.rounds} rounds; load {load()}",
+            flush=True,
         )
-
-        mm_wall, mm_cpu = run_mutmut(mm_root, ns.venv)
-        _, rec_wall, rec_cpu = sh(
-            [str(ns.venv / "bin" / "hotlap"), "run", "--headless", "--", "-n", "0"],
-            hl_root,
-            env_for(ns.venv),
-        )
-        report, hl_wall, hl_cpu = run_hotlap(hl_root, ns.venv, spec["hotlap_paths"])
-        _, noop_wall, _ = run_hotlap(hl_root, ns.venv, spec["hotlap_paths"])
-        mm_noop = sh([str(ns.venv / "bin" / "mutmut"), "run"], mm_root, env_for(ns.venv))[1]
-
-        mm_status = mutmut_statuses(mm_root)
-        mm_keys = mutmut_mutants(mm_root)
-        hl_keys = hotlap_keys(hl_root, report)
-        print()
+        rounds = []
+        for n in range(ns.rounds):
+            found = one_round(spec, src, work, ns.venv, n)
+            rounds.append(found)
+            print(
+                f"round {n + 1}: load {found['load_start']} -> {found['load_end']}; "
+                + ", ".join(f"{k} {found[k][0]:.2f}s" for k in TIMED),
+                flush=True,
+            )
+        first = rounds[0]
         print(
-            f"{'full run':<22} {'mutants':>7} {'killed':>7} {'timeout':>7} {'survived':>8} "
-            f"{'no tests':>8} {'score':>7} {'wall':>8} {'CPU':>8}"
+            f"\n{'full run':<22} {'mutants':>7} {'killed':>7} {'timeout':>7} {'survived':>8} "
+            f"{'no tests':>8} {'error':>6} {'score':>7} {'wall':>8} {'CPU':>8}"
         )
-        print(counts_line("mutmut 3.8.1", list(mm_status.values()), mm_wall, mm_cpu))
+        print(counts_line("mutmut 3.8.1", list(first["mm_status"].values()), *first["mutmut full"]))
         print(
-            counts_line("hotlap mutate", [m["status"] for m in report["mutants"]], hl_wall, hl_cpu)
+            counts_line(
+                "hotlap mutate",
+                [m["status"] for m in first["report"]["mutants"]],
+                *first["hotlap full"],
+            )
         )
         print(
-            f"hotlap/mutmut wall {hl_wall / mm_wall:.2f}x, CPU {hl_cpu / mm_cpu:.2f}x; "
-            f"hotlap's recording run (hotlap run) {rec_wall:.2f}s wall, {rec_cpu:.2f}s CPU"
+            f"\nmedian of {ns.rounds} (min-max), wall / CPU seconds; one-line edit in "
+            f"{spec['edit_function']}: hotlap --changed re-tests "
+            f"{first['changed_mutants']} mutants, plain hotlap mutate re-checks every mutant "
+            "whose tests run the edited code"
         )
-        print(f"no-op rerun: mutmut {mm_noop:.2f}s, hotlap {noop_wall:.2f}s")
-
-        # The one-line edit, in both copies.
-        rel, old, new = spec["edit"]
-        for root in (mm_root, hl_root):
-            path = root / rel
-            path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
-        _, mm_edit, mm_edit_cpu = sh(
-            [str(ns.venv / "bin" / "mutmut"), "run"], mm_root, env_for(ns.venv)
-        )
-        changed, edit_wall, edit_cpu = run_hotlap(
-            hl_root, ns.venv, spec["hotlap_paths"], "--changed"
-        )
-        _, full_after_edit, _ = run_hotlap(hl_root, ns.venv, spec["hotlap_paths"])
+        for key in TIMED:
+            walls = [r[key][0] for r in rounds]
+            cpus = [r[key][1] for r in rounds]
+            print(
+                f"  {key:<24} {statistics.median(walls):6.2f}s ({min(walls):.2f}-{max(walls):.2f})"
+                f"  CPU {statistics.median(cpus):6.2f}s"
+            )
+        mm_full = statistics.median(r["mutmut full"][0] for r in rounds)
+        hl_full = statistics.median(r["hotlap full"][0] for r in rounds)
+        mm_edit = statistics.median(r["mutmut edit"][0] for r in rounds)
+        hl_edit = statistics.median(r["hotlap edit --changed"][0] for r in rounds)
         print(
-            f"one-line edit in {spec['edit_function']}: mutmut {mm_edit:.2f}s wall "
-            f"{mm_edit_cpu:.2f}s CPU; hotlap mutate --changed {edit_wall:.2f}s wall "
-            f"{edit_cpu:.2f}s CPU ({len(changed['mutants'])} mutants); plain hotlap mutate "
-            f"{full_after_edit:.2f}s (re-checks every mutant whose tests run the edited code)"
+            f"hotlap/mutmut: full {hl_full / mm_full:.2f}x, one-line edit {hl_edit / mm_edit:.2f}x"
+            f"; load at the end {load()}"
         )
-        print(f"load at the end {os.getloadavg()[0]:.2f}")
-
-        # Verdicts on the mutants both make.
-        mm_by_key = {(f, q, k): name for name, (f, q, k) in mm_keys.items()}
-        hl_status = {m["id"]: m for m in report["mutants"]}
-        both = differ = 0
-        only_hl: Counter[str] = Counter()
-        seen_mm: set[str] = set()
-        print("\nverdicts that differ (same function, same mutated body):")
-        for mid, key in hl_keys.items():
-            name = mm_by_key.get(key)
-            m = hl_status[mid]
-            if name is None:
-                old_line, new_line = (line[1:].strip() for line in m["diff"].split("\n"))
-                kind = (
-                    "module-level" if m["function"] == "<module>" else kind_of(old_line, new_line)
-                )
-                only_hl[kind] += 1
-                continue
-            seen_mm.add(name)
-            both += 1
-            theirs = mm_status.get(name, "?")
-            if theirs != m["status"]:
-                differ += 1
-                old_line, new_line = m["diff"].split("\n")
-                print(
-                    f"  {m['file']}:{m['line']} {m['function']}: {old_line[1:].strip()} -> "
-                    f"{new_line[1:].strip()}\n      hotlap {m['status']} "
-                    f"(killed by {m['killed_by'] or '-'}, {m['tests_run']} tests), mutmut {theirs}"
-                )
-        only_mm = Counter(kind_of(*MM_LINES[n]) for n in mm_keys if n not in seen_mm)
-        print(
-            f"\n{both} mutants made by both, {differ} verdicts differ"
-            f"\nonly hotlap ({sum(only_hl.values())}): {dict(only_hl.most_common())}"
-            f"\nonly mutmut ({sum(only_mm.values())}): {dict(only_mm.most_common())}"
-        )
+        compare(first)
     finally:
         if ns.keep:
             print(f"kept {work}")

@@ -198,6 +198,60 @@ def test_verdicts_reused_until_a_test_or_caller_changes(project: Project) -> Non
     assert {m["function"] for m in changed["mutants"]} == {"double"}
 
 
+def test_a_changed_test_runs_alone(project: Project) -> None:
+    """One of a function's two tests changes: the mutants the unchanged test killed stay
+    killed without a run, and the survivors run only the changed test. The unchanged test
+    does not run at all (not in the baseline either), and every verdict is what a run from
+    scratch finds."""
+    log = project.root.parent / "runs.log"
+    project.env = {"RUNLOG": str(log)}
+    project.write(
+        "src/pkg/clamp.py",
+        """
+        def clamp(x, low=0, high=10):
+            if x < low:
+                return low
+            if x > high:
+                return high
+            return x
+        """,
+    )
+    project.write(
+        "tests/test_clamp.py",
+        """
+        import os
+        import time
+        from pkg.clamp import clamp
+
+        def note(name):
+            with open(os.environ["RUNLOG"], "a") as f:
+                f.write(name + "\\n")
+
+        def test_strong():
+            note("strong")
+            assert clamp(-1) == 0 and clamp(11) == 10 and clamp(5) == 5
+
+        def test_weak():
+            note("weak")
+            time.sleep(0.05)  # slower: the strong test runs first
+            assert clamp(5) is not None
+        """,
+    )
+    project.record()
+    first = {k: m["status"] for k, m in by_change(project.mutate()).items()}
+    assert {"killed", "survived"} <= set(first.values()), first
+    project.edit("tests/test_clamp.py", "clamp(5) is not None", "clamp(6) is not None")
+    project.record()
+    log.write_text("")
+    second = project.mutate()
+    assert set(log.read_text().split()) == {"weak"}, second["out"]
+    assert "from earlier runs" in second["out"]
+    assert {k: m["status"] for k, m in by_change(second).items()} == first
+    (project.root / ".hotlap" / "mutate.sqlite3").unlink()
+    scratch = {k: m["status"] for k, m in by_change(project.mutate()).items()}
+    assert scratch == first
+
+
 def test_a_run_not_merged_yet_is_merged_before_mutating(project: Project) -> None:
     """``hotlap run`` may exit before its dependencies are merged (a background merge);
     ``hotlap mutate`` merges what waits before it plans, so it finds the tests."""
@@ -221,3 +275,32 @@ def test_a_run_not_merged_yet_is_merged_before_mutating(project: Project) -> Non
     assert not (project.root / ".hotlap" / "impact.sqlite3").exists()
     found = by_change(project.mutate())
     assert found["half: return x / 2 -> return x * 2"]["status"] == "killed"
+
+
+def test_plugin_bytecode_is_kept_but_never_the_projects(project: Project) -> None:
+    """The worker keeps the installed plugins' bytecode (pytest's rewritten modules of
+    ``pytest11`` plugins such as xdist) in ``.hotlap/pycache/mutate`` for the next run,
+    and none of the project's files, not even a project module loaded as a plugin (``-p``)
+    before the window closes: a project file is never read from an old cache entry."""
+    project.write(
+        "pyproject.toml",
+        """
+        [tool.pytest.ini_options]
+        pythonpath = ["src"]
+        testpaths = ["tests"]
+        addopts = "-p pkg.plug"
+        """,
+    )
+    project.write("src/pkg/plug.py", "def pytest_report_header():\n    return 'plug'\n")
+    project.write("src/pkg/m.py", "def half(x):\n    return x // 2\n")
+    project.write(
+        "tests/test_m.py", "from pkg.m import half\n\ndef test_half():\n    assert half(4) == 2\n"
+    )
+    project.env = {"PYTHONPATH": str(project.root / "src")}
+    project.record()
+    assert project.mutate()["mutants"]
+    cache = project.root / ".hotlap" / "pycache" / "mutate"
+    kept = [p.as_posix() for p in cache.rglob("*.pyc")]
+    assert [p for p in kept if "/xdist/" in p and "-pytest-" in p], kept
+    mirrored = cache / str(project.root.resolve()).lstrip("/")
+    assert not [p for p in mirrored.rglob("*.pyc") if "site-packages" not in p.parts], kept

@@ -223,3 +223,86 @@ def test_closure_made_at_import_is_mutated(project: Project) -> None:
     found = by_change(project.mutate())
     assert found["make_handler.handle: return x + step -> return x - step"]["status"] == "killed"
     assert found["make_handler.handle: return x + step -> return None"]["status"] == "killed"
+
+
+def test_import_time_code_a_conftest_imports_is_killed(project: Project) -> None:
+    """A conftest imports the module whose import-time code is mutated: a mutant that breaks
+    the import (``HANDLERS = None`` makes the decorator fail) stops pytest before it collects
+    anything. That is the tests noticing: killed, naming the conftest, and stored (an "error"
+    is re-run every time)."""
+    project.write(
+        "src/pkg/registry.py",
+        """
+        HANDLERS = {}
+
+
+        def register(name):
+            def deco(fn):
+                HANDLERS[name] = fn
+                return fn
+            return deco
+
+
+        @register("double")
+        def double(x):
+            return x * 2
+        """,
+    )
+    project.write(
+        "tests/conftest.py",
+        """
+        import pytest
+        from pkg.registry import HANDLERS
+
+        @pytest.fixture
+        def handlers():
+            return HANDLERS
+        """,
+    )
+    project.write(
+        "tests/test_registry.py",
+        """
+        def test_registered(handlers):
+            assert handlers["double"](3) == 6
+        """,
+    )
+    project.record()
+    found = by_change(project.mutate())
+    for change in (
+        "<module>: HANDLERS = {} -> HANDLERS = None",
+        "register: return deco -> return None",
+    ):
+        assert found[change]["status"] == "killed", found[change]
+        assert found[change]["killed_by"] == ["tests/conftest.py"]
+    assert not [m for m in found.values() if m["status"] == "error"], found
+
+
+def test_a_timeout_is_confirmed_before_it_counts(project: Project) -> None:
+    """A mutant's tests run past the timeout once (as under a load spike) and then pass: a
+    second run, with twice the time, decides: survived, not killed by timeout."""
+    log = project.root.parent / "runs.log"
+    project.env = {"RUNLOG": str(log)}
+    project.write("src/pkg/ident.py", "def ident(x):\n    return x\n")
+    project.write(
+        "tests/test_ident.py",
+        """
+        import os
+        import time
+        from pkg.ident import ident
+
+        def test_ident():
+            with open(os.environ["RUNLOG"], "a") as f:
+                f.write("run\\n")
+            with open(os.environ["RUNLOG"]) as f:
+                runs = len(f.read().split())
+            if runs == 2:  # the baseline was the first: the mutant's first run is slow
+                time.sleep(8)
+            ident(3)
+        """,
+    )
+    project.record()
+    log.write_text("")
+    found = by_change(project.mutate("src/pkg/ident.py::ident"))
+    assert found == {"ident: return x -> return None": found["ident: return x -> return None"]}
+    assert found["ident: return x -> return None"]["status"] == "survived", found
+    assert log.read_text().split() == ["run"] * 3

@@ -76,13 +76,17 @@ def parse_mutate_args(argv: list[str]) -> argparse.Namespace:
 def mutate_main(argv: list[str]) -> int:
     """Entry point of ``hotlap mutate``; exit 0, or 1 under ``--fail-under``, 2 when
     interrupted, 4 for a usage error (no impact data)."""
-    from hotlap.mutate.prepare import PrepareError, prepare_run, start_worker
+    from hotlap.mutate.process import spawn_worker
 
     ns = parse_mutate_args(argv)
     if ns.fail_under is not None and not 0 <= ns.fail_under <= 100:
         raise UsageError("--fail-under takes a percentage between 0 and 100")
     cwd = Path.cwd()
-    worker = start_worker(cwd)  # pytest's import overlaps the planning
+    # First: pytest's import in the worker is the longest part of a small run's start; it
+    # overlaps hotlap's own imports and the planning.
+    worker = spawn_worker(cwd)
+    from hotlap.mutate.prepare import PrepareError, prepare_run
+
     try:
         run, notes = prepare_run(
             cwd, ns.paths, changed=ns.changed, workers=ns.workers, worker=worker

@@ -53,6 +53,12 @@ class Mutant:
     mutation: Mutation
     tests: list[str]
     key: str = ""
+    #: The mutant alone (block checksum, number, change), without its tests.
+    identity: str = ""
+    #: Each test's dependency digest now (what its stored outcome is checked against).
+    digests: dict[str, str] = field(default_factory=dict)
+    #: Tests whose passing outcome was reused from an earlier run (not run again).
+    reused: list[str] = field(default_factory=list)
     #: Needs a fresh process: its code runs at import (module-level code, or a function
     #: the imports call, such as a registering decorator).
     fresh: bool = False
@@ -257,6 +263,11 @@ def _source_files(deps: _Dependencies, root: Path, scope: Scope) -> list[str]:
     )
 
 
+def mutant_identity(mutant: Mutant) -> str:
+    """The mutant itself: its block's checksum, its number and change."""
+    return mutant_key(mutant, [])
+
+
 def mutant_key(mutant: Mutant, digests: list[str]) -> str:
     """The cache key of ``mutant`` tested against tests with these dependency digests."""
     h = hashlib.blake2b(digest_size=16)
@@ -319,9 +330,11 @@ def build_plan(
             for mutation in mutations(source, block, tree):
                 mutant = Mutant(rel, block, checksum, mutation, list(tests))
                 mutant.fresh = block == MODULE
+                mutant.digests = {t: deps.test_digest(t) for t in tests}
                 mutant.key = mutant_key(
-                    mutant, [f"{t}\0{deps.test_digest(t)}" for t in sorted(tests)]
+                    mutant, [f"{t}\0{mutant.digests[t]}" for t in sorted(tests)]
                 )
+                mutant.identity = mutant_identity(mutant)
                 plan.mutants.append(mutant)
     if stale:
         names = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")

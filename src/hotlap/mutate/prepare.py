@@ -89,18 +89,9 @@ def prepare_run(
 def start_worker(project: Path) -> Worker | None:
     """A worker for ``project``'s next run, importing pytest while the run is planned (None
     when there is no impact data to plan from)."""
-    db = project / ".hotlap" / "impact.sqlite3"
-    if not db.exists():
-        return None
-    impact = ImpactStore(db)
-    try:
-        root = Path(impact.get_meta("rootdir", str(project)))
-    finally:
-        impact.close()
-    try:
-        return Worker(root)
-    except OSError:
-        return None
+    from hotlap.mutate.process import spawn_worker
+
+    return spawn_worker(project)
 
 
 def _prepare(

@@ -128,3 +128,15 @@ class Worker:
             if self.proc.stdout is not None:
                 self.proc.stdout.close()
         self.log.close()
+
+
+def spawn_worker(project: Path) -> Worker | None:
+    """A worker started in ``project`` at once, importing pytest while the app imports
+    the rest of hotlap and plans (None without impact data: there is nothing to plan). Its
+    first command names the rootdir it works in."""
+    if not (project / ".hotlap" / "impact.sqlite3").exists():
+        return None
+    try:
+        return Worker(project)
+    except OSError:
+        return None

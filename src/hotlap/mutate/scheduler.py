@@ -41,6 +41,8 @@ class _Job:
     fresh: bool
     id: str = ""
     expected: float = 0.0
+    #: Timed out once already (a second run, with twice the time, confirms it).
+    retried: bool = False
 
 
 class Scheduler:
@@ -194,7 +196,8 @@ class Scheduler:
         for mutant in self.pending:
             mutant.tests = [t for t in mutant.tests if t in self.usable]
             if not mutant.tests:
-                self.run_.verdict(mutant, Verdict("no_tests"))
+                # Only the tests whose outcome was not reused could fail without a mutant.
+                self.run_.verdict(mutant, Verdict("survived" if mutant.reused else "no_tests"))
                 continue
             seconds = sum(self.durations.get(t, 0.01) for t in mutant.tests)
             # The issue's 3x the tests' time + 1 s, from when the tests can start: the fork's
@@ -256,6 +259,14 @@ class Scheduler:
                 )
             return
         status = str(message.get("status"))
+        if status == "timeout" and not job.retried and job.timeout:
+            # Confirm with twice the time first: under load spikes a subprocess test alone
+            # took past 3x its baseline time + 1 s (ledger at load 10: 2 mutants of
+            # cli.main "timed out", one of them equivalent, a survivor at load 4).
+            job.retried = True
+            job.timeout *= 2
+            self.queue.insert(0, job)
+            return
         if status == "fresh":
             job.fresh = True
             job.mutant.fresh = True
@@ -264,10 +275,21 @@ class Scheduler:
             return
         if status not in ("killed", "survived", "timeout", "error"):
             status = "error"
+        killed_by = list(message.get("killed_by", [])) if status in ("killed", "timeout") else []
+        outcomes = {
+            nodeid: str(entry[0])
+            for nodeid, entry in message.get("outcomes", {}).items()
+            if entry and entry[0] in ("passed", "failed")
+        }
+        if killed_by and status == "timeout":
+            outcomes[killed_by[0]] = "timeout"
+        elif killed_by and status == "killed":
+            outcomes.setdefault(killed_by[0], "failed")  # a crash reports no outcome
         verdict = Verdict(
             status,
-            list(message.get("killed_by", [])) if status in ("killed", "timeout") else [],
+            killed_by,
             int(message.get("tests_run", 0)),
             float(message.get("seconds", 0.0)),
+            outcomes=outcomes if status != "error" else {},
         )
         self.run_.verdict(job.mutant, verdict)

@@ -107,9 +107,20 @@ class MutationRun:
         if self.on_event is not None:
             self.on_event()
 
-    def verdict(self, mutant: Mutant, verdict: Verdict) -> None:
-        if self.store is not None and not verdict.cached and verdict.status != "error":
+    def verdict(self, mutant: Mutant, verdict: Verdict, store: bool = False) -> None:
+        """Report ``verdict``; store it when it was found now (or ``store``: reused from the
+        tests' outcomes, stored under the mutant's key for the next run)."""
+        if verdict.status == "survived" and not verdict.cached:
+            verdict.tests_run += len(mutant.reused)  # passed before, unchanged since
+        if self.store is not None and (store or not verdict.cached) and verdict.status != "error":
             self.store.put(mutant.key, mutant.file, mutant.block, mutant.mutation.index, verdict)
+            if not verdict.cached and mutant.identity:
+                rows = [
+                    (test, mutant.digests[test], outcome)
+                    for test, outcome in verdict.outcomes.items()
+                    if test in mutant.digests
+                ]
+                self.store.put_outcomes(mutant.identity, rows)
         self.counts[verdict.status] = self.counts.get(verdict.status, 0) + 1
         self.emit(MutantResult(mutant, verdict))
 
@@ -148,6 +159,8 @@ class MutationRun:
         pending: list[Mutant] = []
         keys = [m.key for m in self.plan.mutants]
         stored = self.store.verdicts(keys) if self.store is not None else {}
+        missing = [m.identity for m in self.plan.mutants if m.key not in stored and m.tests]
+        outcomes = self.store.outcomes(missing) if self.store is not None and missing else {}
         for mutant in self.plan.mutants:
             found = stored.get(mutant.key)
             if found is not None:
@@ -156,7 +169,11 @@ class MutationRun:
             elif not mutant.tests:
                 self.verdict(mutant, Verdict("no_tests"))
             else:
-                pending.append(mutant)
+                reused = _reuse(mutant, outcomes.get(mutant.identity, {}))
+                if reused is not None:
+                    self.verdict(mutant, reused, store=True)
+                else:
+                    pending.append(mutant)
         if not pending or self.cancel_event.is_set():
             return
         root = self.plan.root
@@ -166,7 +183,7 @@ class MutationRun:
             needed.update(dict.fromkeys(mutant.tests))
         files = sorted({n.split("::", 1)[0] for n in needed})
         warm, self.worker = self.worker, None
-        if warm is None or not warm.alive or warm.root != root:
+        if warm is None or not warm.alive:  # its first command names the rootdir
             if warm is not None:
                 warm.stop()
             warm = Worker(root)
@@ -181,3 +198,22 @@ class MutationRun:
             }
         )
         Scheduler(self, warm, pending, list(needed)).run()
+
+
+def _reuse(mutant: Mutant, known: dict[str, tuple[str, str]]) -> Verdict | None:
+    """The verdict the tests' stored outcomes give, or None when some test must run; then
+    ``mutant.tests`` keeps only those (a test whose dependencies are unchanged would pass
+    again, or fail again). Killed while its killer's dependencies are unchanged; survived
+    when every test passed as it is now."""
+    now = mutant.digests
+    for test in mutant.tests:
+        digest, outcome = known.get(test, ("", ""))
+        if digest == now.get(test) and outcome in ("failed", "timeout"):
+            status = "killed" if outcome == "failed" else "timeout"
+            return Verdict(status, [test], 1, cached=True)
+    left = [t for t in mutant.tests if known.get(t) != (now.get(t), "passed")]
+    if not left:
+        return Verdict("survived", [], len(mutant.tests), cached=True)
+    mutant.reused = [t for t in mutant.tests if t not in left]
+    mutant.tests = left
+    return None

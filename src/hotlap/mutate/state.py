@@ -145,7 +145,7 @@ class StrengthState:
 def survivor_line(result: MutantResult, limit: int = 3) -> str:
     """``line 12: a < b  ->  a <= b  (3 tests: t1, t2, t3)``."""
     m = result.mutant
-    tests = m.tests
+    tests = [*m.reused, *m.tests]  # reused: passed before, their dependencies unchanged
     shown = ", ".join(tests[:limit]) + (f", … ({len(tests)} tests)" if len(tests) > limit else "")
     return f"line {m.line}: {m.mutation.short}  [ran {shown or 'no test'}]"
 

@@ -2,7 +2,10 @@
 
 A result's key digests the block's checksum, the mutant's number and change, and every test
 it ran with that test's dependencies as they were (:mod:`hotlap.mutate.plan`): while none of
-that changes, the verdict stands and the mutant is not run again. One writer (the ``hotlap
+that changes, the verdict stands and the mutant is not run again. When some of it changes,
+each test's own outcome against the mutant (``outcomes``, keyed by the mutant alone and the
+test's digest) still stands: a mutant stays killed while its killer is unchanged, and a
+survivor runs only the tests that changed or are new. One writer (the ``hotlap
 mutate`` process); WAL mode; ``PRAGMA user_version`` is the schema version; a file that is
 unreadable or of another version is moved aside with a warning (results are a cache).
 """
@@ -26,6 +29,9 @@ CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY, file TEXT NOT NULL, block TEXT NOT NULL, idx INTEGER NOT NULL,
     status TEXT NOT NULL, killed_by TEXT NOT NULL, tests_run INTEGER NOT NULL,
     seconds REAL NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS outcomes (
+    mutant TEXT NOT NULL, test TEXT NOT NULL, digest TEXT NOT NULL, outcome TEXT NOT NULL,
+    PRIMARY KEY (mutant, test)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blocks (
     file TEXT NOT NULL, block TEXT NOT NULL, checksum TEXT NOT NULL,
     PRIMARY KEY (file, block)) WITHOUT ROWID;
@@ -44,6 +50,8 @@ class Verdict:
     tests_run: int = 0
     seconds: float = 0.0
     cached: bool = False
+    #: Each test's outcome against the mutant (passed, failed, timeout), as this run saw it.
+    outcomes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,27 @@ class MutateStore:
                 verdict.seconds,
                 time.time(),
             ),
+        )
+
+    def outcomes(self, mutants: list[str]) -> dict[str, dict[str, tuple[str, str]]]:
+        """Stored outcomes of tests against ``mutants`` (mutant identities, see
+        :func:`hotlap.mutate.plan.mutant_identity`): mutant -> test -> (digest, outcome)."""
+        found: dict[str, dict[str, tuple[str, str]]] = {}
+        for start in range(0, len(mutants), 500):
+            chunk = mutants[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for mutant, test, digest, outcome in self.conn.execute(
+                f"SELECT mutant, test, digest, outcome FROM outcomes WHERE mutant IN ({marks})",
+                chunk,
+            ):
+                found.setdefault(mutant, {})[test] = (digest, outcome)
+        return found
+
+    def put_outcomes(self, mutant: str, rows: list[tuple[str, str, str]]) -> None:
+        """Store ``(test, digest, outcome)`` rows of one mutant."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO outcomes VALUES (?,?,?,?)",
+            [(mutant, test, digest, outcome) for test, digest, outcome in rows],
         )
 
     def killers(self, file: str, block: str) -> list[str]:
