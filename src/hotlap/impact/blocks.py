@@ -10,12 +10,13 @@ class bodies, decorators, signatures and default values (function bodies exclude
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from hotlap.impact.digest import blake2b
 
 #: Block names with a special meaning (never a Python qualified name).
 MODULE = "<module>"  # module-level code
@@ -130,7 +131,7 @@ class FileInfo:
 
 
 def _digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
 
 
 def listing_digest(path: str) -> str:
@@ -146,7 +147,7 @@ def listing_digest(path: str) -> str:
 
 def data_digest(content: bytes) -> str:
     """Checksum of a data file's bytes."""
-    return hashlib.blake2b(content, digest_size=10).hexdigest()
+    return blake2b(content, digest_size=10).hexdigest()
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:

@@ -8,7 +8,6 @@ rebuilt: impact data is a cache, losing it only means the next run is a full one
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sqlite3
 from collections import defaultdict
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hotlap.impact.digest import blake2b
 from hotlap.paths import STATE_DIR, make_dirs
 from hotlap.sqlite import open_versioned
 
@@ -122,7 +122,7 @@ class ImpactStore:
         if found is not None:
             return found
         text = json.dumps(sorted(items))
-        digest = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+        digest = blake2b(text.encode(), digest_size=12).hexdigest()
         row = self.conn.execute("SELECT id FROM groups WHERE digest=?", (digest,)).fetchone()
         if row is not None:
             found = int(row[0])
