@@ -13,8 +13,7 @@ import ast
 import os
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hotlap.impact.digest import blake2b
 
@@ -39,8 +38,7 @@ MISSING = "<missing>"
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-@dataclass
-class Block:
+class Block(NamedTuple):
     """One function or method: where it is now and its checksum."""
 
     name: str  # qualified name, "Class.method"; a redefinition gets "#2", "#3"…
@@ -50,24 +48,49 @@ class Block:
     body: int = 0  # first line of its body (0: unknown)
 
 
-@dataclass
 class FileInfo:
-    """A parsed source file (or a data file: only ``sha`` is set)."""
+    """A parsed source file (or a data file: only ``sha`` is set). A plain class: see
+    :class:`hotlap.impact.selection.Selection`."""
 
-    sha: str
-    module: str = ""
-    whole: str = ""
-    blocks: dict[str, Block] = field(default_factory=dict)
-    imports: list[tuple[str, int]] = field(default_factory=list)  # (module, level)
-    hooks: bool = False  # a conftest with pytest_* hooks
-    error: bool = False
-    #: The name-level view (see :func:`hotlap.impact.names.analyse_names`); {} for data.
-    ns: dict[str, Any] = field(default_factory=dict)
-    #: The source it was made from (Python files): the next analysis of an edit inside one
-    #: function re-parses only that function.
-    text: str = ""
-    # block_at's answers: a merge asks once per recorded function, a file holds many.
-    _at: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = (
+        "_at",
+        "blocks",
+        "error",
+        "hooks",
+        "imports",
+        "module",
+        "ns",
+        "sha",
+        "text",
+        "whole",
+    )
+
+    def __init__(
+        self,
+        sha: str,
+        module: str = "",
+        whole: str = "",
+        blocks: dict[str, Block] | None = None,
+        imports: list[tuple[str, int]] | None = None,
+        hooks: bool = False,
+        error: bool = False,
+        ns: dict[str, Any] | None = None,
+        text: str = "",
+    ) -> None:
+        self.sha = sha
+        self.module = module
+        self.whole = whole
+        self.blocks: dict[str, Block] = {} if blocks is None else blocks
+        self.imports: list[tuple[str, int]] = [] if imports is None else imports  # (module, level)
+        self.hooks = hooks  # a conftest with pytest_* hooks
+        self.error = error
+        #: The name-level view (see :func:`hotlap.impact.names.analyse_names`); {} for data.
+        self.ns: dict[str, Any] = {} if ns is None else ns
+        #: The source it was made from (Python files): the next analysis of an edit inside one
+        #: function re-parses only that function.
+        self.text = text
+        # block_at's answers: a merge asks once per recorded function, a file holds many.
+        self._at: dict[int, str] = {}
 
     def checksum(self, name: str) -> str:
         """The current checksum of block ``name`` (MISSING when it is gone)."""

@@ -11,7 +11,6 @@ import contextlib
 import json
 import sqlite3
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,21 +41,33 @@ CREATE TABLE IF NOT EXISTS holders (item INTEGER PRIMARY KEY, groups TEXT NOT NU
 _HOLDERS = "holders_upto"
 
 
-@dataclass
 class TestRow:
     """One test's record."""
 
     __test__ = False
+    __slots__ = ("file", "groups", "idgroup", "nodeid", "outcome", "stale")
 
-    nodeid: str
-    file: str
-    outcome: str
-    stale: bool
-    groups: list[int]
-    #: The group of items whose change can change this test's ids (its decorators, its
-    #: fixtures' parameters, a pytest_generate_tests that names its arguments): a change
-    #: there selects the test function as a whole (``file::test``), new ids included.
-    idgroup: int = 0
+    def __init__(
+        self,
+        nodeid: str,
+        file: str,
+        outcome: str,
+        stale: bool,
+        groups: list[int],
+        idgroup: int = 0,
+    ) -> None:
+        self.nodeid = nodeid
+        self.file = file
+        self.outcome = outcome
+        self.stale = stale
+        self.groups = groups
+        #: The group of items whose change can change this test's ids (its decorators, its
+        #: fixtures' parameters, a pytest_generate_tests that names its arguments): a change
+        #: there selects the test function as a whole (``file::test``), new ids included.
+        self.idgroup = idgroup
+
+    def __repr__(self) -> str:
+        return f"TestRow({self.nodeid!r}, {self.outcome!r}, groups={self.groups!r})"
 
 
 class ImpactStore:
