@@ -17,6 +17,14 @@ parametrizes ``bench_case``, ``tests/test_bench_extras.py`` uses it and reads
 
     python bench/selection.py                       # click and attrs, 24 edits each
     python bench/selection.py --edits 6 --projects click --work /tmp/sel
+    python bench/selection.py --cost 7 --projects click   # only what hotlap affected costs
+
+``--cost N`` measures only ``hotlap affected`` after one-line edits: N random edits of each of
+four kinds (function body, module constant, class attribute, default argument), each applied
+and then undone, ``hotlap affected`` run after each (2N one-line changes per kind, each seen
+once, as watch mode sees a save; impact data and bytecode caches warm); printed per kind: the
+median wall and CPU time of the whole command, beside those of an interpreter that does
+nothing and of ``hotlap --version``.
 
 It makes a virtualenv in the work directory (hotlap from this checkout, pytest, xdist, the
 projects' test dependencies) and downloads the sdists with ``pip download`` unless
@@ -374,6 +382,13 @@ def bench(name: str, work: Path, suites: Path, edits: int, seed: int) -> list[di
                   *PYTEST_ARGS], root)  # fmt: skip
     print(f"{name}: {len(all_ids)} tests; recorded ({record.stdout.strip().splitlines()[-1]})")
     baseline, _ = failing(python, root)
+    # Nothing edited yet: a full run here (no data recorded, an invalidator fired) would make
+    # every edit a full run and the recall meaningless. (What it selects now, a test that
+    # fails in this environment, is selected after every edit too.)
+    start, _took, _cpu = affected(python, root)
+    if start["full_run"]:
+        raise SystemExit(f"{name}: after the recorded run, hotlap affected says: {start['reason']}")
+    print(f"  before any edit: {len(start['tests'])} selected ({start['reason']})", flush=True)
     candidates = sites(root, package)
     rng = random.Random(seed)
     results = []
@@ -390,6 +405,7 @@ def bench(name: str, work: Path, suites: Path, edits: int, seed: int) -> list[di
             bad, _ran = failing(python, root)
             bad -= baseline
             if data["full_run"]:
+                print(f"  full run: {data['reason']}", flush=True)
                 entries = ["."]
                 chosen = len(all_ids)
             else:
@@ -408,7 +424,7 @@ def bench(name: str, work: Path, suites: Path, edits: int, seed: int) -> list[di
         results.append({
             "project": name, "kind": kind, "edit": edit.describe(), "failing": len(bad),
             "caught": len(bad) - len(missed), "missed": missed, "flaky": flaky,
-            "selected": chosen, "entries": entries,
+            "selected": chosen, "entries": entries, "reason": data["reason"],
             "total": len(all_ids), "affected_s": took, "affected_cpu_s": cpu,
         })  # fmt: skip
         mark = "MISSED " + ", ".join(missed) if missed else "ok"
@@ -418,6 +434,69 @@ def bench(name: str, work: Path, suites: Path, edits: int, seed: int) -> list[di
               f"affected {took * 1000:.0f} ms ({cpu * 1000:.0f} ms CPU) [{mark}]",
               flush=True)  # fmt: skip
     return results
+
+
+def _timed(cmd: list[str], root: Path) -> tuple[float, float, str]:
+    """(wall, CPU seconds, stdout) of ``cmd`` run to its end (the CPU of its process tree)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = run(cmd, root)
+    took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return took, cpu, done.stdout
+
+
+COST_KINDS = ["function body", "module constant", "class attribute", "default argument"]
+
+
+def cost(name: str, work: Path, suites: Path, edits: int, seed: int) -> None:
+    """Print what ``hotlap affected`` costs after a one-line edit (see ``--cost``)."""
+    python = venv(work)
+    root = prepare(name, work, suites, python)
+    _spec, package, _deps = PROJECTS[name]
+    record = run([str(python), "-m", "hotlap", "run", "--headless", "--no-history", "--",
+                  *PYTEST_ARGS], root)  # fmt: skip
+    tests = re.findall(r"recorded dependencies of (\d+) tests", record.stdout + record.stderr)
+    rng = random.Random(seed)
+    candidates = sites(root, package)
+    command = [str(python), "-m", "hotlap", "affected", "--json", *PYTEST_ARGS[:2]]
+    _timed(command, root)  # bytecode caches; merges the recorded run
+    floor = [_timed([str(python), "-c", "pass"], root)[:2] for _ in range(5)]
+    version = [_timed([str(python), "-m", "hotlap", "--version"], root)[:2] for _ in range(5)]
+
+    def ms(values: list[float]) -> str:
+        return f"{statistics.median(values) * 1000:.0f} ms"
+
+    print(f"{name}: {tests[0] if tests else '?'} tests recorded; hotlap affected per one-line "
+          f"change ({edits} edits of each kind, each then undone: {2 * edits} changes), "
+          f"median wall / CPU:")  # fmt: skip
+    every: list[tuple[float, float]] = []
+    for kind in COST_KINDS:
+        samples: list[tuple[float, float]] = []
+        selected: list[str] = []
+        for edit in rng.sample(candidates[kind], min(edits, len(candidates[kind]))):
+            original = apply(root, edit)
+            try:
+                took, cpu, out = _timed(command, root)
+            finally:
+                (root / edit.rel).write_bytes(original)
+            samples.append((took, cpu))
+            data = json.loads(out)
+            selected.append("all" if data["full_run"] else str(len(data["tests"])))
+            samples.append(_timed(command, root)[:2])  # the undo: one more changed line
+        every += samples
+        print(f"  {kind:18} {ms([w for w, _ in samples]):>7} / {ms([c for _, c in samples]):>7}"
+              f"  (CPU max {max(c for _, c in samples) * 1000:.0f} ms; entries selected "
+              f"{', '.join(selected)})")  # fmt: skip
+    print(f"  {'all':18} {ms([w for w, _ in every]):>7} / {ms([c for _, c in every]):>7}")
+    print(f"  'python -c pass' {ms([w for w, _ in floor])} / {ms([c for _, c in floor])}; "
+          f"'hotlap --version' {ms([w for w, _ in version])} / {ms([c for _, c in version])}; "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
 
 
 def table(results: list[dict[str, object]]) -> None:
@@ -460,11 +539,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--suites", type=Path, default=None, help="where the sdists are")
+    parser.add_argument(
+        "--cost", type=int, default=0, metavar="N",
+        help="only measure hotlap affected after N one-line edits (each undone) per project",
+    )  # fmt: skip
     ns = parser.parse_args()
     work = ns.work or Path(tempfile.mkdtemp(prefix="hotlap-selection-"))
     work.mkdir(parents=True, exist_ok=True)
     suites = ns.suites or work / "sdists"
     print(f"work directory: {work}; load: {os.getloadavg()[0]:.1f}")
+    if ns.cost:
+        for name in ns.projects:
+            cost(name, work, suites, ns.cost, ns.seed)
+        return
     results = []
     for name in ns.projects:
         results += bench(name, work, suites, ns.edits, ns.seed)

@@ -275,3 +275,100 @@ def test_names_effects_and_bindings_of_a_module() -> None:
     mutated = textwrap.dedent(source.decode()).replace("REGISTRY.append(1)", "REGISTRY.append(2)")
     assert _info(mutated.encode()).ns["names"]["REGISTRY"] != ns["names"]["REGISTRY"]
     assert _info(mutated.encode()).ns["effects"] == ns["effects"]
+
+
+IMPORTS_EVERYWHERE = textwrap.dedent(
+    """
+    import a
+    from . import b
+    from ..c import d as e, f
+
+    if a:
+        import g
+    else:
+        from h import i
+    try:
+        import j
+    except ImportError:
+        import k
+    else:
+        import l
+    finally:
+        from m import n
+    for x in a:
+        import o
+    else:
+        import p
+    while a:
+        import q
+    with a:
+        import r
+    match a:
+        case 1:
+            import s
+        case _:
+            from t import *
+
+    class C:
+        import u
+
+        def method(self):
+            import v
+
+            def inner():
+                from w.x import y
+
+    async def coro():
+        async with a:
+            import z
+        async for _ in a:
+            import aa
+    """
+)
+
+
+def test_imports_from_statements_alone_are_the_imports_of_the_whole_walk() -> None:
+    """Imports are found in every place a statement can be (branches, handlers, match cases,
+    class and function bodies, nested ones) and in ast.walk's order, without walking the
+    expressions; with ``import_module`` or ``__import__`` in the text, the expressions are
+    walked and those calls found."""
+    import ast
+
+    from hotlap.impact.blocks import _imports
+
+    tree = ast.parse(IMPORTS_EVERYWHERE)
+    found = _imports(tree, IMPORTS_EVERYWHERE)
+    assert found == _imports(tree)  # no text: the whole walk
+    names = {name for name, _level in found}
+    # "" and "b": ``from . import b``; "c", "c.d", "c.f": ``from ..c import d as e, f``
+    expected = [
+        "a",
+        "b",
+        "c",
+        "c.d",
+        "c.f",
+        "g",
+        "h",
+        "h.i",
+        "j",
+        "k",
+        "l",
+        "m",
+        "m.n",
+        "o",
+        "p",
+        "q",
+        "r",
+        "s",
+        "t",
+        "u",
+        "v",
+        "w.x",
+        "w.x.y",
+        "z",
+        "aa",
+    ]
+    assert names == {"", *expected}
+    dynamic = IMPORTS_EVERYWHERE + "\nimportlib.import_module('dyn')\n"
+    tree = ast.parse(dynamic)
+    assert ("dyn", 0) in _imports(tree, dynamic)

@@ -10,11 +10,12 @@ class bodies, decorators, signatures and default values (function bodies exclude
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
+from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+from hotlap.impact.digest import blake2b
 
 #: Block names with a special meaning (never a Python qualified name).
 MODULE = "<module>"  # module-level code
@@ -37,8 +38,7 @@ MISSING = "<missing>"
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-@dataclass
-class Block:
+class Block(NamedTuple):
     """One function or method: where it is now and its checksum."""
 
     name: str  # qualified name, "Class.method"; a redefinition gets "#2", "#3"…
@@ -48,24 +48,49 @@ class Block:
     body: int = 0  # first line of its body (0: unknown)
 
 
-@dataclass
 class FileInfo:
-    """A parsed source file (or a data file: only ``sha`` is set)."""
+    """A parsed source file (or a data file: only ``sha`` is set). A plain class: see
+    :class:`hotlap.impact.selection.Selection`."""
 
-    sha: str
-    module: str = ""
-    whole: str = ""
-    blocks: dict[str, Block] = field(default_factory=dict)
-    imports: list[tuple[str, int]] = field(default_factory=list)  # (module, level)
-    hooks: bool = False  # a conftest with pytest_* hooks
-    error: bool = False
-    #: The name-level view (see :func:`hotlap.impact.names.analyse_names`); {} for data.
-    ns: dict[str, Any] = field(default_factory=dict)
-    #: The source it was made from (Python files): the next analysis of an edit inside one
-    #: function re-parses only that function.
-    text: str = ""
-    # block_at's answers: a merge asks once per recorded function, a file holds many.
-    _at: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
+    __slots__ = (
+        "_at",
+        "blocks",
+        "error",
+        "hooks",
+        "imports",
+        "module",
+        "ns",
+        "sha",
+        "text",
+        "whole",
+    )
+
+    def __init__(
+        self,
+        sha: str,
+        module: str = "",
+        whole: str = "",
+        blocks: dict[str, Block] | None = None,
+        imports: list[tuple[str, int]] | None = None,
+        hooks: bool = False,
+        error: bool = False,
+        ns: dict[str, Any] | None = None,
+        text: str = "",
+    ) -> None:
+        self.sha = sha
+        self.module = module
+        self.whole = whole
+        self.blocks: dict[str, Block] = {} if blocks is None else blocks
+        self.imports: list[tuple[str, int]] = [] if imports is None else imports  # (module, level)
+        self.hooks = hooks  # a conftest with pytest_* hooks
+        self.error = error
+        #: The name-level view (see :func:`hotlap.impact.names.analyse_names`); {} for data.
+        self.ns: dict[str, Any] = {} if ns is None else ns
+        #: The source it was made from (Python files): the next analysis of an edit inside one
+        #: function re-parses only that function.
+        self.text = text
+        # block_at's answers: a merge asks once per recorded function, a file holds many.
+        self._at: dict[int, str] = {}
 
     def checksum(self, name: str) -> str:
         """The current checksum of block ``name`` (MISSING when it is gone)."""
@@ -129,7 +154,7 @@ class FileInfo:
 
 
 def _digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
 
 
 def listing_digest(path: str) -> str:
@@ -145,7 +170,7 @@ def listing_digest(path: str) -> str:
 
 def data_digest(content: bytes) -> str:
     """Checksum of a data file's bytes."""
-    return hashlib.blake2b(content, digest_size=10).hexdigest()
+    return blake2b(content, digest_size=10).hexdigest()
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
@@ -221,10 +246,31 @@ def _collect_blocks(tree: ast.Module) -> dict[str, Block]:
     return blocks
 
 
-def _imports(tree: ast.Module) -> list[tuple[str, int]]:
-    """Every import anywhere in the file (inside functions too: when in doubt, select)."""
+#: What lists of statements hold, and a statement can be in.
+_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def _statements(tree: ast.Module) -> Iterator[ast.AST]:
+    """Every statement of ``tree``, nested ones too, breadth first (as :func:`ast.walk`
+    meets them), without visiting expressions: a tenth of the nodes."""
+    todo: deque[ast.AST] = deque(tree.body)
+    while todo:
+        node = todo.popleft()
+        yield node
+        for attr in node._fields:  # in their order, as ast.walk
+            nested = getattr(node, attr, None)
+            if isinstance(nested, list) and nested and isinstance(nested[0], _BLOCKS):
+                todo.extend(nested)
+
+
+def _imports(tree: ast.Module, text: str | None = None) -> list[tuple[str, int]]:
+    """Every import anywhere in the file (inside functions too: when in doubt, select).
+
+    Import statements are statements: the expressions are walked too (4x the time on
+    click's core.py) only when ``text`` names ``import_module`` or ``__import__``."""
     found: list[tuple[str, int]] = []
-    for node in ast.walk(tree):
+    calls = text is None or "import_module" in text or "__import__" in text
+    for node in ast.walk(tree) if calls else _statements(tree):
         if isinstance(node, ast.Import):
             found.extend((alias.name, 0) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -260,7 +306,8 @@ def analyse_source(content: bytes, is_conftest: bool = False) -> FileInfo:
     except (SyntaxError, ValueError):
         return FileInfo(sha=sha, module=SYNTAX_ERROR, whole=SYNTAX_ERROR, error=True)
     blocks = _collect_blocks(tree)
-    imports = _imports(tree)
+    text = _text(content)
+    imports = _imports(tree, text or None)
     from hotlap.impact.names import analyse_names
 
     ns = analyse_names(tree, blocks)
@@ -278,7 +325,7 @@ def analyse_source(content: bytes, is_conftest: bool = False) -> FileInfo:
         imports=imports,
         hooks=stripper.found_hooks,
         ns=ns,
-        text=_text(content),
+        text=text,
     )
 
 

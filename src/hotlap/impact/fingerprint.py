@@ -6,13 +6,13 @@ pytest options that change collection. :func:`changed` names the one that fired.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 from pathlib import Path
 
 from hotlap import __version__
+from hotlap.impact.digest import blake2b
 
 #: Options that take a value in the next argument (so that value is not a test path).
 VALUE_OPTS = frozenset(
@@ -174,7 +174,7 @@ def _config_hashes(root: Path) -> dict[str, str]:
             else:
                 section = "tool:pytest" if name == "setup.cfg" else "pytest"
                 text = json.dumps(dict(parser[section])) if parser.has_section(section) else ""
-        out[f"config:{name}"] = hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+        out[f"config:{name}"] = blake2b(text.encode(), digest_size=10).hexdigest()
     return out
 
 
@@ -203,7 +203,7 @@ def _distributions() -> str:
                 )
         except OSError:
             continue
-    return hashlib.blake2b("\n".join(sorted(names)).encode(), digest_size=10).hexdigest()
+    return blake2b("\n".join(sorted(names)).encode(), digest_size=10).hexdigest()
 
 
 def fingerprint(root: Path, pytest_args: list[str], cwd: Path | None = None) -> dict[str, str]:

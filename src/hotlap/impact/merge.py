@@ -507,6 +507,7 @@ def merge_run(
         errors = {e for e in store.get_meta("collect_errors", []) if e not in collected_files}
         store.set_meta("collect_errors", sorted(errors | set(collect_errors)))
         store.prune()
+        store.index_holders()
         store.commit()
     except BaseException:
         store.conn.execute("ROLLBACK")

@@ -20,9 +20,9 @@ is part of that object's binding instead.
 from __future__ import annotations
 
 import ast
-import hashlib
 from typing import Any
 
+from hotlap.impact.digest import blake2b
 from hotlap.impact.reads import FUNCS, Reads, chain_of, locals_of, reads_of
 
 #: Effect kinds, as ``hotlap affected --why`` names them.
@@ -44,7 +44,7 @@ GENERATE = "pytest_generate_tests"
 
 
 def _digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 def _dump(node: ast.AST) -> str:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import threading
 import time
+from _thread import allocate_lock
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import threading
 
 # msgspec is imported where a run is marked or merged: hotlap imports this module before it
 # starts pytest.
@@ -31,7 +33,9 @@ INFO = "run.info"
 _INFO_VERSION = 1
 _CLAIM = ".merging-"
 
-_lock = threading.Lock()
+# threading and shutil are imported where they are used: ``hotlap affected`` imports this
+# module for merge_pending and is timed per saved file.
+_lock = allocate_lock()
 _thread: threading.Thread | None = None
 
 
@@ -124,6 +128,8 @@ def merge_pending(project: Path) -> list[str]:
             except Exception as exc:  # never break a run or a command for impact data
                 messages.append(f"impact: could not record a run ({exc})")
             finally:
+                import shutil
+
                 shutil.rmtree(claimed, ignore_errors=True)
         return messages
 
@@ -222,6 +228,8 @@ def _relative(ran: list[str] | None, root: Path) -> list[str] | None:
 def merge_in_background(project: Path) -> None:
     """Start merging ``project``'s ready runs on a daemon thread (see :func:`settle`)."""
     global _thread
+    import threading
+
     thread = threading.Thread(
         target=merge_pending, args=(project,), name="hotlap-impact-merge", daemon=True
     )
@@ -246,6 +254,8 @@ def remove_stale(project: Path, age: float = 86400.0) -> None:
         entries = list(base.iterdir())
     except OSError:
         return
+    import shutil
+
     now = time.time()
     for entry in entries:
         with contextlib.suppress(OSError):

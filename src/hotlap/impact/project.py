@@ -47,11 +47,10 @@ def _from_json(data: dict[str, Any]) -> FileInfo:
 def _analysis_version() -> str:
     """A digest of the analysing code: cached analyses made by other code are dropped (a
     file's checksums must all come from the same analysis)."""
-    import hashlib
-
     from hotlap.impact import blocks, names, reads
+    from hotlap.impact.digest import blake2b
 
-    digest = hashlib.blake2b(digest_size=6)
+    digest = blake2b(digest_size=6)
     for module in (blocks, names, reads):
         try:
             with open(str(module.__file__), "rb") as f:

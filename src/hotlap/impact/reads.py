@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 #: Function definitions (both kinds)
@@ -48,16 +47,18 @@ def chain_of(node: ast.expr) -> list[str] | None:
     return None
 
 
-@dataclass
 class Reads:
     """Global chains and attribute names read by some code."""
 
-    chains: set[str] = field(default_factory=set)
-    attrs: set[str] = field(default_factory=set)
-    dynamic: bool = False  # getattr(x, <not a constant>), vars(), __dict__
-    #: Names from outside that the code mutates (items, attributes, mutating methods,
-    #: ``global`` assignments).
-    mutated: set[str] = field(default_factory=set)
+    __slots__ = ("attrs", "chains", "dynamic", "mutated")
+
+    def __init__(self) -> None:
+        self.chains: set[str] = set()
+        self.attrs: set[str] = set()
+        self.dynamic = False  # getattr(x, <not a constant>), vars(), __dict__
+        #: Names from outside that the code mutates (items, attributes, mutating methods,
+        #: ``global`` assignments).
+        self.mutated: set[str] = set()
 
     def update(self, other: Reads) -> None:
         self.chains |= other.chains

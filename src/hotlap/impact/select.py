@@ -257,16 +257,23 @@ def select_tests(
         return _test_entry(nodeid, info, whole)
 
     # Failed and never-completed tests first, then the affected ones.
+    # The loops over every test skip, in C, the tests nothing concerns (click: 2,459 tests,
+    # 8 of the 19 ms a one-line edit took in select_tests).
     for nodeid, row in tests.items():
-        if not exists(row.file):
-            continue
         if row.outcome in _BAD:
-            selected.setdefault(entry(nodeid), []).append(f"{row.outcome} last run")
+            again = f"{row.outcome} last run"
         elif row.stale:
-            selected.setdefault(entry(nodeid), []).append("not run to the end last time")
+            again = "not run to the end last time"
+        else:
+            continue
+        if exists(row.file):
+            selected.setdefault(entry(nodeid), []).append(again)
+    changed_groups = set(bad_groups)
     for nodeid, row in tests.items():
-        reasons = [r for g in row.groups for r in bad_groups.get(g, [])]
         ids = bad_groups.get(row.idgroup, [])
+        if not ids and changed_groups.isdisjoint(row.groups):
+            continue
+        reasons = [r for g in row.groups for r in bad_groups.get(g, [])]
         if (reasons or ids) and exists(row.file):
             key = entry(nodeid, whole=bool(ids))
             affected.setdefault(key, []).extend(dict.fromkeys([*ids, *reasons]))
@@ -285,8 +292,8 @@ def select_tests(
             paths.setdefault(directory, []).append(f"{file} changed (conftest)")
         elif file in test_files:
             paths.setdefault(file, []).append(f"{file} changed (test module)")
-    for row in tests.values():
-        if recollect_groups.intersection(row.groups) and exists(row.file):
+    for row in tests.values() if recollect_groups else ():
+        if not recollect_groups.isdisjoint(row.groups) and exists(row.file):
             reasons = [r for g in row.groups for r in bad_groups.get(g, [])]
             known_reasons = paths.setdefault(row.file, [])
             known_reasons.extend(r for r in dict.fromkeys(reasons) if r not in known_reasons)

@@ -8,13 +8,13 @@ rebuilt: impact data is a cache, losing it only means the next run is a full one
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sqlite3
-from dataclasses import dataclass
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from hotlap.impact.digest import blake2b
 from hotlap.paths import STATE_DIR, make_dirs
 from hotlap.sqlite import open_versioned
 
@@ -35,24 +35,39 @@ CREATE TABLE IF NOT EXISTS tests (
     stale INTEGER NOT NULL, groups TEXT NOT NULL, idgroup INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS holders (item INTEGER PRIMARY KEY, groups TEXT NOT NULL);
 """
+#: meta key: the groups up to this id are in ``holders`` (each item's groups, for selection).
+_HOLDERS = "holders_upto"
 
 
-@dataclass
 class TestRow:
     """One test's record."""
 
     __test__ = False
+    __slots__ = ("file", "groups", "idgroup", "nodeid", "outcome", "stale")
 
-    nodeid: str
-    file: str
-    outcome: str
-    stale: bool
-    groups: list[int]
-    #: The group of items whose change can change this test's ids (its decorators, its
-    #: fixtures' parameters, a pytest_generate_tests that names its arguments): a change
-    #: there selects the test function as a whole (``file::test``), new ids included.
-    idgroup: int = 0
+    def __init__(
+        self,
+        nodeid: str,
+        file: str,
+        outcome: str,
+        stale: bool,
+        groups: list[int],
+        idgroup: int = 0,
+    ) -> None:
+        self.nodeid = nodeid
+        self.file = file
+        self.outcome = outcome
+        self.stale = stale
+        self.groups = groups
+        #: The group of items whose change can change this test's ids (its decorators, its
+        #: fixtures' parameters, a pytest_generate_tests that names its arguments): a change
+        #: there selects the test function as a whole (``file::test``), new ids included.
+        self.idgroup = idgroup
+
+    def __repr__(self) -> str:
+        return f"TestRow({self.nodeid!r}, {self.outcome!r}, groups={self.groups!r})"
 
 
 class ImpactStore:
@@ -118,7 +133,7 @@ class ImpactStore:
         if found is not None:
             return found
         text = json.dumps(sorted(items))
-        digest = hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+        digest = blake2b(text.encode(), digest_size=12).hexdigest()
         row = self.conn.execute("SELECT id FROM groups WHERE digest=?", (digest,)).fetchone()
         if row is not None:
             found = int(row[0])
@@ -144,6 +159,37 @@ class ImpactStore:
             ),
         )
 
+    def index_holders(self) -> None:
+        """Bring ``holders`` (the groups holding each item) up to date with ``groups``.
+
+        Groups are never changed once written, only added or pruned, so only the groups
+        added since the last call are read (click's first run: all 1,447, ~50 ms; later runs:
+        the few new ones). A selection then reads the rows of its changed items instead of
+        scanning every group's list (6 ms per changed item on click, all groups past 40).
+        """
+        upto = self.get_meta(_HOLDERS, 0)
+        added: dict[int, list[int]] = defaultdict(list)
+        top = upto
+        for group_id, items in self.conn.execute(
+            "SELECT id, items FROM groups WHERE id > ? ORDER BY id", (upto,)
+        ):
+            top = group_id
+            for item in json.loads(items):
+                added[item].append(group_id)
+        if not added and top == upto:
+            return
+        if upto:
+            marks = ",".join("?" * len(added))
+            for item, groups in self.conn.execute(
+                f"SELECT item, groups FROM holders WHERE item IN ({marks})", list(added)
+            ):
+                added[item][:0] = json.loads(groups)
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO holders (item, groups) VALUES (?, ?)",
+            [(item, json.dumps(groups)) for item, groups in added.items()],
+        )
+        self.set_meta(_HOLDERS, top)
+
     def prune(self, force: bool = False) -> None:
         """Drop groups and items no test refers to any more.
 
@@ -165,6 +211,9 @@ class ImpactStore:
         if dead:
             self.conn.executemany("DELETE FROM groups WHERE id=?", [(g,) for g in dead])
             self._group_ids.clear()
+            # A new group may take a deleted one's id: the index starts again.
+            self.conn.execute("DELETE FROM holders")
+            self.set_meta(_HOLDERS, 0)
         if len(dead) * 4 < len(all_groups) and dead:
             return
         live: set[int] = set()
@@ -176,11 +225,14 @@ class ImpactStore:
 
     # -- reading ----------------------------------------------------------------------------
     def tests(self) -> dict[str, TestRow]:
+        rows = self.conn.execute(
+            "SELECT nodeid, file, outcome, stale, groups, idgroup FROM tests"
+        ).fetchall()
+        # One parse for all the lists: a json.loads per test took 3 of click's 5 ms.
+        lists = json.loads("[" + ",".join(r[4] for r in rows) + "]")
         return {
-            r[0]: TestRow(r[0], r[1], r[2], bool(r[3]), json.loads(r[4]), int(r[5]))
-            for r in self.conn.execute(
-                "SELECT nodeid, file, outcome, stale, groups, idgroup FROM tests"
-            )
+            r[0]: TestRow(r[0], r[1], r[2], bool(r[3]), groups, int(r[5]))
+            for r, groups in zip(rows, lists, strict=True)
         }
 
     def test(self, nodeid: str) -> TestRow | None:
@@ -203,7 +255,22 @@ class ImpactStore:
         return {int(r[0]): (r[1], r[2], r[3]) for r in self.conn.execute(query, args)}
 
     def groups_with(self, items: set[int]) -> dict[int, list[int]]:
-        """The groups holding any of ``items`` (all groups when there are many)."""
+        """The groups holding any of ``items``, each with those of ``items`` it holds (or
+        with all it holds, when ``holders`` is behind: then all groups are read when there
+        are many items)."""
+        top = self.conn.execute("SELECT max(id) FROM groups").fetchone()[0]
+        if items and self.get_meta(_HOLDERS, 0) == top:
+            found: dict[int, list[int]] = defaultdict(list)
+            asked = sorted(items)
+            for start in range(0, len(asked), 500):  # SQLite's limit on parameters
+                part = asked[start : start + 500]
+                query = (
+                    f"SELECT item, groups FROM holders WHERE item IN ({','.join('?' * len(part))})"
+                )
+                for item, groups in self.conn.execute(query, part):
+                    for group in json.loads(groups):
+                        found[group].append(item)
+            return dict(found)
         if not items or len(items) > 40:
             return {g: i for g, i in self.groups().items() if not items or items.intersection(i)}
         clauses = []
