@@ -49,9 +49,19 @@ class Project:
             timeout=timeout,
         )
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """``hotlap run --headless`` (records dependencies)."""
-        return self.hotlap("run", "--headless", "--no-history", *args)
+    def run(self, *args: str, settle: bool = True) -> subprocess.CompletedProcess[str]:
+        """``hotlap run --headless`` (records dependencies). ``settle``: then merge what the
+        run left waiting, as the next hotlap command would. Whether the run merged its own
+        data before exiting depends on how long its last merge took (on a loaded machine,
+        more than ``QUICK_MERGE``), and an edit made before a merge of the run that preceded
+        it is judged more coarsely (its file may have changed while the run ran): the tests
+        here are about what is selected once the data is in, not about that timing."""
+        proc = self.hotlap("run", "--headless", "--no-history", *args)
+        if settle:
+            from hotlap.impact import pending
+
+            pending.merge_pending(self.root)
+        return proc
 
     def affected(self, *args: str) -> dict[str, Any]:
         proc = self.hotlap("affected", "--json", *args)

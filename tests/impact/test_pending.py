@@ -74,15 +74,15 @@ def test_a_long_merge_waits_for_the_next_start_and_loses_nothing(project: Projec
     than that leaves its data to the next start (no merge cut short and redone), which
     merges it once its pytest runs; selection then sees every run."""
     base = pending.base_dir(project.root)
-    first = project.run("--", "-n", "2")
+    first = project.run("--", "-n", "2", settle=False)
     assert first.returncode == 0, first.stdout + first.stderr
     pending.settle(0)
     (base / "merge-cost").write_text("9.0\n")  # as if merging one run took 9 s of CPU
-    second = project.run("--", "-n", "2")
+    second = project.run("--", "-n", "2", settle=False)
     assert second.returncode == 0, second.stdout + second.stderr
     left = [d for d in base.iterdir() if (d / "run.info").exists()]
     assert len(left) == 1  # the second run, waiting
-    third = project.run("--", "-n", "2")
+    third = project.run("--", "-n", "2", settle=False)
     assert third.returncode == 0, third.stdout + third.stderr
     assert not left[0].exists()  # merged by the third, once its pytest had started
     project.edit("src/pkg/mathx.py", "return a * b", "return a * b + 1")
