@@ -272,3 +272,40 @@ def test_output_a_test_prints_with_capture_off_is_shown_as_pytest_shows_it(
     # pytest's lines, in pytest's order; hotlap's debug hint is the one line of its own.
     assert [line for line in got if not line.startswith("hotlap: ")] == want, hot.describe()
     assert "HELLO FROM A" in got and got.count("E       assert 1 == 2") == 1
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_test_whose_subtests_failed_is_failed_in_the_report(
+    h: Any, tmp_path: Path, workers: str
+) -> None:
+    """pytest 9 fails a test whose own call passed when one of its subtests failed ("contains
+    1 failed subtest"): its teststatus hook changes the report. The report's counts and the
+    test's outcome are pytest's, not those of the call report as the worker first saw it."""
+    pytest.importorskip("_pytest.subtests")
+    files = {
+        "test_sub.py": """
+            def test_all_pass(subtests):
+                for i in range(3):
+                    with subtests.test(i=i):
+                        assert i < 10
+
+
+            def test_one_fails(subtests):
+                for i in range(3):
+                    with subtests.test(i=i):
+                        assert i < 2
+        """
+    }
+    project = h.write_project(tmp_path / "proj", files)
+    plain = h.run_pytest(project, "-n", workers)
+    report = tmp_path / "report.json"
+    hot = h.run_hotlap(project, "run", "--headless", "--json", str(report), "--", "-n", workers)
+    assert hot.code == plain.code == 1, hot.describe()
+    counts = h.parse_counts(h.summary_line(_lines(plain.stdout)[-1]))
+    data = h.load_json(report)
+    assert data["run"]["counts"] == counts, (counts, hot.describe())
+    outcomes = {t["nodeid"]: t["outcome"] for t in data["tests"]}
+    assert outcomes == {
+        "test_sub.py::test_all_pass": "passed",
+        "test_sub.py::test_one_fails": "failed",
+    }

@@ -12,7 +12,7 @@ import resource
 import sys
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from functools import partial
 from typing import Any
 
@@ -64,6 +64,17 @@ _PLAIN_STATUS_PLUGINS = frozenset(
         "hotlap.plugin.reruns",
     }
 )
+
+
+def _failed_subtests(config: pytest.Config) -> Mapping[Any, int] | None:
+    """pytest 9's count of failed subtests per test (its ``pytest_report_teststatus`` turns a
+    passed call report of such a test into a failure), or None (pytest 8, no subtests)."""
+    try:
+        from _pytest.subtests import failed_subtests_key  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    found = config.stash.get(failed_subtests_key, None)
+    return found if isinstance(found, Mapping) else None
 
 
 def _plugin_module(plugin: object) -> str:
@@ -208,6 +219,7 @@ class TestEmitter:
         self._teststatus = config.hook.pytest_report_teststatus
         self._status_impls: list[Any] | None = None  # as last checked
         self._status_plain = False
+        self._failed_subtests = _failed_subtests(config)
         self._rss = _RssReader()
         config.add_cleanup(self._rss.close)
         sink.set_linger(self.release_stale)
@@ -422,6 +434,9 @@ class TestEmitter:
             self._status_plain = all(
                 _plugin_module(impl.plugin) in _PLAIN_STATUS_PLUGINS for impl in impls
             )
+        failed = self._failed_subtests
+        if failed and failed.get(getattr(report, "id", None), 0):
+            return False  # pytest 9 fails a passed test that has failed subtests
         return self._status_plain
 
     def _category(self, report: pytest.TestReport) -> str:
