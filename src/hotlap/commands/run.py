@@ -126,9 +126,9 @@ def run_main(
         if ns.json and hazards:
             from hotlap.commands.safety import add_to_report
             from hotlap.protocol import Hazard
-            from hotlap.safety.hazards import to_json
+            from hotlap.safety.hazards import linked, to_json
 
-            found = [to_json(h) for h in hazards if isinstance(h, Hazard)]
+            found = linked([to_json(h) for h in hazards if isinstance(h, Hazard)])
             add_to_report(ns.json, "hazards", found)
         if find_polluters:
             from hotlap.commands.safety import report_polluters

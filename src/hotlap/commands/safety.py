@@ -97,12 +97,13 @@ def safety_main(argv: list[str]) -> int:
     """``hotlap safety [--json]``: what tests left changed in their process in the last runs."""
     from hotlap.commands.options import _Parser
     from hotlap.paths import STATE_DIR
-    from hotlap.safety.hazards import FILE_NAME, by_test, describe, read_runs
+    from hotlap.safety.hazards import FILE_NAME, by_test, conflicts, describe, read_runs
 
     parser = _Parser(
         prog="hotlap safety",
         description="What tests left changed in their process (environment variables, the "
-        "working directory, sys.path) in the last runs, and which tests share it.",
+        "working directory, sys.path) or touched outside their temporary directories (files, "
+        "fixed ports) in the last runs, and which tests share it.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     ns = parser.parse_args(argv)
@@ -117,15 +118,11 @@ def safety_main(argv: list[str]) -> int:
     if not tests:
         print(f"no hazards in the last {len(runs)} run(s)")
         return 0
-    shared = set()
     for nodeid, hazards in tests.items():
         print(nodeid)
         for h in hazards:
             print(f"  {describe(h)}")
-            if h["shared_with"]:
-                shared.update([nodeid, *h["shared_with"]])
+    shared = conflicts(tests)
     if shared:
-        print(
-            f"\nsuggest @pytest.mark.serial for tests that share state: {', '.join(sorted(shared))}"
-        )
+        print(f"\nsuggest @pytest.mark.serial for tests that share state: {', '.join(shared)}")
     return 0
