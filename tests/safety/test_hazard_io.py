@@ -18,7 +18,7 @@ from hotlap.export.report import load_schema
 PYTEST_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
 
 FILES = """
-import os, sqlite3, tempfile
+import os, shutil, sqlite3, tempfile
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -44,6 +44,12 @@ def test_tempfiles():
     fd, p = tempfile.mkstemp()
     os.close(fd)
     os.remove(p)
+    d = tempfile.mkdtemp(prefix="mine-")
+    Path(d, "z").write_text("1")
+    shutil.rmtree(d)
+def test_tool_cache():
+    (HERE / ".hypothesis").mkdir(exist_ok=True)
+    (HERE / ".hypothesis" / "x").write_text("1")
 def test_read_alone(): (HERE / "data.txt").read_text()
 """
 
@@ -107,8 +113,8 @@ def _hazards(project: Path) -> dict[str, dict[tuple[str, str, str], tuple[str, .
 def test_files_written_outside_tmp_dirs(tmp_path: Path) -> None:
     """Under -n 2: two tests writing one file name each other and the test that reads it;
     the reader names the writers; a rename's source and target, a sqlite database are
-    reported; tmp_path/tmpdir, tempfile's files and directories, and a file only read are
-    not. The serial mark is suggested for the writers and the reader; the JSON report
+    reported; tmp_path/tmpdir, tempfile's files and directories (mkdtemp with a prefix too),
+    a tool's cache in the project (.hypothesis) and a file only read are not. The serial mark is suggested for the writers and the reader; the JSON report
     carries the writes and the read another test wrote, and validates."""
     (tmp_path / "pytest.ini").write_text(PYTEST_INI)
     (tmp_path / "test_f.py").write_text(FILES)

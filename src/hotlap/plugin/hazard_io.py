@@ -2,18 +2,20 @@
 
 One audit hook per process (``sys.addaudithook``; it cannot be removed, so it goes quiet
 between tests): ``open`` (builtin ``open``, ``os.open``, ``io.open_code``), ``os.rename``
-(also ``os.replace``), ``os.remove``, ``os.truncate``, ``shutil.rmtree``, ``sqlite3.connect``
-and ``socket.bind``. Every other audited event costs one dict lookup; an ``open`` during a
-test a few string checks and ``abspath`` (about 3.5 us here, on an ``open`` of 6-9 us; timeit
-in one process; between tests no difference measured). Nothing is sent from the hook: the
-test's sets are read at its logfinish.
+(also ``os.replace``), ``os.mkdir``, ``os.remove``, ``os.truncate``, ``shutil.rmtree``,
+``sqlite3.connect`` and ``socket.bind``. Every other audited event costs one dict lookup;
+an ``open`` during a test a few string checks and ``abspath`` (about 3.5 us here, on an
+``open`` of 6-9 us; timeit in one process; between tests no difference measured). Nothing
+is sent from the hook: the test's sets are read at its logfinish.
 
 Not hazards: paths under pytest's temporary roots (``tmp_path``, ``tmpdir``, ``--basetemp``),
 files created with ``O_EXCL`` (``tempfile.mkstemp``, ``NamedTemporaryFile``: unique by
 construction) and what the test did with them afterwards, directories ``tempfile`` named
-(``tmpXXXXXXXX`` in the temporary directory), ``/dev``, ``/proc``, ``/sys``; reads of Python
-sources and of the interpreter's and ``/etc``/``/usr`` files; ``.pyc`` files written (the
-import system's and pytest's caches); port 0 (the system picks).
+(``tmpXXXXXXXX`` in the temporary directory) or made (``mkdtemp``'s mode 0o700, any name),
+the caches test tools keep in the project (``.hypothesis``, ``.pytest_cache``,
+``__pycache__``), ``/dev``, ``/proc``, ``/sys``; reads of Python sources and of the
+interpreter's and ``/etc``/``/usr`` files; ``.pyc`` files written (the import system's and
+pytest's caches); port 0 (the system picks).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ MAX_PATHS = 20
 #: A directory ``tempfile`` named (``mkdtemp``, ``TemporaryDirectory``): ``tmp`` + 8 chars.
 _TEMPFILE_NAME = re.compile(r"tmp[a-z0-9_]{8}")
 _NEVER_WRITTEN = ("/dev/", "/proc/", "/sys/")
+#: Caches that test tools write for themselves, atomically (hypothesis's, pytest's, Python's).
+_TOOL_CACHES = tuple(
+    f"{os.sep}{d}{os.sep}" for d in (".hypothesis", ".pytest_cache", "__pycache__")
+)
 _NOT_READS = (".py", ".pyc", ".pyi", ".so", ".pth")
 
 
@@ -54,6 +60,7 @@ class TestIO:
         self.read: set[str] = set()
         self.ports: set[str] = set()
         self.excl: set[str] = set()  # created with O_EXCL (unique): not a hazard
+        self.own_dirs: tuple[str, ...] = ()  # made by tempfile.mkdtemp (mode 0o700)
         temp = os.environ.get("PYTEST_DEBUG_TEMPROOT") or tempfile.gettempdir()
         self.temp_dirs = _spellings(temp)
         # pytest's own temporary directories: any run's (the session's basetemp, and the
@@ -67,6 +74,7 @@ class TestIO:
 
     def start(self, nodeid: str) -> None:
         self.written, self.read, self.ports, self.excl = {}, set(), set(), set()
+        self.own_dirs = ()
         self.nodeid = nodeid
 
     def finish(self) -> list[tuple[str, str, str, str]]:
@@ -81,8 +89,10 @@ class TestIO:
         """Whether ``path`` (absolute) is outside the test's temporary directories."""
         if path.startswith(_NEVER_WRITTEN) or (self.basetemp and path.startswith(self.basetemp)):
             return False
+        if self.own_dirs and path.startswith(self.own_dirs):
+            return False
         if path.startswith(self.rootdir):
-            return True
+            return not any(cache in path for cache in _TOOL_CACHES)
         if path.startswith(self.pytest_roots):
             return False
         for temp in self.temp_dirs:
@@ -137,6 +147,18 @@ class TestIO:
             proto = "udp" if kind == socket.SOCK_DGRAM else "tcp"
             self.ports.add(f"{proto}/{port}")
 
+    def made_dir(self, args: tuple[Any, ...]) -> None:
+        """``tempfile.mkdtemp`` makes its directory with mode 0o700 under any prefix or
+        suffix: what the test does in it is its own (a fixed directory is made 0o777)."""
+        if (
+            len(args) >= 2
+            and args[1] == 0o700
+            and isinstance(args[0], (str, bytes))
+            and (len(args) < 3 or args[2] in (None, -1))
+        ):
+            name = os.path.abspath(os.fsdecode(args[0]))
+            self.own_dirs = (*self.own_dirs, name.rstrip(os.sep), name + os.sep)
+
     def renamed(self, args: tuple[Any, ...]) -> None:
         # Paths relative to a directory's descriptor (args 2, 3) are not resolved.
         if len(args) >= 4 and args[2] in (None, -1) and args[3] in (None, -1):
@@ -162,6 +184,7 @@ def install(io: TestIO) -> None:
     handlers: dict[str, Callable[[tuple[Any, ...]], None]] = {
         "open": io.opened,
         "os.rename": io.renamed,
+        "os.mkdir": io.made_dir,
         "os.remove": io.removed,
         "os.truncate": truncated,
         "shutil.rmtree": io.removed,

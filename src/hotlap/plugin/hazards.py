@@ -31,10 +31,14 @@ _MAX_PER_KIND = 5
 _CUT = 200
 
 
+#: Set (to anything) to leave hazards unrecorded: what bench/safety.py compares against.
+ENV_NO_HAZARDS = "HOTLAP_NO_HAZARDS"
+
+
 def configure(config: pytest.Config, role: Role) -> None:
     from hotlap.plugin.sink import app_drives
 
-    if role is not Role.CONTROLLER and app_drives():
+    if role is not Role.CONTROLLER and app_drives() and not os.environ.get(ENV_NO_HAZARDS):
         config.pluginmanager.register(HazardWatch(config), "hotlap-hazards")
 
 

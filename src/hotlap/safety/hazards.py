@@ -123,9 +123,15 @@ def conflicts(tests: dict[str, list[dict[str, Any]]]) -> list[str]:
     return sorted(shared)
 
 
+def _printable(text: str) -> str:
+    """``text`` on one line: control characters escaped (a path may hold a newline)."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def describe(h: dict[str, Any]) -> str:
     """One hazard in words."""
-    kind, name, before, after = h["hazard"], h["name"], h["before"], h["after"]
+    kind, before, after = h["hazard"], _printable(h["before"]), _printable(h["after"])
+    name = _printable(h["name"])
     if kind == "env":
         text = {"set": "sets", "unset": "removes", "changed": "changes"}.get(after, after)
         words = f"{text} environment variable {name} and leaves it so"
