@@ -114,8 +114,9 @@ def test_files_written_outside_tmp_dirs(tmp_path: Path) -> None:
     """Under -n 2: two tests writing one file name each other and the test that reads it;
     the reader names the writers; a rename's source and target, a sqlite database are
     reported; tmp_path/tmpdir, tempfile's files and directories (mkdtemp with a prefix too),
-    a tool's cache in the project (.hypothesis) and a file only read are not. The serial mark is suggested for the writers and the reader; the JSON report
-    carries the writes and the read another test wrote, and validates."""
+    a tool's cache in the project (.hypothesis) and a file only read are not. The serial mark
+    is suggested for the writers and the reader; the JSON report carries the writes and the
+    read another test wrote, and validates."""
     (tmp_path / "pytest.ini").write_text(PYTEST_INI)
     (tmp_path / "test_f.py").write_text(FILES)
     (tmp_path / "shared.txt").write_text("")

@@ -276,6 +276,11 @@ def _run(
                 args, cwd, command=pytest_command(args, WorkerChoice([], -1, ""))
             )
 
+        def find_polluters(shown: RunState, nodeid: str) -> str:
+            from hotlap.commands.safety import polluter_line
+
+            return polluter_line(shown, nodeid, ctx.pytest_args, cwd)
+
         def keep_last(last_state: RunState, last_source: EventSource) -> None:
             nonlocal state, source
             if isinstance(last_source, ForegroundSession):
@@ -298,6 +303,7 @@ def _run(
                 on_exit=keep_last,
                 regressions=_regression_function(ctx.baseline),
                 start_debug=start_debug,
+                find_polluters=find_polluters,
             )
         finally:
             source.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from hotlap.model.run_state import RunState
     from hotlap.protocol import Event
     from hotlap.safety.polluters import Verdict
 
@@ -53,6 +54,33 @@ def shuffle_args(ns: argparse.Namespace, args: list[str]) -> tuple[list[str], di
     print(f"hotlap: tests shuffled by {by}, seed {seed} (the same order: --shuffle --seed "
           f"{seed})", file=sys.stderr)  # fmt: skip
     return args, env
+
+
+def polluter_line(state: RunState, nodeid: str, pytest_args: Sequence[str], cwd: Path) -> str:
+    """The dashboard's ``p``: the polluter search for one failed test of the run shown
+    (the worker's order from its records), as the line ``--find-polluters`` prints."""
+    from hotlap.impact.fingerprint import split_args
+    from hotlap.safety.order import orders_of_records, ran_before
+    from hotlap.safety.polluters import Rerunner, find_polluters, randomly_active, rerun_options
+
+    options, _paths = split_args(list(pytest_args), cwd)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLAP_")}
+    rerun = Rerunner(
+        rerun_options(options, randomly=randomly_active(options)),
+        cwd,
+        state.session.rootdir,
+        env,
+    )
+    orders = orders_of_records(state.tests)
+
+    def where(victim: str) -> tuple[str, list[str]]:
+        worker = state.tests[victim].worker
+        return worker, ran_before(orders, worker, victim)
+
+    (verdict,) = find_polluters([nodeid], where, rerun)
+    links = {p: state.tests[p].hazards for p in verdict.polluters if p in state.tests}
+    verdict.links = [h for p in verdict.polluters for h in links.get(p, [])]
+    return verdict.line()
 
 
 def report_polluters(
