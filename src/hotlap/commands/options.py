@@ -123,13 +123,26 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_safety_options(parser: argparse.ArgumentParser) -> None:
-    """``--find-polluters`` (``hotlap run``)."""
+    """``--find-polluters``, ``--shuffle [--seed N]`` (``hotlap run``)."""
     safety = parser.add_argument_group("parallel safety")
     safety.add_argument(
         "--find-polluters",
         action="store_true",
         help="after the run, rerun each failed test alone and, when it passes, bisect the "
         "tests its worker ran before it to the ones that make it fail",
+    )
+    safety.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="run the tests in a random order (pytest-randomly's when it is installed) and "
+        "report the tests whose outcome depends on the order, with the tests that make them fail",
+    )
+    safety.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --shuffle: the order's seed (default: a new one, printed)",
     )
 
 

@@ -60,6 +60,11 @@ def run_main(
     from hotlap.runner.session import RunSession
 
     cwd = cwd or Path.cwd()
+    shuffle_env: dict[str, str] = {}
+    if getattr(ns, "shuffle", False):
+        from hotlap.commands.safety import shuffle_args
+
+        pytest_args, shuffle_env = shuffle_args(ns, list(pytest_args))
     ctx = RunContext(project or cwd, list(pytest_args), ns)
     ctx.exits_after_run = _is_headless(ns) or not _ui_available()
     hooks = _hooks(ctx)
@@ -74,7 +79,7 @@ def run_main(
     cores = effective_cores()
     # pytest chooses -n (hotlap.plugin.workers); the headless log prints its reason.
     choice = choose_workers(cap=_memory_cap(ctx, cores))
-    env = {**ctx.env, **choice.env}
+    env = {**ctx.env, **choice.env, **shuffle_env}
     if ns.hang_after:
         env["HOTLAP_HANG_AFTER"] = str(ns.hang_after)
     if ns.kill_after:
@@ -85,7 +90,7 @@ def run_main(
     events: list[Event] = []
     hazards: list[Event] = []  # what tests left changed in their process (hotlap safety)
     keep_events = bool(ns.record)
-    find_polluters = bool(getattr(ns, "find_polluters", False))
+    find_polluters = bool(getattr(ns, "find_polluters", False) or getattr(ns, "shuffle", False))
     if find_polluters:
         ctx.pytest_args = _with_randomly_seed(ctx.pytest_args)
         keep_events = True
@@ -126,9 +131,9 @@ def run_main(
         if ns.json and hazards:
             from hotlap.commands.safety import add_to_report
             from hotlap.protocol import Hazard
-            from hotlap.safety.hazards import to_json
+            from hotlap.safety.hazards import linked, to_json
 
-            found = [to_json(h) for h in hazards if isinstance(h, Hazard)]
+            found = linked([to_json(h) for h in hazards if isinstance(h, Hazard)])
             add_to_report(ns.json, "hazards", found)
         if find_polluters:
             from hotlap.commands.safety import report_polluters
@@ -271,6 +276,11 @@ def _run(
                 args, cwd, command=pytest_command(args, WorkerChoice([], -1, ""))
             )
 
+        def find_polluters(shown: RunState, nodeid: str) -> str:
+            from hotlap.commands.safety import polluter_line
+
+            return polluter_line(shown, nodeid, ctx.pytest_args, cwd)
+
         def keep_last(last_state: RunState, last_source: EventSource) -> None:
             nonlocal state, source
             if isinstance(last_source, ForegroundSession):
@@ -293,6 +303,7 @@ def _run(
                 on_exit=keep_last,
                 regressions=_regression_function(ctx.baseline),
                 start_debug=start_debug,
+                find_polluters=find_polluters,
             )
         finally:
             source.close()

@@ -1,4 +1,5 @@
-"""Parallel safety's commands: the polluter search after ``hotlap run --find-polluters``."""
+"""Parallel safety's commands: the polluter search after ``hotlap run --find-polluters``,
+the order of ``hotlap run --shuffle``, ``hotlap safety``."""
 
 from __future__ import annotations
 
@@ -11,8 +12,75 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from hotlap.model.run_state import RunState
     from hotlap.protocol import Event
     from hotlap.safety.polluters import Verdict
+
+
+def randomly_seed(args: Sequence[str]) -> str | None:
+    """The ``--randomly-seed`` value in ``args``, if any (``-p randomly``'s own option)."""
+    for i, arg in enumerate(args):
+        if arg.startswith("--randomly-seed="):
+            return arg.split("=", 1)[1]
+        if arg == "--randomly-seed" and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def shuffle_args(ns: argparse.Namespace, args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``hotlap run --shuffle [--seed N]``: the pytest arguments and environment of a run in
+    a random order: pytest-randomly's with its seed when it is active, else hotlap's own
+    shuffle (:mod:`hotlap.plugin.shuffle`). Longest-first scheduling is off (under ``-n`` it
+    would put the tests back in its own order). The seed is printed and kept in
+    ``ns.shuffled`` (``{"by", "seed"}``)."""
+    import random
+
+    from hotlap.plugin.shuffle import ENV_SHUFFLE_SEED
+    from hotlap.safety.polluters import randomly_active
+
+    ns.schedule = False
+    seed = str(ns.seed if ns.seed is not None else random.randrange(2**32))
+    env: dict[str, str] = {}
+    if randomly_active(args):
+        by, given = "pytest-randomly", randomly_seed(args)
+        if given is None:
+            args = [*args, f"--randomly-seed={seed}"]
+        else:
+            seed = given
+    else:
+        by = "hotlap"
+        env[ENV_SHUFFLE_SEED] = seed
+    ns.shuffled = {"by": by, "seed": seed}
+    print(f"hotlap: tests shuffled by {by}, seed {seed} (the same order: --shuffle --seed "
+          f"{seed})", file=sys.stderr)  # fmt: skip
+    return args, env
+
+
+def polluter_line(state: RunState, nodeid: str, pytest_args: Sequence[str], cwd: Path) -> str:
+    """The dashboard's ``p``: the polluter search for one failed test of the run shown
+    (the worker's order from its records), as the line ``--find-polluters`` prints."""
+    from hotlap.impact.fingerprint import split_args
+    from hotlap.safety.order import orders_of_records, ran_before
+    from hotlap.safety.polluters import Rerunner, find_polluters, randomly_active, rerun_options
+
+    options, _paths = split_args(list(pytest_args), cwd)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLAP_")}
+    rerun = Rerunner(
+        rerun_options(options, randomly=randomly_active(options)),
+        cwd,
+        state.session.rootdir,
+        env,
+    )
+    orders = orders_of_records(state.tests)
+
+    def where(victim: str) -> tuple[str, list[str]]:
+        worker = state.tests[victim].worker
+        return worker, ran_before(orders, worker, victim)
+
+    (verdict,) = find_polluters([nodeid], where, rerun)
+    links = {p: state.tests[p].hazards for p in verdict.polluters if p in state.tests}
+    verdict.links = [h for p in verdict.polluters for h in links.get(p, [])]
+    return verdict.line()
 
 
 def report_polluters(
@@ -26,11 +94,17 @@ def report_polluters(
     from hotlap.safety.order import ran_before, worker_orders
     from hotlap.safety.polluters import Rerunner, find_polluters, randomly_active, rerun_options
 
+    shuffled = getattr(ns, "shuffled", None)
+    if getattr(ns, "json", None) and shuffled:
+        add_to_report(ns.json, "shuffle", shuffled)
     state = RunState()
     for event in events:
         state.apply(event)
     failures = [n for n in state.failures if n in state.tests]
     if not failures:
+        if shuffled:
+            seed = shuffled["seed"]
+            print(f"hotlap: no test failed in this order (seed {seed})", file=sys.stderr)
         return []
     orders = worker_orders(events)
     options, _paths = split_args(list(pytest_args), cwd)
@@ -55,7 +129,7 @@ def report_polluters(
     for verdict in verdicts:
         verdict.links = [h for p in verdict.polluters for h in dict.fromkeys(left.get(p, []))]
     for verdict in verdicts:
-        print(verdict.line(), flush=True)
+        print(verdict.line(seed=shuffled["seed"] if shuffled else None), flush=True)
     print(f"hotlap: the polluter search took {rerun.runs} pytest run(s)", file=sys.stderr)
     if getattr(ns, "json", None):
         add_to_report(ns.json, "polluters", [v.to_json() for v in verdicts])
@@ -97,12 +171,13 @@ def safety_main(argv: list[str]) -> int:
     """``hotlap safety [--json]``: what tests left changed in their process in the last runs."""
     from hotlap.commands.options import _Parser
     from hotlap.paths import STATE_DIR
-    from hotlap.safety.hazards import FILE_NAME, by_test, describe, read_runs
+    from hotlap.safety.hazards import FILE_NAME, by_test, conflicts, describe, read_runs
 
     parser = _Parser(
         prog="hotlap safety",
         description="What tests left changed in their process (environment variables, the "
-        "working directory, sys.path) in the last runs, and which tests share it.",
+        "working directory, sys.path) or touched outside their temporary directories (files, "
+        "fixed ports) in the last runs, and which tests share it.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     ns = parser.parse_args(argv)
@@ -117,15 +192,11 @@ def safety_main(argv: list[str]) -> int:
     if not tests:
         print(f"no hazards in the last {len(runs)} run(s)")
         return 0
-    shared = set()
     for nodeid, hazards in tests.items():
         print(nodeid)
         for h in hazards:
             print(f"  {describe(h)}")
-            if h["shared_with"]:
-                shared.update([nodeid, *h["shared_with"]])
+    shared = conflicts(tests)
     if shared:
-        print(
-            f"\nsuggest @pytest.mark.serial for tests that share state: {', '.join(sorted(shared))}"
-        )
+        print(f"\nsuggest @pytest.mark.serial for tests that share state: {', '.join(shared)}")
     return 0

@@ -53,6 +53,11 @@ class TestRecord:
     phases: str = ""
     #: pytest's ``-vv`` explanation of the last failed ``==`` in the test (see AssertDiff).
     diff: str = ""
+    #: What the test left changed or touched outside its temporary directories (Hazard
+    #: events: "env NAME", "file PATH", "port tcp/N", ...), each once.
+    hazards: list[str] = field(default_factory=list)
+    #: What a polluter search said about this failed test (the dashboard's ``p``).
+    polluters: str = ""
 
     @property
     def duration(self) -> float:

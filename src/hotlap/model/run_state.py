@@ -31,6 +31,7 @@ from hotlap.protocol.events import (
     FixtureSetup,
     FixtureTeardown,
     HangStack,
+    Hazard,
     RecoveredReports,
     ResourceSample,
     SessionFinish,
@@ -97,6 +98,8 @@ _SESSION_WORKERS = _FLAGS[_SESSION | _WORKERS]
 _SESSION_TESTS = _FLAGS[_SESSION | _TESTS]
 _COUNTS_TESTS = _FLAGS[_COUNTS | _TESTS]
 _TESTS_WORKERS = _FLAGS[_TESTS | _WORKERS]
+#: Hazards kept per test (the rest are in hotlap safety).
+_MAX_HAZARDS = 20
 _TESTS_COUNTS_WORKERS = _FLAGS[_TESTS | _COUNTS | _WORKERS]
 _RESOURCES_WORKERS = Change.RESOURCES | Change.WORKERS
 
@@ -490,6 +493,14 @@ class RunState:
         rec.diff = e.explanation
         return _FLAGS[_TESTS]
 
+    def _hazard(self, e: Hazard) -> Change:
+        rec = self.tests.get(e.nodeid)
+        label = f"{e.hazard} {e.name}".strip()
+        if rec is None or label in rec.hazards or len(rec.hazards) >= _MAX_HAZARDS:
+            return Change.NONE
+        rec.hazards.append(label)
+        return _FLAGS[_TESTS]
+
     def _session_finish(self, e: SessionFinish) -> Change:
         s = self.session
         s.exitstatus, s.finished, s.pytest_stats = e.exitstatus, e.t, dict(e.stats)
@@ -539,6 +550,7 @@ _HANDLERS: dict[type[Event], Callable[[RunState, Any], Change]] = {
     RecoveredReports: RunState._recovered_reports,
     HangStack: RunState._hang_stack,
     AssertDiff: RunState._assert_diff,
+    Hazard: RunState._hazard,
     SessionFinish: RunState._session_finish,
     ResourceSample: RunState._resource_sample,
 }

@@ -18,6 +18,7 @@ MODULES = (
     "hotlap.plugin.shard",  # --hotlap-shard K/N (history)
     "hotlap.plugin.schedule",  # duration-aware ordering (history)
     "hotlap.plugin.serial",  # serial-marked tests alone, after the others (safety)
+    "hotlap.plugin.shuffle",  # --hotlap-shuffle-seed: a random order (safety)
     "hotlap.plugin.hazards",  # what a test leaves changed in its process (safety)
     "hotlap.plugin.slow",  # --slow-threshold / --fail-unmarked-slow (history)
     "hotlap.plugin.reruns",  # --reruns (history)

@@ -1,12 +1,15 @@
 """What a test leaves changed in its process: environment variables, the working directory,
-``sys.path`` (``hotlap safety``). Each is compared between the test's logstart (before its
-setup) and its logfinish (after its teardown), so what ``monkeypatch`` restores is not a
-hazard; what a wider fixture sets and keeps for later tests is, on the test that set it.
+``sys.path``; and the files and ports it touches outside its temporary directories
+(:mod:`hotlap.plugin.hazard_io`) (``hotlap safety``). Each state is compared between the
+test's logstart (before its setup) and its logfinish (after its teardown), so what
+``monkeypatch`` restores is not a hazard; what a wider fixture sets and keeps for later tests
+is, on the test that set it.
 
 On the hot path: a copy of ``os.environ``'s underlying dict, ``os.getcwd()``, a copy of
 ``sys.path`` at logstart, and their comparisons at logfinish: about 3 us per test here
-(50 variables). Nothing per function call, no audit hook. Variable values are not sent (they
-may be secrets): only the name and whether it was set, removed or changed.
+(50 variables). The audit hook of :mod:`.hazard_io` does work only for a few events
+(``open``, ``socket.bind``, ...) during a test. Variable values are not sent (they may be
+secrets): only the name and whether it was set, removed or changed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from hotlap.plugin.hazard_io import TestIO, install
 from hotlap.plugin.role import Role
 
 #: pytest's own variable, set during a test and removed after it.
@@ -27,10 +31,14 @@ _MAX_PER_KIND = 5
 _CUT = 200
 
 
+#: Set (to anything) to leave hazards unrecorded: what bench/safety.py compares against.
+ENV_NO_HAZARDS = "HOTLAP_NO_HAZARDS"
+
+
 def configure(config: pytest.Config, role: Role) -> None:
     from hotlap.plugin.sink import app_drives
 
-    if role is not Role.CONTROLLER and app_drives():
+    if role is not Role.CONTROLLER and app_drives() and not os.environ.get(ENV_NO_HAZARDS):
         config.pluginmanager.register(HazardWatch(config), "hotlap-hazards")
 
 
@@ -62,11 +70,14 @@ class HazardWatch:
         self.path: list[str] = []
         self.sink: Any = None
         self.worker = ""
+        self.io = TestIO(str(config.rootpath), config.option.basetemp)
+        install(self.io)
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.env = _environ().copy()
         self.cwd = _cwd()
         self.path = list(sys.path)
+        self.io.start(nodeid)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         env = _environ()
@@ -85,6 +96,7 @@ class HazardWatch:
                 ("sys.path", _text(p), "present", "absent") for p in self.path if p not in after
             ]
             found += (added + gone)[:_MAX_PER_KIND]
+        found += self.io.finish()
         if found:
             self._send(nodeid, found)
 

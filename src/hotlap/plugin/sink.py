@@ -48,8 +48,8 @@ class Sink:
 
 
 #: Events a view needs at once: everything but passing phase reports, quick tests and
-#: fixture costs.
-_LAZY_KINDS = frozenset(("test_report", "test_done", "fixture_setup", "fixture_teardown"))
+#: fixture costs, hazards (read after the run).
+_LAZY_KINDS = frozenset(("test_report", "test_done", "fixture_setup", "fixture_teardown", "hazard"))
 
 #: Seconds a lazy event may wait for company before a background flush sends it.
 LINGER = 0.02

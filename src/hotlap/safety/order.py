@@ -8,8 +8,9 @@ compared: ``began`` is monotonic, a report's ``start`` is wall-clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from hotlap.model.records import TestRecord
 from hotlap.protocol import Event, TestDone, TestReport, TestStart
 
 
@@ -35,3 +36,15 @@ def ran_before(orders: dict[str, list[str]], worker: str, nodeid: str) -> list[s
         return order[: order.index(nodeid)]
     except ValueError:
         return []
+
+
+def orders_of_records(tests: Mapping[str, TestRecord]) -> dict[str, list[str]]:
+    """``worker -> [nodeid, ...]`` from a run's records (the dashboard keeps no events): by
+    the time each test started, or finished when no start was seen (``time.monotonic``, one
+    clock for the processes of a machine)."""
+    orders: dict[str, list[tuple[float, int, str]]] = {}
+    for i, (nodeid, rec) in enumerate(tests.items()):
+        when = rec.started if rec.started is not None else rec.finished
+        if rec.worker and when is not None:
+            orders.setdefault(rec.worker, []).append((when, i, nodeid))
+    return {w: [n for _t, _i, n in sorted(rows)] for w, rows in orders.items()}

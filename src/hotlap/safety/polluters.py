@@ -47,11 +47,15 @@ class Verdict:
     #: The hazards the polluters were seen leaving in the run ("env HL_A", "cwd", ...).
     links: list[str] = field(default_factory=list)
 
-    def line(self) -> str:
-        """The headless output's line for this test."""
+    def line(self, seed: str | None = None) -> str:
+        """The headless output's line for this test; with the ``seed`` of a shuffled run,
+        a victim of its polluters is an order-dependent test."""
         if self.verdict == "polluted":
             linked = f"; left behind: {', '.join(self.links)}" if self.links else ""
             polluters = ", ".join(self.polluters)
+            if seed is not None:
+                return (f"order-dependent: {self.victim} fails after {polluters} (passes "
+                        f"alone; seed {seed}){linked}")  # fmt: skip
             return f"polluted: {self.victim} fails after {polluters} (passes alone){linked}"
         runs = f"{self.runs} run" + ("s" if self.runs != 1 else "")
         return f"no polluter: {self.victim} {self.verdict} ({runs})"

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from hotlap.mutate.watching import MutationWatch
 
 StartRun = Callable[[str, list[str]], EventSource]
+#: ``(state, failed nodeid) -> what the polluter search found``, run on a thread.
+FindPolluters = Callable[[RunState, str], str]
 
 #: Refreshes per second of the panels (events are applied at the same rate).
 REFRESH_HZ = 20
@@ -89,6 +92,7 @@ class HotlapApp(App[int]):
         Binding("o", "open_editor", "Edit"),
         Binding("d", "debug", "Debug"),
         Binding("D", "debug(True)", "Trace", show=False),
+        Binding("p", "find_polluters", "Polluters", show=False),
         Binding("y", "copy_nodeid", "Copy id", show=False),
         Binding("k", "kill_worker", "Kill worker", show=False),
         Binding("tab", "next_pane", "Pane", priority=True),
@@ -123,8 +127,11 @@ class HotlapApp(App[int]):
         regressions: RegressionFn | None = None,
         start_debug: StartDebug | None = None,
         mutation: MutationWatch | None = None,
+        find_polluters: FindPolluters | None = None,
     ) -> None:
         super().__init__()
+        #: ``(state, nodeid) -> one line`` for ``p``: a polluter search (None: not offered).
+        self.find_polluters = find_polluters
         #: ``(nodeid, trace) -> a run in the foreground`` for ``d``/``D`` (None: no debugging).
         self.start_debug = start_debug
         #: ``hotlap watch --mutate``: mutation runs between cycles, in the Strength pane.
@@ -674,6 +681,39 @@ class HotlapApp(App[int]):
             return
         await debug_in_terminal(self, self.start_debug, nodeid, trace)
 
+    def action_find_polluters(self) -> None:
+        """Search the polluters of the selected failed test on a thread (reruns of pytest);
+        the line it ends with goes to the test's detail and a notification."""
+        nodeid = self.tests.cursor_key
+        rec = self.state.tests.get(nodeid) if nodeid is not None else None
+        if nodeid is None or rec is None or rec.outcome not in ("failed", "error"):
+            self.notify("select a failed test to look for its polluters")
+            return
+        if self.find_polluters is None:
+            self.notify("this run cannot look for polluters from here", severity="warning")
+            return
+        if self.active:
+            self.notify("wait for the run to end (or cancel it with x)")
+            return
+        self.notify(f"looking for the polluters of {nodeid}…")
+        self._search_polluters(self.find_polluters, self.state, nodeid)
+
+    @work(thread=True, exclusive=True, group="polluters")
+    def _search_polluters(self, search: FindPolluters, state: RunState, nodeid: str) -> None:
+        try:
+            line = search(state, nodeid)
+        except Exception as exc:  # a failed search must not take the dashboard with it
+            line = f"the polluter search failed: {type(exc).__name__}: {exc}"
+        self.call_from_thread(self._polluters_found, state, nodeid, line)
+
+    def _polluters_found(self, state: RunState, nodeid: str, line: str) -> None:
+        rec = state.tests.get(nodeid)
+        if rec is not None:
+            rec.polluters = line
+        if state is self.state and self.detail.is_attached:
+            self._show_detail()
+        self.notify(line, timeout=15)
+
     def action_sort(self) -> None:
         if self._pane() == "fixtures-pane":
             sort = self.fixtures.cycle_sort()
@@ -776,6 +816,7 @@ def run_dashboard(
     regressions: RegressionFn | None = None,
     start_debug: StartDebug | None = None,
     mutation: MutationWatch | None = None,
+    find_polluters: FindPolluters | None = None,
 ) -> int:
     """Run the dashboard until the user quits; print pytest's summary; return its exit code.
 
@@ -795,6 +836,7 @@ def run_dashboard(
         regressions=regressions,
         start_debug=start_debug,
         mutation=mutation,
+        find_polluters=find_polluters,
     )
     _run_app(app)
     last = app.source

@@ -51,6 +51,13 @@ KEY_ACTIONS = (
         "Trace the selected test",
         "rerun it alone with -n 0 --trace: pdb stops at its first line",
     ),
+    KeyAction(
+        "p",
+        "find_polluters",
+        "Find the polluters",
+        "rerun the selected failed test alone and, when it passes, bisect the tests its "
+        "worker ran before it to the ones that make it fail (⚠ marks tests with hazards)",
+    ),
     KeyAction("y", "copy_nodeid", "Copy the node id", "to the clipboard (OSC 52), shell-quoted"),
     KeyAction("s", "sort", "Sort", "sort by the next column"),
     KeyAction("S", "sort_reverse", "Reverse the sort", "reverse the order"),

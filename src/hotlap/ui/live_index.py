@@ -23,7 +23,15 @@ from operator import attrgetter, itemgetter
 from typing import Any, overload
 
 from hotlap.model.run_state import RunState, TestRecord
-from hotlap.protocol import Event, HangStack, TestDone, TestReport, TestStart, WorkerCrash
+from hotlap.protocol import (
+    Event,
+    HangStack,
+    Hazard,
+    TestDone,
+    TestReport,
+    TestStart,
+    WorkerCrash,
+)
 from hotlap.ui.fuzzy import FuzzyFilter
 from hotlap.ui.index import _FAILING, _RANK, TestView, outcome_of
 from hotlap.ui.places import CollectionPlaces
@@ -35,7 +43,7 @@ _NUMERIC = {"setup", "call", "teardown", "cpu"}
 
 
 #: Events that change one test's row (named by their ``nodeid``).
-_ROW_EVENTS = (TestStart, TestReport, TestDone, HangStack)
+_ROW_EVENTS = (TestStart, TestReport, TestDone, HangStack, Hazard)
 #: Events that may change a test the event does not name: the index is rebuilt. (A new
 #: collection or collection error is seen by :meth:`LiveTestIndex.update` itself.)
 _RESHAPING_EVENTS = (WorkerCrash,)

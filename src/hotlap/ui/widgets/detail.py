@@ -196,6 +196,10 @@ class TestDetail(ScrollView, can_focus=True):
             out.append("the worker crashed while running this test\n", style=style)
         if rec.wasxfail:
             out.append(f"xfail: {rec.wasxfail}\n", style=dim)
+        if rec.hazards:
+            out.append(f"⚠ left behind or shared: {', '.join(rec.hazards)}\n", style=dim)
+        if rec.polluters:
+            out.append(f"{rec.polluters}\n", style=style)
         if bad and shows_diff(rec.message, rec.diff):
             self._diff(out, rec.diff)
         if rec.longrepr:
@@ -257,4 +261,6 @@ def _signature(state: RunState, nodeid: str | None, rec: TestRecord | None) -> t
         rec.hang_stack,
         rec.crashed,
         len(rec.diff),
+        len(rec.hazards),
+        rec.polluters,
     )

@@ -51,6 +51,7 @@ class TestsTable(LineTable):
         *(f"outcome--{name}" for name in GLYPHS),
         "tests--match",
         "tests--mark",
+        "tests--hazard",
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         *LineTable.BINDINGS,
@@ -161,6 +162,7 @@ class TestsTable(LineTable):
             rec.duration,
             rec.cpu,
             rec.rss_after,
+            len(rec.hazards),
         )
 
     def set_view(self, **changes: Any) -> None:
@@ -191,6 +193,8 @@ class TestsTable(LineTable):
         rec = state.tests.get(key)
         if rec is None:
             return [glyph, name, *(Text() for _ in range(6))]
+        if rec.hazards:  # left something changed or touched shared files/ports: hotlap safety
+            name = Text("⚠ ", style=self.fg("tests--hazard")) + name
         dim = self.fg("line-table--dim")
         return [
             glyph,

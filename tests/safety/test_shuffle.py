@@ -1,0 +1,145 @@
+"""``hotlap run --shuffle [--seed N]``: a random order (hotlap's own, or pytest-randomly's when
+it runs), the seed printed and in the JSON report, and an order-dependent test named with the
+test that makes it fail. Real pytest runs of a suite with a planted order-dependent pair."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from hotlap.export.report import load_schema
+
+PYTEST_INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+NAMES = ["polluter", "victim", "f0", "f1", "f2", "f3", "f4", "f5"]
+
+SUITE = """
+import os
+from pathlib import Path
+
+def _ran(name):
+    with open(Path(__file__).parent / "order.txt", "a") as f:
+        f.write(name + "\\n")
+
+def test_polluter():
+    _ran("polluter")
+    os.environ["HL_ORDER"] = "1"
+
+def test_victim():
+    _ran("victim")
+    assert "HL_ORDER" not in os.environ
+""" + "".join(f"\ndef test_{n}():\n    _ran({n!r})\n" for n in NAMES[2:])
+
+OTHER = "def test_o0(): pass\ndef test_o1(): pass\ndef test_o2(): pass\n"
+
+
+def _project(tmp_path: Path) -> Path:
+    (tmp_path / "pytest.ini").write_text(PYTEST_INI)
+    (tmp_path / "test_o.py").write_text(SUITE)
+    (tmp_path / "test_other.py").write_text(OTHER)
+    return tmp_path
+
+
+def _env() -> dict[str, str]:
+    dropped = ("HOTLAP_", "PYTEST_XDIST_", "PYTEST_ADDOPTS", "PYTEST_CURRENT")
+    return {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+
+
+def _hotlap(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hotlap", "run", "--headless", "--no-impact", *args],
+        cwd=project, env=_env(), capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+
+
+def _seed(order_of: object, polluted: bool) -> int:
+    """A seed whose order puts the polluter before the victim (``polluted``) with a test
+    before both and one between, or the victim first."""
+    for seed in range(1, 200):
+        order = order_of(seed)  # type: ignore[operator]
+        p, v = order.index("polluter"), order.index("victim")
+        if (polluted and 0 < p < v - 1) or (not polluted and v < p):
+            return seed
+    raise AssertionError("no seed found")
+
+
+def _hotlap_order(seed: int) -> list[str]:
+    """hotlap's own shuffle of test_o.py's tests (all workers collect the same items)."""
+    items = [f"test_o.py::test_{n}" for n in NAMES] + [
+        f"test_other.py::test_o{i}" for i in range(3)
+    ]
+    random.Random(seed).shuffle(items)
+    return [n.split("::test_")[1] for n in items if n.startswith("test_o.py")]
+
+
+@pytest.mark.parametrize("workers", [["-n", "0"], ["-n", "2", "--dist", "loadfile"]])
+def test_hotlap_shuffle_names_the_order_dependent_pair(tmp_path: Path, workers: list[str]) -> None:
+    """Without pytest-randomly: the tests run in the seed's order (seen by the tests
+    themselves), the seed is printed and in the JSON report, and the victim that fails after
+    the polluter is named with it (and what it left behind); with a seed that runs the victim
+    first, nothing fails and nothing is named."""
+    project = _project(tmp_path)
+    seed = _seed(_hotlap_order, polluted=True)
+    proc = _hotlap(project, "--json", "r.json", "--shuffle", "--seed", str(seed),
+                   "--", *workers, "-p", "no:randomly")  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"tests shuffled by hotlap, seed {seed}" in proc.stderr
+    ran = (project / "order.txt").read_text().split()  # the run's, then the search's reruns
+    assert ran[: len(NAMES)] == _hotlap_order(seed)
+    assert (
+        f"order-dependent: test_o.py::test_victim fails after test_o.py::test_polluter "
+        f"(passes alone; seed {seed}); left behind: env HL_ORDER"
+    ) in proc.stdout
+    report = json.loads((project / "r.json").read_text())
+    jsonschema.validate(report, load_schema())
+    assert report["shuffle"] == {"by": "hotlap", "seed": str(seed)}
+    assert [(v["victim"], v["polluters"]) for v in report["polluters"]] == [
+        ("test_o.py::test_victim", ["test_o.py::test_polluter"])
+    ]
+
+    (project / "order.txt").unlink()
+    seed = _seed(_hotlap_order, polluted=False)
+    proc = _hotlap(project, "--shuffle", "--seed", str(seed), "--", *workers, "-p", "no:randomly")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (project / "order.txt").read_text().split() == _hotlap_order(seed)
+    assert f"no test failed in this order (seed {seed})" in proc.stderr
+    assert "order-dependent" not in proc.stdout
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pytest_randomly") is None, reason="pytest-randomly not installed"
+)
+def test_pytest_randomly_shuffles_when_installed(tmp_path: Path) -> None:
+    """With pytest-randomly installed and active, --shuffle --seed N is its --randomly-seed=N
+    (the order pytest-randomly gives for N, under -n 2), and the pair is found with
+    pytest-randomly's reordering off in the reruns."""
+    project = _project(tmp_path)
+
+    def randomly_order(seed: int) -> list[str]:
+        listed = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+             f"--randomly-seed={seed}", "test_o.py"],
+            cwd=project, env=_env(), capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.split()  # fmt: skip
+        return [line.split("::test_")[1] for line in listed if "::test_" in line]
+
+    seed = _seed(randomly_order, polluted=True)
+    proc = _hotlap(project, "--json", "r.json", "--shuffle", "--seed", str(seed),
+                   "--", "-n", "2", "--dist", "loadfile")  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"tests shuffled by pytest-randomly, seed {seed}" in proc.stderr
+    ran = (project / "order.txt").read_text().split()
+    assert ran[: len(NAMES)] == randomly_order(seed)
+    assert (
+        f"order-dependent: test_o.py::test_victim fails after test_o.py::test_polluter "
+        f"(passes alone; seed {seed})"
+    ) in proc.stdout
+    report = json.loads((project / "r.json").read_text())
+    assert report["shuffle"] == {"by": "pytest-randomly", "seed": str(seed)}
