@@ -372,7 +372,9 @@ def covers(entries: list[str], nodeid: str) -> bool:
     return False
 
 
-def bench(name: str, work: Path, suites: Path, edits: int, seed: int) -> list[dict[str, object]]:
+def bench(
+    name: str, work: Path, suites: Path, edits: int, seed: int, kinds: list[str] | None = None
+) -> list[dict[str, object]]:
     python = venv(work)
     root = prepare(name, work, suites, python)
     _spec, package, _deps = PROJECTS[name]
@@ -393,7 +395,7 @@ def bench(name: str, work: Path, suites: Path, edits: int, seed: int) -> list[di
     rng = random.Random(seed)
     results = []
     for i in range(edits):
-        kind = KINDS[i % len(KINDS)]
+        kind = (kinds or KINDS)[i % len(kinds or KINDS)]
         options = candidates.get(kind) or []
         if not options:
             continue
@@ -537,6 +539,9 @@ def main() -> None:
     parser.add_argument("--projects", nargs="+", default=list(PROJECTS), choices=PROJECTS)
     parser.add_argument("--edits", type=int, default=24, help="edits per project")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--kinds", nargs="+", choices=KINDS, default=None, help="only these kinds of edit"
+    )
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--suites", type=Path, default=None, help="where the sdists are")
     parser.add_argument(
@@ -554,7 +559,7 @@ def main() -> None:
         return
     results = []
     for name in ns.projects:
-        results += bench(name, work, suites, ns.edits, ns.seed)
+        results += bench(name, work, suites, ns.edits, ns.seed, ns.kinds)
     table(results)
     (work / "results.json").write_text(json.dumps(results, indent=1))
 
