@@ -103,3 +103,42 @@ def test_profiler_fallback_selects_the_same(project: Project) -> None:
     assert project.run("-n", "2").returncode == 0
     project.edit("src/pkg/mathx.py", "return a * b", "return a * b + 1")
     assert project.selected() == {"tests/test_mul.py::test_mul"}
+
+
+def test_a_module_with_typing_overloads_is_selected_by_function(project: Project) -> None:
+    """``@typing.overload`` stubs (bare, as typed code writes them) get markers like any
+    function: only a JIT's ``@overload(...)``, called, keeps its bytecode. A module with
+    overloads was counted as run without markers, so any edit in it selected every test
+    that imported it (click's core, types, termui, decorators: most of its suite)."""
+    project.write(
+        "src/pkg/typed.py",
+        """
+        import typing as t
+        from typing import overload
+
+        @t.overload
+        def parse(x: int) -> int: ...
+        @overload
+        def parse(x: str) -> str: ...
+        def parse(x):
+            return x
+
+        def other(x):
+            return x + 1
+        """,
+    )
+    project.write(
+        "tests/test_typed.py",
+        """
+        from pkg.typed import other, parse
+
+        def test_parse():
+            assert parse(3) == 3
+
+        def test_other():
+            assert other(1) == 2
+        """,
+    )
+    assert project.run().returncode == 0
+    project.edit("src/pkg/typed.py", "return x + 1", "return x + 2")
+    assert project.selected() == {"tests/test_typed.py::test_other"}

@@ -156,6 +156,19 @@ def _decorator_name(node: ast.expr) -> str:
     return node.id if isinstance(node, ast.Name) else ""
 
 
+#: Names that are a JIT's only when called (``@overload(np.dot)``, numba): used bare they are
+#: typing's (``@overload``, ``@t.overload``), whose stubs never run.
+_CALLED_JIT = frozenset({"overload"})
+
+
+def _reads_bytecode(decorator: ast.expr) -> bool:
+    """Whether ``decorator`` is a JIT compiler's or tracer's (:data:`JIT_DECORATORS`)."""
+    name = _decorator_name(decorator)
+    if name in _CALLED_JIT:
+        return isinstance(decorator, ast.Call)
+    return name in JIT_DECORATORS
+
+
 def _name(name: str) -> ast.Name:
     return ast.Name(id=name, ctx=ast.Load())
 
@@ -204,7 +217,7 @@ def instrument(tree: ast.Module) -> bool:
     complete = True
     marked: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
     for node in _function_defs(tree):
-        if any(_decorator_name(d) in JIT_DECORATORS for d in node.decorator_list):
+        if any(_reads_bytecode(d) for d in node.decorator_list):
             complete = False
             continue
         marked.append(node)
