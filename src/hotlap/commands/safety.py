@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hotlap.model.run_state import RunState
     from hotlap.protocol import Event
-    from hotlap.safety.polluters import Verdict
+    from hotlap.safety.polluters import Rerunner, Verdict
 
 
 def randomly_seed(args: Sequence[str]) -> str | None:
@@ -56,21 +56,24 @@ def shuffle_args(ns: argparse.Namespace, args: list[str]) -> tuple[list[str], di
     return args, env
 
 
-def polluter_line(state: RunState, nodeid: str, pytest_args: Sequence[str], cwd: Path) -> str:
-    """The dashboard's ``p``: the polluter search for one failed test of the run shown
-    (the worker's order from its records), as the line ``--find-polluters`` prints."""
+def _rerunner(pytest_args: Sequence[str], cwd: Path, rootdir: str) -> Rerunner:
+    """Reruns of the run's tests for the polluter search: its options (pytest-randomly's seed
+    kept), in ``cwd``, without hotlap's variables."""
     from hotlap.impact.fingerprint import split_args
-    from hotlap.safety.order import orders_of_records, ran_before
-    from hotlap.safety.polluters import Rerunner, find_polluters, randomly_active, rerun_options
+    from hotlap.safety.polluters import Rerunner, randomly_active, rerun_options
 
     options, _paths = split_args(list(pytest_args), cwd)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLAP_")}
-    rerun = Rerunner(
-        rerun_options(options, randomly=randomly_active(options)),
-        cwd,
-        state.session.rootdir,
-        env,
-    )
+    return Rerunner(rerun_options(options, randomly=randomly_active(options)), cwd, rootdir, env)
+
+
+def polluter_line(state: RunState, nodeid: str, pytest_args: Sequence[str], cwd: Path) -> str:
+    """The dashboard's ``p``: the polluter search for one failed test of the run shown
+    (the worker's order from its records), as the line ``--find-polluters`` prints."""
+    from hotlap.safety.order import orders_of_records, ran_before
+    from hotlap.safety.polluters import find_polluters
+
+    rerun = _rerunner(pytest_args, cwd, state.session.rootdir)
     orders = orders_of_records(state.tests)
 
     def where(victim: str) -> tuple[str, list[str]]:
@@ -88,11 +91,10 @@ def report_polluters(
 ) -> list[Verdict]:
     """Search the polluters of the run's failed tests (``events``), print one line per
     failed test, and add them to the JSON report when one was written."""
-    from hotlap.impact.fingerprint import split_args
     from hotlap.model.run_state import RunState
     from hotlap.protocol import Hazard
     from hotlap.safety.order import ran_before, worker_orders
-    from hotlap.safety.polluters import Rerunner, find_polluters, randomly_active, rerun_options
+    from hotlap.safety.polluters import find_polluters
 
     shuffled = getattr(ns, "shuffled", None)
     if getattr(ns, "json", None) and shuffled:
@@ -107,14 +109,7 @@ def report_polluters(
             print(f"hotlap: no test failed in this order (seed {seed})", file=sys.stderr)
         return []
     orders = worker_orders(events)
-    options, _paths = split_args(list(pytest_args), cwd)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLAP_")}
-    rerun = Rerunner(
-        rerun_options(options, randomly=randomly_active(options)),
-        cwd,
-        state.session.rootdir,
-        env,
-    )
+    rerun = _rerunner(pytest_args, cwd, state.session.rootdir)
 
     def where(victim: str) -> tuple[str, list[str]]:
         worker = state.tests[victim].worker
