@@ -219,6 +219,9 @@ class RecordingSource:
     def output_cut(self) -> int:
         return self.session.output_cut
 
+    def output_since(self, seen: int) -> tuple[list[str], int]:
+        return self.session.output_since(seen)
+
 
 def _dashboard(
     feed: ProjectWatchFeed,

@@ -311,22 +311,19 @@ def _relay_live(source: EventSource, relayed: int | None, write: Callable[[str],
     """Print pytest's output lines that came after the ``relayed`` ones (None: none yet), but
     a last one that reads as its summary line, which :func:`finish_report` shows after
     hotlap's own lines (a later line shows it was not). The new count."""
-    lines = source.output.splitlines()
-    cut = source.output_cut
-    start = cut if relayed is None else max(relayed, cut)
-    end = len(lines) + cut
-    if end > start and parse_summary_line(lines[end - 1 - cut]):
+    lines, end = source.output_since(relayed or 0)
+    if lines and parse_summary_line(lines[-1]):
+        lines.pop()
         end -= 1
-    for line in lines[start - cut : end - cut]:
+    for line in lines:
         write(line)
     return end
 
 
 def _relay_after(source: EventSource, shown: int, write: Callable[[str], None]) -> int:
     """Print pytest's output lines that came after the ``shown`` ones; the new count."""
-    lines = source.output.splitlines()
-    total = len(lines) + source.output_cut
-    for line in lines[max(0, shown - source.output_cut) :]:
+    lines, total = source.output_since(shown)
+    for line in lines:
         write(line)
     return max(total, shown)
 

@@ -114,5 +114,8 @@ class ReplaySource:
     def output_cut(self) -> int:
         return 0
 
+    def output_since(self, seen: int) -> tuple[list[str], int]:
+        return [], 0
+
     def close(self) -> None:
         """Nothing to release (the record was read up front)."""

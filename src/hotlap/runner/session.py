@@ -10,6 +10,7 @@ until a view drains them.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import signal
@@ -112,6 +113,7 @@ class RunSession:
         self.returncode: int | None = None
         self._output: deque[str] = deque(maxlen=OUTPUT_TAIL)
         self._lines_seen = 0
+        self._output_lock = threading.Lock()  # the tail and its count change together
         self._summary = self._summary_text = ""
         self._reader: threading.Thread | None = None
         self._sampler: object | None = None
@@ -245,6 +247,16 @@ class RunSession:
     def output_cut(self) -> int:
         return self._lines_seen - len(self._output)
 
+    def output_since(self, seen: int) -> tuple[list[str], int]:
+        """The output lines after the first ``seen`` pytest printed (those still kept), and
+        how many it printed: a copy of the new lines only, for a relay that reads often."""
+        with self._output_lock:
+            total = self._lines_seen
+            new = min(total - seen, len(self._output))
+            lines = list(itertools.islice(reversed(self._output), max(0, new)))
+        lines.reverse()
+        return lines, total
+
     # -- extras ---------------------------------------------------------------------------
     @property
     def pid(self) -> int | None:
@@ -350,8 +362,9 @@ class RunSession:
 
     def _line(self, raw: bytes) -> None:
         line = raw.decode("utf-8", "replace").rstrip("\r")
-        self._output.append(line)
-        self._lines_seen += 1
+        with self._output_lock:
+            self._output.append(line)
+            self._lines_seen += 1
         summary = parse_summary_line(line)
         if summary:
             self._summary, self._summary_text = summary, line

@@ -42,3 +42,7 @@ class EventSource(Protocol):
     @property
     def output_cut(self) -> int:
         """Lines of pytest's output dropped from the start of :attr:`output`."""
+
+    def output_since(self, seen: int) -> tuple[list[str], int]:
+        """pytest's output lines after the first ``seen`` it printed (those still kept), and
+        how many lines it printed."""
