@@ -7,11 +7,12 @@ import os
 import shlex
 import shutil
 import sys
+import time
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from hotlap.impact import PROCESS_FILE_VERSION
+from hotlap.impact import PROCESS_FILE_VERSION, memo
 from hotlap.impact.blocks import (
     COLLECT_DATA,
     DATA,
@@ -30,7 +31,7 @@ from hotlap.impact.blocks import (
     listing_digest,
 )
 from hotlap.impact.collect import FORK
-from hotlap.impact.project import Project
+from hotlap.impact.project import ANALYSIS, Project
 from hotlap.impact.resolve import Resolver
 from hotlap.impact.store import ImpactStore, TestRow
 
@@ -140,6 +141,10 @@ class _ItemMaker:
         self._import_ids: dict[tuple[str, int], tuple[int, ...]] = {}
         self._changed: dict[str, bool] = {}
         self._code_ids: dict[tuple[str, int, bool], tuple[int, ...]] = {}
+        #: DIRTY items made, and the groups holding one: a row with such a group is built
+        #: again by the next merge whatever the test ran (see hotlap.impact.memo).
+        self.dirty_ids: set[int] = set()
+        self.dirty_groups: set[int] = set()
 
     def _changed_during_run(self, rel: str) -> bool:
         # One stat per file per merge, not one per recorded call.
@@ -150,6 +155,22 @@ class _ItemMaker:
             mtime = self.project.mtime_ns(rel)
             changed = self._changed[rel] = mtime is not None and mtime > self.started_ns
         return changed
+
+    def changed_files(self) -> set[str]:
+        """The files it resolved that were changed during the run (their items are DIRTY)."""
+        return {rel for rel, changed in self._changed.items() if changed}
+
+    def _dirty(self, rel: str) -> int:
+        found = self.store.item_id(rel, DIRTY, "")
+        self.dirty_ids.add(found)
+        return found
+
+    def group(self, items: set[int]) -> int:
+        """The store's group of ``items``, noted as dirty when one of them is."""
+        found = self.store.group_id(items)
+        if not self.dirty_ids.isdisjoint(items):
+            self.dirty_groups.add(found)
+        return found
 
     def code_ids(self, filename: str, line: int, is_module: bool) -> tuple[int, ...]:
         # Many processes ran the same functions: resolve each (file, line) once per merge.
@@ -166,7 +187,7 @@ class _ItemMaker:
         info = self.project.info(rel)
         if info is None or self._changed_during_run(rel):
             # What ran is not what is on disk now: select the test next time, whatever.
-            return (self.store.item_id(rel, DIRTY, ""),)
+            return (self._dirty(rel),)
         resolver = self.resolver
         if is_module:
             # Module-level code run inside a test (an import there, runpy): all of it.
@@ -244,7 +265,7 @@ class _ItemMaker:
         if rel is None or os.path.isdir(filename):
             return
         if self._changed_during_run(rel):
-            out.add(self.store.item_id(rel, DIRTY, ""))
+            out.add(self._dirty(rel))
             return
         info = self.project.info(rel)
         out.add(self.store.item_id(rel, name, info.sha if info is not None else MISSING))
@@ -264,7 +285,7 @@ class _ItemMaker:
             if self._changed_during_run(rel):
                 # Saved while the run was going on: what was imported may not be what is on
                 # disk, so the next selection must include these tests whatever it finds.
-                out.add(self.store.item_id(rel, DIRTY, ""))
+                out.add(self._dirty(rel))
             else:
                 out.add(self.store.item_id(rel, name, info.checksum(name)))
 
@@ -326,6 +347,115 @@ class _ItemMaker:
         return files
 
 
+class _Statics:
+    """What every test of a file depends on besides what it ran (its file's and conftests'
+    static closure, what their imports ran, the files read at collection), computed on
+    first need: a merge that keeps every row needs none of it."""
+
+    def __init__(self, maker: _ItemMaker, project: Project, processes: list[dict[str, Any]]):
+        self.maker = maker
+        self.project = project
+        self.processes = processes
+        self._import_time: dict[str, set[int]] | None = None
+        self.import_data: set[int] = set()
+        self.module_items: dict[str, set[int]] = {}
+
+    @property
+    def import_time(self) -> dict[str, set[int]]:
+        if self._import_time is None:
+            self._import_time = self._collect()
+        return self._import_time
+
+    def _collect(self) -> dict[str, set[int]]:
+        maker, project = self.maker, self.project
+        # Functions run at import/collection time (decorators, parametrize helpers) count
+        # for every test whose static import closure holds their file.
+        import_time: dict[str, set[int]] = {}
+        for proc in self.processes:
+            for key, collect in proc["contexts"].items():
+                if key.startswith("m:"):
+                    # What a test module's collection read or listed: its tests, selected
+                    # as the whole file (the change may create test ids).
+                    found_m = self.module_items.setdefault(key[2:].split("::", 1)[0], set())
+                    for filename in collect["opened"]:
+                        maker.data(filename, found_m, COLLECT_DATA)
+                    for dirname in collect.get("listed", []):
+                        maker.listing(dirname, found_m)
+                elif key == COLLECT:
+                    # Data files read at import/collection time: which import read it is
+                    # unknown, so it counts for every test.
+                    for filename in collect["opened"]:
+                        if os.path.basename(filename) not in _CONFIG_FILES:
+                            maker.data(filename, self.import_data)
+                else:
+                    continue
+                _import_time(maker, project, proc["code_table"], key, collect, import_time)
+        return import_time
+
+    def group(self, file: str) -> int:
+        project, maker = self.project, self.maker
+        import_time = self.import_time
+        files: set[str] = set(project.closure(file))
+        for conftest in project.conftests(file):
+            files |= project.closure(conftest)
+        items: set[int] = set()
+        # Import-time code no name bounds: every importer depends on it.
+        maker.closure_items({f for f in files if f.endswith(".py")}, EFFECTS, items)
+        for f in files:  # a name they import that is gone fails them all
+            items |= maker.resolver.imported_names(f)
+            items |= maker.resolver.star_items(f)
+        for f in files:
+            items |= import_time.get(f, set())
+        items |= self.import_data
+        items |= self.module_items.get(file, set())
+        return maker.group(items)
+
+
+class _ProcessGroups:
+    """The groups of one process's test contexts, resolved on first need."""
+
+    def __init__(self, maker: _ItemMaker, proc: dict[str, Any], unseen: list[str]) -> None:
+        self.maker = maker
+        self.proc = proc
+        self._unseen = unseen
+        self._resolved: list[tuple[int, ...]] | None = None
+        self._groups: dict[str, int] = {}
+        self._unseen_done = False
+        self._unseen_group: int | None = None
+
+    @staticmethod
+    def is_test_context(key: str) -> bool:
+        return key != COLLECT and not key.startswith("m:")
+
+    @property
+    def unseen_group(self) -> int | None:
+        if not self._unseen_done:
+            self._unseen_done = True
+            # Project code this process ran without entry markers: any part of it may have
+            # run in any test.
+            unseen: set[int] = set()
+            self.maker.closure_items(set(self._unseen), UNSEEN, unseen)
+            self._unseen_group = self.maker.group(unseen) if unseen else None
+        return self._unseen_group
+
+    def context_group(self, key: str) -> int:
+        found = self._groups.get(key)
+        if found is not None:
+            return found
+        maker = self.maker
+        if self._resolved is None:
+            # A context's codes index the process's table: each entry resolved once.
+            self._resolved = [maker.code_ids(f, line, m) for f, line, m in self.proc["code_table"]]
+        ctx = self.proc["contexts"][key]
+        items: set[int] = set(chain.from_iterable(map(self._resolved.__getitem__, ctx["codes"])))
+        for filename in ctx["opened"]:
+            maker.data(filename, items)
+        for argv in ctx["spawned"]:
+            maker.spawned(argv, maker.project.root, items, _owner_file(key))
+        found = self._groups[key] = maker.group(items)
+        return found
+
+
 def _forget_gone(
     store: ImpactStore, processes: list[dict[str, Any]], ran_paths: list[str] | None
 ) -> None:
@@ -349,6 +479,7 @@ def _forget_gone(
 
     gone = [n for n in store.tests() if n not in collected and covered(n)]
     store.conn.executemany("DELETE FROM tests WHERE nodeid=?", [(n,) for n in gone])
+    store.forget_record_digests(gone)
 
 
 def merge_run(
@@ -375,86 +506,68 @@ def merge_run(
         rel for p in processes for f in p.get("written", []) if (rel := project.rel(f))
     )
     maker = _ItemMaker(project, store, started, written)
+    merge_started = time.time_ns()
+    shared = memo.shared_digest(processes, fingerprint, ANALYSIS, written, project.rel)
     store.begin()
     try:
-        # Functions run at import/collection time (decorators, parametrize helpers) count
-        # for every test whose static import closure holds their file.
-        import_time: dict[str, set[int]] = {}
-        # Data files read at import/collection time (a module reading a file when imported):
-        # which import read it is unknown, so it counts for every test.
-        import_data: set[int] = set()
-        # What a test module's collection read or listed: its tests, selected as the whole
-        # file (the change may create test ids).
-        module_items: dict[str, set[int]] = {}
-        for proc in processes:
-            for key, collect in proc["contexts"].items():
-                if key.startswith("m:"):
-                    found_m = module_items.setdefault(key[2:].split("::", 1)[0], set())
-                    for filename in collect["opened"]:
-                        maker.data(filename, found_m, COLLECT_DATA)
-                    for dirname in collect.get("listed", []):
-                        maker.listing(dirname, found_m)
-                elif key == COLLECT:
-                    for filename in collect["opened"]:
-                        if os.path.basename(filename) not in _CONFIG_FILES:
-                            maker.data(filename, import_data)
-                else:
-                    continue
-                _import_time(maker, project, proc["code_table"], key, collect, import_time)
+        # Rows of tests that ran what they ran when their row was built, in a project
+        # unchanged since, are kept (see hotlap.impact.memo).
+        kept = memo.kept_digests(store, root, shared)
+        old_rows = store.tests() if kept else {}
+        digests: dict[str, str] = {}
+        kept_rows = 0
+        statics = _Statics(maker, project, processes)
         static_groups: dict[str, int] = {}
         for proc in processes:
-            # A context's codes index the process's table: each entry resolved once.
-            resolved = [maker.code_ids(f, line, m) for f, line, m in proc["code_table"]]
-            context_groups: dict[str, int] = {}
-            # Project code this process ran without entry markers: any part of it may
-            # have run in any test.
-            unseen: set[int] = set()
-            maker.closure_items(
-                {rel for f in proc.get("unseen", []) if (rel := project.rel(f))}, UNSEEN, unseen
-            )
-            unseen_group = store.group_id(unseen) if unseen else None
-            for key, ctx in proc["contexts"].items():
-                if key == COLLECT or key.startswith("m:"):
-                    continue
-                items: set[int] = set(chain.from_iterable(map(resolved.__getitem__, ctx["codes"])))
-                for filename in ctx["opened"]:
-                    maker.data(filename, items)
-                for argv in ctx["spawned"]:
-                    maker.spawned(argv, root, items, _owner_file(key))
-                context_groups[key] = store.group_id(items)
+            table = proc["code_table"]
+            complete = proc.get("complete", True)
+            ctx_digests: dict[str, str] = {}
+            unseen_files = sorted({rel for f in proc.get("unseen", []) if (rel := project.rel(f))})
+            lazy = _ProcessGroups(maker, proc, unseen_files)
+            # By its group: which unseen files count (a module in a zip does not) is the
+            # group's business, and a group's id stands for its content.
+            unseen_key = str(lazy.unseen_group)
             for nodeid, test in proc["tests"].items():
+                outcome = outcomes.get(nodeid) or test.get("outcome") or ""
+                stale = not outcome or not complete
+                keys = [c for c in test["contexts"] if c in proc["contexts"]]
+                for c in keys:
+                    if c not in ctx_digests:
+                        ctx = proc["contexts"][c]
+                        ctx_digests[c] = f"{c}\0{memo.context_digest(table, ctx, project.rel)}"
+                digest = memo.test_digest(nodeid, (ctx_digests[c] for c in keys), unseen_key)
+                old = old_rows.get(nodeid)
+                if (
+                    kept is not None
+                    and old is not None
+                    and not old.stale
+                    and not stale
+                    and kept.get(nodeid) == digest
+                ):
+                    if old.outcome != outcome:
+                        old.outcome = outcome
+                        store.put_test(old)
+                    kept_rows += 1
+                    continue
                 file = nodeid.split("::", 1)[0]
                 if file not in static_groups:
-                    files: set[str] = set(project.closure(file))
-                    for conftest in project.conftests(file):
-                        files |= project.closure(conftest)
-                    items = set()
-                    # Import-time code no name bounds: every importer depends on it.
-                    maker.closure_items({f for f in files if f.endswith(".py")}, EFFECTS, items)
-                    for f in files:  # a name they import that is gone fails them all
-                        items |= maker.resolver.imported_names(f)
-                        items |= maker.resolver.star_items(f)
-                    for f in files:
-                        items |= import_time.get(f, set())
-                    items |= import_data
-                    items |= module_items.get(file, set())
-                    static_groups[file] = store.group_id(items)
+                    static_groups[file] = statics.group(file)
                 own_static, own_ids = maker.test_items(nodeid)
                 # Functions its module's own collection ran (case generators, decorators):
                 # they can change its ids too.
-                own_ids |= import_time.get(file, set())
-                groups = [context_groups[c] for c in test["contexts"] if c in context_groups]
+                own_ids |= statics.import_time.get(file, set())
+                groups = [lazy.context_group(c) for c in keys if lazy.is_test_context(c)]
                 groups.append(static_groups[file])
-                groups.append(store.group_id(own_static))
-                if unseen_group is not None:
-                    groups.append(unseen_group)
-                outcome = outcomes.get(nodeid) or test.get("outcome") or ""
-                stale = not outcome or not proc.get("complete", True)
-                store.put_test(
-                    TestRow(
-                        nodeid, file, outcome, stale, sorted(set(groups)), store.group_id(own_ids)
-                    )
-                )
+                groups.append(maker.group(own_static))
+                if lazy.unseen_group is not None:
+                    groups.append(lazy.unseen_group)
+                idgroup = maker.group(own_ids)
+                store.put_test(TestRow(nodeid, file, outcome, stale, sorted(set(groups)), idgroup))
+                if not stale and maker.dirty_groups.isdisjoint((*groups, idgroup)):
+                    digests[nodeid] = digest
+        store.set_record_digests(digests)
+        built = sum(1 for p in processes for _ in p["tests"]) - kept_rows
+        store.set_meta(memo.LAST, {"kept": kept_rows, "built": built})
         # Collected but never run (-x, a crash, an interrupt): select them next time.
         recorded = {n for p in processes for n in p["tests"]}
         for proc in processes:
@@ -506,6 +619,16 @@ def merge_run(
         collected_files = {n.split("::", 1)[0] for p in processes for n in p.get("collected", [])}
         errors = {e for e in store.get_meta("collect_errors", []) if e not in collected_files}
         store.set_meta("collect_errors", sorted(errors | set(collect_errors)))
+        memo.keep_note(
+            store,
+            root,
+            project.search_roots,
+            shared,
+            project.stats,
+            carried=kept is not None,
+            since_ns=merge_started,
+            changed=maker.changed_files(),
+        )
         store.prune()
         store.index_holders()
         store.commit()

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS tests (
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, info TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS holders (item INTEGER PRIMARY KEY, groups TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (nodeid TEXT PRIMARY KEY, digest TEXT NOT NULL);
 """
 #: meta key: the groups up to this id are in ``holders`` (each item's groups, for selection).
 _HOLDERS = "holders_upto"
@@ -158,6 +159,23 @@ class ImpactStore:
                 row.idgroup,
             ),
         )
+
+    def record_digests(self) -> dict[str, str]:
+        """The digest of what each test ran when its row was last built (see
+        :mod:`hotlap.impact.memo`)."""
+        return dict(self.conn.execute("SELECT nodeid, digest FROM records"))
+
+    def set_record_digests(self, digests: dict[str, str]) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO records (nodeid, digest) VALUES (?, ?)", digests.items()
+        )
+
+    def forget_record_digests(self, nodeids: list[str] | None = None) -> None:
+        """Drop the digests of ``nodeids`` (all when None)."""
+        if nodeids is None:
+            self.conn.execute("DELETE FROM records")
+        else:
+            self.conn.executemany("DELETE FROM records WHERE nodeid=?", [(n,) for n in nodeids])
 
     def index_holders(self) -> None:
         """Bring ``holders`` (the groups holding each item) up to date with ``groups``.
