@@ -143,3 +143,68 @@ def test_pytest_randomly_shuffles_when_installed(tmp_path: Path) -> None:
     ) in proc.stdout
     report = json.loads((project / "r.json").read_text())
     assert report["shuffle"] == {"by": "pytest-randomly", "seed": str(seed)}
+
+
+_needs_randomly = pytest.mark.skipif(
+    importlib.util.find_spec("pytest_randomly") is None, reason="pytest-randomly not installed"
+)
+
+
+@_needs_randomly
+@pytest.mark.parametrize("off", ["autoload", "ini"])
+def test_hotlap_shuffles_when_randomly_is_installed_but_not_loaded(
+    tmp_path: Path, off: str
+) -> None:
+    """pytest-randomly installed but not loaded (``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``, or
+    ``-p no:randomly`` in the ini ``addopts``): --shuffle is hotlap's own shuffle, not a
+    ``--randomly-seed`` pytest rejects (exit 4 and "no test failed"), and the reruns of the
+    search pass no option of a plugin that is not loaded (``-n 0`` without xdist)."""
+    project = _project(tmp_path)
+    env = _env()
+    if off == "autoload":
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    else:
+        (project / "pytest.ini").write_text(PYTEST_INI + "addopts = -p no:randomly\n")
+    seed = _seed(_hotlap_order, polluted=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hotlap", "run", "--headless", "--no-impact", "--shuffle",
+         "--seed", str(seed)],
+        cwd=project, env=env, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"tests shuffled by hotlap, seed {seed}" in proc.stderr
+    assert (project / "order.txt").read_text().split()[: len(NAMES)] == _hotlap_order(seed)
+    assert (
+        f"order-dependent: test_o.py::test_victim fails after test_o.py::test_polluter "
+        f"(passes alone; seed {seed})"
+    ) in proc.stdout
+
+
+@_needs_randomly
+def test_randomly_named_with_autoload_off_shuffles(tmp_path: Path) -> None:
+    """With plugin autoload off, ``-p randomly`` loads pytest-randomly: --shuffle is its
+    seed (the order it gives for the seed), and the pair is still found."""
+    project = _project(tmp_path)
+    env = {**_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    seed = 0
+    for seed in range(1, 200):
+        listed = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "randomly",
+             "-p", "no:cacheprovider", f"--randomly-seed={seed}", "test_o.py"],
+            cwd=project, env=env, capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.split()  # fmt: skip
+        order = [line.split("::test_")[1] for line in listed if "::test_" in line]
+        if 0 < order.index("polluter") < order.index("victim") - 1:
+            break
+    proc = subprocess.run(
+        [sys.executable, "-m", "hotlap", "run", "--headless", "--no-impact", "--shuffle",
+         "--seed", str(seed), "--", "-p", "randomly"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"tests shuffled by pytest-randomly, seed {seed}" in proc.stderr
+    assert (project / "order.txt").read_text().split()[: len(NAMES)] == order
+    assert (
+        f"order-dependent: test_o.py::test_victim fails after test_o.py::test_polluter "
+        f"(passes alone; seed {seed})"
+    ) in proc.stdout

@@ -27,7 +27,9 @@ def randomly_seed(args: Sequence[str]) -> str | None:
     return None
 
 
-def shuffle_args(ns: argparse.Namespace, args: list[str]) -> tuple[list[str], dict[str, str]]:
+def shuffle_args(
+    ns: argparse.Namespace, args: list[str], cwd: Path
+) -> tuple[list[str], dict[str, str]]:
     """``hotlap run --shuffle [--seed N]``: the pytest arguments and environment of a run in
     a random order: pytest-randomly's with its seed when it is active, else hotlap's own
     shuffle (:mod:`hotlap.plugin.shuffle`). Longest-first scheduling is off (under ``-n`` it
@@ -41,7 +43,7 @@ def shuffle_args(ns: argparse.Namespace, args: list[str]) -> tuple[list[str], di
     ns.schedule = False
     seed = str(ns.seed if ns.seed is not None else random.randrange(2**32))
     env: dict[str, str] = {}
-    if randomly_active(args):
+    if randomly_active(args, cwd):
         by, given = "pytest-randomly", randomly_seed(args)
         if given is None:
             args = [*args, f"--randomly-seed={seed}"]
@@ -60,11 +62,15 @@ def _rerunner(pytest_args: Sequence[str], cwd: Path, rootdir: str) -> Rerunner:
     """Reruns of the run's tests for the polluter search: its options (pytest-randomly's seed
     kept), in ``cwd``, without hotlap's variables."""
     from hotlap.impact.fingerprint import split_args
+    from hotlap.runner.command import xdist_loaded
     from hotlap.safety.polluters import Rerunner, randomly_active, rerun_options
 
     options, _paths = split_args(list(pytest_args), cwd)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLAP_")}
-    return Rerunner(rerun_options(options, randomly=randomly_active(options)), cwd, rootdir, env)
+    rerun = rerun_options(
+        options, randomly=randomly_active(options, cwd), xdist=xdist_loaded(options, cwd)
+    )
+    return Rerunner(rerun, cwd, rootdir, env)
 
 
 def polluter_line(state: RunState, nodeid: str, pytest_args: Sequence[str], cwd: Path) -> str:

@@ -14,6 +14,7 @@ import functools
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -64,10 +65,11 @@ class Verdict:
         return asdict(self)
 
 
-def rerun_options(options: Sequence[str], *, randomly: bool) -> list[str]:
-    """The run's pytest ``options`` for a one-process rerun in a given order."""
+def rerun_options(options: Sequence[str], *, randomly: bool, xdist: bool = True) -> list[str]:
+    """The run's pytest ``options`` for a one-process rerun in a given order (``randomly``,
+    ``xdist``: whether pytest-randomly and xdist are loaded by them)."""
     args = ["-p", "hotlap.safety.probe", *options]
-    if importlib.util.find_spec("xdist") is not None:
+    if xdist and importlib.util.find_spec("xdist") is not None:
         args += ["-n", "0"]
     args += ["--maxfail=0", "-q"]
     if not any(o.startswith(_CACHE_OPTIONS) for o in options):
@@ -77,12 +79,35 @@ def rerun_options(options: Sequence[str], *, randomly: bool) -> list[str]:
     return args
 
 
-def randomly_active(options: Sequence[str]) -> bool:
-    """Whether pytest-randomly runs in the main run (installed and not ``-p no:randomly``)."""
+def randomly_active(options: Sequence[str], cwd: Path | None = None) -> bool:
+    """Whether pytest started with ``options`` in ``cwd`` loads pytest-randomly, so that
+    its options (``--randomly-seed``) exist: installed, and then, as pytest decides, the last
+    ``-p randomly`` / ``-p no:randomly`` of the ini ``addopts``, ``PYTEST_ADDOPTS`` and
+    ``options`` (in that order), else plugin autoload (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``,
+    ``--disable-plugin-autoload``) or ``PYTEST_PLUGINS`` naming it."""
+    from hotlap.runner.command import _ini_addopts
+
     if importlib.util.find_spec("pytest_randomly") is None:
         return False
-    joined = " ".join(options)
-    return "no:randomly" not in joined.replace("-p ", "-p")
+    env_addopts = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    opts = [*(_ini_addopts(cwd) if cwd is not None else []), *env_addopts, *options]
+    named: bool | None = None
+    for i, arg in enumerate(opts):
+        if arg == "-p" and i + 1 < len(opts):
+            name = opts[i + 1]
+        elif arg.startswith("-p") and len(arg) > 2:
+            name = arg[2:]
+        else:
+            continue
+        if name in ("randomly", "pytest_randomly"):
+            named = True
+        elif name in ("no:randomly", "no:pytest_randomly"):
+            named = False
+    if named is not None:
+        return named
+    plugins = [p.strip() for p in os.environ.get("PYTEST_PLUGINS", "").split(",")]
+    autoload = not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    return (autoload and "--disable-plugin-autoload" not in opts) or "pytest_randomly" in plugins
 
 
 @dataclass
