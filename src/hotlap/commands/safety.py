@@ -88,7 +88,7 @@ def polluter_line(state: RunState, nodeid: str, pytest_args: Sequence[str], cwd:
 
     (verdict,) = find_polluters([nodeid], where, rerun)
     links = {p: state.tests[p].hazards for p in verdict.polluters if p in state.tests}
-    verdict.links = [h for p in verdict.polluters for h in links.get(p, [])]
+    verdict.links = list(dict.fromkeys(h for p in verdict.polluters for h in links.get(p, [])))
     return verdict.line()
 
 
@@ -128,7 +128,7 @@ def report_polluters(
         if isinstance(e, Hazard):
             left.setdefault(e.nodeid, []).append(f"{e.hazard} {e.name}".strip())
     for verdict in verdicts:
-        verdict.links = [h for p in verdict.polluters for h in dict.fromkeys(left.get(p, []))]
+        verdict.links = list(dict.fromkeys(h for p in verdict.polluters for h in left.get(p, [])))
     for verdict in verdicts:
         print(verdict.line(seed=shuffled["seed"] if shuffled else None), flush=True)
     print(f"hotlap: the polluter search took {rerun.runs} pytest run(s)", file=sys.stderr)

@@ -42,18 +42,22 @@ class Verdict:
     #: "polluted" (``polluters`` make it fail), "fails alone", "not reproduced" (its prefix
     #: no longer makes it fail), "ran first" (nothing ran before it), "gave up" (run limit).
     verdict: str
+    #: Every polluter found, in the worker's order (the tests of all ``sets``).
     polluters: list[str] = field(default_factory=list)
     prefix: int = 0  # how many tests ran before it on its worker
     runs: int = 0  # extra pytest runs the search took
     #: The hazards the polluters were seen leaving in the run ("env HL_A", "cwd", ...).
     links: list[str] = field(default_factory=list)
+    #: The minimal sets found, each of which alone makes the victim fail (one set of two
+    #: tests: both are needed; two sets of one: either is enough).
+    sets: list[list[str]] = field(default_factory=list)
 
     def line(self, seed: str | None = None) -> str:
         """The headless output's line for this test; with the ``seed`` of a shuffled run,
         a victim of its polluters is an order-dependent test."""
         if self.verdict == "polluted":
             linked = f"; left behind: {', '.join(self.links)}" if self.links else ""
-            polluters = ", ".join(self.polluters)
+            polluters = " or after ".join(", ".join(s) for s in self.sets or [self.polluters])
             if seed is not None:
                 return (f"order-dependent: {self.victim} fails after {polluters} (passes "
                         f"alone; seed {seed}){linked}")  # fmt: skip
@@ -176,13 +180,53 @@ def find_polluters(
         if not before:
             verdicts.append(Verdict(victim, worker, "ran first", runs=1))
             continue
-        search = Bisection(functools.partial(_rerun_before, rerun, victim), limit=limit)
         try:
-            found = search.search(before)
-        except TooManyRuns:
+            sets, runs = _polluter_sets(rerun, victim, before, limit)
+        except _GaveUp as stop:
             verdicts.append(Verdict(victim, worker, "gave up", prefix=len(before),
-                                    runs=1 + search.runs))  # fmt: skip
+                                    runs=1 + stop.runs))  # fmt: skip
             continue
-        verdict = "polluted" if found else "not reproduced"
-        verdicts.append(Verdict(victim, worker, verdict, found or [], len(before), 1 + search.runs))
+        order = {n: i for i, n in enumerate(before)}
+        sets.sort(key=lambda found: order[found[0]])
+        polluters = sorted({n for found in sets for n in found}, key=order.__getitem__)
+        verdict = "polluted" if sets else "not reproduced"
+        verdicts.append(Verdict(victim, worker, verdict, polluters, len(before), 1 + runs,
+                                sets=sets))  # fmt: skip
     return verdicts
+
+
+class _GaveUp(Exception):
+    def __init__(self, runs: int) -> None:
+        self.runs = runs
+
+
+def _polluter_sets(
+    rerun: Callable[[list[str], str], bool], victim: str, before: list[str], limit: int
+) -> tuple[list[list[str]], int]:
+    """Every minimal set of ``before`` that makes ``victim`` fail, and the runs it took: a
+    set is searched for, taken out, and while the tests left still make the victim fail (one
+    run), the next set is searched for among them. Each set was seen failing; each costs its
+    check and its bisection, within 2*log2(n)+2 runs of the prefix per set found, and one run
+    more says the rest passes. A limit hit after a set was found ends the search there."""
+    sets: list[list[str]] = []
+    rest, runs = list(before), 0
+    while rest:
+        search = Bisection(functools.partial(_rerun_before, rerun, victim), limit=limit - runs)
+        try:
+            found = search.search(rest, seen=bool(sets))
+        except TooManyRuns:
+            if not sets:
+                raise _GaveUp(runs + search.runs) from None
+            return sets, runs + search.runs
+        runs += search.runs
+        if not found:
+            break
+        sets.append(found)
+        chosen = set(found)
+        rest = [n for n in rest if n not in chosen]
+        if not rest or runs >= limit:
+            break
+        runs += 1
+        if not rerun(rest, victim):
+            break
+    return sets, runs
