@@ -208,3 +208,59 @@ def test_randomly_named_with_autoload_off_shuffles(tmp_path: Path) -> None:
         f"order-dependent: test_o.py::test_victim fails after test_o.py::test_polluter "
         f"(passes alone; seed {seed})"
     ) in proc.stdout
+
+
+NEEDS = """
+import os
+
+def test_setup_a(): os.environ["HL_READY"] = "a"
+def test_f0(): pass
+def test_f1(): pass
+def test_setup_b(): os.environ["HL_READY"] = "b"
+def test_f2(): pass
+def test_needs(): assert "HL_READY" in os.environ
+def test_broken(): assert False
+def test_f3(): pass
+"""
+
+
+@pytest.mark.parametrize("workers", [["-n", "0"], ["-n", "2", "--dist", "loadfile"]])
+def test_a_test_that_needs_another_before_it_is_named_with_it(
+    tmp_path: Path, workers: list[str]
+) -> None:
+    """A test that passes only after one of two others (they set what it reads) fails in a
+    shuffled order that runs it before both, and fails alone: it passes in the unshuffled
+    order, so it is reported as needing them ("needs A or B to run before it"), with the
+    seed and what they left behind, in the line and the JSON report; a test failing in every
+    order stays "fails alone"."""
+    (tmp_path / "pytest.ini").write_text(PYTEST_INI)
+    (tmp_path / "test_n.py").write_text(NEEDS)
+    (tmp_path / "test_other.py").write_text(OTHER)
+    names = ["setup_a", "f0", "f1", "setup_b", "f2", "needs", "broken", "f3"]
+    collected = [f"test_n.py::test_{n}" for n in names]
+    collected += [f"test_other.py::test_o{i}" for i in range(3)]
+    for seed in range(1, 500):
+        items = list(collected)
+        random.Random(seed).shuffle(items)
+        at = {n: i for i, n in enumerate(items)}
+        if at["test_n.py::test_needs"] < min(at["test_n.py::test_setup_a"],
+                                              at["test_n.py::test_setup_b"]):  # fmt: skip
+            break
+    proc = _hotlap(tmp_path, "--json", "r.json", "--shuffle", "--seed", str(seed),
+                   "--", *workers, "-p", "no:randomly")  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    a, b, victim = "test_n.py::test_setup_a", "test_n.py::test_setup_b", "test_n.py::test_needs"
+    assert (
+        f"order-dependent: {victim} needs {a} or {b} to run before it (fails alone; "
+        f"seed {seed}); left behind: env HL_READY"
+    ) in proc.stdout.splitlines(), out
+    assert "no polluter: test_n.py::test_broken fails alone (2 runs)" in proc.stdout, out
+    report = json.loads((tmp_path / "r.json").read_text())
+    jsonschema.validate(report, load_schema())
+    verdicts = {v["victim"]: v for v in report["polluters"]}
+    assert verdicts[victim]["verdict"] == "needs"
+    assert verdicts[victim]["needs"] == [a, b]
+    assert verdicts[victim]["sets"] == [[a], [b]]
+    assert verdicts[victim]["polluters"] == []
+    assert verdicts["test_n.py::test_broken"]["verdict"] == "fails alone"

@@ -97,10 +97,11 @@ def report_polluters(
 ) -> list[Verdict]:
     """Search the polluters of the run's failed tests (``events``), print one line per
     failed test, and add them to the JSON report when one was written."""
+    from hotlap.impact.fingerprint import split_args
     from hotlap.model.run_state import RunState
     from hotlap.protocol import Hazard
     from hotlap.safety.order import ran_before, worker_orders
-    from hotlap.safety.polluters import find_polluters
+    from hotlap.safety.polluters import find_needed, find_polluters
 
     shuffled = getattr(ns, "shuffled", None)
     if getattr(ns, "json", None) and shuffled:
@@ -123,12 +124,17 @@ def report_polluters(
 
     print(f"hotlap: looking for polluters of {len(failures)} failed test(s)", file=sys.stderr)
     verdicts = find_polluters(failures, where, rerun)
+    if shuffled:
+        # A test that fails alone may pass in the unshuffled order: what it needs before it.
+        _options, paths = split_args(list(pytest_args), cwd)
+        find_needed(verdicts, lambda: rerun.session(paths), rerun.passes)
     left: dict[str, list[str]] = {}
     for e in events:
         if isinstance(e, Hazard):
             left.setdefault(e.nodeid, []).append(f"{e.hazard} {e.name}".strip())
     for verdict in verdicts:
-        verdict.links = list(dict.fromkeys(h for p in verdict.polluters for h in left.get(p, [])))
+        linked = [*verdict.polluters, *verdict.needs]
+        verdict.links = list(dict.fromkeys(h for p in linked for h in left.get(p, [])))
     for verdict in verdicts:
         print(verdict.line(seed=shuffled["seed"] if shuffled else None), flush=True)
     print(f"hotlap: the polluter search took {rerun.runs} pytest run(s)", file=sys.stderr)
