@@ -93,6 +93,9 @@ def test_hotlap_shuffle_names_the_order_dependent_pair(tmp_path: Path, workers: 
     assert f"tests shuffled by hotlap, seed {seed}" in proc.stderr
     ran = (project / "order.txt").read_text().split()  # the run's, then the search's reruns
     assert ran[: len(NAMES)] == _hotlap_order(seed)
+    # The debug hint runs the test alone and says how to get the order again.
+    (hint,) = [line for line in proc.stdout.splitlines() if line.startswith("hotlap: debug ")]
+    assert hint.endswith(f"  # the shuffled order again: hotlap run --shuffle --seed {seed}")
     assert (
         f"order-dependent: test_o.py::test_victim fails after test_o.py::test_polluter "
         f"(passes alone; seed {seed}); left behind: env HL_ORDER"
@@ -264,3 +267,32 @@ def test_a_test_that_needs_another_before_it_is_named_with_it(
     assert verdicts[victim]["sets"] == [[a], [b]]
     assert verdicts[victim]["polluters"] == []
     assert verdicts["test_n.py::test_broken"]["verdict"] == "fails alone"
+
+
+def test_failures_of_a_shuffled_order_are_not_flaky(tmp_path: Path) -> None:
+    """A test that passes in the file's order and fails in a --shuffle order (after the test
+    that pollutes it) is order-dependent, not flaky: neither the shuffled run nor the next
+    plain one says "flaky" (history compares a shuffled run only with runs in its order);
+    its failure is named by the search instead."""
+    (tmp_path / "pytest.ini").write_text(PYTEST_INI)
+    names = ["victim", "polluter", "f0", "f1", "f2"]
+    (tmp_path / "test_f.py").write_text(
+        "import os\n"
+        'def test_victim(): assert "HL_F" not in os.environ\n'
+        'def test_polluter(): os.environ["HL_F"] = "1"\n'
+        + "".join(f"def test_{n}(): pass\n" for n in names[2:])
+    )
+    for seed in range(1, 200):
+        items = [f"test_f.py::test_{n}" for n in names]
+        random.Random(seed).shuffle(items)
+        if items.index("test_f.py::test_polluter") < items.index("test_f.py::test_victim"):
+            break
+    plain = ["--", "-n", "0", "-p", "no:randomly"]
+    assert _hotlap(tmp_path, *plain).returncode == 0
+    shuffled = _hotlap(tmp_path, "--shuffle", "--seed", str(seed), *plain)
+    assert shuffled.returncode == 1, shuffled.stdout + shuffled.stderr
+    assert "order-dependent: test_f.py::test_victim fails after" in shuffled.stdout
+    again = _hotlap(tmp_path, *plain)
+    assert again.returncode == 0
+    for proc in (shuffled, again):
+        assert "flaky:" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr

@@ -242,7 +242,12 @@ def _run(
         interval = ns.progress_interval or (10.0 if os.environ.get("CI") else 2.0)
 
         def debug_hint(nodeid: str) -> str:
-            return shell_command(debug_args(ctx.pytest_args, _here(nodeid, state, cwd), cwd))
+            command = shell_command(debug_args(ctx.pytest_args, _here(nodeid, state, cwd), cwd))
+            shuffled = getattr(ns, "shuffled", None)
+            if shuffled:  # the test alone; its order is the seed's (a comment: still pastable)
+                seed = shuffled["seed"]
+                command += f"  # the shuffled order again: hotlap run --shuffle --seed {seed}"
+            return command
 
         try:
             code = run_headless(
