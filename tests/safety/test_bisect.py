@@ -8,6 +8,7 @@ import math
 from hotlap.protocol import TestDone, TestReport, TestStart
 from hotlap.safety.bisect import Bisection
 from hotlap.safety.order import ran_before, worker_orders
+from hotlap.safety.polluters import Verdict, find_polluters
 
 
 def _names(n: int) -> list[str]:
@@ -103,3 +104,44 @@ def test_worker_order_from_the_events() -> None:
     assert orders == {"gw0": ["a", "b", "c"], "gw1": ["x", "y"]}
     assert ran_before(orders, "gw0", "c") == ["a", "b"]
     assert ran_before(orders, "gw1", "c") == []
+
+
+def _search_all(n: int, fails: object) -> Verdict:
+    names = _names(n)
+
+    def rerun(subset: list[str], _victim: str) -> bool:
+        return bool(fails(set(subset)))  # type: ignore[operator]
+
+    (verdict,) = find_polluters(["v"], lambda _v: ("main", names), rerun)
+    return verdict
+
+
+def test_every_polluter_when_each_alone_suffices_within_the_bound_per_polluter() -> None:
+    """Two or three polluters, each alone enough to make the victim fail, anywhere among
+    n = 2..70 tests (three: up to 40): each is named as its own set, nothing else, in at
+    most 2*log2(n)+2 runs per polluter (the victim's run alone and the last check that the
+    rest passes included)."""
+    for n in range(2, 71):
+        bound = 2 * math.log2(n) + 2
+        for k in (2, 3):
+            for ps in itertools.combinations(range(n), k):
+                if k == 3 and (n > 40 or sum(ps) % 7):
+                    continue  # a seventh of the triples, up to 40
+                polluters = {f"t{p}" for p in ps}
+                v = _search_all(n, lambda s, polluters=polluters: bool(s & polluters))
+                assert v.sets == [[f"t{p}"] for p in ps], (n, ps)
+                assert v.polluters == [f"t{p}" for p in ps]
+                assert v.runs <= k * bound, (n, ps, v.runs)
+
+
+def test_needed_together_and_either_mixed() -> None:
+    """A pair needed together or a third test alone: the pair is one set, the third another;
+    a single polluter is still one set within 2*log2(n)+2 runs (its check included)."""
+    for n in range(3, 30):
+        for a, b, c in itertools.combinations(range(n), 3):
+            pair, single = {f"t{a}", f"t{b}"}, f"t{c}"
+            v = _search_all(n, lambda s, pair=pair, single=single: pair <= s or single in s)
+            assert sorted(v.sets) == sorted([[f"t{a}", f"t{b}"], [single]]), (n, a, b, c)
+        for p in range(n):
+            v = _search_all(n, lambda s, p=p: f"t{p}" in s)
+            assert v.sets == [[f"t{p}"]] and v.runs <= 2 * math.log2(n) + 2, (n, p, v.runs)

@@ -127,3 +127,49 @@ def test_polluter_on_the_victims_worker_under_xdist(tmp_path: Path, dist: str) -
     verdict = _verdicts(project)["test_m_victim"]
     assert verdict["worker"].startswith("gw")
     assert verdict["prefix"] == 4, verdict
+
+
+def _either_suite(place: str, var: str) -> str:
+    """Nine tests before a victim, two of which (``p1``, ``p2``) each alone make it fail:
+    first in its file, in the middle, right before it, or the first test and the last."""
+    idle = [f"def test_i{i}(): pass\n" for i in range(7)]
+    p1, p2 = (f'def test_{p}(): os.environ["{var}"] = "{p}"\n' for p in ("p1", "p2"))
+    body = {
+        "first": [p1, p2, *idle],
+        "middle": [*idle[:3], p1, p2, *idle[3:]],
+        "last": [*idle, p1, p2],
+        "spread": [p1, *idle, p2],
+    }[place]
+    victim = f'def test_victim(): assert "{var}" not in os.environ\n'
+    return "import os\n" + "".join(body) + victim
+
+
+PLACES = {"first": "HL_F", "middle": "HL_M", "last": "HL_L", "spread": "HL_S"}
+
+
+@pytest.mark.parametrize("workers", [["-n", "0"], ["-n", "2", "--dist", "loadfile"]])
+def test_every_polluter_named_when_each_alone_suffices(tmp_path: Path, workers: list[str]) -> None:
+    """Two tests before the victim each alone make it fail (they set the same variable):
+    both are named, as two sets, wherever they are in the worker's order (first, middle,
+    last, first and last), under -n 0 (one process: the files before count too) and -n 2;
+    nothing else is named, and the search stays within 2*log2(n)+2 runs per polluter."""
+    files = {f"test_{place}.py": _either_suite(place, var) for place, var in PLACES.items()}
+    project = _project(tmp_path, files)
+    proc = _hotlap(project, *workers)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    report = json.loads((project / "report.json").read_text())
+    jsonschema.validate(report, load_schema())
+    verdicts = {v["victim"]: v for v in report["polluters"]}
+    assert sorted(verdicts) == sorted(f"test_{p}.py::test_victim" for p in PLACES), out
+    for place, var in PLACES.items():
+        p1, p2 = f"test_{place}.py::test_p1", f"test_{place}.py::test_p2"
+        v = verdicts[f"test_{place}.py::test_victim"]
+        assert v["verdict"] == "polluted", v
+        assert v["polluters"] == [p1, p2], v
+        assert v["sets"] == [[p1], [p2]], v
+        assert v["links"] == [f"env {var}"], v
+        assert v["runs"] <= 2 * (2 * math.log2(v["prefix"]) + 2), v
+        line = (f"polluted: test_{place}.py::test_victim fails after {p1} or after {p2} "
+                f"(passes alone); left behind: env {var}")  # fmt: skip
+        assert line in proc.stdout.splitlines(), out

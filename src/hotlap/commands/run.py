@@ -64,7 +64,7 @@ def run_main(
     if getattr(ns, "shuffle", False):
         from hotlap.commands.safety import shuffle_args
 
-        pytest_args, shuffle_env = shuffle_args(ns, list(pytest_args))
+        pytest_args, shuffle_env = shuffle_args(ns, list(pytest_args), cwd)
     ctx = RunContext(project or cwd, list(pytest_args), ns)
     ctx.exits_after_run = _is_headless(ns) or not _ui_available()
     hooks = _hooks(ctx)
@@ -92,7 +92,7 @@ def run_main(
     keep_events = bool(ns.record)
     find_polluters = bool(getattr(ns, "find_polluters", False) or getattr(ns, "shuffle", False))
     if find_polluters:
-        ctx.pytest_args = _with_randomly_seed(ctx.pytest_args)
+        ctx.pytest_args = _with_randomly_seed(ctx.pytest_args, cwd)
         keep_events = True
 
     def on_drain(batch: list[Event]) -> None:
@@ -242,7 +242,12 @@ def _run(
         interval = ns.progress_interval or (10.0 if os.environ.get("CI") else 2.0)
 
         def debug_hint(nodeid: str) -> str:
-            return shell_command(debug_args(ctx.pytest_args, _here(nodeid, state, cwd), cwd))
+            command = shell_command(debug_args(ctx.pytest_args, _here(nodeid, state, cwd), cwd))
+            shuffled = getattr(ns, "shuffled", None)
+            if shuffled:  # the test alone; its order is the seed's (a comment: still pastable)
+                seed = shuffled["seed"]
+                command += f"  # the shuffled order again: hotlap run --shuffle --seed {seed}"
+            return command
 
         try:
             code = run_headless(
@@ -339,12 +344,14 @@ def _run(
     return code
 
 
-def _with_randomly_seed(args: list[str]) -> list[str]:
+def _with_randomly_seed(args: list[str], cwd: Path) -> list[str]:
     """``args`` with a ``--randomly-seed`` when pytest-randomly runs without one: the reruns
     of a polluter search need the seed the run used (each test reseeds ``random`` with it)."""
     from hotlap.safety.polluters import randomly_active
 
-    if not randomly_active(args) or any("randomly-seed" in a or "randomly_seed" in a for a in args):
+    if not randomly_active(args, cwd) or any(
+        "randomly-seed" in a or "randomly_seed" in a for a in args
+    ):
         return args
     import random
 

@@ -27,7 +27,9 @@ def randomly_seed(args: Sequence[str]) -> str | None:
     return None
 
 
-def shuffle_args(ns: argparse.Namespace, args: list[str]) -> tuple[list[str], dict[str, str]]:
+def shuffle_args(
+    ns: argparse.Namespace, args: list[str], cwd: Path
+) -> tuple[list[str], dict[str, str]]:
     """``hotlap run --shuffle [--seed N]``: the pytest arguments and environment of a run in
     a random order: pytest-randomly's with its seed when it is active, else hotlap's own
     shuffle (:mod:`hotlap.plugin.shuffle`). Longest-first scheduling is off (under ``-n`` it
@@ -41,7 +43,7 @@ def shuffle_args(ns: argparse.Namespace, args: list[str]) -> tuple[list[str], di
     ns.schedule = False
     seed = str(ns.seed if ns.seed is not None else random.randrange(2**32))
     env: dict[str, str] = {}
-    if randomly_active(args):
+    if randomly_active(args, cwd):
         by, given = "pytest-randomly", randomly_seed(args)
         if given is None:
             args = [*args, f"--randomly-seed={seed}"]
@@ -60,11 +62,15 @@ def _rerunner(pytest_args: Sequence[str], cwd: Path, rootdir: str) -> Rerunner:
     """Reruns of the run's tests for the polluter search: its options (pytest-randomly's seed
     kept), in ``cwd``, without hotlap's variables."""
     from hotlap.impact.fingerprint import split_args
+    from hotlap.runner.command import xdist_loaded
     from hotlap.safety.polluters import Rerunner, randomly_active, rerun_options
 
     options, _paths = split_args(list(pytest_args), cwd)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLAP_")}
-    return Rerunner(rerun_options(options, randomly=randomly_active(options)), cwd, rootdir, env)
+    rerun = rerun_options(
+        options, randomly=randomly_active(options, cwd), xdist=xdist_loaded(options, cwd)
+    )
+    return Rerunner(rerun, cwd, rootdir, env)
 
 
 def polluter_line(state: RunState, nodeid: str, pytest_args: Sequence[str], cwd: Path) -> str:
@@ -82,7 +88,7 @@ def polluter_line(state: RunState, nodeid: str, pytest_args: Sequence[str], cwd:
 
     (verdict,) = find_polluters([nodeid], where, rerun)
     links = {p: state.tests[p].hazards for p in verdict.polluters if p in state.tests}
-    verdict.links = [h for p in verdict.polluters for h in links.get(p, [])]
+    verdict.links = list(dict.fromkeys(h for p in verdict.polluters for h in links.get(p, [])))
     return verdict.line()
 
 
@@ -91,10 +97,11 @@ def report_polluters(
 ) -> list[Verdict]:
     """Search the polluters of the run's failed tests (``events``), print one line per
     failed test, and add them to the JSON report when one was written."""
+    from hotlap.impact.fingerprint import split_args
     from hotlap.model.run_state import RunState
     from hotlap.protocol import Hazard
     from hotlap.safety.order import ran_before, worker_orders
-    from hotlap.safety.polluters import find_polluters
+    from hotlap.safety.polluters import find_needed, find_polluters
 
     shuffled = getattr(ns, "shuffled", None)
     if getattr(ns, "json", None) and shuffled:
@@ -117,12 +124,17 @@ def report_polluters(
 
     print(f"hotlap: looking for polluters of {len(failures)} failed test(s)", file=sys.stderr)
     verdicts = find_polluters(failures, where, rerun)
+    if shuffled:
+        # A test that fails alone may pass in the unshuffled order: what it needs before it.
+        _options, paths = split_args(list(pytest_args), cwd)
+        find_needed(verdicts, lambda: rerun.session(paths), rerun.passes)
     left: dict[str, list[str]] = {}
     for e in events:
         if isinstance(e, Hazard):
             left.setdefault(e.nodeid, []).append(f"{e.hazard} {e.name}".strip())
     for verdict in verdicts:
-        verdict.links = [h for p in verdict.polluters for h in dict.fromkeys(left.get(p, []))]
+        linked = [*verdict.polluters, *verdict.needs]
+        verdict.links = list(dict.fromkeys(h for p in linked for h in left.get(p, [])))
     for verdict in verdicts:
         print(verdict.line(seed=shuffled["seed"] if shuffled else None), flush=True)
     print(f"hotlap: the polluter search took {rerun.runs} pytest run(s)", file=sys.stderr)

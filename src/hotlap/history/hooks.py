@@ -171,7 +171,15 @@ class HistoryHooks:
         # which a merge of an earlier run during this one also changes: the digests were then
         # the earlier run's, computed for every test before the summary line was shown.)
         deps = impact_deps(ctx.project, ran) if ctx.impact_merged else {}
-        rows = run_rows(state, meta, fingerprint=self.fingerprint, deps=deps)
+        fingerprint = self.fingerprint
+        shuffled = getattr(ctx.options, "shuffled", None)
+        if shuffled:
+            # A --shuffle run's outcomes depend on its order too (the polluter search names
+            # the tests that fail by it): flakiness compares it only with runs in its order.
+            tag = f" order:{shuffled['by']}:{shuffled['seed']}"
+            fingerprint = fingerprint and fingerprint + tag
+            deps = {nodeid: digest + tag for nodeid, digest in deps.items() if digest}
+        rows = run_rows(state, meta, fingerprint=fingerprint, deps=deps)
         flaky = find_flaky(self._flaky_history(directory, rows, keep))
         slower = regressions(state, ctx.baseline)
         summary = {

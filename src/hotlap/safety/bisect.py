@@ -25,7 +25,8 @@ Two polluters needed together cost at most 2·log2(n)+2 runs of the prefix (the 
 alone comes on top): checked for every pair of places for n = 2..200 (12 runs at n = 39,
 where the ddmin-like search before took 19); one polluter with the run alone, the same bound.
 Three or more needed together are found too, at more cost; of two polluters either of which
-is enough, one is named.
+is enough, one is named by one search (:func:`hotlap.safety.polluters.find_polluters` searches
+again without it).
 """
 
 from __future__ import annotations
@@ -70,15 +71,17 @@ class Bisection:
     def _seen_or_fails(self, subset: list[str]) -> bool:
         return frozenset(subset) in self._failed or self._fails(subset)
 
-    def search(self, candidates: Sequence[str]) -> list[str] | None:
-        """The smallest failing subset found, or None when the prefix no longer fails."""
+    def search(self, candidates: Sequence[str], *, seen: bool = False) -> list[str] | None:
+        """The smallest failing subset found, or None when the prefix no longer fails;
+        ``seen``: the caller saw ``candidates`` fail just before (one run fewer when one is
+        left)."""
         cands = list(dict.fromkeys(candidates))
         self._index = {nodeid: i for i, nodeid in enumerate(cands)}
-        self._failed = set()
+        self._failed = {frozenset(cands)} if seen else set()
         if not cands:
             return None
         if len(cands) == 1:
-            return cands if self._fails(cands) else None
+            return cands if seen or self._fails(cands) else None
         found = self._shrink(cands, seen=False)
         return _ordered(found, cands) if found is not None else None
 
