@@ -109,7 +109,7 @@ def run_main(
             args,
             cwd,
             env,
-            command=pytest_command(sharded, choice),
+            command=pytest_command(sharded, choice, ctx.project),
             on_drain=on_drain,
         )
 

@@ -160,7 +160,7 @@ class RecordingSource:
             self.ctx.pytest_args,
             cwd,
             {**self.ctx.env, **choice.env},
-            command=pytest_command(self.ctx.pytest_args, choice),
+            command=pytest_command(self.ctx.pytest_args, choice, self.ctx.project),
             spare=spare,
         )
         self.spare = spare

@@ -41,9 +41,16 @@ def choose_workers(cap: int = 0) -> WorkerChoice:
     return WorkerChoice([], IN_PYTEST, "", {ENV_WORKERS: payload})
 
 
-def pytest_command(args: list[str], choice: WorkerChoice) -> list[str]:
-    """The full command: this Python, ``-m pytest``, the plugin, hotlap's -n, the user's args."""
-    return [sys.executable, "-m", "pytest", "-p", "hotlap", *choice.args, *args]
+def pytest_command(args: list[str], choice: WorkerChoice, root: Path | None = None) -> list[str]:
+    """The full command: this Python, ``-m pytest``, the plugin, hotlap's -n, the user's args.
+    With the project's ``root``, the plugins only hotlap brought into the environment are
+    left out (:mod:`hotlap.runner.plugins`)."""
+    blocked: list[str] = []
+    if root is not None:
+        from hotlap.runner.plugins import left_out
+
+        blocked = left_out(root, args)
+    return [sys.executable, "-m", "pytest", "-p", "hotlap", *blocked, *choice.args, *args]
 
 
 # Only for the debug run's arguments (debug_arguments): whether pytest knows -n at all.

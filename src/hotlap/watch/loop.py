@@ -108,7 +108,7 @@ def run_cycle(
         ctx.pytest_args,
         cwd,
         {**ctx.env, **choice.env},
-        command=pytest_command(ctx.pytest_args, choice),
+        command=pytest_command(ctx.pytest_args, choice, ctx.project),
         sample=False,
         spare=spare,
     )
