@@ -96,7 +96,12 @@ def watch_main(argv: list[str]) -> int:
         force_polling=ns.poll,
         no_impact=ns.no_impact,
     )
-    spare = None if ns.no_prestart else SparePytest(cwd, pytest_args=pytest_args)
+    spare = None
+    if not ns.no_prestart:
+        from hotlap.runner.plugins import left_out
+
+        # The runs' commands leave out the plugins only hotlap brought: so does the spare.
+        spare = SparePytest(cwd, pytest_args=[*left_out(project, pytest_args), *pytest_args])
     stop = threading.Event()
     mutation = None
     if ns.mutate:
