@@ -85,20 +85,22 @@ def _ini_addopts(cwd: Path) -> list[str]:
     return []
 
 
+def plugin_options(opts: list[str]) -> list[str]:
+    """The values of the ``-p NAME`` / ``-pNAME`` options in ``opts``, in order."""
+    names = []
+    for i, arg in enumerate(opts):
+        if arg == "-p" and i + 1 < len(opts):
+            names.append(opts[i + 1])
+        elif arg.startswith("-p") and len(arg) > 2:
+            names.append(arg[2:])
+    return names
+
+
 def _xdist_named(opts: list[str]) -> bool:
     """Whether ``opts`` or ``PYTEST_PLUGINS`` load xdist by name (``-p xdist[.plugin]``)."""
     if "xdist" in os.environ.get("PYTEST_PLUGINS", ""):
         return True
-    for i, arg in enumerate(opts):
-        if arg == "-p" and i + 1 < len(opts):
-            name = opts[i + 1]
-        elif arg.startswith("-p") and len(arg) > 2:
-            name = arg[2:]
-        else:
-            continue
-        if name in ("xdist", "xdist.plugin"):
-            return True
-    return False
+    return any(name in ("xdist", "xdist.plugin") for name in plugin_options(opts))
 
 
 def xdist_loaded(args: list[str], cwd: Path) -> bool:

@@ -25,31 +25,12 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from hotlap.paths import SKIP_DIRS
+
 #: Never left out: hotlap's run needs them (and pytest has no entry point to leave out).
 _NEEDED = frozenset({"hotlap", "pytest", "pytest-xdist"})
 #: Files of the project that may name a plugin it relies on.
 _SCANNED = (".py", ".toml", ".cfg", ".ini", ".txt", ".in")
-_SKIP_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".hotlap",
-        ".tox",
-        ".nox",
-        ".venv",
-        "venv",
-        "env",
-        "node_modules",
-        "__pycache__",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".hypothesis",
-        "build",
-        "dist",
-        "site-packages",
-    }
-)
 _MAX_FILES = 5000
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
@@ -176,7 +157,7 @@ def _named_in(root: Path, needles: set[bytes]) -> set[bytes]:
                 except OSError:
                     continue
                 if is_dir:
-                    if name not in _SKIP_DIRS and not name.endswith(".egg-info"):
+                    if name not in SKIP_DIRS and not name.endswith(".egg-info"):
                         stack.append(entry.path)
                     continue
                 if not name.endswith(_SCANNED):

@@ -99,20 +99,14 @@ def randomly_active(options: Sequence[str], cwd: Path | None = None) -> bool:
     ``-p randomly`` / ``-p no:randomly`` of the ini ``addopts``, ``PYTEST_ADDOPTS`` and
     ``options`` (in that order), else plugin autoload (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``,
     ``--disable-plugin-autoload``) or ``PYTEST_PLUGINS`` naming it."""
-    from hotlap.runner.command import _ini_addopts
+    from hotlap.runner.command import _ini_addopts, plugin_options
 
     if importlib.util.find_spec("pytest_randomly") is None:
         return False
     env_addopts = shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
     opts = [*(_ini_addopts(cwd) if cwd is not None else []), *env_addopts, *options]
     named: bool | None = None
-    for i, arg in enumerate(opts):
-        if arg == "-p" and i + 1 < len(opts):
-            name = opts[i + 1]
-        elif arg.startswith("-p") and len(arg) > 2:
-            name = arg[2:]
-        else:
-            continue
+    for name in plugin_options(opts):
         if name in ("randomly", "pytest_randomly"):
             named = True
         elif name in ("no:randomly", "no:pytest_randomly"):
