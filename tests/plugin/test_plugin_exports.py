@@ -111,3 +111,42 @@ def test_in_process_exports_send_a_quick_test_as_one_event(ph: Any, tmp_path: Pa
     lines = {t["nodeid"]: (t["path"], t["line"], t["outcome"]) for t in report["tests"]}
     assert lines["test_exp.py::test_passes"] == ("test_exp.py", 11, "passed")
     assert lines["test_exp.py::test_fails"][2] == "failed"
+
+
+THREADS_SUITE = {
+    "test_threads.py": """
+        import os
+        import threading
+        import pathlib
+
+
+        def test_names_the_threads():
+            names = sorted(t.name for t in threading.enumerate())
+            out = pathlib.Path(os.environ["THREADS_OUT"])
+            out.write_text(" ".join(names))
+    """,
+}
+
+
+def test_exports_with_xdist_run_no_flusher_thread(ph: Any, hh: Any, tmp_path: Path) -> None:
+    """Nothing shows a plain-pytest exports run live, so its workers run no flusher thread
+    (it woke 50 times a second in each worker: bench/overhead.py); the app's workers do, and
+    the report still has every test."""
+    project = ph.write_project(tmp_path / "proj", THREADS_SUITE)
+    plugin_out, app_out = tmp_path / "plugin.txt", tmp_path / "app.txt"
+    report_path = tmp_path / "report.json"
+    run = ph.run_pytest(
+        project, "-q", "-n", "2", "-p", "hotlap", f"--hotlap-json={report_path}",
+        env={"THREADS_OUT": str(plugin_out)},
+    )  # fmt: skip
+    assert run.code == 0, run.describe()
+    assert "hotlap-sink" not in plugin_out.read_text().split(), plugin_out.read_text()
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert [t["nodeid"] for t in report["tests"]] == ["test_threads.py::test_names_the_threads"]
+    assert report["tests"][0]["worker"].startswith("gw")
+    app = hh.hotlap(
+        project, "run", "--headless", "--no-history", "--no-impact", "--", "-n", "2",
+        env={"THREADS_OUT": str(app_out)},
+    )  # fmt: skip
+    assert app.code == 0, app.describe()
+    assert "hotlap-sink" in app_out.read_text().split(), app_out.read_text()

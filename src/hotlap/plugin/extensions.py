@@ -15,6 +15,7 @@ from hotlap.plugin.role import Role
 
 MODULES = (
     "hotlap.plugin.remote",  # first: a worker on another host adopts the controller's channel
+    "hotlap.plugin.offline",  # before any sink: no live view, no flusher thread (exports)
     "hotlap.plugin.shard",  # --hotlap-shard K/N (history)
     "hotlap.plugin.schedule",  # duration-aware ordering (history)
     "hotlap.plugin.serial",  # serial-marked tests alone, after the others (safety)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Any
 
 import pytest
 
 from hotlap.channel import ENV_SOCKET, ENV_TOKEN
 from hotlap.model.run_state import RunState
+from hotlap.plugin import offline
 from hotlap.plugin.gate import ENV_PARENT_PID
 from hotlap.plugin.role import Role
 from hotlap.plugin.sink import CallbackSink, Sink
@@ -53,6 +55,11 @@ class LocalExports:
         self.state.apply(event)
         if self.record:
             self.events.append(event)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        if self.server is not None:
+            offline.offer(node)
 
     def _drain_server(self) -> None:
         if self.server is None:

@@ -54,6 +54,13 @@ _LAZY_KINDS = frozenset(("test_report", "test_done", "fixture_setup", "fixture_t
 #: Seconds a lazy event may wait for company before a background flush sends it.
 LINGER = 0.02
 
+#: Whether anything shows this run while it runs (the app does; plain-pytest exports, written
+#: at the end, do not: see :mod:`hotlap.plugin.offline`). Without a live view a batching sink
+#: has no flusher thread: lazy events wait for an urgent one, for :data:`OFFLINE_BATCH` of
+#: them, or for the end.
+live_view = True
+OFFLINE_BATCH = 1000
+
 
 class BatchingSink(Sink):
     """Encodes events as JSON lines and writes them in batches (see :meth:`_write`).
@@ -63,8 +70,10 @@ class BatchingSink(Sink):
     within :data:`LINGER` seconds, from the flusher thread: a suite of quick tests costs one
     write per worker every 20 ms at most, not one per test. A worker that dies takes at most that
     much with it, and the xdist controller sends what it knows of those tests (see
-    :mod:`hotlap.plugin.controller`). The first failed write ends the sending for good: if
-    the app went away, pytest must finish anyway, only without us.
+    :mod:`hotlap.plugin.controller`). Without a live view (:data:`live_view`) there is no
+    flusher thread and lazy events wait for :data:`OFFLINE_BATCH` of them. The first failed
+    write ends the sending for good: if the app went away, pytest must finish anyway, only
+    without us.
     """
 
     def __init__(self) -> None:
@@ -78,6 +87,7 @@ class BatchingSink(Sink):
         self._flusher: threading.Thread | None = None
         self._closing = threading.Event()
         self._linger: Callable[[], None] | None = None
+        self._live = live_view
 
     def set_linger(self, callback: Callable[[], None]) -> None:
         self._linger = callback
@@ -89,9 +99,10 @@ class BatchingSink(Sink):
         lazy = event.kind in _LAZY_KINDS and getattr(event, "outcome", "passed") == "passed"
         with self._lock:
             self._pending.append(data)
-            if not lazy:
+            if not lazy or (not self._live and len(self._pending) >= OFFLINE_BATCH):
                 self._flush_locked()
-            if self._flusher is None:  # from the first event: a first test may be long
+            # From the first event (a first test may be long), if a view shows the run live.
+            if self._flusher is None and self._live:
                 self._flusher = threading.Thread(
                     target=self._flush_soon, name="hotlap-sink", daemon=True
                 )
