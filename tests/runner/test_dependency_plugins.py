@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -167,3 +168,56 @@ def test_a_project_that_uses_anyio_keeps_its_plugin(real: Path, tmp_path: Path) 
             real, env, "-m", "hotlap", "run", "--headless", "--no-history", "--", "-n", workers
         )
         assert run.returncode == 0 and "2 passed" in run.stdout, run.stdout + run.stderr
+
+
+_SEES = """
+import os
+
+
+def test_sees_the_environment(pytestconfig):
+    names = sorted(n for n, p in pytestconfig.pluginmanager.list_name_plugin() if p is not None)
+    with open(os.environ["PLUGIN_LIST"] + ".seen", "a") as f:
+        f.write(repr(os.environ.get("PYTEST_ADDOPTS")) + "|" + " ".join(names) + "\\n")
+        f.write(" ".join(sorted(k for k in os.environ if k.startswith("HOTLAP_ADDOPTS"))) + "\\n")
+"""
+
+
+@pytest.mark.parametrize("addopts", [None, "-p no:cacheprovider"])
+def test_exports_workers_leave_out_a_plugin_only_hotlap_brought(
+    real: Path, tmp_path: Path, addopts: str | None
+) -> None:
+    """``pytest -n 2 -p hotlap --hotlap-json``: the controller has loaded every plugin before
+    hotlap's runs, but its workers leave out the ones only hotlap brought (as ``hotlap run``
+    does), and a test sees ``PYTEST_ADDOPTS`` as the user set it."""
+    (real / "test_plain.py").write_text(textwrap.dedent(_SEES))
+    env = _env(tmp_path)
+    if addopts is not None:
+        env["PYTEST_ADDOPTS"] = addopts
+    report = tmp_path / "r.json"
+    run = _run(
+        real, env, "-m", "pytest", "-q", "-n", "2", "-p", "hotlap", f"--hotlap-json={report}"
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert json.loads(report.read_text())["run"]["counts"] == {"passed": 1}
+    seen, hotlap_vars = (tmp_path / "plugins.txt.seen").read_text().splitlines()
+    seen_addopts, plugins = seen.split("|")
+    assert seen_addopts == repr(addopts)
+    assert "anyio" not in plugins.split()  # the worker's plugins
+    assert "hotlap" in plugins.split()
+    assert hotlap_vars == ""
+    loaded = (tmp_path / "plugins.txt").read_text().splitlines()
+    assert "anyio" in loaded[0].split()  # the controller loaded it before hotlap's code ran
+
+
+def test_exports_workers_keep_a_plugin_the_project_uses(real: Path, tmp_path: Path) -> None:
+    (real / "test_async.py").write_text(
+        "import pytest\n\n@pytest.mark.anyio\nasync def test_b():\n    assert True\n\n"
+        "@pytest.fixture\ndef anyio_backend():\n    return 'asyncio'\n"
+    )
+    report = tmp_path / "r.json"
+    run = _run(
+        real, _env(tmp_path), "-m", "pytest", "-q", "-n", "2", "-p", "hotlap",
+        f"--hotlap-json={report}",
+    )  # fmt: skip
+    assert run.returncode == 0 and "2 passed" in run.stdout, run.stdout + run.stderr
+    assert json.loads(report.read_text())["run"]["counts"] == {"passed": 2}

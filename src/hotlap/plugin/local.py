@@ -38,6 +38,7 @@ class LocalExports:
         self._started = time.time()
         self._pid = os.getpid()
         if role is Role.CONTROLLER:
+            offline.leave_out_for_workers(config)
             self.server = EventServer().start()
             os.environ.update(
                 {
@@ -61,7 +62,13 @@ class LocalExports:
         if self.server is not None:
             offline.offer(node)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        # The workers started at the session's start (xdist's pytest_sessionstart).
+        offline.restore_addopts()
+
     def _drain_server(self) -> None:
+        offline.restore_addopts()
         if self.server is None:
             return
         self.server.wait_quiet(timeout=5.0)

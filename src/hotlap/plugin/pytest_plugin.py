@@ -14,7 +14,7 @@ import pytest
 
 import hotlap.jsonref  # noqa: F401  (json's functions, captured before any test runs)
 from hotlap.channel import ENV_WORKERS
-from hotlap.plugin import extensions, gate
+from hotlap.plugin import extensions, gate, offline
 from hotlap.plugin.role import Role, role_of, worker_id
 from hotlap.plugin.sink import sink_from_env
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    # pytest has read PYTEST_ADDOPTS: as it was, if an exports controller added to it.
+    offline.restore_addopts()
     # Before anything reads hotlap's variables: a pytest that a test started drops them.
     gate.adopt_environment()
     group = parser.getgroup("hotlap", "hotlap exports (no app needed)")
