@@ -112,6 +112,9 @@ def test_ctrl_c_during_a_hang_stops_quickly(hx: Any) -> None:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        # As from a terminal: a run started from a background shell job inherits SIGINT
+        # ignored, and Python then keeps it ignored (Ctrl-C would do nothing).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60

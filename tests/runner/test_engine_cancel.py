@@ -130,6 +130,9 @@ def test_sigint_to_hotlap_stops_the_whole_run(h: Any, tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # As from a terminal: a run started from a background shell job inherits SIGINT
+        # ignored, and Python then keeps it ignored (Ctrl-C would do nothing).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         running = _wait_for(
