@@ -51,7 +51,7 @@ class Result:
                 body = match.group("body")
         assert body is not None, f"no summary line\n{self.describe()}"
         counts: dict[str, int] = {}
-        for number, word in re.findall(r"(\d+) ([a-z]+)", body):
+        for number, word in re.findall(r"(\d+) ((?:subtests )?[a-z]+)", body):
             if word not in ("warning", "warnings"):
                 word = "error" if word == "errors" else word
                 counts[word] = counts.get(word, 0) + int(number)

@@ -150,3 +150,67 @@ def test_exports_with_xdist_run_no_flusher_thread(ph: Any, hh: Any, tmp_path: Pa
     )  # fmt: skip
     assert app.code == 0, app.describe()
     assert "hotlap-sink" in app_out.read_text().split(), app_out.read_text()
+
+
+SUBTESTS_SUITE = {
+    "test_sub.py": """
+        import unittest
+
+
+        class TestCase(unittest.TestCase):
+            def test_many(self):
+                for i in range(50):
+                    with self.subTest(i=i):
+                        self.assertLess(i, 100)
+
+
+        def test_fixture(subtests):
+            for i in range(50):
+                with subtests.test(i=i):
+                    assert i < 100
+
+
+        def test_one_fails(subtests):
+            for i in range(3):
+                with subtests.test(i=i):
+                    assert i < 2
+    """
+}
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_quiet_passed_subtests_send_nothing(ph: Any, tmp_path: Path, verbose: bool) -> None:
+    """A passed subtest pytest neither counts nor shows (default verbosity) is not an event:
+    a unittest suite with thousands of them paid one event and one report per subtest in
+    the worker and the app. Shown ones (``-v``) and failed ones are still sent, and the
+    counts are pytest's either way."""
+    pytest.importorskip("_pytest.subtests")
+    project = ph.write_project(tmp_path / "proj", SUBTESTS_SUITE)
+    report_path, record = project / "report.json", project / "events.jsonl"
+    extra = ["-v"] if verbose else []
+    plain = ph.run_pytest(project, "-n", "2", *extra)
+    run = ph.run_pytest(
+        project, "-n", "2", "-p", "hotlap", f"--hotlap-json={report_path}",
+        f"--hotlap-record={record}", *extra,
+    )  # fmt: skip
+    assert run.code == plain.code == 1, run.describe()
+    reports: dict[str, int] = {}
+    for line in record.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event["kind"] == "test_report" and event.get("when") == "call":
+            reports[event["nodeid"]] = reports.get(event["nodeid"], 0) + 1
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["run"]["counts"] == plain.counts == run.counts, (plain.describe(), run.describe())
+    outcomes = {t["nodeid"]: t["outcome"] for t in report["tests"]}
+    assert outcomes == {
+        "test_sub.py::TestCase::test_many": "passed",
+        "test_sub.py::test_fixture": "passed",
+        "test_sub.py::test_one_fails": "failed",
+    }
+    if verbose:  # "subtests passed" counts: each is sent
+        assert reports["test_sub.py::TestCase::test_many"] >= 50, reports
+        assert reports["test_sub.py::test_fixture"] >= 50, reports
+    else:  # the quick passing tests are one TestDone each; the failing one sends its failure
+        assert "test_sub.py::TestCase::test_many" not in reports, reports
+        assert "test_sub.py::test_fixture" not in reports, reports
+        assert reports["test_sub.py::test_one_fails"] <= 3, reports

@@ -77,6 +77,20 @@ def _failed_subtests(config: pytest.Config) -> Mapping[Any, int] | None:
     return found if isinstance(found, Mapping) else None
 
 
+def _subtests(config: pytest.Config) -> tuple[type | None, bool]:
+    """pytest's own subtest report class (pytest 9; None before) and whether its
+    ``pytest_report_teststatus`` gives a passed subtest no word (default verbosity)."""
+    try:
+        from _pytest.subtests import SubtestReport  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None, False
+    try:
+        quiet = config.get_verbosity(config.VERBOSITY_SUBTESTS) == 0  # type: ignore[attr-defined,unused-ignore]
+    except (AttributeError, KeyError, ValueError):
+        return SubtestReport, False
+    return SubtestReport, quiet
+
+
 def _plugin_module(plugin: object) -> str:
     name = getattr(plugin, "__name__", None)  # a module
     return name if isinstance(name, str) else type(plugin).__module__
@@ -220,6 +234,7 @@ class TestEmitter:
         self._status_impls: list[Any] | None = None  # as last checked
         self._status_plain = False
         self._failed_subtests = _failed_subtests(config)
+        self._subtest_type, self._subtests_quiet = _subtests(config)
         self._rss = _RssReader()
         config.add_cleanup(self._rss.close)
         sink.set_linger(self.release_stale)
@@ -340,6 +355,17 @@ class TestEmitter:
         )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if (
+            type(report) is not pytest.TestReport
+            and report.when == "call"
+            and report.passed
+            and not report.sections
+            and self._unseen(report)
+        ):
+            # A passed subtest pytest neither counts nor shows (its word is empty, as with
+            # default verbosity): nothing for the app, and not a phase of its test (its time
+            # and CPU are in the test's own call). A unittest suite may run thousands.
+            return
         cpu = time.process_time()
         phase_cpu, self._cpu_mark = max(0.0, cpu - self._cpu_mark), cpu
         maxrss = 0
@@ -428,15 +454,34 @@ class TestEmitter:
         only pytest's and known plugins' implementations, and nothing they treat apart."""
         if type(report) is not pytest.TestReport or hasattr(report, "wasxfail"):
             return False
+        plain = self._status_is_plain()
+        failed = self._failed_subtests
+        if failed and failed.get(getattr(report, "id", None), 0):
+            return False  # pytest 9 fails a passed test that has failed subtests
+        return plain
+
+    def _unseen(self, report: pytest.TestReport) -> bool:
+        """Whether ``pytest_report_teststatus`` gives this passed subtest (or other report
+        subclass) no word: pytest's own subtests at default verbosity need no hook call."""
+        if hasattr(report, "wasxfail") or report.nodeid != self.current:
+            return False
+        if (
+            self._subtest_type is not None
+            and isinstance(report, self._subtest_type)
+            and self._subtests_quiet
+            and self._status_is_plain()
+        ):
+            return True
+        return self._category(report) == ""
+
+    def _status_is_plain(self) -> bool:
+        """Whether only pytest's and known plugins' ``pytest_report_teststatus`` run."""
         impls = self._teststatus.get_hookimpls()  # a conftest may add one at any time
         if impls != self._status_impls:
             self._status_impls = impls
             self._status_plain = all(
                 _plugin_module(impl.plugin) in _PLAIN_STATUS_PLUGINS for impl in impls
             )
-        failed = self._failed_subtests
-        if failed and failed.get(getattr(report, "id", None), 0):
-            return False  # pytest 9 fails a passed test that has failed subtests
         return self._status_plain
 
     def _category(self, report: pytest.TestReport) -> str:
