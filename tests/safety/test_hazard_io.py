@@ -182,3 +182,29 @@ def test_fixed_ports(tmp_path: Path) -> None:
     assert {h["nodeid"].split("::")[1] for h in report["hazards"]} == {
         "test_port_a", "test_port_b", "test_udp",
     }  # fmt: skip
+
+
+THREADS = """
+import threading, time
+from pathlib import Path
+
+def test_slow_a(): time.sleep(0.5)
+def test_slow_b(): time.sleep(0.5)
+def test_thread_writes():
+    thread = threading.Thread(target=lambda: (Path(__file__).parent / "out.txt").write_text("x"))
+    thread.start()
+    thread.join()
+"""
+
+
+def test_hotlaps_own_threads_touch_nothing_for_a_test(tmp_path: Path) -> None:
+    """The hang watch looks for its kill-request file five times a second from its own thread,
+    and the audit hook sees every thread: each test that ran past a look "read" that file.
+    What hotlap's threads do is not the test's; what a thread the test starts does is."""
+    (tmp_path / "pytest.ini").write_text(PYTEST_INI)
+    (tmp_path / "test_t.py").write_text(THREADS)
+    proc = _run(tmp_path, "run", "--headless", "--no-impact", "--", "-n", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = json.loads((tmp_path / ".hotlap" / "safety.json").read_text())["runs"]
+    found = {(h["nodeid"], h["name"], h["after"]) for run in runs for h in run["hazards"]}
+    assert found == {("test_t.py::test_thread_writes", str(tmp_path / "out.txt"), "written")}

@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 from hotlap.channel import ENV_FAULT_DIR, kill_request_path, note_path
+from hotlap.plugin.own_threads import own
 from hotlap.plugin.role import Role, worker_id
 from hotlap.plugin.sink import Sink, sink_from_env
 from hotlap.plugin.text import bounded, clean
@@ -227,7 +228,9 @@ class HangWatch:
         # process's main thread (execnet's socket server runs a worker in one of its own).
         self._main = threading.get_ident()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hotlap-hang-watch", daemon=True)
+        self._thread = threading.Thread(
+            target=own(self._run), name="hotlap-hang-watch", daemon=True
+        )
         self._sink: Sink | None = None
         self._failing = ""
         os.environ[ENV_OWNER] = str(self.pid)

@@ -25,8 +25,11 @@ import re
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from typing import Any
+
+from hotlap.plugin.own_threads import IDS as OWN_THREADS
 
 #: ``open`` flags that write (the audit event's third argument).
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -192,10 +195,11 @@ def install(io: TestIO) -> None:
         "socket.bind": io.bound,
     }
     get = handlers.get
+    ident = threading.get_ident
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         handler = get(event)
-        if handler is not None and io.nodeid:
+        if handler is not None and io.nodeid and ident() not in OWN_THREADS:
             try:  # noqa: SIM105 - cheaper than contextlib.suppress on every event
                 handler(args)
             except Exception:  # the test's own call must go on

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hotlap.channel import ENV_SOCKET, ENV_TOKEN
+from hotlap.plugin.own_threads import own
 
 if TYPE_CHECKING:
     from hotlap.protocol import Event
@@ -104,7 +105,7 @@ class BatchingSink(Sink):
             # From the first event (a first test may be long), if a view shows the run live.
             if self._flusher is None and self._live:
                 self._flusher = threading.Thread(
-                    target=self._flush_soon, name="hotlap-sink", daemon=True
+                    target=own(self._flush_soon), name="hotlap-sink", daemon=True
                 )
                 self._flusher.start()
 
