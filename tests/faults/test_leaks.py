@@ -9,6 +9,8 @@ what pytest counts and write valid exports.
 
 from __future__ import annotations
 
+import re
+import sys
 from typing import Any
 
 import pytest
@@ -79,3 +81,50 @@ def test_a_forked_child_that_runs_on_is_not_counted(hx: Any) -> None:
     assert [len(t["categories"]) for t in hot.report["tests"]] == [1, 1, 1], hot.describe()
     plugin = hx.plugin(project, "-n", "0")
     assert plugin.report["run"]["counts"] == EXPECTED, plugin.describe()
+
+
+FORKS = {
+    "test_forks.py": """
+        import multiprocessing, os, time
+
+        def test_a_runs_a_while():
+            time.sleep(0.4)
+
+        def test_forks():
+            for _ in range(10):
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(0)
+                os.waitpid(pid, 0)
+
+        def test_pool():
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                assert pool.map(abs, [-1, -2]) == [1, 2]
+
+        def test_hangs_after():
+            time.sleep(2.5)
+    """,
+}
+
+
+def _summary(output: str) -> str:
+    """pytest's last summary line, without its rule and time."""
+    found = re.findall(r"^=*\s*(\d+ \w+.*?) in [\d.]+s", output, re.MULTILINE)
+    return found[-1] if found else ""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="3.12 warns on fork with threads")
+def test_a_test_that_forks_sees_no_thread_of_hotlaps(hx: Any) -> None:
+    """Python 3.12+ warns when a process with other threads forks. A lone pytest has none;
+    under hotlap the hang watch and the sink's flusher ran, and each fork of a test got a
+    DeprecationWarning plain pytest did not give (12 more warnings in the summary). They
+    step aside while the process forks, and the hang watch still works after the forks."""
+    project = hx.project(FORKS)
+    # pytest-rerunfailures, where installed, runs a thread of its own in every pytest.
+    alone = ("-n", "0", "-p", "no:rerunfailures")
+    plain = hx.pytest(project, *alone)
+    assert plain.code == 0, plain.describe()
+    hot = hx.hotlap(project, *alone, options=("--hang-after", "1"))
+    assert hot.code == 0, hot.describe()
+    assert _summary(hot.output) == _summary(plain.output) == "4 passed", hot.describe()
+    assert "HANGING test_forks.py::test_hangs_after" in hot.output, hot.describe()

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from hotlap.channel import ENV_FAULT_DIR, kill_request_path, note_path
-from hotlap.plugin.own_threads import own
+from hotlap.plugin.own_threads import OwnThread, resume
 from hotlap.plugin.role import Role, worker_id
 from hotlap.plugin.sink import Sink, sink_from_env
 from hotlap.plugin.text import bounded, clean
@@ -227,10 +227,8 @@ class HangWatch:
         # The thread that runs the tests is the one configuring pytest: not always the
         # process's main thread (execnet's socket server runs a worker in one of its own).
         self._main = threading.get_ident()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=own(self._run), name="hotlap-hang-watch", daemon=True
-        )
+        # A watch that kills is never paused by a fork: a test that forks, then hangs, ends.
+        self._thread = OwnThread("hotlap-hang-watch", self._run, pausable=kill_after is None)
         self._sink: Sink | None = None
         self._failing = ""
         os.environ[ENV_OWNER] = str(self.pid)
@@ -243,11 +241,12 @@ class HangWatch:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._thread.stop()
 
     # -- hooks (main thread) ---------------------------------------------------------------
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self._current = (nodeid, time.monotonic())
+        resume()  # a test before this one forked: the watch starts again
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         self._current = None
@@ -283,12 +282,12 @@ class HangWatch:
             )
             sink.send(event)
 
-    def _run(self) -> None:
+    def _run(self, halt: threading.Event) -> None:
         assert self.hang_after is not None
         tick = min(0.2, self.hang_after / 4)
         sent_for: tuple[str, float] | None = None
         next_send = 0.0
-        while not self._stop.wait(tick):
+        while not halt.wait(tick):
             requested = self._kill_requested()
             current = self._current
             if current is None:

@@ -94,6 +94,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(local, "hotlap-local-exports")
         sink = local.sink
     if sink is not None:
+        if role is Role.SINGLE:
+            # No execnet thread here: plain pytest has no other thread when a test forks.
+            from hotlap.plugin.own_threads import step_aside_at_fork
+
+            step_aside_at_fork()
         _register(config, sink, role)
 
 

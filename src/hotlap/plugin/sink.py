@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hotlap.channel import ENV_SOCKET, ENV_TOKEN
-from hotlap.plugin.own_threads import own
+from hotlap.plugin.own_threads import PAUSED, OwnThread, resume
 
 if TYPE_CHECKING:
     from hotlap.protocol import Event
@@ -85,8 +85,7 @@ class BatchingSink(Sink):
         super().__init__()
         self._lock = threading.Lock()
         self._pending: list[bytes] = []
-        self._flusher: threading.Thread | None = None
-        self._closing = threading.Event()
+        self._flusher: OwnThread | None = None
         self._linger: Callable[[], None] | None = None
         self._live = live_view
 
@@ -96,6 +95,8 @@ class BatchingSink(Sink):
     def send(self, event: Event) -> None:
         if self._dead:
             return
+        if PAUSED:
+            resume()  # after a fork: hotlap's threads start again now
         data = self._encode(event)
         lazy = event.kind in _LAZY_KINDS and getattr(event, "outcome", "passed") == "passed"
         with self._lock:
@@ -104,13 +105,11 @@ class BatchingSink(Sink):
                 self._flush_locked()
             # From the first event (a first test may be long), if a view shows the run live.
             if self._flusher is None and self._live:
-                self._flusher = threading.Thread(
-                    target=own(self._flush_soon), name="hotlap-sink", daemon=True
-                )
+                self._flusher = OwnThread("hotlap-sink", self._flush_soon)
                 self._flusher.start()
 
-    def _flush_soon(self) -> None:
-        while not self._closing.wait(LINGER):
+    def _flush_soon(self, halt: threading.Event) -> None:
+        while not halt.wait(LINGER):
             if self._linger is not None:
                 # Outside the lock: the callback sends through this sink. A view's detail is
                 # never worth stopping the flushes for.
@@ -137,7 +136,8 @@ class BatchingSink(Sink):
         """Let go of what :meth:`_write` writes to (the caller holds the lock)."""
 
     def close(self) -> None:
-        self._closing.set()
+        if self._flusher is not None:
+            self._flusher.stop()
         with self._lock:
             self._flush_locked()
             self._dead = True
