@@ -128,3 +128,33 @@ def test_a_test_that_forks_sees_no_thread_of_hotlaps(hx: Any) -> None:
     assert hot.code == 0, hot.describe()
     assert _summary(hot.output) == _summary(plain.output) == "4 passed", hot.describe()
     assert "HANGING test_forks.py::test_hangs_after" in hot.output, hot.describe()
+
+
+THREAD_NAMES = {
+    "test_threads.py": """
+        import os, pathlib, threading, time
+
+        def test_a_runs_a_while():
+            time.sleep(0.3)
+
+        def test_lists_the_threads():
+            names = sorted(t.name for t in threading.enumerate())
+            with open(os.environ["THREADS_OUT"], "a") as out:
+                out.write(f"{threading.active_count()} {' '.join(names)}\\n")
+    """,
+}
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_test_sees_the_threads_plain_pytest_has(hx: Any, workers: str) -> None:
+    """``threading.enumerate()`` and ``active_count()`` show a test what plain pytest shows:
+    hotlap's hang watch and flusher were listed, so a fixture that joins every thread but the
+    main one waited for them forever, and a check for leaked threads found two."""
+    project = hx.project(THREAD_NAMES)
+    seen = []
+    for run in (hx.pytest, hx.hotlap):
+        out = project / f"threads-{len(seen)}.txt"
+        result = run(project, "-n", workers, env={"THREADS_OUT": str(out)})
+        assert result.code == 0, result.describe()
+        seen.append(out.read_text())
+    assert seen[0] == seen[1], seen

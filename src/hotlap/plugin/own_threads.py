@@ -10,8 +10,8 @@ They also step aside while a lone pytest process (no xdist) forks, on Python 3.1
 the child`` when the process has other threads, so a test that forks (itself, or through
 ``multiprocessing``'s "fork" start method) got warnings under hotlap that plain pytest does
 not give. Before the fork each pausable thread is stopped and joined; they start again at
-hotlap's next event in the process (:func:`resume`: the end of the test's phase at the
-latest), not in the fork's after-hook, which Python runs before it counts the threads. A
+hotlap's next event in the process (:func:`resume`: when the test ends, at the latest),
+not in the fork's after-hook, which Python runs before it counts the threads. A
 hang watch that kills (``--kill-after``) is never paused: a test that forks and then hangs must
 still end. xdist's workers are left alone: execnet's own thread makes the warning plain
 pytest's there too.
@@ -19,6 +19,7 @@ pytest's there too.
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
 import threading
@@ -40,24 +41,16 @@ PAUSED: list[OwnThread] = []
 _stepping_aside = False
 
 
-def own(target: Callable[[], None]) -> Callable[[], None]:
-    """``target`` as a thread's body that counts as hotlap's own while it runs."""
-
-    def run() -> None:
-        ident = threading.get_ident()
-        IDS.add(ident)
-        try:
-            target()
-        finally:
-            IDS.discard(ident)  # an ident may be reused by a thread a test starts
-
-    return run
-
-
 class OwnThread:
-    """A daemon thread of hotlap's running ``body(halt)``, which returns once ``halt`` is set
+    """A thread of hotlap's running ``body(halt)``, which returns once ``halt`` is set
     (``while not halt.wait(seconds): ...``): for good (:meth:`stop`), or while the process
-    forks (``pausable``)."""
+    forks (``pausable``).
+
+    Started with :mod:`_thread`, as execnet starts its own, so that ``threading.enumerate()``
+    and ``threading.active_count()`` show a test what plain pytest shows: a fixture that joins
+    every thread but the main one waited for hotlap's forever. The body must not call
+    ``threading.current_thread()`` (that would register it), and like a daemon thread it ends
+    with the interpreter."""
 
     def __init__(
         self, name: str, body: Callable[[threading.Event], None], pausable: bool = True
@@ -67,16 +60,36 @@ class OwnThread:
         self.pausable = pausable
         self.done = threading.Event()
         self._halt = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._running = _thread.allocate_lock()  # held while the body runs
+        self._ident = 0
         _THREADS.add(self)
 
     def start(self) -> None:
         if self.done.is_set():
             return
         halt = self._halt = threading.Event()
+        running = self._running = _thread.allocate_lock()
+        running.acquire()
         body = self.body
-        self._thread = threading.Thread(target=own(lambda: body(halt)), name=self.name, daemon=True)
-        self._thread.start()
+
+        def run() -> None:
+            ident = self._ident = _thread.get_ident()
+            IDS.add(ident)
+            try:
+                body(halt)
+            except Exception:  # nothing of hotlap's may reach a test's hooks
+                pass
+            finally:
+                IDS.discard(ident)  # an ident may be reused by a thread a test starts
+                running.release()
+
+        try:
+            _thread.start_new_thread(run, ())
+        except RuntimeError:  # no thread can start (interpreter shutting down)
+            running.release()
+
+    def is_alive(self) -> bool:
+        return self._running.locked()
 
     def stop(self) -> None:
         """For good: the thread ends at its next wait."""
@@ -84,14 +97,16 @@ class OwnThread:
         self._halt.set()
 
     def _pause(self) -> bool:
-        thread = self._thread
-        if not self.pausable or self.done.is_set() or thread is None or not thread.is_alive():
+        if not self.pausable or self.done.is_set() or not self.is_alive():
             return False
-        if thread is threading.current_thread():
+        if self._ident == _thread.get_ident():
             return False
         self._halt.set()
-        thread.join(PAUSE_WAIT)
-        return not thread.is_alive()
+        running = self._running
+        if running.acquire(timeout=PAUSE_WAIT):
+            running.release()
+            return True
+        return False
 
 
 def resume() -> None:
