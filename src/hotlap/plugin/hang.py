@@ -228,7 +228,7 @@ class HangWatch:
         # process's main thread (execnet's socket server runs a worker in one of its own).
         self._main = threading.get_ident()
         # A watch that kills is never paused by a fork: a test that forks, then hangs, ends.
-        self._thread = OwnThread("hotlap-hang-watch", self._run, pausable=kill_after is None)
+        self._thread = OwnThread(self._run, pausable=kill_after is None)
         self._sink: Sink | None = None
         self._failing = ""
         os.environ[ENV_OWNER] = str(self.pid)

@@ -52,10 +52,7 @@ class OwnThread:
     ``threading.current_thread()`` (that would register it), and like a daemon thread it ends
     with the interpreter."""
 
-    def __init__(
-        self, name: str, body: Callable[[threading.Event], None], pausable: bool = True
-    ) -> None:
-        self.name = name
+    def __init__(self, body: Callable[[threading.Event], None], pausable: bool = True) -> None:
         self.body = body
         self.pausable = pausable
         self.done = threading.Event()
@@ -96,11 +93,15 @@ class OwnThread:
         self.done.set()
         self._halt.set()
 
+    def _pausable_now(self) -> bool:
+        return (
+            self.pausable
+            and not self.done.is_set()
+            and self.is_alive()
+            and self._ident != _thread.get_ident()
+        )
+
     def _pause(self) -> bool:
-        if not self.pausable or self.done.is_set() or not self.is_alive():
-            return False
-        if self._ident == _thread.get_ident():
-            return False
         self._halt.set()
         running = self._running
         if running.acquire(timeout=PAUSE_WAIT):
@@ -127,8 +128,11 @@ def _os_threads() -> int:
 
 
 def _before_fork() -> None:
+    running = [t for t in list(_THREADS) if t._pausable_now()]
+    if not running:
+        return  # nothing to stop: no read of /proc on every fork
     before = _os_threads()
-    paused = [t for t in list(_THREADS) if t._pause()]
+    paused = [t for t in running if t._pause()]
     PAUSED.extend(paused)
     if paused and before:
         # A joined thread may still be leaving the kernel for a moment.

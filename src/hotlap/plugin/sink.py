@@ -105,7 +105,7 @@ class BatchingSink(Sink):
                 self._flush_locked()
             # From the first event (a first test may be long), if a view shows the run live.
             if self._flusher is None and self._live:
-                self._flusher = OwnThread("hotlap-sink", self._flush_soon)
+                self._flusher = OwnThread(self._flush_soon)
                 self._flusher.start()
 
     def _flush_soon(self, halt: threading.Event) -> None:

@@ -66,29 +66,25 @@ _PLAIN_STATUS_PLUGINS = frozenset(
 )
 
 
-def _failed_subtests(config: pytest.Config) -> Mapping[Any, int] | None:
-    """pytest 9's count of failed subtests per test (its ``pytest_report_teststatus`` turns a
-    passed call report of such a test into a failure), or None (pytest 8, no subtests)."""
+def _subtests(config: pytest.Config) -> tuple[type | None, bool, Mapping[Any, int] | None]:
+    """pytest 9's subtests (None, False, None before): their report class; whether its
+    ``pytest_report_teststatus`` gives a passed subtest no word (default verbosity); and its
+    count of failed subtests per test (it turns a passed call report of such a test into a
+    failure)."""
     try:
-        from _pytest.subtests import failed_subtests_key  # type: ignore[import-not-found,unused-ignore]
+        from _pytest.subtests import (  # type: ignore[import-not-found,unused-ignore]
+            SubtestReport,
+            failed_subtests_key,
+        )
     except ImportError:
-        return None
+        return None, False, None
     found = config.stash.get(failed_subtests_key, None)
-    return found if isinstance(found, Mapping) else None
-
-
-def _subtests(config: pytest.Config) -> tuple[type | None, bool]:
-    """pytest's own subtest report class (pytest 9; None before) and whether its
-    ``pytest_report_teststatus`` gives a passed subtest no word (default verbosity)."""
-    try:
-        from _pytest.subtests import SubtestReport  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None, False
+    failed = found if isinstance(found, Mapping) else None
     try:
         quiet = config.get_verbosity(config.VERBOSITY_SUBTESTS) == 0  # type: ignore[attr-defined,unused-ignore]
     except (AttributeError, KeyError, ValueError):
-        return SubtestReport, False
-    return SubtestReport, quiet
+        quiet = False
+    return SubtestReport, quiet, failed
 
 
 def _plugin_module(plugin: object) -> str:
@@ -233,8 +229,7 @@ class TestEmitter:
         self._teststatus = config.hook.pytest_report_teststatus
         self._status_impls: list[Any] | None = None  # as last checked
         self._status_plain = False
-        self._failed_subtests = _failed_subtests(config)
-        self._subtest_type, self._subtests_quiet = _subtests(config)
+        self._subtest_type, self._subtests_quiet, self._failed_subtests = _subtests(config)
         self._rss = _RssReader()
         config.add_cleanup(self._rss.close)
         sink.set_linger(self.release_stale)
