@@ -186,9 +186,9 @@ def test_sees_the_environment(pytestconfig):
 def test_exports_workers_leave_out_a_plugin_only_hotlap_brought(
     real: Path, tmp_path: Path, addopts: str | None
 ) -> None:
-    """``pytest -n 2 -p hotlap --hotlap-json``: the controller has loaded every plugin before
-    hotlap's runs, but its workers leave out the ones only hotlap brought (as ``hotlap run``
-    does), and a test sees ``PYTEST_ADDOPTS`` as the user set it."""
+    """``pytest -n 2 -p hotlap --hotlap-json``: the controller (``-p`` plugins load before the
+    installed ones) and its workers leave out the plugins only hotlap brought (as ``hotlap
+    run`` does), and a test sees ``PYTEST_ADDOPTS`` as the user set it."""
     (real / "test_plain.py").write_text(textwrap.dedent(_SEES))
     env = _env(tmp_path)
     if addopts is not None:
@@ -206,7 +206,24 @@ def test_exports_workers_leave_out_a_plugin_only_hotlap_brought(
     assert "hotlap" in plugins.split()
     assert hotlap_vars == ""
     loaded = (tmp_path / "plugins.txt").read_text().splitlines()
-    assert "anyio" in loaded[0].split()  # the controller loaded it before hotlap's code ran
+    assert len(loaded) == 3  # the controller's and the two workers'
+    assert all("anyio" not in line.split() for line in loaded)
+    assert all("hotlap" in line.split() for line in loaded)
+
+
+@pytest.mark.parametrize("argv", [["-p", "hotlap"], ["-p", "hotlap", "-p", "anyio"]])
+def test_without_exports_or_named_the_plugin_stays(
+    real: Path, tmp_path: Path, argv: list[str]
+) -> None:
+    """``-p hotlap`` alone is inert: the controller and workers load what plain pytest
+    loads; ``-p anyio`` with the exports keeps it too."""
+    report = tmp_path / "r.json"
+    exports = [f"--hotlap-json={report}"] if "anyio" in argv else []
+    run = _run(real, _env(tmp_path), "-m", "pytest", "-q", "-n", "2", *argv, *exports)
+    assert run.returncode == 0, run.stdout + run.stderr
+    loaded = (tmp_path / "plugins.txt").read_text().splitlines()
+    assert len(loaded) == 3
+    assert all("anyio" in line.split() for line in loaded)
 
 
 def test_exports_workers_keep_a_plugin_the_project_uses(real: Path, tmp_path: Path) -> None:

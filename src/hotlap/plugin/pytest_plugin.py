@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 # an inactive plugin must cost a plain pytest run (and each of its xdist workers) nothing.
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # Before the installed plugins load (with -p hotlap), and while PYTEST_ADDOPTS still
+    # holds what pytest read.
+    offline.leave_out_here(pluginmanager)
     # pytest has read PYTEST_ADDOPTS: as it was, if an exports controller added to it.
     offline.restore_addopts()
     # Before anything reads hotlap's variables: a pytest that a test started drops them.
