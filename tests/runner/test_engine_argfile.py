@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hotlap.model.run_state import RunState
-from hotlap.runner.session import ARGS_IN_FILE, RunSession, _pytest_reads_argfiles
+from hotlap.runner.session import ARGS_IN_FILE, RunSession, _pytest_reads_argfiles, unbuffered
 
 NAME = "test_many.py::test_with_a_name_long_enough_to_make_a_long_command_line"
 SUITE = {
@@ -52,6 +52,6 @@ def test_long_argument_lists_go_in_a_file(
     assert session.proc is not None
     spawned = list(session.proc.args)  # type: ignore[arg-type]
     if _pytest_reads_argfiles():
-        assert spawned[:-1] == command[: -len(ids)] and spawned[-1].startswith("@")
+        assert spawned[:-1] == unbuffered(command)[: -len(ids)] and spawned[-1].startswith("@")
     else:
-        assert spawned == command
+        assert spawned == unbuffered(command)

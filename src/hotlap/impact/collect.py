@@ -20,6 +20,7 @@ import contextlib
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
@@ -33,6 +34,7 @@ from hotlap.impact.instrument import (
     harvest,
     is_instrumented,
 )
+from hotlap.real import real
 
 
 def settings_from_env() -> tuple[list[str], str | None]:
@@ -51,10 +53,13 @@ CodeKey = tuple[str, int, bool]
 class Context:
     """What ran while one context was current."""
 
-    __slots__ = ("codes", "keys", "listed", "opened", "spawned")
+    __slots__ = ("codes", "keys", "listed", "opened", "ran", "spawned")
 
     def __init__(self) -> None:
         self.codes: set[CodeType] = set()
+        #: What sys.monitoring saw start (3.12+): (co_filename, first line, module code), not
+        #: the code objects, which a test may expect to be freed once it drops them.
+        self.ran: set[CodeKey] = set()
         self.keys: set[CodeKey] = set()  # what the entry markers saw
         self.opened: set[str] = set()
         self.listed: set[str] = set()
@@ -76,9 +81,10 @@ class _Tracer:
 
 
 def _claim_tool(name: str) -> int:
-    """A free ``sys.monitoring`` tool id (the profiler's and coverage's own ids last)."""
+    """A free ``sys.monitoring`` tool id: the optimizer's first (CPython runs none), then the
+    two free for any tool (a test may claim one), then the profiler's and coverage's own."""
     mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
-    for tool in (4, 3, 2, 1):
+    for tool in (5, 4, 3, 2, 1):
         try:
             mon.use_tool_id(tool, name)
         except ValueError:
@@ -104,8 +110,11 @@ class LocalMonitorTracer(_Tracer):
         self.tool: int | None = None
         #: Files whose code is watched (module code seen at exec, or functions found loaded).
         self.files: set[str] = set()
-        self._seen: dict[int, CodeType] = {}  # by identity, kept alive (no reused ids)
-        self._fired: list[CodeType] = []  # reported (and disabled) since the last switch
+        #: Watched code, by identity; weakly held: a test may check that code it dropped is
+        #: freed (an entry leaves with its code, before its id can be reused).
+        self._seen: weakref.WeakValueDictionary[int, CodeType] = weakref.WeakValueDictionary()
+        #: Reported (and disabled) since the last switch, weakly held too.
+        self._fired: list[weakref.ref[CodeType]] = []
 
     def wants(self, filename: str) -> bool:
         return (
@@ -120,12 +129,13 @@ class LocalMonitorTracer(_Tracer):
         self.tool = _claim_tool("hotlap-impact")
         disable = mon.DISABLE
         fired = self._fired
+        ref = weakref.ref
 
         def on_start(code: CodeType, offset: int) -> Any:
             ctx = self.current
             if ctx is not None:
-                ctx.codes.add(code)
-            fired.append(code)
+                ctx.ran.add((code.co_filename, code.co_firstlineno, code.co_name == "<module>"))
+            fired.append(ref(code))
             return disable
 
         mon.register_callback(self.tool, mon.events.PY_START, on_start)
@@ -176,16 +186,18 @@ class LocalMonitorTracer(_Tracer):
             # what ran since the last switch was disabled, so only that is re-armed.
             mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
             tool, event = self.tool, mon.events.PY_START
-            for co in fired:
-                mon.set_local_events(tool, co, 0)
-                mon.set_local_events(tool, co, event)
+            for code in fired:
+                co = code()
+                if co is not None:
+                    mon.set_local_events(tool, co, 0)
+                    mon.set_local_events(tool, co, event)
             fired.clear()
 
     def stop(self) -> None:
         if self.tool is None:
             return
         mon = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
-        for co in self._seen.values():
+        for co in list(self._seen.values()):
             mon.set_local_events(self.tool, co, 0)
         mon.register_callback(self.tool, mon.events.PY_START, None)
         mon.free_tool_id(self.tool)
@@ -434,7 +446,7 @@ class Collector:
     def _make_audit_hook(self) -> Callable[[str, tuple[Any, ...]], None]:
         # Called for every audited event of the process (pytest's own file opens included):
         # one dict lookup decides, and only the events below do any work.
-        isabs, abspath, fsdecode = os.path.isabs, os.path.abspath, os.fsdecode
+        isabs, abspath, fsdecode = real.isabs, real.abspath, real.fsdecode
 
         def on_exec(args: tuple[Any, ...]) -> None:
             if self.active and args:
@@ -517,7 +529,10 @@ class Collector:
         def hook(event: str, args: tuple[Any, ...]) -> None:
             handler = get(event)
             if handler is not None:
-                handler(args)
+                try:  # noqa: SIM105 - cheaper than contextlib.suppress on every event
+                    handler(args)
+                except Exception:  # the audited call is the test's: it must go on as it would
+                    pass  # (abspath of a relative path raises once the cwd is removed)
 
         return hook
 
@@ -525,14 +540,14 @@ class Collector:
         """The project's code locations a context ran (installed packages are left out:
         their versions are a full-run invalidator)."""
         keys: set[CodeKey] = {key for key in ctx.keys if self.in_project(key[0])}
-        for code in ctx.codes:
-            name = code.co_filename
+        ran = {(c.co_filename, c.co_firstlineno, c.co_name == "<module>") for c in ctx.codes}
+        for name, line, module in ran | ctx.ran:
             if name.startswith("<"):
                 continue
             if not os.path.isabs(name):
                 name = os.path.abspath(name)
             if self.in_project(name):
-                keys.add((name, code.co_firstlineno, code.co_name == "<module>"))
+                keys.add((name, line, module))
         return sorted(keys)
 
     def in_project(self, filename: str) -> bool:

@@ -447,10 +447,20 @@ class Instrumenter:
         loader = importlib.machinery.SourceFileLoader
         original_get_code: Callable[..., Any] = loader.get_code
 
+        # A loader class that makes its own source (source_to_code, get_data: a macro or
+        # decrypting import hook) keeps it: its modules compile as it says, unmarked.
         get_code = _import_frame(
             "def get_code(self, fullname):\n"
             "    path = self.get_filename(fullname)\n"
-            "    if isinstance(path, str) and marks(path):\n"
+            "    cls = type(self)\n"
+            "    if (\n"
+            "        isinstance(path, str)\n"
+            "        and (\n"
+            "            cls is loader\n"
+            "            or (cls.source_to_code is code_of and cls.get_data is get)\n"
+            "        )\n"
+            "        and marks(path)\n"
+            "    ):\n"
             "        try:\n"
             "            code = load(path)\n"
             "        except OSError:\n"
@@ -462,6 +472,9 @@ class Instrumenter:
             marks=marks,
             load=load,
             original_get_code=original_get_code,
+            loader=loader,
+            code_of=loader.source_to_code,
+            get=loader.get_data,
         )
 
         def rewrite_asserts(mod: ast.Module, source: bytes, *args: Any, **kwargs: Any) -> None:

@@ -15,7 +15,6 @@ passing test never runs any of this. A failing comparison pays for the second ex
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ import pytest
 from hotlap.plugin.sink import Sink
 from hotlap.plugin.text import bounded, clean
 from hotlap.protocol import AssertDiff
+from hotlap.real import real
 
 #: Sides longer than this (items, characters) are not explained again: pytest's diff of
 #: them could take seconds, and the dashboard would show only the start of it.
@@ -97,7 +97,7 @@ class AssertionExplainer:
                 AssertDiff(
                     self.worker,
                     self.pid,
-                    time.monotonic(),
+                    real.monotonic(),
                     nodeid=clean(nodeid),
                     explanation=bounded(text),
                 )

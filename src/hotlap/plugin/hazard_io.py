@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hotlap.plugin.own_threads import IDS as OWN_THREADS
+from hotlap.real import real
 
 #: ``open`` flags that write (the audit event's third argument).
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
@@ -50,7 +51,7 @@ _NOT_READS = (".py", ".pyc", ".pyi", ".so", ".pth")
 def _spellings(path: str, tail: str = os.sep) -> tuple[str, ...]:
     """``path`` as a prefix ending in ``tail``, both spellings when it is a symlink."""
     return tuple(
-        sorted({os.path.abspath(p).rstrip(os.sep) + tail for p in (path, os.path.realpath(path))})
+        sorted({real.abspath(p).rstrip(os.sep) + tail for p in (path, real.realpath(path))})
     )
 
 
@@ -107,10 +108,10 @@ class TestIO:
     def wrote(self, path: Any, how: str = "written", *, opened: bool = False) -> None:
         if not self.nodeid or not isinstance(path, (str, bytes)):
             return
-        name = os.path.abspath(os.fsdecode(path))
+        name = real.abspath(real.fsdecode(path))
         if name in self.excl or name.endswith(".pyc") or not self._outside(name):
             return  # .pyc: the import system's and pytest's rewriter's own caches
-        if opened and os.path.isdir(name):  # O_TMPFILE through an opener (NamedTemporaryFile)
+        if opened and real.isdir(name):  # O_TMPFILE through an opener (NamedTemporaryFile)
             return
         if name in self.written or len(self.written) < MAX_PATHS:
             self.written[name] = how
@@ -123,14 +124,14 @@ class TestIO:
             return  # a file descriptor
         if flags & _WRITE_FLAGS:
             if flags & _UNIQUE:
-                self.excl.add(os.path.abspath(os.fsdecode(path)))
+                self.excl.add(real.abspath(real.fsdecode(path)))
             else:
                 self.wrote(path, opened=True)
             return
-        name = os.fsdecode(path)
+        name = real.fsdecode(path)
         if name.endswith(_NOT_READS) or len(self.read) >= MAX_PATHS:
             return
-        name = os.path.abspath(name)
+        name = real.abspath(name)
         if not name.startswith(self.not_read) and self._outside(name):
             self.read.add(name)
 
@@ -159,7 +160,7 @@ class TestIO:
             and isinstance(args[0], (str, bytes))
             and (len(args) < 3 or args[2] in (None, -1))
         ):
-            name = os.path.abspath(os.fsdecode(args[0]))
+            name = real.abspath(real.fsdecode(args[0]))
             self.own_dirs = (*self.own_dirs, name.rstrip(os.sep), name + os.sep)
 
     def renamed(self, args: tuple[Any, ...]) -> None:

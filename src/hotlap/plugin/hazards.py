@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from typing import Any
 
 import pytest
 
 from hotlap.plugin.hazard_io import TestIO, install
 from hotlap.plugin.role import Role
+from hotlap.real import real
 
 #: pytest's own variable, set during a test and removed after it.
 _IGNORED_ENV = frozenset({"PYTEST_CURRENT_TEST", b"PYTEST_CURRENT_TEST"})
@@ -50,7 +50,7 @@ def _environ() -> dict[Any, Any]:
 
 def _cwd() -> str:
     try:
-        return os.getcwd()
+        return real.getcwd()
     except OSError:  # the directory was removed under the test
         return ""
 
@@ -119,7 +119,7 @@ class HazardWatch:
             self.sink, self.worker = emitter.sink, emitter.worker
         from hotlap.protocol import Hazard
 
-        pid, t = os.getpid(), time.monotonic()
+        pid, t = os.getpid(), real.monotonic()
         for hazard, name, before, after in found:
             self.sink.send(
                 Hazard(

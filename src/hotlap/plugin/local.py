@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from hotlap.plugin.gate import ENV_PARENT_PID
 from hotlap.plugin.role import Role
 from hotlap.plugin.sink import CallbackSink, Sink
 from hotlap.protocol import Event
+from hotlap.real import real
 from hotlap.runner.server import EventServer
 
 
@@ -35,7 +35,7 @@ class LocalExports:
         self.server: EventServer | None = None
         self._pending: list[Event] = []
         self.sink: Sink = CallbackSink(self._apply)
-        self._started = time.time()
+        self._started = real.wall()
         self._pid = os.getpid()
         if role is Role.CONTROLLER:
             offline.leave_out_for_workers(config)

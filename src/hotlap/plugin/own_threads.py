@@ -27,6 +27,8 @@ import time
 import weakref
 from collections.abc import Callable
 
+from hotlap.real import real
+
 #: ``threading.get_ident()`` of each of hotlap's threads while it runs.
 IDS: set[int] = set()
 
@@ -136,8 +138,8 @@ def _before_fork() -> None:
     PAUSED.extend(paused)
     if paused and before:
         # A joined thread may still be leaving the kernel for a moment.
-        deadline = time.monotonic() + GONE_WAIT
-        while _os_threads() > before - len(paused) and time.monotonic() < deadline:
+        deadline = real.monotonic() + GONE_WAIT
+        while _os_threads() > before - len(paused) and real.monotonic() < deadline:
             time.sleep(0.0002)
 
 

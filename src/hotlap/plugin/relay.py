@@ -7,7 +7,7 @@ of event lines. The relay opens one connection to the app's socket per such work
 hello with the run's token as the worker would have, and writes each batch as it comes, in
 execnet's receiver thread for that worker: the lines are not decoded.
 
-Except on another machine: ``time.monotonic()`` there counts from another boot, so the relay
+Except on another machine: ``real.monotonic()`` there counts from another boot, so the relay
 measures the offset between the two clocks from the hello and moves each event's ``t`` onto
 this machine's clock (decoding and encoding the lines of that worker only). A worker that kills
 itself at the hang limit leaves its reason in a fault directory the controller cannot read
@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import time
 from typing import Any
 
 import msgspec
@@ -27,6 +26,7 @@ import msgspec
 from hotlap.channel import ENV_SOCKET, ENV_TOKEN
 from hotlap.plugin.remote import FORWARDED_ENV, WORKERINPUT_KEY, boot_id
 from hotlap.plugin.role import origin
+from hotlap.real import real
 
 #: What execnet hands the callback when the channel closes.
 _END = object()
@@ -68,7 +68,7 @@ class Relay:
         now = hello.get("now")
         if not same_clock and isinstance(now, (int, float)):
             # The hello left the worker a moment ago: the offset errs by that transit time.
-            self.offset = time.monotonic() - float(now)
+            self.offset = real.monotonic() - float(now)
         pid = hello.get("pid")
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -20,7 +20,6 @@ import contextlib
 import os
 import stat
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -29,6 +28,7 @@ from hotlap.channel import ENV_SOCKET, ENV_TOKEN
 from hotlap.plugin import sink as sink_module
 from hotlap.plugin.role import Role, origin
 from hotlap.plugin.sink import BatchingSink
+from hotlap.real import real
 
 if TYPE_CHECKING:
     pass
@@ -101,7 +101,7 @@ def adopt(channel: Any) -> None:
         "host": host,
         "python": python,
         "boot": boot_id(),
-        "now": time.monotonic(),
+        "now": real.monotonic(),
     }
     try:
         channel.send(hello)

@@ -54,7 +54,11 @@ def configure(config: pytest.Config, role: Role) -> None:
     if not (app_drives() or config.getoption("hotlap_serial_marker", None)):
         return  # inert: plain pytest with hotlap installed
     marker = marker_name(config)
-    config.addinivalue_line("markers", f"{marker}: never runs while another test runs (hotlap)")
+    declared = (
+        str(line).split(":", 1)[0].split("(", 1)[0].strip() for line in config.getini("markers")
+    )
+    if marker not in declared:  # the project's own line stays the only one a test sees
+        config.addinivalue_line("markers", f"{marker}: never runs while another test runs (hotlap)")
     if role is Role.WORKER:
         path = config.workerinput.get(_INPUT_KEY)  # type: ignore[attr-defined]
         if path:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import _socket
 import contextlib
 import os
-import socket
 import threading
 import weakref
 from collections.abc import Callable
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotlap.channel import ENV_SOCKET, ENV_TOKEN
 from hotlap.plugin.own_threads import PAUSED, OwnThread, resume
+from hotlap.real import real
 
 if TYPE_CHECKING:
     from hotlap.protocol import Event
@@ -151,7 +152,7 @@ class SocketSink(BatchingSink):
     def __init__(self, path: str, token: str, worker: str) -> None:
         super().__init__()
         self._path, self._token, self._worker = path, token, worker
-        self._sock: socket.socket | None = None
+        self._sock: _socket.socket | None = None
         self._pid = os.getpid()
 
     def _write(self, data: bytes) -> bool:
@@ -160,14 +161,16 @@ class SocketSink(BatchingSink):
             from hotlap.protocol.codec import encode_hello
 
             try:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                # The C socket type: a test (or pytest-socket) may have patched or replaced
+                # ``socket.socket`` and its methods, and must not see nor stop this traffic.
+                sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
                 sock.connect(self._path)
-                sock.sendall(encode_hello(self._token, self._worker, self._pid))
+                real.sendall(sock, encode_hello(self._token, self._worker, self._pid))
             except OSError:
                 return False
             self._sock = sock
         try:
-            sock.sendall(data)
+            real.sendall(sock, data)
         except OSError:
             self._release()
             return False

@@ -11,7 +11,6 @@ import os
 import resource
 import sys
 import threading
-import time
 from collections.abc import Generator, Mapping
 from functools import partial
 from typing import Any
@@ -35,6 +34,7 @@ from hotlap.protocol import (
     TestStart,
     WorkerStart,
 )
+from hotlap.real import real
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # ru_maxrss is in KiB on Linux, bytes on macOS.
@@ -154,8 +154,8 @@ def session_start(config: pytest.Config, worker: str, role: Role) -> SessionStar
     return SessionStart(
         worker,
         os.getpid(),
-        time.monotonic(),
-        wall=time.time(),
+        real.monotonic(),
+        wall=real.wall(),
         role=role.value,
         argv=[clean(a) for a in config.invocation_params.args],
         rootdir=str(config.rootpath),
@@ -177,7 +177,7 @@ def session_finish(session: pytest.Session, worker: str) -> SessionFinish:
     return SessionFinish(
         worker,
         os.getpid(),
-        time.monotonic(),
+        real.monotonic(),
         exitstatus=int(session.exitstatus),
         stats=pytest_stats(session.config),
     )
@@ -242,7 +242,7 @@ class TestEmitter:
         host, python = origin()
         self.sink.send(
             WorkerStart(
-                self.worker, self.pid, time.monotonic(), wall=time.time(), host=host, python=python
+                self.worker, self.pid, real.monotonic(), wall=real.wall(), host=host, python=python
             )
         )
 
@@ -255,7 +255,7 @@ class TestEmitter:
                 CollectError(
                     self.worker,
                     self.pid,
-                    time.monotonic(),
+                    real.monotonic(),
                     nodeid=clean(report.nodeid),
                     longrepr=bounded(str(report.longrepr)),
                 )
@@ -267,7 +267,7 @@ class TestEmitter:
                 CollectSkip(
                     self.worker,
                     self.pid,
-                    time.monotonic(),
+                    real.monotonic(),
                     nodeid=clean(report.nodeid),
                     reason=bounded(str(reason), 500),
                 )
@@ -280,7 +280,7 @@ class TestEmitter:
             CollectionFinish(
                 self.worker,
                 self.pid,
-                time.monotonic(),
+                real.monotonic(),
                 count=len(nodeids),
                 nodeids=nodeids,
                 deselected=self._deselected,
@@ -313,13 +313,13 @@ class TestEmitter:
         with self._held_lock:
             self._release_held()  # a test whose teardown was never reported
             self.current = nodeid
-            self._start = (nodeid, location, time.monotonic(), self._last_rss or self._rss())
+            self._start = (nodeid, location, real.monotonic(), self._last_rss or self._rss())
             self._announced = False
             if self.announce_each:
                 # No xdist controller will say which test this process died in, nor relay
                 # the tests it finished: announce each test (one send per test).
                 self._announce()
-        self._cpu_mark = time.process_time()
+        self._cpu_mark = real.process_time()
 
     def announced_current(self) -> str:
         """The running test's nodeid, its TestStart sent first (for events about it that
@@ -361,7 +361,7 @@ class TestEmitter:
             # default verbosity): nothing for the app, and not a phase of its test (its time
             # and CPU are in the test's own call). A unittest suite may run thousands.
             return
-        cpu = time.process_time()
+        cpu = real.process_time()
         phase_cpu, self._cpu_mark = max(0.0, cpu - self._cpu_mark), cpu
         maxrss = 0
         if report.when == "teardown":
@@ -386,7 +386,7 @@ class TestEmitter:
                         self._send_done(report, phase_cpu, maxrss)
                     else:
                         if not held:
-                            self._held_at = time.monotonic()
+                            self._held_at = real.monotonic()
                         held.append((report, phase_cpu, category or ""))
                     return
             self._release_held()
@@ -407,7 +407,7 @@ class TestEmitter:
             TestDone(
                 self.worker,
                 self.pid,
-                time.monotonic(),
+                real.monotonic(),
                 nodeid=clean(teardown.nodeid),
                 setup=setup.duration,
                 call=call.duration,
@@ -438,7 +438,7 @@ class TestEmitter:
         call (or teardown) instead of its setup. A quick test is still sent as one TestDone."""
         with self._held_lock:
             start = self._start
-            now = time.monotonic()
+            now = real.monotonic()
             if not self._announced and start is not None and now - start[2] >= ANNOUNCE_AFTER:
                 self._announce()
             if self._held and now - self._held_at >= ANNOUNCE_AFTER:
@@ -517,7 +517,7 @@ class TestEmitter:
             TestReport(
                 self.worker,
                 self.pid,
-                time.monotonic(),
+                real.monotonic(),
                 nodeid=clean(report.nodeid),
                 when=report.when or "",
                 outcome=report.outcome,
@@ -564,7 +564,7 @@ class TestEmitter:
     def pytest_fixture_setup(self, fixturedef: Any, request: Any) -> Generator[None, Any, Any]:
         if getattr(fixturedef.func, "__name__", "") == "get_direct_param_fixture_func":
             return (yield)  # a parametrize argument, not a fixture anyone wrote
-        start = time.perf_counter()
+        start = real.perf_counter()
         self._fixture_stack.append(0.0)
         failed = True
         try:
@@ -572,7 +572,7 @@ class TestEmitter:
             failed = False
             return result
         finally:
-            duration = time.perf_counter() - start
+            duration = real.perf_counter() - start
             nested = self._fixture_stack.pop()
             if self._fixture_stack:
                 self._fixture_stack[-1] += duration
@@ -580,7 +580,7 @@ class TestEmitter:
                 FixtureSetup(
                     self.worker,
                     self.pid,
-                    time.monotonic(),
+                    real.monotonic(),
                     name=fixturedef.argname,
                     scope=str(fixturedef.scope),
                     location=self._location(fixturedef),
@@ -596,7 +596,7 @@ class TestEmitter:
                 fixturedef.addfinalizer(partial(self._teardown_starts, fixturedef))
 
     def _teardown_starts(self, fixturedef: Any) -> None:
-        self._teardown_started[id(fixturedef)] = time.perf_counter()
+        self._teardown_started[id(fixturedef)] = real.perf_counter()
 
     def pytest_fixture_post_finalizer(self, fixturedef: Any, request: Any) -> None:
         # Before pytest 9.1 this hook can fire more than once per teardown: only the first
@@ -608,12 +608,12 @@ class TestEmitter:
             FixtureTeardown(
                 self.worker,
                 self.pid,
-                time.monotonic(),
+                real.monotonic(),
                 name=fixturedef.argname,
                 scope=str(fixturedef.scope),
                 location=self._location(fixturedef),
                 nodeid=clean(self.current),
-                duration=time.perf_counter() - start,
+                duration=real.perf_counter() - start,
             )
         )
 

@@ -84,6 +84,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def unbuffered(command: list[str]) -> list[str]:
+    """``python -m pytest …`` as ``python -u -m pytest …``: its output reaches the app as
+    pytest writes it. The flag, unlike ``PYTHONUNBUFFERED``, is not inherited: a process a
+    test starts buffers its output as under plain pytest (a child's stdout and stderr
+    interleave in the same order)."""
+    if command[1:3] == ["-m", "pytest"]:
+        return [command[0], "-u", *command[1:]]
+    return command
+
+
 class RunSession:
     """Starts pytest, streams its events, cancels it cleanly."""
 
@@ -141,7 +151,6 @@ class RunSession:
         self.fault_dir = os.path.join(self.server.directory, "faults")
         os.mkdir(self.fault_dir, 0o700)
         env.setdefault("HOTLAP_FAULT_DIR", self.fault_dir)
-        env.setdefault("PYTHONUNBUFFERED", "1")
         # The subclasses' _spawn read self.command: the long form is swapped in meanwhile,
         # and the command as given stays what the run reports.
         command, self.command = self.command, self._argfile_command(self.command)
@@ -186,7 +195,7 @@ class RunSession:
         """Start ``self.command`` in its own session, output piped, stdin closed (a
         subclass may hand it to a process started beforehand: hotlap.watch.spare)."""
         return subprocess.Popen(
-            self.command,
+            unbuffered(self.command),
             cwd=self.cwd,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -65,10 +65,7 @@ class SparePytest:
         preload: Sequence[str] = (),
     ) -> None:
         self.cwd = Path(cwd)
-        base = dict(os.environ if env is None else env)
-        # What RunSession adds to every run's environment.
-        base.setdefault("PYTHONUNBUFFERED", "1")
-        self.env = base
+        self.env = dict(os.environ if env is None else env)
         #: For the child: pytest's builtin plugins blocked in the runs' command line (they
         #: stay unimported), and extra modules to import (tests use it).
         self.options = {"blocked": blocked_plugins(pytest_args), "modules": list(preload)}
@@ -84,7 +81,8 @@ class SparePytest:
         self._discard()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, CHILD, str(time.time_ns()), json.dumps(self.options)],
+                # -u: as a run's pytest is started (runner.session.unbuffered).
+                [sys.executable, "-u", CHILD, str(time.time_ns()), json.dumps(self.options)],
                 cwd=self.cwd,
                 env=self.env,
                 stdin=subprocess.PIPE,
