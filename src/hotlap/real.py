@@ -28,6 +28,7 @@ class real:  # read as ``real.monotonic()``
     perf_counter = time.perf_counter
     process_time = time.process_time
     wall = time.time
+    sleep = time.sleep
     getcwd = os.getcwd
     stat = os.stat
     open = os.open

@@ -25,7 +25,6 @@ import os
 import signal
 import sys
 import threading
-import time
 import traceback
 import warnings
 from typing import Any
@@ -372,7 +371,7 @@ def _exit_then_kill(pids: list[int]) -> None:
         try:
             deadline = real.monotonic() + 5.0
             while os.getppid() == parent and real.monotonic() < deadline:
-                time.sleep(0.005)
+                real.sleep(0.005)
             for pid in pids:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)

@@ -23,7 +23,6 @@ import _thread
 import os
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Callable
 
@@ -140,7 +139,7 @@ def _before_fork() -> None:
         # A joined thread may still be leaving the kernel for a moment.
         deadline = real.monotonic() + GONE_WAIT
         while _os_threads() > before - len(paused) and real.monotonic() < deadline:
-            time.sleep(0.0002)
+            real.sleep(0.0002)
 
 
 def _after_in_child() -> None:
