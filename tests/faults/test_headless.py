@@ -157,3 +157,29 @@ def test_single_process_exit_names_the_test(hx: Any) -> None:
     entry = hot.test("test_e.py::test_exit")
     assert entry["outcome"] == "failed" and entry["crashed"], entry
     assert "3" in hot.report["crashes"][0]["reason"], hot.report["crashes"]
+
+
+def test_single_process_death_shows_pytests_last_words(hx: Any) -> None:
+    """A pytest that dies before its report (pytest-timeout's thread method prints the stacks,
+    then ends the process) printed why: the headless log shows it, as plain pytest's does."""
+    project = hx.project(
+        {
+            "test_d.py": """
+                import os
+
+                def test_ok():
+                    pass
+
+                def test_dies(capsys):
+                    with capsys.disabled():
+                        print("++++ dying words: the stacks ++++", flush=True)
+                        os._exit(1)  # as pytest-timeout's thread method does
+            """
+        }
+    )
+    plain = hx.pytest(project, "-n", "0")
+    assert "dying words" in plain.stdout, plain.describe()
+    hot = hx.hotlap(project, "-n", "0", options=("--no-history",))
+    assert plain.code == hot.code == 1, hot.describe()
+    assert "++++ dying words: the stacks ++++" in hot.stdout, hot.describe()
+    assert "test session starts" not in hot.stdout, hot.describe()  # not the header again

@@ -377,6 +377,11 @@ def finish_report(
         return shown
     if relayed is None:
         closing = pytest_sections(source.output, cut=source.output_cut)
+        died = state.session.finished is None or any(c.worker == "app" for c in state.crashes)
+        if not closing and not source.summary_line and died:
+            # pytest died before its report (a plugin's os._exit, a signal): what it printed
+            # last says why (pytest-timeout's thread method prints the stacks, then exits).
+            closing = after_header(source.output)
     else:
         cut = source.output_cut
         closing = source.output.splitlines()[
@@ -417,6 +422,36 @@ def summary_text(source: EventSource) -> str:
 #: A rule that opens a section of pytest's terminal output: ``==== FAILURES ====``,
 #: ``____ test_x ____``, ``---- coverage: platform linux … ----``.
 _RULE = re.compile(r"^([=_-])\1{2,} (.+?) \1{2,}$")
+
+
+_WORKERS_LINE = re.compile(r"^\d+ workers? \[\d+ items?\]")
+#: Lines of a dead pytest's last output shown at most (what came after its header).
+DEAD_TAIL = 200
+
+
+def after_header(output: str) -> list[str]:
+    """What pytest printed after its session header (up to :data:`DEAD_TAIL` lines, the
+    last ones): the output of a pytest that died before its report."""
+    lines = output.splitlines()
+    start = 0
+    for i, line in enumerate(lines):
+        match = _RULE.match(plain_text(line))
+        if match is not None and match.group(2).strip() == "test session starts":
+            start = i + 1
+            # The header ends with the count of what was collected ("collected 3 items",
+            # xdist's "2 workers [3 items]"), or at its first empty line.
+            for j in range(i + 1, len(lines)):
+                text = plain_text(lines[j]).strip()
+                if not text or text.startswith("collected ") or _WORKERS_LINE.match(text):
+                    start = j + 1
+                    if not text or not _WORKERS_LINE.match(text):
+                        break
+            break
+    tail = [line for line in lines[start:] if line.strip()]
+    if len(tail) > DEAD_TAIL:
+        cut = len(tail) - DEAD_TAIL
+        return [f"hotlap: pytest's last {DEAD_TAIL} lines ({cut} earlier ones cut):", *tail[cut:]]
+    return tail
 
 
 def pytest_sections(output: str, cut: int = 0) -> list[str]:
