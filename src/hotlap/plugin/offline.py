@@ -27,8 +27,9 @@ WORKERINPUT_KEY = "hotlap_offline"
 #: What ``PYTEST_ADDOPTS`` was before :func:`leave_out_for_workers` (``_UNSET``: not set).
 ENV_ADDOPTS_WAS = "HOTLAP_ADDOPTS_WAS"
 _UNSET = "-"
-#: The options that activate the plugin without the app (its exports).
-_EXPORT_OPTIONS = ("--hotlap-json", "--hotlap-durations", "--hotlap-record")
+#: The options (their ``dest``) that activate the plugin without the app: its exports.
+EXPORT_DESTS = ("hotlap_json", "hotlap_durations", "hotlap_record")
+_EXPORT_OPTIONS = tuple("--" + dest.replace("_", "-") for dest in EXPORT_DESTS)
 #: The ``-p no:NAME`` arguments :func:`leave_out_here` chose (so the workers' are not sought
 #: twice).
 _LEFT_OUT = pytest.StashKey[list[str]]()

@@ -121,9 +121,13 @@ def resume() -> None:
 
 def _os_threads() -> int:
     """Threads of this process as the system counts them (Python's check on Linux), or 0."""
-    try:
-        with open("/proc/self/stat", "rb") as f:
-            return int(f.read().rsplit(b")", 1)[1].split()[17])
+    try:  # in the forking test's thread: by functions it cannot have patched (a mocked open)
+        fd = real.open("/proc/self/stat", os.O_RDONLY)
+        try:
+            data = real.read(fd, 4096)
+        finally:
+            real.close(fd)
+        return int(data.rsplit(b")", 1)[1].split()[17])
     except (OSError, ValueError, IndexError):
         return 0
 

@@ -72,10 +72,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
 
 def _exports_requested(config: pytest.Config) -> bool:
-    return any(
-        config.getoption(name, None)
-        for name in ("hotlap_json", "hotlap_durations", "hotlap_record")
-    )
+    return any(config.getoption(name, None) for name in offline.EXPORT_DESTS)
 
 
 @pytest.hookimpl(trylast=True)

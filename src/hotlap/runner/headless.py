@@ -424,7 +424,7 @@ def summary_text(source: EventSource) -> str:
 _RULE = re.compile(r"^([=_-])\1{2,} (.+?) \1{2,}$")
 
 
-_WORKERS_LINE = re.compile(r"^\d+ workers? \[\d+ items?\]")
+_HEADER_END = re.compile(r"$|collected |\d+ workers? \[\d+ items?\]")
 #: Lines of a dead pytest's last output shown at most (what came after its header).
 DEAD_TAIL = 200
 
@@ -437,15 +437,16 @@ def after_header(output: str) -> list[str]:
     for i, line in enumerate(lines):
         match = _RULE.match(plain_text(line))
         if match is not None and match.group(2).strip() == "test session starts":
-            start = i + 1
             # The header ends with the count of what was collected ("collected 3 items",
             # xdist's "2 workers [3 items]"), or at its first empty line.
-            for j in range(i + 1, len(lines)):
-                text = plain_text(lines[j]).strip()
-                if not text or text.startswith("collected ") or _WORKERS_LINE.match(text):
-                    start = j + 1
-                    if not text or not _WORKERS_LINE.match(text):
-                        break
+            start = next(
+                (
+                    j + 1
+                    for j in range(i + 1, len(lines))
+                    if _HEADER_END.match(plain_text(lines[j]).strip())
+                ),
+                i + 1,
+            )
             break
     tail = [line for line in lines[start:] if line.strip()]
     if len(tail) > DEAD_TAIL:
