@@ -175,7 +175,7 @@ def main(argv: list[str]) -> int:
     behind: list[float] = []
     cpu0 = time.process_time()
     flusher = sink._flusher  # started by the first event (WorkerStart)
-    flusher_cpu0 = thread_cpu(flusher.ident if flusher else None)
+    flusher_cpu0 = thread_cpu(flusher._ident or None if flusher else None)
     monotonic, sleep, send = time.monotonic, time.sleep, sink.send
     for seq, build in own:
         due = start + seq / rate
@@ -188,7 +188,7 @@ def main(argv: list[str]) -> int:
         behind.append(now - due)
         send(build(due))
     ended = monotonic()
-    flusher_cpu = thread_cpu(flusher.ident if flusher else None) - flusher_cpu0
+    flusher_cpu = thread_cpu(flusher._ident or None if flusher else None) - flusher_cpu0
     sink.close()
     figures = {
         "worker": lane,

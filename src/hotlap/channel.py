@@ -11,6 +11,10 @@ ENV_SOCKET = "HOTLAP_SOCKET"
 ENV_TOKEN = "HOTLAP_TOKEN"
 #: Directory (made by the controller) where a worker leaves its last words before a kill.
 ENV_FAULT_DIR = "HOTLAP_FAULT_DIR"
+#: How long (seconds) a lazy event may wait in a test process before it is sent: the
+#: dashboard wants them within :data:`hotlap.plugin.sink.LINGER`; the headless log, which
+#: prints progress every few seconds, lets them wait longer (fewer writes, fewer wake-ups).
+ENV_LINGER = "HOTLAP_LINGER"
 #: Where the plugin writes per-process dependency files (impact recording is on).
 ENV_IMPACT_DIR = "HOTLAP_IMPACT_DIR"
 #: hotlap's own cache of compiled code with markers (``.hotlap/pycache``).

@@ -64,12 +64,12 @@ SUITE = {
 }
 
 
-def _plain_and_recorded(h, project: Path, workers: str, record: Path):  # type: ignore[no-untyped-def]
+def _plain_and_recorded(h, project: Path, workers: str, record: Path, *hotlap_args: str):  # type: ignore[no-untyped-def]
     """Plain pytest's result, and hotlap's with its event stream recorded to ``record``."""
     plain = h.run_pytest(project, "-n", workers, "-p", "no:cacheprovider")
     result = h.run_hotlap(
         project, "run", "--headless", "--record", str(record), "--no-history", "--no-impact",
-        "--", "-n", workers, "-p", "no:cacheprovider",
+        *hotlap_args, "--", "-n", workers, "-p", "no:cacheprovider",
     )  # fmt: skip
     return plain, result
 
@@ -168,10 +168,12 @@ LONG_CALL = {
 def test_a_long_call_shows_its_phase_while_it_runs(tmp_path: Path, h, workers: str) -> None:
     """A quiet test whose call runs on is not held as one TestDone to its end: its setup
     report leaves while the call runs (the dashboard's lane said "setup" for the whole of a
-    3 s call), so the app sees it in its call. A quick test still arrives as one TestDone."""
+    3 s call), so the app sees it in its call. A quick test still arrives as one TestDone.
+    (A progress line every 0.4 s: the sink's flusher looks every 0.1 s, as the dashboard's
+    does; the default headless log lets it look every 0.5 s.)"""
     project = h.write_project(tmp_path / "p", LONG_CALL)
     record = tmp_path / "events.jsonl"
-    plain, result = _plain_and_recorded(h, project, workers, record)
+    plain, result = _plain_and_recorded(h, project, workers, record, "--progress-interval", "0.4")
     assert result.code == plain.code == 0, result.describe()
     events = list(read_record(record))
     kinds = defaultdict(list)
@@ -201,8 +203,8 @@ PAST_THE_BATCH = """
 def test_a_quiet_test_longer_than_the_batch_wait_is_still_one_event(tmp_path: Path, h) -> None:
     """The sink's batch wait (LINGER: how late the dashboard sees an event) is not the time
     after which a running test is announced (ANNOUNCE_AFTER: how many events a test costs).
-    A quiet test that runs through two batch waits (the flusher thread wakes at least once
-    after the first) still arrives as one TestDone, without a TestStart (under xdist)."""
+    A quiet test that runs through two batch waits still arrives as one TestDone, without a
+    TestStart (under xdist)."""
     from hotlap.plugin.sink import LINGER
     from hotlap.plugin.worker import ANNOUNCE_AFTER
 
@@ -212,7 +214,8 @@ def test_a_quiet_test_longer_than_the_batch_wait_is_still_one_event(tmp_path: Pa
         tmp_path / "p", {"test_batch.py": PAST_THE_BATCH.format(seconds=seconds)}
     )
     record = tmp_path / "events.jsonl"
-    plain, result = _plain_and_recorded(h, project, "2", record)
+    # The dashboard's batch wait (a headless log's is a quarter of its progress interval).
+    plain, result = _plain_and_recorded(h, project, "2", record, "--progress-interval", "0.08")
     assert result.code == plain.code == 0, result.describe()
     kinds = [
         e.kind

@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hotlap.channel import ENV_SOCKET, ENV_TOKEN
+from hotlap.channel import ENV_LINGER, ENV_SOCKET, ENV_TOKEN
 from hotlap.plugin.own_threads import PAUSED, OwnThread, resume
 from hotlap.real import real
 
@@ -53,8 +53,16 @@ class Sink:
 #: fixture costs, hazards (read after the run).
 _LAZY_KINDS = frozenset(("test_report", "test_done", "fixture_setup", "fixture_teardown", "hazard"))
 
-#: Seconds a lazy event may wait for company before a background flush sends it.
+#: Seconds a lazy event may wait for company before it is sent (the app may ask for longer
+#: through :data:`~hotlap.channel.ENV_LINGER`; at most :data:`MAX_LINGER`).
 LINGER = 0.02
+MAX_LINGER = 5.0
+#: The flusher thread's period at the shortest. Each of its wakes takes the GIL from the
+#: thread that runs the tests (a forced switch, and on this kind of machine a wake-up of the
+#: other CPU): at 50 a second they cost a lone pytest of 2,000 quick tests ~6 % of its wall
+#: time. Events of a busy process go out from the sending thread once the oldest waited
+#: :data:`LINGER`; the thread only sends what an idle one left, and announces long tests.
+TICK = 0.1
 
 #: Whether anything shows this run while it runs (the app does; plain-pytest exports, written
 #: at the end, do not: see :mod:`hotlap.plugin.offline`). Without a live view a batching sink
@@ -68,14 +76,15 @@ class BatchingSink(Sink):
     """Encodes events as JSON lines and writes them in batches (see :meth:`_write`).
 
     Lazy events (a quick test's one TestDone, passing phase reports, fixture costs) are
-    buffered and go out with the next urgent event (a failure, a long test's start, …) or
-    within :data:`LINGER` seconds, from the flusher thread: a suite of quick tests costs one
-    write per worker every 20 ms at most, not one per test. A worker that dies takes at most that
-    much with it, and the xdist controller sends what it knows of those tests (see
-    :mod:`hotlap.plugin.controller`). Without a live view (:data:`live_view`) there is no
-    flusher thread and lazy events wait for :data:`OFFLINE_BATCH` of them. The first failed
-    write ends the sending for good: if the app went away, pytest must finish anyway, only
-    without us.
+    buffered and go out with the next urgent event (a failure, a long test's start, …), or
+    with the first event sent :attr:`linger` seconds after the oldest (:data:`LINGER`, unless
+    the app asked for longer), or from the flusher thread when the process went quiet: a
+    suite of quick tests costs one write per worker every 20 ms at most, not one per test. A
+    worker that dies takes at most that much with it, and the xdist controller sends what it
+    knows of those tests (see :mod:`hotlap.plugin.controller`). Without a live view
+    (:data:`live_view`) there is no flusher thread and lazy events wait for
+    :data:`OFFLINE_BATCH` of them. The first failed write ends the sending for good: if the
+    app went away, pytest must finish anyway, only without us.
     """
 
     def __init__(self) -> None:
@@ -86,6 +95,8 @@ class BatchingSink(Sink):
         super().__init__()
         self._lock = threading.Lock()
         self._pending: list[bytes] = []
+        self._oldest = 0.0  # when the oldest pending event was added
+        self.linger = linger_from_env()
         self._flusher: OwnThread | None = None
         self._linger: Callable[[], None] | None = None
         self._live = live_view
@@ -101,8 +112,15 @@ class BatchingSink(Sink):
         data = self._encode(event)
         lazy = event.kind in _LAZY_KINDS and getattr(event, "outcome", "passed") == "passed"
         with self._lock:
-            self._pending.append(data)
-            if not lazy or (not self._live and len(self._pending) >= OFFLINE_BATCH):
+            pending = self._pending
+            if not pending:
+                self._oldest = real.monotonic()
+            pending.append(data)
+            if (
+                not lazy
+                or (self._live and real.monotonic() - self._oldest >= self.linger)
+                or (not self._live and len(pending) >= OFFLINE_BATCH)
+            ):
                 self._flush_locked()
             # From the first event (a first test may be long), if a view shows the run live.
             if self._flusher is None and self._live:
@@ -110,7 +128,7 @@ class BatchingSink(Sink):
                 self._flusher.start()
 
     def _flush_soon(self, halt: threading.Event) -> None:
-        while not halt.wait(LINGER):
+        while not halt.wait(max(self.linger, TICK)):
             if self._linger is not None:
                 # Outside the lock: the callback sends through this sink. A view's detail is
                 # never worth stopping the flushes for.
@@ -143,6 +161,15 @@ class BatchingSink(Sink):
             self._flush_locked()
             self._dead = True
             self._release()
+
+
+def linger_from_env() -> float:
+    """:data:`LINGER`, or the longer wait the app asked for."""
+    try:
+        asked = float(os.environ.get(ENV_LINGER, ""))
+    except ValueError:
+        return LINGER
+    return asked if LINGER <= asked <= MAX_LINGER else LINGER
 
 
 class SocketSink(BatchingSink):
