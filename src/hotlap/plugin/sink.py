@@ -77,7 +77,7 @@ class BatchingSink(Sink):
 
     Lazy events (a quick test's one TestDone, passing phase reports, fixture costs) are
     buffered and go out with the next urgent event (a failure, a long test's start, …), or
-    with the first event sent :attr:`linger` seconds after the oldest (:data:`LINGER`, unless
+    with the first event sent :attr:`batch_wait` seconds after the oldest (:data:`LINGER`, unless
     the app asked for longer), or from the flusher thread when the process went quiet: a
     suite of quick tests costs one write per worker every 20 ms at most, not one per test. A
     worker that dies takes at most that much with it, and the xdist controller sends what it
@@ -96,7 +96,8 @@ class BatchingSink(Sink):
         self._lock = threading.Lock()
         self._pending: list[bytes] = []
         self._oldest = 0.0  # when the oldest pending event was added
-        self.linger = linger_from_env()
+        #: Seconds a lazy event may wait for company (see :func:`linger_from_env`).
+        self.batch_wait = linger_from_env()
         self._flusher: OwnThread | None = None
         self._linger: Callable[[], None] | None = None
         self._live = live_view
@@ -113,12 +114,13 @@ class BatchingSink(Sink):
         lazy = event.kind in _LAZY_KINDS and getattr(event, "outcome", "passed") == "passed"
         with self._lock:
             pending = self._pending
+            now = real.monotonic() if self._live else 0.0
             if not pending:
-                self._oldest = real.monotonic()
+                self._oldest = now
             pending.append(data)
             if (
                 not lazy
-                or (self._live and real.monotonic() - self._oldest >= self.linger)
+                or (self._live and now - self._oldest >= self.batch_wait)
                 or (not self._live and len(pending) >= OFFLINE_BATCH)
             ):
                 self._flush_locked()
@@ -128,7 +130,7 @@ class BatchingSink(Sink):
                 self._flusher.start()
 
     def _flush_soon(self, halt: threading.Event) -> None:
-        while not halt.wait(max(self.linger, TICK)):
+        while not halt.wait(max(self.batch_wait, TICK)):
             if self._linger is not None:
                 # Outside the lock: the callback sends through this sink. A view's detail is
                 # never worth stopping the flushes for.
