@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import marshal
 import os
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable
@@ -20,26 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from hotlap.channel import ENV_EXPECTED, ENV_WORKERS_SEEN
 from hotlap.export.files import atomic_write_bytes
-from hotlap.history.fingerprint import impact_deps, source_fingerprint
 from hotlap.history.plan import fixture_groups, schedule_payload, write_schedule
-from hotlap.history.store import (
-    DB_NAME,
-    DEFAULT_KEEP,
-    FixtureRow,
-    HistoryError,
-    HistoryStore,
-    RunRows,
-    TestRow,
-    duration_samples,
-    expected_seconds,
-    run_rows,
-)
+from hotlap.history.rows import DB_NAME, DEFAULT_KEEP, FixtureRow, HistoryError, TestRow
 from hotlap.history.workers import record as record_workers
 from hotlap.history.workers import seen_for, selection_key
 from hotlap.model.run_context import RunContext
 
 if TYPE_CHECKING:
     from hotlap.export.report import RunMeta
+    from hotlap.history.store import HistoryStore, RunRows
     from hotlap.model.run_state import RunState
 
 #: Environment variables the plugin modules read on the controller and the workers.
@@ -105,6 +93,11 @@ class HistoryHooks:
         wait_written()  # watch: the last cycle's run may still be writing
         known = load_prepared(directory)
         if known is None:
+            # Only now the store (and sqlite3, ~9 ms to import): a warm run reads its cache.
+            import sqlite3
+
+            from hotlap.history.store import HistoryStore
+
             try:
                 store = HistoryStore.open(directory)
             except (OSError, HistoryError, sqlite3.Error) as exc:
@@ -124,7 +117,6 @@ class HistoryHooks:
             ctx.baseline = known.baseline
             ctx.peak_rss = known.peak_rss
             ctx.notes.append(f"history: {runs} run{'s' * (runs != 1)}")
-        self.fingerprint = source_fingerprint(ctx.project)
         # An --affected run's tests are chosen after this (impact hooks replace the
         # arguments): the same command line selects other tests each time.
         affected = getattr(ctx.options, "affected", False)
@@ -142,6 +134,17 @@ class HistoryHooks:
             if getattr(ctx.options, "schedule", True):
                 ctx.env[ENV_SCHEDULE] = str(path)
 
+    def started(self, ctx: RunContext) -> None:
+        """pytest has been started: fingerprint the project's sources now, not on the way to
+        pytest's start (a walk of the tree and hashlib's import, ~10 ms of the ~90 ms from
+        ``hotlap`` to pytest on click). pytest spends its first ~100 ms importing, and reads
+        no project file meanwhile: the walk still sees the sources it will run."""
+        if not self.enabled or getattr(ctx.options, "no_history", False):
+            return
+        from hotlap.history.fingerprint import source_fingerprint
+
+        self.fingerprint = source_fingerprint(ctx.project)
+
     # -- after the run ----------------------------------------------------------------------
     def finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
         try:
@@ -155,6 +158,8 @@ class HistoryHooks:
 
     def _finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
         from hotlap.history.analysis import find_flaky, regressions
+        from hotlap.history.fingerprint import impact_deps
+        from hotlap.history.store import run_rows
 
         if not self.enabled or getattr(ctx.options, "no_history", False):
             return []
@@ -232,7 +237,10 @@ class HistoryHooks:
         Read from what preparation read (:class:`Prepared` keeps the candidates of the runs
         before) while the store is as it was then; the store is opened only for a test that
         fails now and did not before, or when another process recorded a run meanwhile."""
+        import sqlite3
+
         from hotlap.history.analysis import VERDICTS
+        from hotlap.history.store import HistoryStore
 
         before = min(FLAKY_RUNS, max(1, keep)) - 1
         this = {row.nodeid: row for row in rows.test_rows(_THIS_RUN)}
@@ -274,6 +282,10 @@ class HistoryHooks:
     def amend(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
         """pytest exited with another code than its session ended with: correct the record
         and the saved report (the run's tests and findings stay as they were)."""
+        import sqlite3
+
+        from hotlap.history.store import HistoryStore
+
         wait_written()
         if self._recorded is None:
             return []
@@ -311,6 +323,7 @@ class Prepared:
     @classmethod
     def read(cls, store: HistoryStore) -> Prepared:
         from hotlap.history.analysis import VERDICTS
+        from hotlap.history.store import duration_samples, expected_seconds
 
         runs = store.run_count()
         if not runs:
@@ -415,6 +428,10 @@ def record(
 
     Returns the open store (the caller closes it), or None, and warnings for the user.
     """
+    import sqlite3
+
+    from hotlap.history.store import HistoryStore
+
     warnings: list[str] = []
     for attempt in range(2):
         try:
@@ -465,8 +482,10 @@ def _last_report(state: RunState, meta: RunMeta, summary: dict[str, Any]) -> dic
 
 def _after_run(directory: Path, report: dict[str, Any] | None, recorded: bool, say: bool) -> None:
     """The run's report, and what the next run's preparation reads (:class:`Prepared`)."""
+    import sqlite3
+
     from hotlap.export.report import write_report
-    from hotlap.history.store import LAST_REPORT
+    from hotlap.history.store import LAST_REPORT, HistoryStore
 
     problems = []
     if report is not None:

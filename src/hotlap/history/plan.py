@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hotlap.history.store import FixtureRow
+from hotlap.history.rows import FixtureRow
 
 SCHEDULE_VERSION = 1
 #: A shared fixture cheaper than this per setup is not worth keeping tests together.

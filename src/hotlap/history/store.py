@@ -18,6 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hotlap.history.rows import DB_NAME as DB_NAME
+from hotlap.history.rows import DEFAULT_KEEP as DEFAULT_KEEP
+from hotlap.history.rows import LAST_REPORT as LAST_REPORT
+from hotlap.history.rows import SCHEMA_VERSION as SCHEMA_VERSION
+from hotlap.history.rows import FixtureRow as FixtureRow
+from hotlap.history.rows import HistoryError as HistoryError
+from hotlap.history.rows import RunRow as RunRow
+from hotlap.history.rows import TestRow as TestRow
 from hotlap.paths import make_dirs
 from hotlap.sqlite import connect_wal, is_busy, retry
 
@@ -25,12 +33,6 @@ if TYPE_CHECKING:
     from hotlap.export.report import RunMeta
     from hotlap.model.run_state import RunState
 
-DB_NAME = "history.sqlite3"
-#: The last run's compact JSON report in ``.hotlap/`` (``hotlap export`` reads it).
-LAST_REPORT = "last-report.json"
-SCHEMA_VERSION = 1
-#: Runs kept by default (``--history-keep``).
-DEFAULT_KEEP = 50
 #: How long a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT = 10.0
 
@@ -76,62 +78,6 @@ CREATE TABLE fixtures (
 
 #: Migrations: ``_MIGRATIONS[n]`` takes a store from ``user_version`` n to n + 1.
 _MIGRATIONS = {0: _SCHEMA_V1}
-
-
-class HistoryError(Exception):
-    """The store cannot be used (e.g. it was written by a newer hotlap)."""
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """One recorded run."""
-
-    id: int
-    started: float
-    wall_time: float
-    exit_code: int | None
-    workers: int
-    cancelled: bool
-    fingerprint: str
-    run: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class TestRow:
-    """One test in one recorded run."""
-
-    __test__ = False
-
-    run_id: int
-    nodeid: str
-    outcome: str
-    setup: float
-    call: float
-    teardown: float
-    cpu: float
-    rss_peak: int
-    rss_delta: int
-    worker: str
-    reruns: int
-    deps: str
-
-    @property
-    def duration(self) -> float:
-        return self.setup + self.call + self.teardown
-
-
-@dataclass(frozen=True)
-class FixtureRow:
-    """One fixture definition's cost in one recorded run."""
-
-    run_id: int
-    name: str
-    scope: str
-    location: str
-    count: int
-    setup: float
-    teardown: float
-    modules: list[str]
 
 
 class HistoryStore:

@@ -71,7 +71,8 @@ class ImpactHooks:
             return
         try:
             base = pending.base_dir(ctx.project)
-            pending.remove_stale(ctx.project)
+            if self.merge_now:
+                pending.remove_stale(ctx.project)  # else once pytest is started (started)
             make_dirs(base)
             self.tmp = base / os.urandom(6).hex()  # secrets would import hashlib, random
             self.tmp.mkdir()
@@ -130,6 +131,7 @@ class ImpactHooks:
         """
         project, self._project = self._project, None
         if project is not None:
+            pending.remove_stale(project)  # what a killed hotlap left a day ago or more
             pending.merge_in_background(project)
 
     def settle(self, timeout: float) -> None:

@@ -3,7 +3,6 @@ pick ``-n``."""
 
 from __future__ import annotations
 
-import configparser
 import importlib.util
 import os
 import shlex
@@ -74,13 +73,18 @@ def _ini_addopts(cwd: Path) -> list[str]:
                         continue
                     addopts = opts.get("addopts", "")
                     return shlex.split(addopts) if isinstance(addopts, str) else list(addopts)
+                import configparser  # here: a pyproject.toml project never needs it
+
                 parser = configparser.ConfigParser(interpolation=None)
-                parser.read(path, encoding="utf-8")
+                try:
+                    parser.read(path, encoding="utf-8")
+                except configparser.Error:
+                    return []
                 section = "tool:pytest" if name == "setup.cfg" else "pytest"
                 if not parser.has_section(section):
                     continue
                 return shlex.split(parser.get(section, "addopts", fallback=""))
-            except (OSError, ValueError, configparser.Error, ImportError):
+            except (OSError, ValueError, ImportError):
                 return []
     return []
 

@@ -130,6 +130,10 @@ def run_cycle(
             on_line(source.summary_line)
 
     source.start()
+    for hook in hooks:
+        started_hook = getattr(hook, "started", None)
+        if started_hook is not None:
+            started_hook(ctx)  # work deferred until pytest is on its way
     try:
         while True:
             for event in source.drain():
