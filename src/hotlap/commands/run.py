@@ -147,15 +147,6 @@ def run_main(
                 os.unlink(shard_file)
 
 
-def _started(hooks: list[object], ctx: RunContext) -> None:
-    """Tell the hooks that can use it that pytest is starting (work they deferred until
-    then overlaps pytest's start-up instead of delaying it)."""
-    for hook in hooks:
-        started = getattr(hook, "started", None)
-        if started is not None:
-            started(ctx)
-
-
 def headless_linger(interval: float) -> float:
     """How long a test process may hold quick tests' events in a headless run (seconds): a
     quarter of the log's progress interval, from the dashboard's 20 ms up to half a second.
@@ -177,6 +168,7 @@ def _run(
     after_run: Callable[[RunState], None],
 ) -> int:
     """The run itself, shown and exported (the rest of :func:`run_main`)."""
+    from hotlap.model.run_context import pytest_started
     from hotlap.runner.command import pytest_command, shell_command
     from hotlap.runner.hooks import Finisher
     from hotlap.runner.session import RunSession
@@ -191,7 +183,7 @@ def _run(
     try:
         if headless:
             source.start()  # now: what follows overlaps pytest's start-up
-            _started(hooks, ctx)
+            pytest_started(hooks, ctx)
         from hotlap.export.files import write_exports
         from hotlap.export.report import RunMeta
         from hotlap.model.run_state import RunState
@@ -302,7 +294,7 @@ def _run(
             if isinstance(last_source, RunSession):
                 source = last_source
 
-        _started(hooks, ctx)  # the dashboard starts pytest as it opens
+        pytest_started(hooks, ctx)  # the dashboard starts pytest as it opens
         try:
             code = run_dashboard(
                 source,

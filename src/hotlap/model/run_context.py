@@ -4,6 +4,7 @@ the CLI, the runner and the subsystems share (see :mod:`hotlap.runner.hooks`).""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -46,3 +47,12 @@ class RunHooks(Protocol):
     def finish(self, ctx: RunContext, state: RunState, meta: RunMeta) -> list[str]:
         """Called after the run; returns messages for the user (warnings, findings)."""
         ...
+
+
+def pytest_started(hooks: Iterable[object], ctx: RunContext) -> None:
+    """Tell the hooks that have a ``started(ctx)`` method that pytest has been started: work
+    they deferred until then overlaps pytest's start-up instead of delaying it."""
+    for hook in hooks:
+        started = getattr(hook, "started", None)
+        if started is not None:
+            started(ctx)

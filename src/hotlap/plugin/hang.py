@@ -36,7 +36,7 @@ from hotlap.plugin.own_threads import OwnThread, resume
 from hotlap.plugin.role import Role, worker_id
 from hotlap.plugin.sink import Sink, sink_from_env
 from hotlap.plugin.text import bounded, clean
-from hotlap.real import real
+from hotlap.real import read_head, real
 
 # hotlap.protocol is imported where a stack is sent: a plugin that never sends must not pay.
 
@@ -318,11 +318,7 @@ class HangWatch:
         # app has asked.
         try:
             real.stat(path)
-            fd = real.open(path, os.O_RDONLY)
-            try:
-                data = real.read(fd, 65536)
-            finally:
-                real.close(fd)
+            data = read_head(path, 65536)
             real.unlink(path)
         except OSError:
             return ""

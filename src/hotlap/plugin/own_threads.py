@@ -26,7 +26,7 @@ import threading
 import weakref
 from collections.abc import Callable
 
-from hotlap.real import real
+from hotlap.real import read_head, real
 
 #: ``threading.get_ident()`` of each of hotlap's threads while it runs.
 IDS: set[int] = set()
@@ -122,11 +122,7 @@ def resume() -> None:
 def _os_threads() -> int:
     """Threads of this process as the system counts them (Python's check on Linux), or 0."""
     try:  # in the forking test's thread: by functions it cannot have patched (a mocked open)
-        fd = real.open("/proc/self/stat", os.O_RDONLY)
-        try:
-            data = real.read(fd, 4096)
-        finally:
-            real.close(fd)
+        data = read_head("/proc/self/stat", 4096)
         return int(data.rsplit(b")", 1)[1].split()[17])
     except (OSError, ValueError, IndexError):
         return 0

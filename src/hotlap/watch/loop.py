@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 from hotlap.export.report import RunMeta
 from hotlap.impact.engine import apply_selection
 from hotlap.impact.selection import Selection
-from hotlap.model.run_context import RunContext, RunHooks
+from hotlap.model.run_context import RunContext, RunHooks, pytest_started
 from hotlap.model.run_state import RunState
 from hotlap.watch.watcher import ProjectWatchFeed
 
@@ -130,10 +130,7 @@ def run_cycle(
             on_line(source.summary_line)
 
     source.start()
-    for hook in hooks:
-        started_hook = getattr(hook, "started", None)
-        if started_hook is not None:
-            started_hook(ctx)  # work deferred until pytest is on its way
+    pytest_started(hooks, ctx)
     try:
         while True:
             for event in source.drain():
