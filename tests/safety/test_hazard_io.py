@@ -208,3 +208,25 @@ def test_hotlaps_own_threads_touch_nothing_for_a_test(tmp_path: Path) -> None:
     runs = json.loads((tmp_path / ".hotlap" / "safety.json").read_text())["runs"]
     found = {(h["nodeid"], h["name"], h["after"]) for run in runs for h in run["hazards"]}
     assert found == {("test_t.py::test_thread_writes", str(tmp_path / "out.txt"), "written")}
+
+
+def test_a_module_a_test_imports_is_compiled_without_a_hazard(tmp_path: Path) -> None:
+    """A test that imports a project module on a first run makes hotlap compile it with
+    markers into ``.hotlap/pycache`` (a temporary file renamed, a claim made and removed):
+    hotlap's own cache, not something the test wrote or read."""
+    (tmp_path / "pytest.ini").write_text(PYTEST_INI)
+    (tmp_path / "lazy_mod.py").write_text("def f():\n    return 1\n")
+    (tmp_path / "test_lazy.py").write_text(
+        "def test_lazy():\n    import lazy_mod\n    assert lazy_mod.f() == 1\n"
+    )
+    dropped = ("HOTLAP_", "PYTEST_XDIST_", "PYTEST_ADDOPTS", "PYTEST_CURRENT")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "hotlap", "run", "--headless", "--", "-n", "2"],
+        cwd=tmp_path, env={**env, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if sys.version_info < (3, 12):  # markers are compiled on 3.10/3.11
+        assert list((tmp_path / ".hotlap" / "pycache").glob("lazy_mod.*.pyc"))
+    assert _hazards(tmp_path) == {}

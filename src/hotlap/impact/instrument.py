@@ -53,7 +53,9 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from types import CodeType
-from typing import Any
+from typing import Any, TypeVar
+
+from hotlap.real import real
 
 #: Code location: (absolute filename, first line, is module-level code).
 CodeKey = tuple[str, int, bool]
@@ -343,6 +345,12 @@ class Instrumenter:
         #: Files loaded with markers on every function in this process.
         self.marked: set[str] = set()
         self.installed = False
+        #: pytest's rewriter as cached by hotlap (None: not installed, or not caching).
+        self.rewriter: _RewriteCache | None = None
+        #: The config's ``python_files`` (None: not known yet).
+        self.test_patterns: list[str] | None = None
+        #: Per directory, the files :meth:`_help` has not looked at yet.
+        self._queues: dict[str, list[str]] = {}
 
     def wants(self, filename: str) -> bool:
         """The project's own Python source (not installed packages, not hotlap)."""
@@ -368,28 +376,64 @@ class Instrumenter:
 
     def load(self, path: str) -> CodeType | None:
         """One project module's code with markers, from hotlap's own cache (keyed by the
-        source's hash) or compiled now; None when it should be compiled as written."""
+        source's hash) or compiled now; None when it should be compiled as written.
+
+        xdist's workers import the same modules at about the same time: the first to miss
+        the cache claims the compile (:func:`_claim`), and another that needs the module
+        meanwhile compiles the modules beside it (:meth:`_help`) until the cache file is
+        there, so a first run compiles each module once, not once per worker."""
         with open(path, "rb") as f:
             source = f.read()
-        digest = importlib.util.source_hash(source)
-        header = importlib.util.MAGIC_NUMBER + b"\x03\x00\x00\x00" + digest
+        header = _header(source)
         cache = self._cache_path(path)
-        if cache is not None:
+        found = self._cached(cache, header) if cache is not None else None
+        claimed: bool | None = None
+        if found is None and cache is not None:
+            claimed = _claim(cache)
+            if claimed is False:
+                found = _await(cache, lambda: self._cached(cache, header), lambda: self._help(path))
+                if found is None:
+                    claimed = _claim(cache)
+            if claimed:  # written by another process since the miss above?
+                found = self._cached(cache, header)
+                if found is not None:
+                    _release(cache)
+        if found is None:
             try:
-                with open(cache, "rb") as f:
-                    data = f.read()
-            except OSError:
-                pass
-            else:
-                if data[:16] == header and len(data) > 17:
-                    try:
-                        code = marshal.loads(data[17:])
-                    except (EOFError, ValueError, TypeError):
-                        code = None
-                    if isinstance(code, CodeType):
-                        if data[16:17] == b"1":
-                            self.marked.add(path)
-                        return relocate(code)
+                found = self._compile(path, source, header, cache)
+            finally:
+                if claimed:
+                    _release(cache)  # type: ignore[arg-type]
+            if found is None:
+                return None
+        code, complete = found
+        if complete:
+            self.marked.add(path)
+        return relocate(code)
+
+    @staticmethod
+    def _cached(cache: str, header: bytes) -> tuple[CodeType, bool] | None:
+        """The unrelocated code in ``cache`` and whether every function in it is marked, if
+        that file holds this source's compiled form."""
+        try:
+            with open(cache, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        if data[:16] != header or len(data) <= 17:
+            return None
+        try:
+            code = marshal.loads(data[17:])
+        except (EOFError, ValueError, TypeError):
+            return None
+        return (code, data[16:17] == b"1") if isinstance(code, CodeType) else None
+
+    @staticmethod
+    def _compile(
+        path: str, source: bytes, header: bytes, cache: str | None
+    ) -> tuple[CodeType, bool] | None:
+        """``source`` compiled with markers (unrelocated), written to ``cache``; None when
+        it should be compiled as written."""
         try:
             code, complete = _compile_marked(source, path)
         except SyntaxError:
@@ -399,9 +443,63 @@ class Instrumenter:
         if cache is not None:
             flag = b"1" if complete else b"0"
             code = _as_cached(code, lambda data: _write_atomic(cache, header + flag + data))
-        if complete:
-            self.marked.add(path)
-        return relocate(code)
+        return code, complete
+
+    def _help(self, waiting_for: str) -> bool:
+        """While another process compiles ``waiting_for``: compile into the cache one module
+        beside it (same directory, sorted by name) that is not cached and that nobody is
+        compiling. Whether it compiled one."""
+        directory = os.path.dirname(waiting_for)
+        queue = self._queues.get(directory)
+        if queue is None:
+            try:
+                names = sorted(os.listdir(directory), reverse=True)
+            except OSError:
+                names = []
+            queue = self._queues[directory] = [
+                os.path.join(directory, n) for n in names if n.endswith(".py")
+            ]
+        while queue:
+            path = queue.pop()
+            if path != waiting_for and self.marks(path) and self._prepare(path):
+                return True
+        return False
+
+    def _prepare(self, path: str) -> bool:
+        """Compile module ``path`` into the cache, as a process that imports it will look
+        for it, unless it is cached or claimed. Whether it compiled it."""
+        rewriter = self.rewriter
+        if rewriter is not None and rewriter.rewrites(path):
+            return rewriter.prepare(path)
+        if self.test_file(path):
+            return False  # a test module pytest would rewrite (not this process's job now)
+        try:
+            with open(path, "rb") as f:
+                source = f.read()
+        except OSError:
+            return False
+        header = _header(source)
+        cache = self._cache_path(path)
+        if cache is None or not _claim_missing(cache, lambda: self._cached(cache, header)):
+            return False
+        try:
+            self._compile(path, source, header, cache)
+        finally:
+            _release(cache)
+        return True
+
+    def test_file(self, path: str) -> bool:
+        """Whether pytest's assertion rewriter takes ``path`` (a conftest, or a name that
+        matches ``python_files``; the default patterns until a rewrite said the config's)."""
+        name = os.path.basename(path)
+        if name == "conftest.py":
+            return True
+        patterns = self.test_patterns
+        if patterns is None:
+            return fnmatch.fnmatchcase(name, "test_*.py") or fnmatch.fnmatchcase(name, "*_test.py")
+        from _pytest.pathlib import fnmatch_ex
+
+        return any(fnmatch_ex(pattern, path) for pattern in patterns)
 
     def _cache_path(self, path: str, kind: str = "") -> str | None:
         """``<cache_dir>/<name>.<digest of the path>.<FORMAT>[.<kind>].pyc``; with no cache
@@ -505,6 +603,8 @@ class Instrumenter:
             return code
 
         rewritten = _RewriteCache(self, original_test)
+        if rewritten.on:
+            self.rewriter = rewritten
 
         def rewrite_test(*args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True
@@ -545,6 +645,7 @@ class Instrumenter:
             setattr(owner, name, original)
         self._patched.clear()
         self._unrelocated.clear()
+        self.rewriter = None
         publish(False)
         self.installed = False
 
@@ -554,7 +655,9 @@ class _RewriteCache:
     hotlap's own cache when pytest may not write its own (``PYTHONDONTWRITEBYTECODE``): a
     test module or conftest is then parsed and rewritten once, not in every process of every
     run. The entry is keyed by the source's hash, pytest's version, the option that changes
-    the rewriting (``enable_assertion_pass_hook``) and whether the file gets markers."""
+    the rewriting (``enable_assertion_pass_hook``) and whether the file gets markers. As
+    for project modules (:meth:`Instrumenter.load`), one process compiles a module while
+    the others that need it compile the ones beside it."""
 
     def __init__(self, owner: Instrumenter, original: Callable[..., Any]) -> None:
         self.owner = owner
@@ -563,41 +666,112 @@ class _RewriteCache:
         # pytest >= 9.1 returns the source's hash beside the code, earlier ones its stat.
         returns = str(getattr(original, "__annotations__", {}).get("return", ""))
         self.returns_hash = "bytes" in returns
+        #: The config of the last rewrite (what :meth:`prepare` rewrites with).
+        self.config: Any = None
 
     def __call__(self, fn: Any, config: Any, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
         if not self.on:
             return self.original(fn, config, *args, **kwargs)
+        self._seen(config)
         path = str(fn)
         try:
             with open(path, "rb") as f:
                 source = f.read()
         except OSError:
             return self.original(fn, config, *args, **kwargs)
-        digest = importlib.util.source_hash(source)
-        header = importlib.util.MAGIC_NUMBER + b"\x03\x00\x00\x00" + digest
-        header += self._tag(path, config)
+        header = _header(source) + self._tag(path, config)
         cache = self.owner._cache_path(path, kind="rw")
-        code: CodeType | None = None
-        if cache is not None:
-            try:
-                with open(cache, "rb") as f:
-                    data = f.read()
-            except OSError:
-                data = b""
-            if data[: len(header)] == header:
-                with contextlib.suppress(EOFError, ValueError, TypeError):
-                    loaded = marshal.loads(data[len(header) :])
-                    code = loaded if isinstance(loaded, CodeType) else None
+        code = self._cached(cache, header) if cache is not None else None
+        claimed: bool | None = None
+        if code is None and cache is not None:
+            claimed = _claim(cache)
+            if claimed is False:
+                code = _await(
+                    cache, lambda: self._cached(cache, header), lambda: self.owner._help(path)
+                )
+                if code is None:
+                    claimed = _claim(cache)
+            if claimed:  # written by another process since the miss above?
+                code = self._cached(cache, header)
+                if code is not None:
+                    _release(cache)
         if code is None:
-            first, code = self.original(fn, config, *args, **kwargs)
-            if cache is not None and isinstance(code, CodeType):
-                code = _as_cached(code, lambda data: _write_atomic(cache, header + data))
+            try:
+                first, code = self.original(fn, config, *args, **kwargs)
+                if cache is not None and isinstance(code, CodeType) and self._same(first, header):
+                    code = _as_cached(code, lambda data: _write_atomic(cache, header + data))
+            finally:
+                if claimed:
+                    _release(cache)  # type: ignore[arg-type]
             return first, code
         # What the rewrite would have noted (rewrite_asserts marks the file complete).
         if self.owner.marks(path) and is_instrumented(code):
             self.owner.marked.add(path)
-        return (digest if self.returns_hash else os.stat(path)), code
+        return (header[8:16] if self.returns_hash else os.stat(path)), code
+
+    def _seen(self, config: Any) -> None:
+        if config is self.config:
+            return
+        self.config = config
+        try:
+            patterns = config.getini("python_files")
+        except (AttributeError, ValueError):
+            return
+        if isinstance(patterns, list) and all(isinstance(p, str) for p in patterns):
+            self.owner.test_patterns = patterns
+
+    def _same(self, first: Any, header: bytes) -> bool:
+        """Whether pytest rewrote the source ``header`` was made from (pytest >= 9.1 says
+        which source it read; the file may have been saved again between the two reads)."""
+        return not self.returns_hash or first == header[8:16]
+
+    @staticmethod
+    def _cached(cache: str, header: bytes) -> CodeType | None:
+        try:
+            with open(cache, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        if data[: len(header)] != header:
+            return None
+        with contextlib.suppress(EOFError, ValueError, TypeError):
+            loaded = marshal.loads(data[len(header) :])
+            return loaded if isinstance(loaded, CodeType) else None
+        return None
+
+    def rewrites(self, path: str) -> bool:
+        """Whether this rewrites ``path`` when it is imported (as far as the config says)."""
+        return self.config is not None and self.owner.test_file(path)
+
+    def prepare(self, path: str) -> bool:
+        """Rewrite test module ``path`` into the cache for the process that will import it,
+        unless it is cached or claimed. Whether it rewrote it."""
+        from pathlib import Path
+
+        config = self.config
+        try:
+            with open(path, "rb") as f:
+                source = f.read()
+        except OSError:
+            return False
+        header = _header(source) + self._tag(path, config)
+        cache = self.owner._cache_path(path, kind="rw")
+        if cache is None or not _claim_missing(cache, lambda: self._cached(cache, header)):
+            return False
+        marked = self.owner.marked
+        was = path in marked  # the rewrite notes the file as loaded marked: it is not
+        try:
+            first, code = self.original(Path(path), config)
+            if isinstance(code, CodeType) and self._same(first, header):
+                _write_atomic(cache, header + marshal.dumps(code))
+        except Exception:  # a syntax error is the importing process's to report
+            pass
+        finally:
+            _release(cache)
+            if not was:
+                marked.discard(path)
+        return True
 
     def _tag(self, path: str, config: Any) -> bytes:
         import hashlib
@@ -610,6 +784,119 @@ class _RewriteCache:
             hook = False
         text = f"{pytest.__version__}|{hook}|{self.owner.marks(path)}|{FORMAT}"
         return hashlib.blake2b(text.encode(), digest_size=8).digest()
+
+
+def _header(source: bytes) -> bytes:
+    """The first 16 bytes of a cache file of ``source``: Python's magic number, flags that
+    say "checked by hash", and the source's hash."""
+    return importlib.util.MAGIC_NUMBER + b"\x03\x00\x00\x00" + importlib.util.source_hash(source)
+
+
+#: A process that finds another compiling a module it needs waits this long at most for the
+#: other's cache file, then compiles the module itself.
+SHARE_WAIT = 10.0
+#: A claim this old is a dead compile's, whatever process it names.
+_STALE_CLAIM = 60.0
+#: Unclaimed before this age, a claim that names no process may still be being written.
+_UNNAMED_CLAIM = 5.0
+
+
+def _claim(cache: str) -> bool | None:
+    """Claim the compile of the module whose cache file is ``cache`` for this process.
+
+    True: claimed (``<cache>.lock`` made, naming this process; :func:`_release` removes
+    it once the cache file is written); False: a live process is compiling it; None: no
+    claim can be made here (compile without one)."""
+    lock = cache + ".lock"
+    for _ in range(3):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            if not _stale(lock):
+                return False
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            continue
+        except FileNotFoundError:
+            try:
+                os.makedirs(os.path.dirname(lock), exist_ok=True)
+            except OSError:
+                return None
+            continue
+        except OSError:
+            return None
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        return True
+    return None
+
+
+def _stale(lock: str) -> bool:
+    """Whether the claim ``lock`` is no live compile's: its process is gone (or is this
+    one, which compiles one module at a time), or it is older than :data:`_STALE_CLAIM`."""
+    try:
+        age = real.wall() - os.stat(lock).st_mtime
+        with open(lock, "rb") as f:
+            named = f.read(32)
+    except FileNotFoundError:
+        return True  # released meanwhile: claim it again
+    except OSError:
+        return False
+    if age > _STALE_CLAIM:
+        return True
+    try:
+        pid = int(named)
+    except ValueError:
+        return age > _UNNAMED_CLAIM
+    if pid == os.getpid() or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, another user's
+    return False
+
+
+def _claim_missing(cache: str, ready: Callable[[], object]) -> bool:
+    """Claim ``cache`` if ``ready`` finds it missing, before and after the claim (another
+    process may write it meanwhile). Whether it was claimed."""
+    if ready() is not None or not _claim(cache):
+        return False
+    if ready() is not None:
+        _release(cache)
+        return False
+    return True
+
+
+def _release(cache: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(cache + ".lock")
+
+
+_T = TypeVar("_T")
+
+
+def _await(cache: str, ready: Callable[[], _T | None], work: Callable[[], bool]) -> _T | None:
+    """Wait for the process that claimed ``cache`` to release it, doing ``work`` meanwhile
+    (False: there was none), at most :data:`SHARE_WAIT` seconds; then what ``ready`` finds
+    (None: the claim was given up, or failed: compile here)."""
+    lock = cache + ".lock"
+    deadline = real.monotonic() + SHARE_WAIT
+    idle = 0
+    while os.path.exists(lock) and real.monotonic() < deadline:
+        if work():
+            continue
+        idle += 1
+        if idle % 50 == 0 and _stale(lock):
+            break
+        real.sleep(0.002)
+    return ready()
 
 
 def _import_frame(source: str, name: str, **namespace: Any) -> Any:

@@ -13,8 +13,9 @@ files created with ``O_EXCL`` (``tempfile.mkstemp``, ``NamedTemporaryFile``: uni
 construction) and what the test did with them afterwards, directories ``tempfile`` named
 (``tmpXXXXXXXX`` in the temporary directory) or made (``mkdtemp``'s mode 0o700, any name),
 the caches test tools keep in the project (``.hypothesis``, ``.pytest_cache``,
-``__pycache__``), ``/dev``, ``/proc``, ``/sys``; reads of Python sources and of the
-interpreter's and ``/etc``/``/usr`` files; ``.pyc`` files written (the import system's and
+``__pycache__``, and hotlap's own ``.hotlap``: the modules a test imports are compiled
+there), ``/dev``, ``/proc``, ``/sys``; reads of Python sources and of the interpreter's and
+``/etc``/``/usr`` files; ``.pyc`` files written (the import system's and
 pytest's caches); port 0 (the system picks).
 """
 
@@ -43,7 +44,7 @@ _TEMPFILE_NAME = re.compile(r"tmp[a-z0-9_]{8}")
 _NEVER_WRITTEN = ("/dev/", "/proc/", "/sys/")
 #: Caches that test tools write for themselves, atomically (hypothesis's, pytest's, Python's).
 _TOOL_CACHES = tuple(
-    f"{os.sep}{d}{os.sep}" for d in (".hypothesis", ".pytest_cache", "__pycache__")
+    f"{os.sep}{d}{os.sep}" for d in (".hypothesis", ".pytest_cache", "__pycache__", ".hotlap")
 )
 _NOT_READS = (".py", ".pyc", ".pyi", ".so", ".pth")
 
