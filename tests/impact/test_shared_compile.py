@@ -141,6 +141,21 @@ def test_a_module_that_does_not_compile_is_left_to_its_importer(tmp_path: Path) 
     assert owner.load(str(broken)) is None  # compiled as written by the caller: its error
 
 
+def test_a_module_whose_compile_warns_is_left_to_its_importer(tmp_path: Path) -> None:
+    """An invalid escape sequence warns as the module is compiled: the helper caches
+    nothing, and the process that imports the module compiles it and warns, as without
+    hotlap."""
+    noisy = tmp_path / "pkg" / "b.py"
+    noisy.parent.mkdir()
+    noisy.write_text('def b():\n    return "\\d"\n')
+    owner = ins.Instrumenter(str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    assert owner._prepare(str(noisy))
+    assert not list((tmp_path / "cache").glob("b.*.pyc"))
+    with pytest.warns((DeprecationWarning, SyntaxWarning), match="invalid escape"):
+        code = owner.load(str(noisy))
+    assert run(code)["b"]() == "\\d"  # type: ignore[operator]
+
+
 COUNTING_CONFTEST = """
 import os
 

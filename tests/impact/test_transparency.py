@@ -334,3 +334,39 @@ def test_a_module_runs_the_same_code_whether_compiled_or_loaded_from_the_cache(
     assert list((proj.root / ".hotlap" / "pycache").glob("test_sets.*.rw.pyc"))
     assert list((proj.root / ".hotlap" / "pycache").glob("sets.*.pyc"))
     assert seen[0] == seen[1]
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="markers are compiled on 3.10/3.11")
+def test_a_compiles_warnings_are_shown_in_every_run_as_without_hotlap(tmp_path: Path) -> None:
+    """Under ``PYTHONDONTWRITEBYTECODE=1`` plain pytest compiles each module in every run,
+    and every run shows what the compile warns: an invalid escape sequence in a project
+    module, pytest's rewriter on an assert of a tuple. hotlap's cache must not hide them in
+    a warm run: a module whose compile warns is compiled again each run, not cached."""
+    proj = Project(tmp_path / "proj")
+    proj.write("pyproject.toml", '[tool.pytest.ini_options]\npythonpath = ["src"]\n')
+    proj.write("src/pkg/__init__.py", "")
+    proj.write("src/pkg/esc.py", 'def pattern():\n    return "\\d+"\n')
+    proj.write("src/pkg/quiet.py", "def one():\n    return 1\n")
+    proj.write(
+        "tests/test_esc.py",
+        "from pkg.esc import pattern\nfrom pkg.quiet import one\n\n"
+        "def test_tuple():\n    assert (pattern(), 'always true')\n\n"
+        "def test_one():\n    assert one() == 1\n",
+    )
+    proj.env = {"PYTHONDONTWRITEBYTECODE": "1"}
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider"],
+        cwd=proj.root, env={**clean_env(), **proj.env},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert plain.returncode == 0, plain.stdout
+    assert "warning" in _counts(plain.stdout)
+    for _ in range(2):
+        proc = proj.run("--", "-n", "2", "-p", "no:cacheprovider")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert _counts(proc.stdout) == _counts(plain.stdout)
+        assert "invalid escape sequence" in proc.stdout
+        assert "assertion is always true" in proc.stdout
+    cached = {p.name.split(".")[0] for p in (proj.root / ".hotlap" / "pycache").glob("*.pyc")}
+    assert "quiet" in cached
+    assert not {"esc", "test_esc"} & cached

@@ -432,10 +432,19 @@ class Instrumenter:
     def _compile(
         path: str, source: bytes, header: bytes, cache: str | None
     ) -> tuple[CodeType, bool] | None:
-        """``source`` compiled with markers (unrelocated), written to ``cache``; None when
-        it should be compiled as written."""
+        """``source`` compiled with markers (unrelocated), written to ``cache`` unless the
+        compile warned; None when it should be compiled as written."""
         try:
-            code, complete = _compile_marked(source, path)
+            if cache is None:
+                code, complete = _compile_marked(source, path)
+            else:
+                (code, complete), clean = _recorded(lambda: _compile_marked(source, path))
+                if not clean:
+                    # An invalid escape sequence, say: Python warns each time it compiles the
+                    # module, so it is compiled again, its warnings shown (or raised) as
+                    # without hotlap, and not cached (a later run warns too).
+                    cache = None
+                    code, complete = _compile_marked(source, path)
         except SyntaxError:
             return None  # compiled as written, by the caller: Python's own error, frames
         except Exception:  # never break an import: unmarked means "unseen"
@@ -461,7 +470,14 @@ class Instrumenter:
             ]
         while queue:
             path = queue.pop()
-            if path != waiting_for and self.marks(path) and self._prepare(path):
+            if path == waiting_for or not self.marks(path):
+                continue
+            try:
+                if os.stat(path).st_size > HELP_MAX_BYTES:
+                    continue  # a waiting worker stays at most one small compile late
+            except OSError:
+                continue
+            if self._prepare(path):
                 return True
         return False
 
@@ -483,7 +499,11 @@ class Instrumenter:
         if cache is None or not _claim_missing(cache, lambda: self._cached(cache, header)):
             return False
         try:
-            self._compile(path, source, header, cache)
+            compiled = _quiet(lambda: _compile_marked(source, path))
+            if compiled is not None:
+                code, complete = compiled
+                flag = b"1" if complete else b"0"
+                _write_atomic(cache, header + flag + marshal.dumps(code))
         finally:
             _release(cache)
         return True
@@ -698,9 +718,22 @@ class _RewriteCache:
                     _release(cache)
         if code is None:
             try:
-                first, code = self.original(fn, config, *args, **kwargs)
-                if cache is not None and isinstance(code, CodeType) and self._same(first, header):
-                    code = _as_cached(code, lambda data: _write_atomic(cache, header + data))
+                target = cache
+                if target is None:
+                    first, code = self.original(fn, config, *args, **kwargs)
+                else:
+                    import warnings
+
+                    # Inline, not through _recorded: no frame of hotlap's in the traceback
+                    # of a test module's syntax error.
+                    with warnings.catch_warnings(record=True) as seen:
+                        warnings.simplefilter("always")
+                        first, code = self.original(fn, config, *args, **kwargs)
+                    if seen:  # pytest's rewrite, or the compile, warned: as _compile
+                        target = None
+                        first, code = self.original(fn, config, *args, **kwargs)
+                if target is not None and isinstance(code, CodeType) and self._same(first, header):
+                    code = _as_cached(code, lambda data: _write_atomic(target, header + data))
             finally:
                 if claimed:
                     _release(cache)  # type: ignore[arg-type]
@@ -762,11 +795,11 @@ class _RewriteCache:
         marked = self.owner.marked
         was = path in marked  # the rewrite notes the file as loaded marked: it is not
         try:
-            first, code = self.original(Path(path), config)
-            if isinstance(code, CodeType) and self._same(first, header):
-                _write_atomic(cache, header + marshal.dumps(code))
-        except Exception:  # a syntax error is the importing process's to report
-            pass
+            rewritten = _quiet(lambda: self.original(Path(path), config))
+            if rewritten is not None:
+                first, code = rewritten
+                if isinstance(code, CodeType) and self._same(first, header):
+                    _write_atomic(cache, header + marshal.dumps(code))
         finally:
             _release(cache)
             if not was:
@@ -786,12 +819,36 @@ class _RewriteCache:
         return hashlib.blake2b(text.encode(), digest_size=8).digest()
 
 
+def _recorded(work: Callable[[], _T]) -> tuple[_T, bool]:
+    """``work()`` (a compile), and whether it warned nothing (its warnings are dropped)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        result = work()
+    return result, not seen
+
+
+def _quiet(work: Callable[[], _T]) -> _T | None:
+    """``work()``, a compile for a process that has not imported the module yet; None if it
+    raised or warned (a syntax error, an invalid escape sequence, pytest's warning about an
+    assert on a tuple): the importing process then compiles the module itself and reports
+    it as it would without hotlap, where and when it imports it."""
+    try:
+        result, clean = _recorded(work)
+    except Exception:
+        return None
+    return result if clean else None
+
+
 def _header(source: bytes) -> bytes:
     """The first 16 bytes of a cache file of ``source``: Python's magic number, flags that
     say "checked by hash", and the source's hash."""
     return importlib.util.MAGIC_NUMBER + b"\x03\x00\x00\x00" + importlib.util.source_hash(source)
 
 
+#: Modules larger than this are not compiled for another process (:meth:`Instrumenter._help`).
+HELP_MAX_BYTES = 256 * 1024
 #: A process that finds another compiling a module it needs waits this long at most for the
 #: other's cache file, then compiles the module itself.
 SHARE_WAIT = 10.0
