@@ -386,18 +386,12 @@ class Instrumenter:
             source = f.read()
         header = _header(source)
         cache = self._cache_path(path)
-        found = self._cached(cache, header) if cache is not None else None
+        found: tuple[CodeType, bool] | None = None
         claimed: bool | None = None
-        if found is None and cache is not None:
-            claimed = _claim(cache)
-            if claimed is False:
-                found = _await(cache, lambda: self._cached(cache, header), lambda: self._help(path))
-                if found is None:
-                    claimed = _claim(cache)
-            if claimed:  # written by another process since the miss above?
-                found = self._cached(cache, header)
-                if found is not None:
-                    _release(cache)
+        if cache is not None:
+            found, claimed = _share(
+                cache, lambda: self._cached(cache, header), lambda: self._help(path)
+            )
         if found is None:
             try:
                 found = self._compile(path, source, header, cache)
@@ -702,20 +696,12 @@ class _RewriteCache:
             return self.original(fn, config, *args, **kwargs)
         header = _header(source) + self._tag(path, config)
         cache = self.owner._cache_path(path, kind="rw")
-        code = self._cached(cache, header) if cache is not None else None
+        code: CodeType | None = None
         claimed: bool | None = None
-        if code is None and cache is not None:
-            claimed = _claim(cache)
-            if claimed is False:
-                code = _await(
-                    cache, lambda: self._cached(cache, header), lambda: self.owner._help(path)
-                )
-                if code is None:
-                    claimed = _claim(cache)
-            if claimed:  # written by another process since the miss above?
-                code = self._cached(cache, header)
-                if code is not None:
-                    _release(cache)
+        if cache is not None:
+            code, claimed = _share(
+                cache, lambda: self._cached(cache, header), lambda: self.owner._help(path)
+            )
         if code is None:
             try:
                 target = cache
@@ -918,6 +904,30 @@ def _stale(lock: str) -> bool:
     except OSError:
         return False  # alive, another user's
     return False
+
+
+def _share(
+    cache: str, ready: Callable[[], _T | None], work: Callable[[], bool]
+) -> tuple[_T | None, bool | None]:
+    """What ``ready`` finds in the cache file ``cache``, written by this process before or by
+    another meanwhile (waiting for one that has claimed it, doing ``work`` while it waits);
+    else None and the claim :func:`_claim` made: True (release it once the cache file is
+    written), False or None (compile without one)."""
+    found = ready()
+    if found is not None:
+        return found, None
+    claimed = _claim(cache)
+    if claimed is False:
+        found = _await(cache, ready, work)
+        if found is not None:
+            return found, None
+        claimed = _claim(cache)
+    if claimed:  # written by another process since the miss above?
+        found = ready()
+        if found is not None:
+            _release(cache)
+            return found, None
+    return None, claimed
 
 
 def _claim_missing(cache: str, ready: Callable[[], object]) -> bool:
