@@ -183,3 +183,52 @@ def test_single_process_death_shows_pytests_last_words(hx: Any) -> None:
     assert plain.code == hot.code == 1, hot.describe()
     assert "++++ dying words: the stacks ++++" in hot.stdout, hot.describe()
     assert "test session starts" not in hot.stdout, hot.describe()  # not the header again
+
+
+INTERNAL = {
+    "conftest.py": """
+        def pytest_collection_modifyitems(items):
+            raise RuntimeError("the root cause: xyzzy")
+    """,
+    "test_i.py": """
+        def test_a():
+            pass
+
+        def test_b():
+            pass
+    """,
+}
+
+
+def test_an_internal_error_shows_pytests_whole_report(hx: Any) -> None:
+    """A worker's internal error (a conftest hook that raises): exit 3 as plain pytest, the
+    whole INTERNALERROR report (the cause is a page above the controller's own error, which
+    is all a 15-line tail showed), and pytest's summary line last."""
+    project = hx.project(INTERNAL)
+    plain = hx.pytest(project, "-n", "2")
+    hot = hx.hotlap(project, "-n", "2", options=("--no-history",))
+    assert plain.code == hot.code == 3, hot.describe()
+    assert "the root cause: xyzzy" in plain.stdout
+    assert "the root cause: xyzzy" in hot.stdout, hot.describe()
+
+    def internal(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("INTERNALERROR>")]
+
+    assert len(internal(hot.stdout)) == len(internal(plain.stdout)), hot.describe()
+    last = [line for line in hot.stdout.splitlines() if line.strip()][-1]
+    assert "no tests ran" in last, hot.describe()
+
+
+def test_no_unclosed_file_is_left_to_say_so(hx: Any) -> None:
+    """Where ResourceWarning is shown (``-X dev``, ``PYTHONWARNINGS``), hotlap's processes
+    leave no file to be collected unclosed (the pipe of pytest's output in the app, the file
+    of a worker's fatal-error dump): nothing after pytest's summary line says so."""
+    passing = hx.project({"test_p.py": "def test_p():\n    pass\n"}, name="passing")
+    failing = hx.project(INTERNAL, name="internal")
+    env = {"PYTHONWARNINGS": "always::ResourceWarning"}
+    for project, code in ((passing, 0), (failing, 3)):
+        hot = hx.hotlap(project, "-n", "2", options=("--no-history",), env=env)
+        assert hot.code == code, hot.describe()
+        assert "ResourceWarning" not in hot.output, hot.describe()
+        assert "unclosed file" not in hot.output, hot.describe()
+        assert "Exception ignored" not in hot.output, hot.describe()

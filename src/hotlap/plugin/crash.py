@@ -33,7 +33,7 @@ TAIL_BYTES = 4096
 #: Set by a controller that the app drives: workers write faulthandler's dump of a fatal
 #: error (segfault, abort) to the fault directory, where the crash reason picks it up.
 ENV_FATAL = "HOTLAP_FAULT_FATAL"
-_KEEP_OPEN: list[Any] = []
+_FATAL_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 _EXPORT_OPTIONS = ("hotlap_json", "hotlap_durations", "hotlap_record")
 _SIGNAL_HINTS = {
     signal.SIGKILL: "killed from outside, e.g. by the OOM killer",
@@ -113,8 +113,10 @@ def prepare_worker(config: pytest.Config) -> None:
         import faulthandler
 
         with contextlib.suppress(OSError):
-            fatal = open(_fatal_path(directory, os.getpid()), "w")  # noqa: SIM115
-            _KEEP_OPEN.append(fatal)  # faulthandler keeps only the fd: the file must live
+            # A bare descriptor, open until the process ends (faulthandler keeps only the
+            # fd): a file object would be collected at exit and say "unclosed file" in the
+            # user's output when ResourceWarning is shown (filterwarnings = error).
+            fatal = os.open(_fatal_path(directory, os.getpid()), _FATAL_FLAGS, 0o644)
             faulthandler.enable(file=fatal, all_threads=False)
 
 

@@ -366,7 +366,20 @@ def finish_report(
         if source.summary_line:
             write(summary_text(source))
         return shown
-    if code in (3, 4) or (code == 2 and not state.tests and not state.collect_errors):
+    if code == 3:
+        # An internal error: pytest's whole report of it, as plain pytest shows it (a
+        # worker's traceback holds the cause at its top, a page above the controller's
+        # KeyError), then its summary line, last.
+        for line in internal_error(source.output) if relayed is None else []:
+            if not parse_summary_line(line):
+                write(line)
+        for message in messages:
+            note(message)
+        if source.summary_line:
+            write(summary_text(source))
+            shown = _summary_position(source) + 1
+        return shown
+    if code == 4 or (code == 2 and not state.tests and not state.collect_errors):
         # A usage or internal error: only pytest's output explains it.
         lines = [line for line in source.output.splitlines() if line.strip()]
         errors = [ln for ln in lines if ln.startswith(("ERROR", "INTERNALERROR")) or "error:" in ln]
@@ -427,11 +440,13 @@ _RULE = re.compile(r"^([=_-])\1{2,} (.+?) \1{2,}$")
 _HEADER_END = re.compile(r"$|collected |\d+ workers? \[\d+ items?\]")
 #: Lines of a dead pytest's last output shown at most (what came after its header).
 DEAD_TAIL = 200
+#: Lines of pytest's report of an internal error shown at most (its last ones).
+INTERNAL_TAIL = 2000
 
 
-def after_header(output: str) -> list[str]:
-    """What pytest printed after its session header (up to :data:`DEAD_TAIL` lines, the
-    last ones): the output of a pytest that died before its report."""
+def after_header(output: str, tail: int = DEAD_TAIL) -> list[str]:
+    """What pytest printed after its session header (up to ``tail`` lines, the last ones):
+    the output of a pytest that died before its report, or of an internal error."""
     lines = output.splitlines()
     start = 0
     for i, line in enumerate(lines):
@@ -448,11 +463,25 @@ def after_header(output: str) -> list[str]:
                 i + 1,
             )
             break
-    tail = [line for line in lines[start:] if line.strip()]
-    if len(tail) > DEAD_TAIL:
-        cut = len(tail) - DEAD_TAIL
-        return [f"hotlap: pytest's last {DEAD_TAIL} lines ({cut} earlier ones cut):", *tail[cut:]]
-    return tail
+    return _last([line for line in lines[start:] if line.strip()], tail)
+
+
+def _last(shown: list[str], tail: int) -> list[str]:
+    """The last ``tail`` of ``shown``, after a line that says how many were cut."""
+    if len(shown) <= tail:
+        return shown
+    cut = len(shown) - tail
+    return [f"hotlap: pytest's last {tail} lines ({cut} earlier ones cut):", *shown[cut:]]
+
+
+def internal_error(output: str) -> list[str]:
+    """pytest's report of an internal error: its lines from the first ``INTERNALERROR>``
+    (up to :data:`INTERNAL_TAIL`, the last ones), else what it printed after its header."""
+    lines = output.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.startswith("INTERNALERROR>")), None)
+    if first is None:
+        return after_header(output, INTERNAL_TAIL)
+    return _last([line for line in lines[first:] if line.strip()], INTERNAL_TAIL)
 
 
 def pytest_sections(output: str, cut: int = 0) -> list[str]:

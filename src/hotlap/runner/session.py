@@ -368,6 +368,10 @@ class RunSession:
                 time.sleep(OUTPUT_COALESCE)
         if partial:
             self._line(partial)
+        # Read to its end: closed here, by its only reader (left to the collector, it would
+        # say "unclosed file" where ResourceWarning is shown: -X dev, PYTHONWARNINGS).
+        with contextlib.suppress(OSError):
+            proc.stdout.close()
 
     def _line(self, raw: bytes) -> None:
         line = raw.decode("utf-8", "replace").rstrip("\r")
