@@ -87,3 +87,46 @@ def test_a_long_merge_waits_for_the_next_start_and_loses_nothing(project: Projec
     assert not left[0].exists()  # merged by the third, once its pytest had started
     project.edit("src/pkg/mathx.py", "return a * b", "return a * b + 1")
     assert project.selected() == {"tests/test_mul.py::test_mul"}
+
+
+def test_a_first_run_too_big_to_merge_before_hotlap_exits_is_merged_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """No merge measured yet, and a run whose files are large (a big module, 400 tests): a
+    headless run expects its merge to outlast pytest's shutdown (a first run analyses every
+    source file it ran), so it leaves the run waiting instead of starting a merge that
+    hotlap's exit would cut short; the next command merges it, and an edit then selects only
+    the test that ran the edited function."""
+    from impact_helpers import Project
+
+    from hotlap.impact import pending
+
+    proj = Project(tmp_path / "proj")
+    proj.write("pyproject.toml", '[tool.pytest.ini_options]\npythonpath = ["src"]\n')
+    proj.write("src/pkg/__init__.py", "")
+    many = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(400))
+    proj.write(
+        "src/pkg/ops.py",
+        "def inc(x):\n    return x + 1\n\ndef dec(x):\n    return x - 1\n\n" + many,
+    )
+    proj.write(
+        "tests/test_ops.py",
+        "import pytest\nfrom pkg.ops import dec, inc\n\n"
+        "@pytest.mark.parametrize('n', range(399))\n"
+        "def test_inc(n):\n    from pkg import ops\n\n"
+        "    assert inc(n) == n + 1\n"
+        "    assert [getattr(ops, f'f{i}')(0) for i in range(n)] == list(range(n))\n\n"
+        "def test_dec():\n    assert dec(1) == 0\n",
+    )
+    proc = proj.run("--", "-n", "2", settle=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "400 passed" in proc.stdout
+    assert pending.last_merge_cost(proj.root) == 0.0  # no merge ran
+    waiting = pending._claimable(pending.base_dir(proj.root))
+    assert waiting  # the run waits, ready
+    assert not [p for p in waiting if pending._CLAIM in p.name]  # no merge was started
+    assert proj.selected() == set()  # the next command merges it: nothing changed
+    assert pending.last_merge_cost(proj.root) > 0.0
+    assert not pending._claimable(pending.base_dir(proj.root))
+    proj.edit("src/pkg/ops.py", "return x - 1", "return x - 2")
+    assert proj.selected() == {"tests/test_ops.py::test_dec"}
