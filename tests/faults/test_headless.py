@@ -226,6 +226,6 @@ def test_no_unclosed_file_is_left_to_say_so(hx: Any) -> None:
     for project, code in ((passing, 0), (failing, 3)):
         hot = hx.hotlap(project, "-n", "2", options=("--no-history",), env=env)
         assert hot.code == code, hot.describe()
-        assert "ResourceWarning" not in hot.output, hot.describe()
+        # (Other plugins' own leaks show too, as under plain pytest: pytest-rerunfailures'
+        # socket in an xdist worker, on 3.10.)
         assert "unclosed file" not in hot.output, hot.describe()
-        assert "Exception ignored" not in hot.output, hot.describe()
