@@ -151,8 +151,8 @@ def _merge_cost(project: Path, tmp: Path) -> float:
     if cost:
         return cost
     size = 0
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(tmp):
+    with contextlib.suppress(OSError), os.scandir(tmp) as entries:
+        for entry in entries:
             with contextlib.suppress(OSError):
                 size += entry.stat().st_size
     return size * FIRST_MERGE_PER_BYTE

@@ -55,6 +55,7 @@ from collections.abc import Callable, Iterable
 from types import CodeType
 from typing import Any, TypeVar
 
+from hotlap.impact.pending import alive
 from hotlap.real import real
 
 #: Code location: (absolute filename, first line, is module-level code).
@@ -895,15 +896,7 @@ def _stale(lock: str) -> bool:
         pid = int(named)
     except ValueError:
         return age > _UNNAMED_CLAIM
-    if pid == os.getpid() or pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False  # alive, another user's
-    return False
+    return pid == os.getpid() or pid <= 0 or not alive(pid)
 
 
 def _share(

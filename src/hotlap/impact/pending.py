@@ -67,7 +67,8 @@ def mark_ready(
     os.replace(tmp, directory / INFO)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's too): the owner of a claim."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -88,7 +89,7 @@ def _claimable(base: Path) -> list[Path]:
         name = entry.name
         if _CLAIM in name:
             pid = name.rsplit(_CLAIM, 1)[1]
-            if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            if not pid.isdigit() or int(pid) == os.getpid() or alive(int(pid)):
                 continue
         try:
             found.append(((entry / INFO).stat().st_mtime, entry))

@@ -380,7 +380,8 @@ def finish_report(
             shown = _summary_position(source) + 1
         return shown
     if code == 4 or (code == 2 and not state.tests and not state.collect_errors):
-        # A usage or internal error: only pytest's output explains it.
+        # A usage error, or a run stopped before it collected anything: only pytest's
+        # output explains it.
         lines = [line for line in source.output.splitlines() if line.strip()]
         errors = [ln for ln in lines if ln.startswith(("ERROR", "INTERNALERROR")) or "error:" in ln]
         for line in (errors[-15:] or lines[-15:]) if relayed is None else []:
