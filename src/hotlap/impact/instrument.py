@@ -334,9 +334,16 @@ class Instrumenter:
     assertion rewriter compile the project's files with them."""
 
     def __init__(
-        self, root: str, exclude: Iterable[str] = (), cache_dir: str | None = None
+        self,
+        root: str,
+        exclude: Iterable[str] = (),
+        cache_dir: str | None = None,
+        *,
+        mark: bool = True,
     ) -> None:
         self.root = root.rstrip(os.sep) + os.sep
+        #: False: no markers, only pytest's rewrites kept in the cache (:func:`cache_rewrites`).
+        self.mark = mark
         #: Globs (relative to the root, or absolute) of files left unmarked.
         self.exclude = [g for g in exclude if g]
         self.cache_dir = cache_dir
@@ -373,7 +380,7 @@ class Instrumenter:
         )
 
     def marks(self, filename: str) -> bool:
-        return self.wants(filename) and not self.excluded(filename)
+        return self.mark and self.wants(filename) and not self.excluded(filename)
 
     def load(self, path: str) -> CodeType | None:
         """One project module's code with markers, from hotlap's own cache (keyed by the
@@ -463,9 +470,14 @@ class Instrumenter:
             queue = self._queues[directory] = [
                 os.path.join(directory, n) for n in names if n.endswith(".py")
             ]
+        rewriter = self.rewriter
         while queue:
             path = queue.pop()
-            if path == waiting_for or not self.marks(path):
+            if path == waiting_for:
+                continue
+            if not self.marks(path) and not (
+                rewriter is not None and self.wants(path) and rewriter.rewrites(path)
+            ):
                 continue
             try:
                 if os.stat(path).st_size > HELP_MAX_BYTES:
@@ -482,7 +494,7 @@ class Instrumenter:
         rewriter = self.rewriter
         if rewriter is not None and rewriter.rewrites(path):
             return rewriter.prepare(path)
-        if self.test_file(path):
+        if self.test_file(path) or not self.mark:
             return False  # a test module pytest would rewrite (not this process's job now)
         try:
             with open(path, "rb") as f:
@@ -544,6 +556,10 @@ class Instrumenter:
             return
         from _pytest.assertion import rewrite
 
+        if not self.mark:
+            self._install_rewrites(rewrite)
+            return
+        stop_caching_rewrites()  # this caches them, with markers
         for name in ("rewrite_asserts", "_read_pyc", "_write_pyc", "_rewrite_test"):
             if not callable(getattr(rewrite, name, None)):
                 raise RuntimeError(f"pytest's assertion rewriter has no {name}")
@@ -651,6 +667,17 @@ class Instrumenter:
         publish()
         self.installed = True
 
+    def _install_rewrites(self, rewrite: Any) -> None:
+        """Only pytest's ``_rewrite_test``, through :class:`_RewriteCache` (no markers)."""
+        if not callable(getattr(rewrite, "_rewrite_test", None)):
+            raise RuntimeError("pytest's assertion rewriter has no _rewrite_test")
+        rewritten = _RewriteCache(self, rewrite._rewrite_test)
+        if rewritten.on:
+            self.rewriter = rewritten
+            self._patched.append((rewrite, "_rewrite_test", rewrite._rewrite_test))
+            rewrite._rewrite_test = rewritten
+        self.installed = True
+
     def uninstall(self) -> None:
         """Stop instrumenting new imports (instrumented code keeps working: its markers
         find nothing and do nothing)."""
@@ -661,8 +688,44 @@ class Instrumenter:
         self._patched.clear()
         self._unrelocated.clear()
         self.rewriter = None
-        publish(False)
+        if self.mark:
+            publish(False)
         self.installed = False
+
+
+#: The instrumenter of :func:`cache_rewrites`, while installed.
+_rewrites_only: Instrumenter | None = None
+
+
+def cache_rewrites(root: str, cache_dir: str) -> Instrumenter | None:
+    """Keep pytest's rewrites of the test modules and conftests under ``root`` in
+    ``cache_dir`` where pytest keeps none (``PYTHONDONTWRITEBYTECODE``), with no markers: for
+    a run hotlap is part of that records no impact data (plugin exports, ``--no-impact``,
+    Python 3.12+). xdist's workers each collect the whole suite, so they share the first
+    run's rewrites as they share marked compiles. The installed instrumenter, or None (pytest
+    may write its own cache, this is installed already, or markers are, which cache the
+    rewrites themselves)."""
+    global _rewrites_only
+    if not sys.dont_write_bytecode or _rewrites_only is not None or HITS_NAME in vars(builtins):
+        return None
+    owner = Instrumenter(root, cache_dir=cache_dir, mark=False)
+    try:
+        owner.install()
+    except RuntimeError:  # a pytest this was not written for: it rewrites as it always did
+        return None
+    if owner.rewriter is None:
+        owner.uninstall()
+        return None
+    _rewrites_only = owner
+    return owner
+
+
+def stop_caching_rewrites() -> None:
+    """Undo :func:`cache_rewrites` (the process's session is over, or markers take over)."""
+    global _rewrites_only
+    owner, _rewrites_only = _rewrites_only, None
+    if owner is not None:
+        owner.uninstall()
 
 
 class _RewriteCache:
@@ -683,20 +746,25 @@ class _RewriteCache:
         self.returns_hash = "bytes" in returns
         #: The config of the last rewrite (what :meth:`prepare` rewrites with).
         self.config: Any = None
+        #: The cache files' kind: rewrites with markers and without are kept apart, so
+        #: runs with and without impact recording do not replace each other's.
+        self.kind = "rw" if owner.mark else "rw0"
 
     def __call__(self, fn: Any, config: Any, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        if not self.on:
+        path = str(fn)
+        if not self.on or not self.owner.wants(path):
+            # Not the project's (a pytester run's files in a temporary directory): nothing
+            # to keep for a later run.
             return self.original(fn, config, *args, **kwargs)
         self._seen(config)
-        path = str(fn)
         try:
             with open(path, "rb") as f:
                 source = f.read()
         except OSError:
             return self.original(fn, config, *args, **kwargs)
         header = _header(source) + self._tag(path, config)
-        cache = self.owner._cache_path(path, kind="rw")
+        cache = self.owner._cache_path(path, kind=self.kind)
         code: CodeType | None = None
         claimed: bool | None = None
         if cache is not None:
@@ -776,7 +844,7 @@ class _RewriteCache:
         except OSError:
             return False
         header = _header(source) + self._tag(path, config)
-        cache = self.owner._cache_path(path, kind="rw")
+        cache = self.owner._cache_path(path, kind=self.kind)
         if cache is None or not _claim_missing(cache, lambda: self._cached(cache, header)):
             return False
         marked = self.owner.marked

@@ -77,24 +77,34 @@ def leave_out_here(pluginmanager: pytest.PytestPluginManager) -> None:
     config = pluginmanager.get_plugin("pytestconfig")
     if not isinstance(config, pytest.Config) or _LEFT_OUT in config.stash:
         return
-    try:
-        root = config.rootpath
-        args = [
-            *(str(a) for a in config.invocation_params.args),
-            *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
-            *(str(a) for a in config.getini("addopts")),
-        ]
-    except (AttributeError, ValueError):  # not this far into its start: nothing is loaded
-        return
-    if not any(a.startswith(_EXPORT_OPTIONS) for a in args):
+    args = early_args(config)
+    if args is None or not exports_in(args):
         return
     from hotlap.runner.plugins import left_out
 
-    blocked = config.stash[_LEFT_OUT] = left_out(root, args)
+    blocked = config.stash[_LEFT_OUT] = left_out(config.rootpath, args)
     for name in blocked[1::2]:
         name = name.removeprefix("no:")
         if pluginmanager.get_plugin(name) is None:
             pluginmanager.set_blocked(name)
+
+
+def early_args(config: pytest.Config) -> list[str] | None:
+    """pytest's arguments as it reads them before its options are parsed (the command
+    line, ``PYTEST_ADDOPTS``, the ini file's ``addopts``); None before pytest knows them."""
+    try:
+        return [
+            *(str(a) for a in config.invocation_params.args),
+            *shlex.split(os.environ.get("PYTEST_ADDOPTS", "")),
+            *(str(a) for a in config.getini("addopts")),
+        ]
+    except (AttributeError, ValueError):  # not this far into its start
+        return None
+
+
+def exports_in(args: list[str]) -> bool:
+    """Whether ``args`` ask for an export (which activates the plugin without the app)."""
+    return any(a.startswith(_EXPORT_OPTIONS) for a in args)
 
 
 def restore_addopts() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 import hotlap.jsonref  # noqa: F401  (json's functions, captured before any test runs)
 from hotlap.channel import ENV_WORKERS
-from hotlap.plugin import extensions, gate, offline
+from hotlap.plugin import extensions, gate, offline, rewrites
 from hotlap.plugin.role import Role, role_of, worker_id
 from hotlap.plugin.sink import sink_from_env
 
@@ -60,6 +60,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="write hotlap's raw event stream to PATH as JSON lines",
     )
     extensions.addoption(parser)
+    # After the impact extension's start (its markers cache rewrites themselves), before
+    # pytest loads the conftests.
+    rewrites.install_early(pluginmanager)
 
 
 @pytest.hookimpl(tryfirst=True)
