@@ -85,6 +85,8 @@ class TestIO:
     def finish(self) -> list[tuple[str, str, str, str]]:
         """(hazard, name, before, after) for the test that ends; quiet until the next."""
         self.nodeid = ""
+        if not (self.written or self.read or self.ports):
+            return []  # most tests touch nothing outside their temporary directories
         found = [("file", p, "", how) for p, how in sorted(self.written.items())]
         found += [("file", p, "", "read") for p in sorted(self.read - self.written.keys())]
         found += [("port", p, "", "bound") for p in sorted(self.ports)]
