@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from impact_helpers import Project
 
+from compile_counting import counting_conftest
 from hotlap.impact import instrument as ins
 
 pytestmark = pytest.mark.skipif(
@@ -156,52 +157,7 @@ def test_a_module_whose_compile_warns_is_left_to_its_importer(tmp_path: Path) ->
     assert run(code)["b"]() == "\\d"  # type: ignore[operator]
 
 
-COUNTING_CONFTEST = """
-import os
-
-import hotlap.impact.instrument as ins
-from _pytest.assertion import rewrite
-
-LOG = os.environ["COMPILE_LOG"]
-
-
-def note(path):
-    with open(LOG, "a") as f:
-        f.write(f"{os.getpid()} {os.path.basename(str(path))}\\n")
-
-
-compile_marked = ins._compile_marked
-
-
-def counted_compile(source, path):
-    note(path)
-    return compile_marked(source, path)
-
-
-ins._compile_marked = counted_compile
-rewrite_asserts = rewrite.rewrite_asserts
-
-
-def counted_rewrite(mod, source, module_path=None, config=None):
-    note(module_path)
-    return rewrite_asserts(mod, source, module_path, config)
-
-
-rewrite.rewrite_asserts = counted_rewrite
-
-# Both workers start collecting together (as they do when nothing else is running): a
-# worker that starts late would find everything cached anyway.
-worker = os.environ.get("PYTEST_XDIST_WORKER")
-if worker:
-    import time
-
-    here = os.path.join(os.path.dirname(LOG), "arrived")
-    os.makedirs(here, exist_ok=True)
-    open(os.path.join(here, worker), "w").close()
-    deadline = time.monotonic() + 30
-    while len(os.listdir(here)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.001)
-"""
+COUNTING_CONFTEST = counting_conftest("COMPILE_LOG", marked=True)
 
 
 def test_a_first_run_with_two_workers_compiles_each_module_once(tmp_path: Path) -> None:

@@ -14,37 +14,10 @@ from typing import Any
 
 import pytest
 
+from compile_counting import counting_conftest
 from hotlap.impact import instrument
 
-# Counts pytest's rewrites by file and process. Workers wait for each other at a barrier
-# before collecting, as they start together on an idle machine.
-COUNTING_CONFTEST = """
-import os
-import time
-
-from _pytest.assertion import rewrite
-
-LOG = os.environ["REWRITE_LOG"]
-rewrite_asserts = rewrite.rewrite_asserts
-
-
-def counted(mod, source, module_path=None, config=None):
-    with open(LOG, "a") as f:
-        f.write(f"{os.getpid()} {os.path.basename(str(module_path))}\\n")
-    return rewrite_asserts(mod, source, module_path, config)
-
-
-rewrite.rewrite_asserts = counted
-
-worker = os.environ.get("PYTEST_XDIST_WORKER")
-if worker:
-    here = os.path.join(os.path.dirname(LOG), "arrived")
-    os.makedirs(here, exist_ok=True)
-    open(os.path.join(here, worker), "w").close()
-    deadline = time.monotonic() + 30
-    while len(os.listdir(here)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.001)
-"""
+COUNTING_CONFTEST = counting_conftest("REWRITE_LOG")
 
 MODULES = [f"test_m{i}.py" for i in range(6)]
 
