@@ -185,4 +185,5 @@ def test_hotlap_modules_are_not_assertion_rewritten(
     line = next(x for x in out.stdout.splitlines() if "REWRITTEN" in x)
     names = line.split("REWRITTEN", 1)[1].split()
     assert "myplugin" in names and "test_probe" in names
-    assert [n for n in names if n.startswith("hotlap")] == ["hotlap"]  # the package's own
+    # At most the package's own __init__ (pytest 9 loads it through the rewriter, 8 does not).
+    assert [n for n in names if n.startswith("hotlap")] in ([], ["hotlap"])
