@@ -44,15 +44,20 @@ _SUMMARY = re.compile(r"^=*\s*(?P<body>(?:no tests ran|\d+ \w+).*?) in [\d.]+s\b
 _PAIR = re.compile(r"(\d+) ([a-z]+)")
 
 
-def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """``os.environ`` without the outer run's hotlap and xdist variables, plus ``extra``."""
+def clean_env(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """``os.environ`` without the outer run's hotlap and xdist variables, plus ``extra``
+    (a variable given as None is left out)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("HOTLAP_", "PYTEST_XDIST_")) and k not in _DROP_EXACT
     }
     env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra or {})
+    for name, value in (extra or {}).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return env
 
 
@@ -88,7 +93,10 @@ class Result:
 
 
 def run(
-    args: list[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: float = TIMEOUT
+    args: list[str],
+    cwd: Path,
+    env: Mapping[str, str | None] | None = None,
+    timeout: float = TIMEOUT,
 ) -> Result:
     """Run ``args`` to the end (bounded) and keep its output."""
     proc = subprocess.run(
@@ -109,7 +117,7 @@ def run(
 
 
 def run_pytest(
-    cwd: Path, *args: str, env: Mapping[str, str] | None = None, fast: bool = True
+    cwd: Path, *args: str, env: Mapping[str, str | None] | None = None, fast: bool = True
 ) -> Result:
     """Plain ``python -m pytest ARGS`` in ``cwd`` (``fast``: only xdist is loaded)."""
     if fast:
@@ -120,7 +128,7 @@ def run_pytest(
 
 
 def run_hotlap(
-    cwd: Path, *args: str, env: Mapping[str, str] | None = None, fast: bool = True
+    cwd: Path, *args: str, env: Mapping[str, str | None] | None = None, fast: bool = True
 ) -> Result:
     """``python -m hotlap ARGS`` in ``cwd`` (pass ``run --headless …`` yourself).
 
