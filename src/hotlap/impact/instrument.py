@@ -470,32 +470,30 @@ class Instrumenter:
             queue = self._queues[directory] = [
                 os.path.join(directory, n) for n in names if n.endswith(".py")
             ]
-        rewriter = self.rewriter
         while queue:
             path = queue.pop()
-            if path == waiting_for:
-                continue
-            if not self.marks(path) and not (
-                rewriter is not None and self.wants(path) and rewriter.rewrites(path)
-            ):
-                continue
-            try:
-                if os.stat(path).st_size > HELP_MAX_BYTES:
-                    continue  # a waiting worker stays at most one small compile late
-            except OSError:
-                continue
-            if self._prepare(path):
+            if path != waiting_for and self._prepare(path):
                 return True
         return False
 
     def _prepare(self, path: str) -> bool:
         """Compile module ``path`` into the cache, as a process that imports it will look
-        for it, unless it is cached or claimed. Whether it compiled it."""
+        for it, unless it is cached or claimed, is none this caches (not the project's, left
+        unmarked, or a test module pytest would rewrite while this does not know how), or is
+        larger than :data:`HELP_MAX_BYTES`. Whether it compiled it."""
+        if not self.wants(path):
+            return False
         rewriter = self.rewriter
-        if rewriter is not None and rewriter.rewrites(path):
+        rewrites = rewriter is not None and rewriter.rewrites(path)
+        if not rewrites and (not self.marks(path) or self.test_file(path)):
+            return False
+        try:
+            if os.stat(path).st_size > HELP_MAX_BYTES:
+                return False  # a waiting worker stays at most one small compile late
+        except OSError:
+            return False
+        if rewriter is not None and rewrites:
             return rewriter.prepare(path)
-        if self.test_file(path) or not self.mark:
-            return False  # a test module pytest would rewrite (not this process's job now)
         try:
             with open(path, "rb") as f:
                 source = f.read()
