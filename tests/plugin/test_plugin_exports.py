@@ -219,3 +219,53 @@ def test_quiet_passed_subtests_send_nothing(ph: Any, tmp_path: Path, verbose: bo
         assert "test_sub.py::TestCase::test_many" not in reports, reports
         assert "test_sub.py::test_fixture" not in reports, reports
         assert reports["test_sub.py::test_one_fails"] <= 3, reports
+
+
+HAZARD_SUITE = {
+    "conftest.py": """
+        import os
+        import pathlib
+
+
+        def pytest_sessionfinish(session):
+            if hasattr(session.config, "workerinput"):
+                watched = session.config.pluginmanager.has_plugin("hotlap-hazards")
+                out = pathlib.Path(os.environ["HAZARDS_OUT"]) / os.environ["PYTEST_XDIST_WORKER"]
+                out.write_text(str(watched))
+    """,
+    "test_env.py": """
+        import os
+
+
+        def test_leaves_a_variable_set():
+            os.environ["HOTLAP_TEST_LEFT_SET"] = "1"
+    """,
+}
+
+
+def test_exports_with_xdist_watch_no_hazards(ph: Any, hh: Any, tmp_path: Path) -> None:
+    """Hazards are the app's (``hotlap run``'s report, ``hotlap safety``); a plain-pytest
+    exports run's workers do not watch for them, so they pay neither the per-test snapshots
+    nor an audit hook called on every audit event. The app's workers still do, and report
+    the variable the test left set."""
+    project = ph.write_project(tmp_path / "proj", HAZARD_SUITE)
+    plugin_out, app_out = tmp_path / "plugin", tmp_path / "app"
+    plugin_out.mkdir()
+    app_out.mkdir()
+    record = tmp_path / "record.jsonl"
+    run = ph.run_pytest(
+        project, "-q", "-n", "2", "-p", "hotlap", f"--hotlap-record={record}",
+        env={"HAZARDS_OUT": str(plugin_out)},
+    )  # fmt: skip
+    assert run.code == 0, run.describe()
+    assert {p.read_text() for p in plugin_out.iterdir()} == {"False"}
+    kinds = {json.loads(line)["kind"] for line in record.read_text().splitlines()}
+    assert "test_done" in kinds and "hazard" not in kinds, kinds
+    app = hh.hotlap(
+        project, "run", "--headless", "--no-history", "--no-impact", "--json", "r.json",
+        "--", "-n", "2", env={"HAZARDS_OUT": str(app_out)},
+    )  # fmt: skip
+    assert app.code == 0, app.describe()
+    assert {p.read_text() for p in app_out.iterdir()} == {"True"}
+    hazards = json.loads((project / "r.json").read_text())["hazards"]
+    assert [(h["hazard"], h["name"]) for h in hazards] == [("env", "HOTLAP_TEST_LEFT_SET")]

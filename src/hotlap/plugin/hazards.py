@@ -36,9 +36,18 @@ ENV_NO_HAZARDS = "HOTLAP_NO_HAZARDS"
 
 
 def configure(config: pytest.Config, role: Role) -> None:
+    from hotlap.plugin.offline import unwatched
     from hotlap.plugin.sink import app_drives
 
-    if role is not Role.CONTROLLER and app_drives() and not os.environ.get(ENV_NO_HAZARDS):
+    # Only the app files hazards (``hotlap run``'s report, ``hotlap safety``): the exports of
+    # a plain pytest run hold none, so its workers watch nothing (the audit hook alone is a
+    # Python call on each of the ~170,000 audit events of click's suite).
+    if (
+        role is not Role.CONTROLLER
+        and app_drives()
+        and not unwatched(config)
+        and not os.environ.get(ENV_NO_HAZARDS)
+    ):
         config.pluginmanager.register(HazardWatch(config), "hotlap-hazards")
 
 

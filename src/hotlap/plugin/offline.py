@@ -40,8 +40,13 @@ def offer(node: Any) -> None:
     node.workerinput[WORKERINPUT_KEY] = 1
 
 
+def unwatched(config: pytest.Config) -> bool:
+    """Whether this is a worker of a run nobody watches live (plain-pytest exports)."""
+    return bool(getattr(config, "workerinput", {}).get(WORKERINPUT_KEY))
+
+
 def configure(config: pytest.Config, role: Role) -> None:
-    if role is Role.WORKER and getattr(config, "workerinput", {}).get(WORKERINPUT_KEY):
+    if role is Role.WORKER and unwatched(config):
         sink_module.live_view = False
 
 
