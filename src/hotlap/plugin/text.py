@@ -11,6 +11,8 @@ TRUNCATED = "\n[… hotlap truncated {n} characters …]\n"
 
 def clean(text: str) -> str:
     """``text`` with lone surrogates (unencodable as UTF-8) replaced by ``\\udXXX`` escapes."""
+    if text.isascii():  # the common case, read from the string's header
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -37,6 +37,8 @@ from hotlap.protocol import (
 from hotlap.real import real
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_getrusage = resource.getrusage
+_RUSAGE_SELF = resource.RUSAGE_SELF
 # ru_maxrss is in KiB on Linux, bytes on macOS.
 _MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
 
@@ -223,7 +225,7 @@ class TestEmitter:
         # Quiet passing phases of the running test (report, CPU, category), sent later as one
         # TestDone; the sink's flusher thread sends them as they are once the test has run
         # on for a while (see release_stale), so a view shows its phase.
-        self._held: list[tuple[pytest.TestReport, float, str]] = []
+        self._held: list[tuple[pytest.TestReport, float, str, str]] = []
         self._held_at = 0.0
         self._held_lock = threading.Lock()
         self._teststatus = config.hook.pytest_report_teststatus
@@ -350,11 +352,13 @@ class TestEmitter:
         )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # The hot path: each report property (pytest 9's ``nodeid`` is one) is read once.
+        when = report.when
+        quiet_pass = report.outcome == "passed" and not report.sections
         if (
-            type(report) is not pytest.TestReport
-            and report.when == "call"
-            and report.passed
-            and not report.sections
+            quiet_pass
+            and when == "call"
+            and type(report) is not pytest.TestReport
             and self._unseen(report)
         ):
             # A passed subtest pytest neither counts nor shows (its word is empty, as with
@@ -362,42 +366,45 @@ class TestEmitter:
             # and CPU are in the test's own call). A unittest suite may run thousands.
             return
         cpu = real.process_time()
-        phase_cpu, self._cpu_mark = max(0.0, cpu - self._cpu_mark), cpu
+        phase_cpu = cpu - self._cpu_mark
+        self._cpu_mark = cpu
+        if phase_cpu < 0.0:
+            phase_cpu = 0.0
         maxrss = 0
-        if report.when == "teardown":
-            maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _MAXRSS_UNIT
+        if when == "teardown":
+            maxrss = _getrusage(_RUSAGE_SELF).ru_maxrss * _MAXRSS_UNIT
         category: str | None = None  # the teststatus hook's word, once asked
         with self._held_lock:
-            if report.passed and not report.sections:
+            if quiet_pass:
                 # The common case: hold quiet passing phases and send the test as one TestDone
                 # (one event instead of three is most of what streaming a trivial test costs).
                 held = self._held
-                if report.when == "call":
+                if when == "call":
                     category = "passed" if self._plainly_passed(report) else self._category(report)
                     quiet = category == "passed" and getattr(report, "count_towards_summary", True)
                 else:
                     quiet = True
-                if (
-                    quiet
-                    and len(held) == _PHASE_INDEX.get(report.when or "", -1)
-                    and (not held or held[0][0].nodeid == report.nodeid)
-                ):
-                    if report.when == "teardown":
-                        self._send_done(report, phase_cpu, maxrss)
-                    else:
-                        if not held:
-                            self._held_at = real.monotonic()
-                        held.append((report, phase_cpu, category or ""))
-                    return
+                if quiet and len(held) == _PHASE_INDEX.get(when or "", -1):
+                    nodeid = report.nodeid
+                    if not held or held[0][3] == nodeid:
+                        if when == "teardown":
+                            self._send_done(report, nodeid, phase_cpu, maxrss)
+                        else:
+                            if not held:
+                                self._held_at = real.monotonic()
+                            held.append((report, phase_cpu, category or "", nodeid))
+                        return
             self._release_held()
             self._send_report(report, phase_cpu, maxrss, category)
 
-    def _send_done(self, teardown: pytest.TestReport, cpu: float, maxrss: int) -> None:
-        (setup, setup_cpu, _), (call, call_cpu, _) = self._held
+    def _send_done(
+        self, teardown: pytest.TestReport, nodeid: str, cpu: float, maxrss: int
+    ) -> None:
+        (setup, setup_cpu, _, _), (call, call_cpu, _, _) = self._held
         self._held.clear()
         rss = self._last_rss = self._rss()
         start = self._start
-        if self._announced or start is None or start[0] != teardown.nodeid:
+        if self._announced or start is None or start[0] != nodeid:
             began, path, line, domain, rss_before = 0.0, "", 0, "", 0
         else:
             _, (path, lineno, domain), began, rss_before = start
@@ -408,7 +415,7 @@ class TestEmitter:
                 self.worker,
                 self.pid,
                 real.monotonic(),
-                nodeid=clean(teardown.nodeid),
+                nodeid=clean(nodeid),
                 setup=setup.duration,
                 call=call.duration,
                 teardown=teardown.duration,
@@ -429,7 +436,7 @@ class TestEmitter:
         """Send held phases as the reports they are: their test turned out not quiet (the
         caller holds ``_held_lock``)."""
         while self._held:
-            report, cpu, category = self._held.pop(0)
+            report, cpu, category, _ = self._held.pop(0)
             self._send_report(report, cpu, 0, category)
 
     def release_stale(self) -> None:
