@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from impact_helpers import Project
 
+from hotlap.impact import memo
 from hotlap.impact.memo import LAST
 from hotlap.impact.store import open_store
 
@@ -84,3 +85,30 @@ def test_a_file_a_test_touches_during_the_run_rebuilds_only_its_row(project: Pro
     assert "tests/test_touch.py::test_touch" in project.selected()
     project.run("--", "-n", "2")
     assert (_last(project)["built"], _last(project)["kept"]) == (1, 4)
+
+
+def test_a_context_digest_depends_on_what_ran_not_on_the_process_table() -> None:
+    """Each process numbers its code table its own way: the same code run gives the same
+    digest whatever the indexes, code outside the project counts for nothing, and a
+    different line, marker or opened file gives another digest."""
+    root = "/proj/"
+
+    def rel(path: str) -> str | None:
+        return path[len(root) :] if path.startswith(root) else None
+
+    one = [["/proj/a.py", 3, True], ["/proj/b.py", 7, False], ["/usr/lib/x.py", 1, True]]
+    two = [["/usr/lib/y.py", 9, True], ["/proj/b.py", 7, False], ["/proj/a.py", 3, True]]
+    ctx_one = {"codes": [0, 1, 2, 0], "opened": ["/proj/data.txt", "/tmp/t"], "spawned": []}
+    ctx_two = {"codes": [2, 1, 0], "opened": ["/proj/data.txt"], "spawned": []}
+    digest_one = memo.ContextDigester(one, rel)(ctx_one)
+    assert memo.ContextDigester(two, rel)(ctx_two) == digest_one
+    assert memo.context_digest(one, ctx_one, rel) == digest_one
+    moved = [["/proj/a.py", 4, True], *one[1:]]
+    unmarked = [["/proj/a.py", 3, False], *one[1:]]
+    for table, ctx in (
+        (moved, ctx_one),
+        (unmarked, ctx_one),
+        (one, {**ctx_one, "opened": ["/proj/other.txt"]}),
+        (one, {**ctx_one, "codes": [0, 2]}),
+    ):
+        assert memo.ContextDigester(table, rel)(ctx) != digest_one, (table, ctx)

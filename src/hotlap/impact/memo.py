@@ -32,7 +32,7 @@ from hotlap.impact.store import ImpactStore
 MEMO = "merge_memo"
 #: meta key: how many rows the last merge kept and built (for ``--why`` and the tests).
 LAST = "last_merge"
-_VERSION = 1
+_VERSION = 2  # 2: contexts digested by ContextDigester
 
 
 def _digest(parts: Iterable[str]) -> str:
@@ -43,24 +43,56 @@ def _digest(parts: Iterable[str]) -> str:
     return h.hexdigest()
 
 
+class ContextDigester:
+    """:func:`context_digest` for the contexts of one process: each entry of its code table
+    is turned into text once (a merge digests every context of every process, run after
+    run: as a set of tuples built per context, entry by entry, it was most of what a merge
+    that keeps every row cost)."""
+
+    def __init__(
+        self, table: list[list[Any]], rel: Callable[[str], str | None] | None = None
+    ) -> None:
+        self._table = table
+        self._rel = rel
+        self._keys: list[str | None] | None = None  # built at the first context
+
+    def _entry_keys(self) -> list[str | None]:
+        rel = self._rel
+        keys: list[str | None] = []
+        for f, line, marked in self._table:
+            name = str(f)
+            if rel is not None and rel(name) is None:
+                keys.append(None)  # not the project's: it does not count
+            else:
+                keys.append(f"{name}\0{int(line)}\0{int(bool(marked))}")
+        return keys
+
+    def __call__(self, ctx: Mapping[str, Any]) -> str:
+        keys = self._keys
+        if keys is None:
+            keys = self._keys = self._entry_keys()
+        codes = {keys[i] for i in ctx["codes"]}
+        codes.discard(None)
+        opened: Iterable[str] = map(str, ctx.get("opened", ()))
+        rel = self._rel
+        if rel is not None:
+            opened = (f for f in opened if rel(f) is not None)
+        return _digest(
+            (
+                "\n".join(sorted(codes)),  # type: ignore[arg-type]
+                repr(sorted(opened)),
+                repr([list(map(str, a)) for a in ctx.get("spawned", ())]),
+            )
+        )
+
+
 def context_digest(
     table: list[list[Any]], ctx: Mapping[str, Any], rel: Callable[[str], str | None] | None = None
 ) -> str:
     """What a context ran, opened and spawned, independent of the process's table
-    (``rel``: only files it maps to a project path count, as they do for the merge)."""
-    entries: Iterable[list[Any]] = map(table.__getitem__, ctx["codes"])
-    opened: Iterable[str] = map(str, ctx.get("opened", ()))
-    if rel is not None:
-        entries = (e for e in entries if rel(e[0]) is not None)
-        opened = (f for f in opened if rel(f) is not None)
-    codes = sorted({(str(f), int(line), bool(m)) for f, line, m in entries})
-    return _digest(
-        (
-            repr(codes),
-            repr(sorted(opened)),
-            repr([list(map(str, a)) for a in ctx.get("spawned", ())]),
-        )
-    )
+    (``rel``: only files it maps to a project path count, as they do for the merge). For
+    many contexts of one table, a :class:`ContextDigester` does the same for less."""
+    return ContextDigester(table, rel)(ctx)
 
 
 def shared_digest(
@@ -75,12 +107,12 @@ def shared_digest(
     the run wrote (``written``, project paths), the analysing code."""
     parts: set[str] = set()
     for proc in processes:
-        table = proc["code_table"]
+        context_digest = ContextDigester(proc["code_table"], rel)
         for key, ctx in proc["contexts"].items():
             if not (key.startswith("m:") or key == "c:collect"):
                 continue
             listed = sorted(d for d in map(str, ctx.get("listed", ())) if rel(d + "/_"))
-            digest = context_digest(table, ctx, rel)
+            digest = context_digest(ctx)
             parts.add(repr((key, digest, [(d, listing_digest(d)) for d in listed])))
     roots = sorted({str(p) for proc in processes for p in proc.get("sys_path", [])})
     head = [

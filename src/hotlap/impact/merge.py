@@ -522,6 +522,7 @@ def merge_run(
             table = proc["code_table"]
             complete = proc.get("complete", True)
             ctx_digests: dict[str, str] = {}
+            context_digest = memo.ContextDigester(table, project.rel)
             unseen_files = sorted({rel for f in proc.get("unseen", []) if (rel := project.rel(f))})
             lazy = _ProcessGroups(maker, proc, unseen_files)
             # By its group: which unseen files count (a module in a zip does not) is the
@@ -534,7 +535,7 @@ def merge_run(
                 for c in keys:
                     if c not in ctx_digests:
                         ctx = proc["contexts"][c]
-                        ctx_digests[c] = f"{c}\0{memo.context_digest(table, ctx, project.rel)}"
+                        ctx_digests[c] = f"{c}\0{context_digest(ctx)}"
                 digest = memo.test_digest(nodeid, (ctx_digests[c] for c in keys), unseen_key)
                 old = old_rows.get(nodeid)
                 if (
