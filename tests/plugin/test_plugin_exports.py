@@ -140,21 +140,39 @@ def test_exports_with_xdist_run_no_flusher_thread(ph: Any, hh: Any, tmp_path: Pa
     project = ph.write_project(tmp_path / "proj", THREADS_SUITE)
     plugin_out, app_out = tmp_path / "plugin.txt", tmp_path / "app.txt"
     report_path = tmp_path / "report.json"
-    run = ph.run_pytest(
-        project, "-q", "-n", "2", "-p", "hotlap", f"--hotlap-json={report_path}",
-        env={"THREADS_OUT": str(plugin_out)},
+    _plugin_then_app(
+        ph, hh, project, f"--hotlap-json={report_path}", [],
+        "THREADS_OUT", plugin_out, app_out,
     )  # fmt: skip
-    assert run.code == 0, run.describe()
     assert "_flush_soon" not in plugin_out.read_text().split(), plugin_out.read_text()
     report = json.loads(report_path.read_text(encoding="utf-8"))
     assert [t["nodeid"] for t in report["tests"]] == ["test_threads.py::test_names_the_threads"]
     assert report["tests"][0]["worker"].startswith("gw")
+    assert "_flush_soon" in app_out.read_text().split(), app_out.read_text()
+
+
+def _plugin_then_app(
+    ph: Any,
+    hh: Any,
+    project: Path,
+    export: str,
+    app_args: list[str],
+    out_var: str,
+    plugin_out: Path,
+    app_out: Path,
+) -> None:
+    """The project run by ``pytest -n 2 -p hotlap EXPORT`` with ``out_var`` naming
+    ``plugin_out``, then by ``hotlap run --headless`` (no history, no impact) with it naming
+    ``app_out``; both must pass."""
+    run = ph.run_pytest(
+        project, "-q", "-n", "2", "-p", "hotlap", export, env={out_var: str(plugin_out)}
+    )
+    assert run.code == 0, run.describe()
     app = hh.hotlap(
-        project, "run", "--headless", "--no-history", "--no-impact", "--", "-n", "2",
-        env={"THREADS_OUT": str(app_out)},
+        project, "run", "--headless", "--no-history", "--no-impact", *app_args,
+        "--", "-n", "2", env={out_var: str(app_out)},
     )  # fmt: skip
     assert app.code == 0, app.describe()
-    assert "_flush_soon" in app_out.read_text().split(), app_out.read_text()
 
 
 SUBTESTS_SUITE = {
@@ -253,19 +271,13 @@ def test_exports_with_xdist_watch_no_hazards(ph: Any, hh: Any, tmp_path: Path) -
     plugin_out.mkdir()
     app_out.mkdir()
     record = tmp_path / "record.jsonl"
-    run = ph.run_pytest(
-        project, "-q", "-n", "2", "-p", "hotlap", f"--hotlap-record={record}",
-        env={"HAZARDS_OUT": str(plugin_out)},
+    _plugin_then_app(
+        ph, hh, project, f"--hotlap-record={record}", ["--json", "r.json"],
+        "HAZARDS_OUT", plugin_out, app_out,
     )  # fmt: skip
-    assert run.code == 0, run.describe()
     assert {p.read_text() for p in plugin_out.iterdir()} == {"False"}
     kinds = {json.loads(line)["kind"] for line in record.read_text().splitlines()}
     assert "test_done" in kinds and "hazard" not in kinds, kinds
-    app = hh.hotlap(
-        project, "run", "--headless", "--no-history", "--no-impact", "--json", "r.json",
-        "--", "-n", "2", env={"HAZARDS_OUT": str(app_out)},
-    )  # fmt: skip
-    assert app.code == 0, app.describe()
     assert {p.read_text() for p in app_out.iterdir()} == {"True"}
     hazards = json.loads((project / "r.json").read_text())["hazards"]
     assert [(h["hazard"], h["name"]) for h in hazards] == [("env", "HOTLAP_TEST_LEFT_SET")]

@@ -71,15 +71,14 @@ class ContextDigester:
         keys = self._keys
         if keys is None:
             keys = self._keys = self._entry_keys()
-        codes = {keys[i] for i in ctx["codes"]}
-        codes.discard(None)
+        codes = {key for i in ctx["codes"] if (key := keys[i]) is not None}
         opened: Iterable[str] = map(str, ctx.get("opened", ()))
         rel = self._rel
         if rel is not None:
             opened = (f for f in opened if rel(f) is not None)
         return _digest(
             (
-                "\n".join(sorted(codes)),  # type: ignore[arg-type]
+                "\n".join(sorted(codes)),
                 repr(sorted(opened)),
                 repr([list(map(str, a)) for a in ctx.get("spawned", ())]),
             )

@@ -397,9 +397,7 @@ class TestEmitter:
             self._release_held()
             self._send_report(report, phase_cpu, maxrss, category)
 
-    def _send_done(
-        self, teardown: pytest.TestReport, nodeid: str, cpu: float, maxrss: int
-    ) -> None:
+    def _send_done(self, teardown: pytest.TestReport, nodeid: str, cpu: float, maxrss: int) -> None:
         (setup, setup_cpu, _, _), (call, call_cpu, _, _) = self._held
         self._held.clear()
         rss = self._last_rss = self._rss()
