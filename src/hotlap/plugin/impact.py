@@ -233,9 +233,7 @@ class ImpactRecorder:
         contexts = {}
         for key, ctx in self.collector.contexts.items():
             contexts[key] = {
-                "codes": [
-                    table.setdefault(code, len(table)) for code in self.collector.code_keys(ctx)
-                ],
+                "codes": self.collector.code_indexes(ctx, table),
                 "opened": sorted(ctx.opened),
                 "listed": sorted(ctx.listed),
                 "spawned": ctx.spawned,
