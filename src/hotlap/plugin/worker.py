@@ -222,7 +222,7 @@ class TestEmitter:
         self._fixture_stack: list[float] = []
         self._teardown_started: dict[int, float] = {}
         self._locations: dict[int, str] = {}
-        # Quiet passing phases of the running test (report, CPU, category), sent later as one
+        # Quiet passing phases of the running test (report, CPU, category, nodeid), sent as one
         # TestDone; the sink's flusher thread sends them as they are once the test has run
         # on for a while (see release_stale), so a view shows its phase.
         self._held: list[tuple[pytest.TestReport, float, str, str]] = []
