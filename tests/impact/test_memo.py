@@ -102,7 +102,6 @@ def test_a_context_digest_depends_on_what_ran_not_on_the_process_table() -> None
     ctx_two = {"codes": [2, 1, 0], "opened": ["/proj/data.txt"], "spawned": []}
     digest_one = memo.ContextDigester(one, rel)(ctx_one)
     assert memo.ContextDigester(two, rel)(ctx_two) == digest_one
-    assert memo.context_digest(one, ctx_one, rel) == digest_one
     moved = [["/proj/a.py", 4, True], *one[1:]]
     unmarked = [["/proj/a.py", 3, False], *one[1:]]
     for table, ctx in (

@@ -543,18 +543,14 @@ class Collector:
         their versions are a full-run invalidator), as sorted indexes into ``table``, where
         a location seen for the first time gets the next index."""
         # Called for every context as the process ends, ~60 locations per test (150,000 on
-        # click's suite): one lookup for a location already in the table, and each file
-        # judged once.
+        # click's suite): one lookup for a location already in the table (in_project judges
+        # each file once).
         found: set[int] = set()
         get = table.get
-        inside = self._project_files
         for key in ctx.keys:
             index = get(key)
             if index is None:
-                project = inside.get(key[0])
-                if project is None:
-                    project = self.in_project(key[0])
-                if not project:
+                if not self.in_project(key[0]):
                     continue
                 index = table[key] = len(table)
             found.add(index)

@@ -44,14 +44,14 @@ def _digest(parts: Iterable[str]) -> str:
 
 
 class ContextDigester:
-    """:func:`context_digest` for the contexts of one process: each entry of its code table
-    is turned into text once (a merge digests every context of every process, run after
-    run: as a set of tuples built per context, entry by entry, it was most of what a merge
-    that keeps every row cost)."""
+    """What a context of one process ran, opened and spawned, as a digest independent of
+    the process's code table; only files ``rel`` maps to a project path count, as they do
+    for the merge. Each entry of the table is turned into text once, at the first context
+    (a merge digests every context of every process, run after run: as a set of tuples
+    built per context, entry by entry, it was most of what a merge that keeps every row
+    cost)."""
 
-    def __init__(
-        self, table: list[list[Any]], rel: Callable[[str], str | None] | None = None
-    ) -> None:
+    def __init__(self, table: list[list[Any]], rel: Callable[[str], str | None]) -> None:
         self._table = table
         self._rel = rel
         self._keys: list[str | None] | None = None  # built at the first context
@@ -61,7 +61,7 @@ class ContextDigester:
         keys: list[str | None] = []
         for f, line, marked in self._table:
             name = str(f)
-            if rel is not None and rel(name) is None:
+            if rel(name) is None:
                 keys.append(None)  # not the project's: it does not count
             else:
                 keys.append(f"{name}\0{int(line)}\0{int(bool(marked))}")
@@ -72,10 +72,8 @@ class ContextDigester:
         if keys is None:
             keys = self._keys = self._entry_keys()
         codes = {key for i in ctx["codes"] if (key := keys[i]) is not None}
-        opened: Iterable[str] = map(str, ctx.get("opened", ()))
         rel = self._rel
-        if rel is not None:
-            opened = (f for f in opened if rel(f) is not None)
+        opened = (f for f in map(str, ctx.get("opened", ())) if rel(f) is not None)
         return _digest(
             (
                 "\n".join(sorted(codes)),
@@ -85,17 +83,9 @@ class ContextDigester:
         )
 
 
-def context_digest(
-    table: list[list[Any]], ctx: Mapping[str, Any], rel: Callable[[str], str | None] | None = None
-) -> str:
-    """What a context ran, opened and spawned, independent of the process's table
-    (``rel``: only files it maps to a project path count, as they do for the merge). For
-    many contexts of one table, a :class:`ContextDigester` does the same for less."""
-    return ContextDigester(table, rel)(ctx)
-
-
 def shared_digest(
     processes: list[dict[str, Any]],
+    digesters: list[ContextDigester],
     fingerprint: Mapping[str, str],
     analysis: str,
     written: Iterable[str],
@@ -103,10 +93,10 @@ def shared_digest(
 ) -> str:
     """Everything every test's row depends on besides its own contexts and the files: the
     collection contexts (as far as project files go), pytest's configuration, the files
-    the run wrote (``written``, project paths), the analysing code."""
+    the run wrote (``written``, project paths), the analysing code. ``digesters``: one per
+    process, in order (the merge digests the tests' contexts with the same ones)."""
     parts: set[str] = set()
-    for proc in processes:
-        context_digest = ContextDigester(proc["code_table"], rel)
+    for proc, context_digest in zip(processes, digesters, strict=True):
         for key, ctx in proc["contexts"].items():
             if not (key.startswith("m:") or key == "c:collect"):
                 continue

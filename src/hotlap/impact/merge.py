@@ -507,7 +507,10 @@ def merge_run(
     )
     maker = _ItemMaker(project, store, started, written)
     merge_started = time.time_ns()
-    shared = memo.shared_digest(processes, fingerprint, ANALYSIS, written, project.rel)
+    # Each process's code table is turned into text once, for the shared digest and the
+    # tests' contexts alike.
+    digesters = [memo.ContextDigester(p["code_table"], project.rel) for p in processes]
+    shared = memo.shared_digest(processes, digesters, fingerprint, ANALYSIS, written, project.rel)
     store.begin()
     try:
         # Rows of tests that ran what they ran when their row was built, in a project
@@ -518,11 +521,9 @@ def merge_run(
         kept_rows = 0
         statics = _Statics(maker, project, processes)
         static_groups: dict[str, int] = {}
-        for proc in processes:
-            table = proc["code_table"]
+        for proc, context_digest in zip(processes, digesters, strict=True):
             complete = proc.get("complete", True)
             ctx_digests: dict[str, str] = {}
-            context_digest = memo.ContextDigester(table, project.rel)
             unseen_files = sorted({rel for f in proc.get("unseen", []) if (rel := project.rel(f))})
             lazy = _ProcessGroups(maker, proc, unseen_files)
             # By its group: which unseen files count (a module in a zip does not) is the
